@@ -1,0 +1,467 @@
+//! # mshub-directory
+//!
+//! Who is who in the hub. Start with [`Directory`]: it creates accounts (patients by
+//! [`Ins`], professionals by [`Rpps`], organisation and application mailboxes), finds them by
+//! [`Address`], checks passwords (argon2id) behind the login [`Throttle`], and keeps the trust
+//! space: local domains and trusted peer domains with their routes.
+//!
+//! Records live in the store's key-value backend (`account`, `account-address`, `domain`
+//! trees); every change is written to the audit chain.
+
+mod account;
+mod address;
+mod domain;
+mod error;
+mod ins;
+pub mod password;
+mod rpps;
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mshub_store::{AccountId, AuditEvent, Batch, Commit, Store, Tree};
+
+pub use account::{Account, AccountKind, AppPassword, BirthDate, Profession, Sex};
+pub use address::{Address, Domain};
+pub use domain::{DomainEntry, DomainRole, Route, TlsPolicy};
+pub use error::{DirectoryError, Result};
+pub use ins::Ins;
+pub use rpps::Rpps;
+pub use throttle::Throttle;
+
+const ACCOUNT: Tree = Tree("account");
+const ACCOUNT_ADDRESS: Tree = Tree("account-address");
+const DOMAIN: Tree = Tree("domain");
+
+/// Which door a login comes through: mail clients may use application passwords, the web
+/// inbox only the account's own password (or SSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Mail,
+    Web,
+}
+
+pub struct Directory {
+    store: Arc<Store>,
+    hub_domain: Domain,
+    throttle: Throttle,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
+    serde_json::from_slice(raw).map_err(|e| {
+        mshub_store::StoreError::Corrupt {
+            what: what.into(),
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("directory records serialise")
+}
+
+/// The INS encodes sex and year and month of birth: the identity traits must agree with it.
+fn check_identity(ins: &Ins, birth: &BirthDate, sex: Sex) -> Result<()> {
+    let mismatch = |reason: String| DirectoryError::IdentityMismatch {
+        ins: ins.to_string(),
+        reason,
+    };
+    let ins_sex = match ins.sex_digit() {
+        1 | 3 | 7 => Some(Sex::Male),
+        2 | 4 | 8 => Some(Sex::Female),
+        _ => None,
+    };
+    if sex != Sex::Unknown && ins_sex.is_some_and(|s| s != sex) {
+        return Err(mismatch(format!(
+            "its sex digit {} contradicts sex {sex:?}",
+            ins.sex_digit()
+        )));
+    }
+    if u16::from(ins.birth_year_2()) != birth.year % 100 {
+        return Err(mismatch(format!(
+            "it gives a birth year ending in {:02}, not {}",
+            ins.birth_year_2(),
+            birth.year
+        )));
+    }
+    // Months 20-42 and above 50 stand for an unknown month in a NIR: nothing to compare.
+    if (1..=12).contains(&ins.birth_month()) && ins.birth_month() != birth.month {
+        return Err(mismatch(format!(
+            "it gives birth month {:02}, not {:02}",
+            ins.birth_month(),
+            birth.month
+        )));
+    }
+    Ok(())
+}
+
+impl Directory {
+    /// The hub's own domain and its patient domain are local from the start.
+    pub fn open(store: Arc<Store>, hub_domain: Domain) -> Result<Self> {
+        let dir = Self {
+            store,
+            hub_domain,
+            throttle: Throttle::new(),
+        };
+        for d in [dir.hub_domain.clone(), dir.patient_domain()] {
+            if dir.domain(&d)?.is_none() {
+                dir.set_domain(
+                    DomainEntry {
+                        domain: d,
+                        role: DomainRole::Local,
+                    },
+                    "system",
+                )?;
+            }
+        }
+        Ok(dir)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn hub_domain(&self) -> &Domain {
+        &self.hub_domain
+    }
+
+    /// `patient.<hub domain>`: where patients' addresses live.
+    pub fn patient_domain(&self) -> Domain {
+        Domain::try_from(format!("patient.{}", self.hub_domain).as_str())
+            .expect("a valid domain with one more label is valid")
+    }
+
+    /// The address a patient with this INS has on this hub.
+    pub fn patient_address(&self, ins: &Ins) -> Address {
+        Address::try_from(format!("{ins}@{}", self.patient_domain()).as_str())
+            .expect("an INS is a valid local part")
+    }
+
+    // ----- accounts -----
+
+    /// Creates an account, its keys and mailboxes. `actor` is recorded in the audit chain.
+    pub fn add_account(
+        &self,
+        address: Address,
+        kind: AccountKind,
+        password: Option<&str>,
+        actor: &str,
+    ) -> Result<Account> {
+        self.check_address_for(&address, &kind)?;
+        let password_hash = password.map(password::hash_password).transpose()?;
+        if self.account_id(&address)?.is_some() {
+            return Err(DirectoryError::AddressTaken(address.to_string()));
+        }
+        let id = AccountId(self.store.next_counter("account", 1)?);
+        let account = Account {
+            id,
+            address: address.clone(),
+            kind,
+            password_hash,
+            app_passwords: Vec::new(),
+            disabled: false,
+            created: mshub_store::now(),
+        };
+        // Keys and mailboxes first: an account that exists is always usable.
+        self.store.provision_account(id)?;
+        let mut batch = Batch::new();
+        batch.check(ACCOUNT_ADDRESS, address.as_str().as_bytes(), None);
+        batch.put(ACCOUNT_ADDRESS, address.as_str().as_bytes(), id.to_key());
+        batch.put(ACCOUNT, id.to_key(), encode(&account));
+        if self.store.kv().commit(&batch)? == Commit::Conflict {
+            return Err(DirectoryError::AddressTaken(address.to_string()));
+        }
+        self.store.audit(
+            AuditEvent::new(actor, "account.create", address.as_str())
+                .with_detail(account.kind.label()),
+        )?;
+        tracing::info!(account = %id, kind = account.kind.label(), "account created");
+        Ok(account)
+    }
+
+    /// DESIGN §4: patients at `<INS>@patient.<hub>`, everyone else on another local domain.
+    fn check_address_for(&self, address: &Address, kind: &AccountKind) -> Result<()> {
+        let domain = address.domain();
+        if self.domain(&domain)?.map(|d| d.role) != Some(DomainRole::Local) {
+            return Err(DirectoryError::NotLocalDomain(domain.to_string()));
+        }
+        match kind {
+            AccountKind::Patient {
+                ins,
+                birth_date,
+                sex,
+                ..
+            } => {
+                check_identity(ins, birth_date, *sex)?;
+                if *address != self.patient_address(ins) {
+                    return Err(DirectoryError::PatientAddressMismatch {
+                        address: address.to_string(),
+                        ins: ins.to_string(),
+                        patient_domain: self.patient_domain().to_string(),
+                    });
+                }
+            }
+            _ if domain == self.patient_domain() => {
+                return Err(DirectoryError::InvalidAddress {
+                    value: address.to_string(),
+                    reason: format!("only patients have addresses on {domain}"),
+                });
+            }
+            AccountKind::Organisation { members, .. } => {
+                for m in members {
+                    if self.account_id(m)?.is_none() {
+                        return Err(DirectoryError::NoSuchAccount(m.to_string()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn account_id(&self, address: &Address) -> Result<Option<AccountId>> {
+        Ok(self
+            .store
+            .kv()
+            .get(ACCOUNT_ADDRESS, address.as_str().as_bytes())?
+            .and_then(|raw| raw.as_slice().try_into().ok().map(u64::from_be_bytes))
+            .map(AccountId))
+    }
+
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        self.store
+            .kv()
+            .get(ACCOUNT, &id.to_key())?
+            .map(|raw| decode("account", &raw))
+            .transpose()
+    }
+
+    pub fn account_by_address(&self, address: &Address) -> Result<Option<Account>> {
+        match self.account_id(address)? {
+            Some(id) => self.account(id),
+            None => Ok(None),
+        }
+    }
+
+    fn required(&self, address: &Address) -> Result<(Account, Vec<u8>)> {
+        let id = self
+            .account_id(address)?
+            .ok_or_else(|| DirectoryError::NoSuchAccount(address.to_string()))?;
+        let raw = self
+            .store
+            .kv()
+            .get(ACCOUNT, &id.to_key())?
+            .ok_or_else(|| DirectoryError::NoSuchAccount(address.to_string()))?;
+        Ok((decode("account", &raw)?, raw))
+    }
+
+    /// Every account, by id.
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        self.store
+            .kv()
+            .scan(ACCOUNT, &[], None, None)?
+            .into_iter()
+            .map(|(_, v)| decode("account", &v))
+            .collect()
+    }
+
+    /// The organisation mailboxes `address` is a member of.
+    pub fn organisations_of(&self, address: &Address) -> Result<Vec<Account>> {
+        Ok(self
+            .accounts()?
+            .into_iter()
+            .filter(|a| {
+                matches!(&a.kind, AccountKind::Organisation { members, .. } if members.contains(address))
+            })
+            .collect())
+    }
+
+    /// Read-modify-write of one account under compare-and-swap, audited.
+    fn update(
+        &self,
+        address: &Address,
+        actor: &str,
+        action: &str,
+        change: impl Fn(&mut Account) -> Result<()>,
+    ) -> Result<Account> {
+        loop {
+            let (mut account, raw) = self.required(address)?;
+            change(&mut account)?;
+            let mut batch = Batch::new();
+            batch.check(ACCOUNT, account.id.to_key(), Some(raw));
+            batch.put(ACCOUNT, account.id.to_key(), encode(&account));
+            if self.store.kv().commit(&batch)? == Commit::Done {
+                self.store
+                    .audit(AuditEvent::new(actor, action, address.as_str()))?;
+                return Ok(account);
+            }
+        }
+    }
+
+    pub fn set_password(&self, address: &Address, password: &str, actor: &str) -> Result<()> {
+        let hash = password::hash_password(password)?;
+        self.update(address, actor, "account.password", |a| {
+            a.password_hash = Some(hash.clone());
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn set_disabled(&self, address: &Address, disabled: bool, actor: &str) -> Result<()> {
+        let action = if disabled {
+            "account.disable"
+        } else {
+            "account.enable"
+        };
+        self.update(address, actor, action, |a| {
+            a.disabled = disabled;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Creates an application password; the clear text is returned once and never stored.
+    pub fn add_app_password(
+        &self,
+        address: &Address,
+        label: &str,
+        actor: &str,
+    ) -> Result<(AppPassword, String)> {
+        let clear = password::generate_app_password();
+        let hash = password::hash_password(&clear)?;
+        let account = self.update(address, actor, "account.app-password.create", |a| {
+            let id = a.app_passwords.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+            a.app_passwords.push(AppPassword {
+                id,
+                label: label.to_string(),
+                hash: hash.clone(),
+                created: mshub_store::now(),
+            });
+            Ok(())
+        })?;
+        let created = account.app_passwords.last().cloned().expect("just pushed");
+        Ok((created, clear))
+    }
+
+    pub fn revoke_app_password(&self, address: &Address, id: u32, actor: &str) -> Result<()> {
+        self.update(address, actor, "account.app-password.revoke", |a| {
+            let before = a.app_passwords.len();
+            a.app_passwords.retain(|p| p.id != id);
+            if a.app_passwords.len() == before {
+                return Err(DirectoryError::InvalidField {
+                    field: "application password",
+                    reason: format!("no application password {id}"),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Checks a login. Throttled per account and per source; failures say nothing about
+    /// whether the account exists.
+    pub fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+        source: IpAddr,
+        door: Door,
+    ) -> Result<Account> {
+        let key = login.trim().to_ascii_lowercase();
+        if let Err(wait) = self.throttle.check(&key, source, Instant::now()) {
+            return Err(DirectoryError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let account = match Address::try_from(key.as_str()) {
+            Ok(address) => self.account_by_address(&address)?,
+            Err(_) => None,
+        };
+        let ok = match &account {
+            Some(a) => {
+                let primary = a
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| password::verify_password(password, h));
+                primary
+                    || (door == Door::Mail
+                        && a.app_passwords
+                            .iter()
+                            .any(|p| password::verify_password(password, &p.hash)))
+            }
+            None => {
+                password::burn_verification(password);
+                false
+            }
+        };
+        match account {
+            Some(a) if ok => {
+                if a.disabled {
+                    return Err(DirectoryError::Disabled(a.address.to_string()));
+                }
+                self.throttle.record_success(&key);
+                Ok(a)
+            }
+            _ => {
+                self.throttle.record_failure(&key, source, Instant::now());
+                tracing::info!(%source, "authentication failed");
+                Err(DirectoryError::BadCredentials)
+            }
+        }
+    }
+
+    // ----- trust space -----
+
+    pub fn domain(&self, domain: &Domain) -> Result<Option<DomainEntry>> {
+        self.store
+            .kv()
+            .get(DOMAIN, domain.as_str().as_bytes())?
+            .map(|raw| decode("domain", &raw))
+            .transpose()
+    }
+
+    /// Adds or replaces a domain of the trust space.
+    pub fn set_domain(&self, entry: DomainEntry, actor: &str) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.put(DOMAIN, entry.domain.as_str().as_bytes(), encode(&entry));
+        let _ = self.store.kv().commit(&batch)?;
+        let detail = match &entry.role {
+            DomainRole::Local => "local".to_string(),
+            DomainRole::Trusted { route, tls } => format!(
+                "trusted, route {}, tls {tls:?}",
+                route.as_ref().map_or("by MX".into(), |r| r.to_string())
+            ),
+        };
+        self.store.audit(
+            AuditEvent::new(actor, "domain.set", entry.domain.as_str()).with_detail(detail),
+        )?;
+        Ok(())
+    }
+
+    pub fn domains(&self) -> Result<Vec<DomainEntry>> {
+        self.store
+            .kv()
+            .scan(DOMAIN, &[], None, None)?
+            .into_iter()
+            .map(|(_, v)| decode("domain", &v))
+            .collect()
+    }
+
+    pub fn is_local(&self, domain: &Domain) -> Result<bool> {
+        Ok(matches!(
+            self.domain(domain)?,
+            Some(DomainEntry {
+                role: DomainRole::Local,
+                ..
+            })
+        ))
+    }
+
+    /// A domain from which mail is accepted and to which it is relayed: local or trusted.
+    pub fn is_in_trust_space(&self, domain: &Domain) -> Result<bool> {
+        Ok(self.domain(domain)?.is_some())
+    }
+}

@@ -1,0 +1,254 @@
+//! The one configuration tree (TOML). Every field has a default; unknown keys are refused with
+//! their name, so a typo never silently falls back to a default.
+//!
+//! Environment: only `MSHUB_MASTER_KEY` is read (here, nowhere else): it overrides
+//! `master_key_file`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use mshub_store::MasterKey;
+
+/// The environment variable that carries the master key.
+pub const MASTER_KEY_ENV: &str = "MSHUB_MASTER_KEY";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The hub's domain; patients live at `<INS>@patient.<hub_domain>`.
+    pub hub_domain: String,
+    /// Where the store keeps its data (sled database and sealed blobs).
+    pub data_dir: PathBuf,
+    /// File holding the master key that protects every account key. `MSHUB_MASTER_KEY`
+    /// overrides it. Keep it outside `data_dir`.
+    pub master_key_file: Option<PathBuf>,
+    /// More local domains (organisations' domains hosted here), besides `hub_domain` and
+    /// `patient.<hub_domain>`.
+    pub local_domains: Vec<String>,
+    pub tls: TlsConfig,
+    pub listen: ListenConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain presented by every service.
+    pub cert: PathBuf,
+    /// PEM private key of that certificate.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// SMTP relay for hospital systems and peer operators (STARTTLS required).
+    pub smtp_relay: SocketAddr,
+    /// SMTP submission with STARTTLS.
+    pub submission: SocketAddr,
+    /// SMTP submission over implicit TLS.
+    pub submissions: SocketAddr,
+    /// IMAP with STARTTLS.
+    pub imap: SocketAddr,
+    /// IMAP over implicit TLS.
+    pub imaps: SocketAddr,
+    /// HTTPS: the patients' web inbox and the catalogue API.
+    pub https: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `info,mshub_mta=debug`. Message content and patient
+    /// data are only ever logged at `debug` or below.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hub_domain: "mshub.test".into(),
+            data_dir: "data".into(),
+            master_key_file: None,
+            local_domains: Vec::new(),
+            tls: TlsConfig::default(),
+            listen: ListenConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert: "tls/cert.pem".into(),
+            key: "tls/key.pem".into(),
+        }
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("valid literal socket address")
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            smtp_relay: addr("0.0.0.0:25"),
+            submission: addr("0.0.0.0:587"),
+            submissions: addr("0.0.0.0:465"),
+            imap: addr("0.0.0.0:143"),
+            imaps: addr("0.0.0.0:993"),
+            https: addr("0.0.0.0:443"),
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The demo contract's ports, on loopback.
+    pub fn demo() -> Self {
+        Self {
+            smtp_relay: addr("127.0.0.1:2525"),
+            submission: addr("127.0.0.1:2587"),
+            submissions: addr("127.0.0.1:2465"),
+            imap: addr("127.0.0.1:2143"),
+            imaps: addr("127.0.0.1:2993"),
+            https: addr("127.0.0.1:8443"),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+        }
+    }
+}
+
+/// The commented sample printed by `mshub config example`; a test checks that it parses to
+/// exactly the defaults.
+pub const EXAMPLE: &str = r#"# mshub configuration. Every key is optional: the values shown are the defaults.
+# Relative paths are relative to the directory of this file.
+
+# The hub's domain; patients live at <INS>@patient.<hub_domain>.
+hub_domain = "mshub.test"
+
+# Where the store keeps its data: the sled database and the sealed (encrypted) blobs.
+data_dir = "data"
+
+# File holding the master key that protects every account's key (at least 32 characters,
+# e.g. 64 random hex digits). The environment variable MSHUB_MASTER_KEY overrides it.
+# Keep it outside data_dir: a copy of data_dir without it reveals no message or document.
+# master_key_file = "/etc/mshub/master.key"
+
+# More local domains hosted here (organisations), besides hub_domain and patient.<hub_domain>.
+local_domains = []
+
+[tls]
+# PEM certificate chain and private key presented by every service (TLS 1.2 and 1.3 only).
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[listen]
+# SMTP relay for hospital systems and peer operators (STARTTLS required before MAIL).
+smtp_relay = "0.0.0.0:25"
+# SMTP submission for mail clients: STARTTLS, and implicit TLS.
+submission = "0.0.0.0:587"
+submissions = "0.0.0.0:465"
+# IMAP for mail clients: STARTTLS, and implicit TLS.
+imap = "0.0.0.0:143"
+imaps = "0.0.0.0:993"
+# HTTPS: the patients' web inbox and the catalogue API.
+https = "0.0.0.0:443"
+
+[log]
+# A tracing filter such as "info" or "info,mshub_mta=debug". Message content and patient
+# data are only logged at debug level or below.
+filter = "info"
+"#;
+
+impl Config {
+    /// Reads `path` and resolves its relative paths against the file's directory.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.data_dir);
+        abs(&mut self.tls.cert);
+        abs(&mut self.tls.key);
+        if let Some(p) = self.master_key_file.as_mut() {
+            abs(p);
+        }
+    }
+
+    /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Ok(secret) = std::env::var(MASTER_KEY_ENV) {
+            return MasterKey::new(&secret)
+                .with_context(|| format!("{MASTER_KEY_ENV} is unusable"));
+        }
+        let Some(file) = &self.master_key_file else {
+            bail!(
+                "no master key: set {MASTER_KEY_ENV} or master_key_file in the configuration \
+                 (`mshub demo` generates one for the demo)"
+            );
+        };
+        let secret = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the master key file {}", file.display()))?;
+        MasterKey::new(&secret).with_context(|| format!("{} is unusable", file.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses_to_exactly_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = toml::from_str::<Config>("hub_domian = \"x.test\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hub_domian"), "{err}");
+        let err = toml::from_str::<Config>("[listen]\nimapz = \"127.0.0.1:1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("imapz"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mshub.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"store\"\n[tls]\ncert = \"/abs/cert.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.data_dir, dir.path().join("store"));
+        assert_eq!(c.tls.cert, PathBuf::from("/abs/cert.pem"));
+        assert_eq!(c.tls.key, dir.path().join("tls/key.pem"));
+    }
+}

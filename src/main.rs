@@ -1,0 +1,18 @@
+//! `mshub`: the command line. Wiring only: every capability lives in the workspace's crates.
+
+mod cli;
+mod config;
+mod demo;
+mod hub;
+mod serve;
+mod tls;
+
+fn main() -> std::process::ExitCode {
+    match cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mshub: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

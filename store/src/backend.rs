@@ -1,0 +1,96 @@
+//! The key-value backend trait. The embedded default is sled ([`crate::SledBackend`]); a
+//! PostgreSQL backend implements the same trait for the scale-out path. No backend type leaks
+//! through this interface: keys and values are bytes, trees are names.
+//!
+//! Invariant: a [`Backend::commit`] that returns `Ok` has been flushed to stable storage.
+
+use crate::Result;
+
+/// A named keyspace (a sled tree, a PostgreSQL table partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tree(pub &'static str);
+
+/// One write of a [`Batch`]: `Some` inserts or replaces, `None` removes.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub tree: Tree,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// A precondition of a [`Batch`]: the key must currently hold exactly `expected`
+/// (`None`: must be absent). This is the one concurrency primitive of the store: every
+/// read-modify-write (UID allocation, the audit head, counters) is a compare-and-swap.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub tree: Tree,
+    pub key: Vec<u8>,
+    pub expected: Option<Vec<u8>>,
+}
+
+/// Writes applied atomically, all or none, if all checks hold.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub checks: Vec<Check>,
+    pub writes: Vec<Write>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn check(&mut self, tree: Tree, key: impl Into<Vec<u8>>, expected: Option<Vec<u8>>) {
+        self.checks.push(Check {
+            tree,
+            key: key.into(),
+            expected,
+        });
+    }
+
+    pub fn put(&mut self, tree: Tree, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.writes.push(Write {
+            tree,
+            key: key.into(),
+            value: Some(value.into()),
+        });
+    }
+
+    pub fn remove(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
+        self.writes.push(Write {
+            tree,
+            key: key.into(),
+            value: None,
+        });
+    }
+}
+
+/// What became of a [`Batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Commit {
+    /// Applied and durable.
+    Done,
+    /// A check failed: nothing was written; re-read and try again.
+    Conflict,
+}
+
+/// Key-value pairs in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+pub trait Backend: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Entries whose key starts with `prefix`, in key order, strictly after `after` if given,
+    /// at most `limit` of them if given.
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: Option<usize>,
+    ) -> Result<Entries>;
+
+    /// Applies the batch atomically if its checks hold, and makes it durable before returning.
+    fn commit(&self, batch: &Batch) -> Result<Commit>;
+}

@@ -1,0 +1,160 @@
+//! Blobs: raw messages and documents, written once and addressed by a random id. What the blob
+//! store holds is already sealed (see [`crate::keyring`]); it never sees plaintext.
+//!
+//! Invariant: `put` returns only after the bytes and the directory entry are fsync'd.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, StoreError};
+
+/// A blob's address: 128 random bits, in lowercase hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BlobId([u8; 16]);
+
+impl BlobId {
+    pub fn random() -> Self {
+        let mut b = [0u8; 16];
+        sequoia_openpgp::crypto::random(&mut b).expect("the system random generator is available");
+        Self(b)
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<&str> for BlobId {
+    type Error = StoreError;
+    fn try_from(s: &str) -> Result<Self> {
+        let bad = || StoreError::corrupt("blob id", format!("{s:?} is not 32 hex digits"));
+        if s.len() != 32 {
+            return Err(bad());
+        }
+        let mut b = [0u8; 16];
+        for (i, out) in b.iter_mut().enumerate() {
+            *out = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
+        }
+        Ok(Self(b))
+    }
+}
+
+impl TryFrom<String> for BlobId {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self> {
+        Self::try_from(s.as_str())
+    }
+}
+
+impl From<BlobId> for String {
+    fn from(id: BlobId) -> String {
+        id.to_string()
+    }
+}
+
+/// Where sealed blobs live. The embedded default is a directory ([`FsBlobStore`]); an
+/// S3-compatible store implements the same trait for the scale-out path.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores the bytes under `id`, durably, before returning.
+    fn put(&self, id: BlobId, bytes: &[u8]) -> Result<()>;
+    fn get(&self, id: BlobId) -> Result<Vec<u8>>;
+    /// Removing a blob that does not exist is not an error.
+    fn delete(&self, id: BlobId) -> Result<()>;
+}
+
+/// Blobs as files `blobs/ab/abcdef…`, fanned out on the first byte.
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    pub fn open(root: &Path) -> Result<Self> {
+        fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, id: BlobId) -> PathBuf {
+        let name = id.to_string();
+        self.root.join(&name[..2]).join(name)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+impl BlobStore for FsBlobStore {
+    fn put(&self, id: BlobId, bytes: &[u8]) -> Result<()> {
+        let path = self.path(id);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            sync_dir(&self.root)?;
+        }
+        // Write to a temporary name, fsync, rename, fsync the directory: a crash leaves either
+        // no blob or the whole blob, never a torn one under its final name.
+        let tmp = dir.join(format!(".{id}.tmp"));
+        let mut file = fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StoreError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(&dir)
+    }
+
+    fn get(&self, id: BlobId) -> Result<Vec<u8>> {
+        let path = self.path(id);
+        fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NoSuchBlob(id),
+            _ => StoreError::io(&path, e),
+        })
+    }
+
+    fn delete(&self, id: BlobId) -> Result<()> {
+        let path = self.path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_id_round_trips_through_its_text_form() {
+        let id = BlobId::random();
+        assert_eq!(BlobId::try_from(id.to_string().as_str()).unwrap(), id);
+        assert!(BlobId::try_from("zz").is_err());
+        assert!(BlobId::try_from("g".repeat(32).as_str()).is_err());
+    }
+
+    #[test]
+    fn put_get_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let id = BlobId::random();
+        blobs.put(id, b"sealed bytes").unwrap();
+        assert_eq!(blobs.get(id).unwrap(), b"sealed bytes");
+        blobs.delete(id).unwrap();
+        assert!(matches!(blobs.get(id), Err(StoreError::NoSuchBlob(_))));
+        blobs.delete(id).unwrap();
+    }
+}

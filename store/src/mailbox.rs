@@ -1,0 +1,1368 @@
+//! Mailboxes and their messages, with IMAP's bookkeeping (RFC 9051 §2.3.1, RFC 7162).
+//!
+//! Records:
+//! - `mailbox`: id → [`Mailbox`] (its counters: UIDNEXT, HIGHESTMODSEQ, EXISTS, size);
+//! - `mailbox-name`: account ‖ name → id;
+//! - `message`: mailbox id ‖ UID → [`MessageMeta`];
+//! - `expunged`: mailbox id ‖ UID → MODSEQ of the expunge (for QRESYNC's VANISHED).
+//!
+//! Invariants: every change to a mailbox's messages rewrites its [`Mailbox`] record under a
+//! compare-and-swap, so UIDs and MODSEQs are allocated exactly once even with concurrent
+//! deliveries; UIDs only grow; each change gets a MODSEQ above every earlier one.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Batch, Tree};
+use crate::events::{Change, ChangeKind};
+use crate::{json, AccountId, BlobId, Result, Store, StoreError};
+
+const MAILBOX: Tree = Tree("mailbox");
+const MAILBOX_NAME: Tree = Tree("mailbox-name");
+const MESSAGE: Tree = Tree("message");
+const EXPUNGED: Tree = Tree("expunged");
+
+/// IMAP's hierarchy delimiter for this store.
+pub const DELIMITER: char = '/';
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MailboxId(pub u64);
+
+impl std::fmt::Display for MailboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A message's unique identifier in its mailbox (RFC 9051 §2.3.1.1): never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Uid(u32);
+
+impl Uid {
+    pub const MIN: Uid = Uid(1);
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Uid {
+    type Error = StoreError;
+    fn try_from(v: u32) -> Result<Self> {
+        if v == 0 {
+            return Err(StoreError::corrupt("uid", "UIDs start at 1"));
+        }
+        Ok(Uid(v))
+    }
+}
+
+impl From<Uid> for u32 {
+    fn from(u: Uid) -> u32 {
+        u.0
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A mod-sequence (RFC 7162 §3.1.1): a positive number that grows with every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModSeq(pub u64);
+
+/// RFC 9051 §2.3.1.1: changes whenever UIDs of a mailbox name may have been reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UidValidity(pub u32);
+
+/// RFC 6154 special-use attributes, plus the INBOX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpecialUse {
+    Inbox,
+    Sent,
+    Drafts,
+    Trash,
+    Archive,
+    Junk,
+}
+
+impl SpecialUse {
+    /// The folders every account gets, with their default names.
+    pub const DEFAULTS: [(SpecialUse, &'static str); 5] = [
+        (SpecialUse::Inbox, "INBOX"),
+        (SpecialUse::Sent, "Sent"),
+        (SpecialUse::Drafts, "Drafts"),
+        (SpecialUse::Trash, "Trash"),
+        (SpecialUse::Archive, "Archive"),
+    ];
+
+    /// The RFC 6154 attribute (`None` for the INBOX, which has none).
+    pub fn attribute(self) -> Option<&'static str> {
+        match self {
+            SpecialUse::Inbox => None,
+            SpecialUse::Sent => Some("\\Sent"),
+            SpecialUse::Drafts => Some("\\Drafts"),
+            SpecialUse::Trash => Some("\\Trash"),
+            SpecialUse::Archive => Some("\\Archive"),
+            SpecialUse::Junk => Some("\\Junk"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: String,
+    pub special_use: Option<SpecialUse>,
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    /// Number of messages (IMAP's EXISTS).
+    pub exists: u32,
+    /// Sum of the messages' sizes (RFC 8438 STATUS=SIZE).
+    pub size: u64,
+    pub subscribed: bool,
+}
+
+/// A message flag (RFC 9051 §2.3.2). `\Recent` is not stored: IMAP4rev2 dropped it and a
+/// rev1 session derives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Flag {
+    Seen,
+    Answered,
+    Flagged,
+    Deleted,
+    Draft,
+    /// A keyword: an IMAP atom, e.g. `$Forwarded`, `$MDNSent`.
+    Keyword(String),
+}
+
+impl TryFrom<&str> for Flag {
+    type Error = StoreError;
+    fn try_from(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "\\seen" => Flag::Seen,
+            "\\answered" => Flag::Answered,
+            "\\flagged" => Flag::Flagged,
+            "\\deleted" => Flag::Deleted,
+            "\\draft" => Flag::Draft,
+            _ => {
+                // RFC 9051 §9: flag-keyword = atom; atom-specials excluded.
+                let atom_ok = !s.is_empty()
+                    && s.len() <= 255
+                    && s.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+                if !atom_ok {
+                    return Err(StoreError::InvalidFlag(s.to_string()));
+                }
+                Flag::Keyword(s.to_string())
+            }
+        })
+    }
+}
+
+impl TryFrom<String> for Flag {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self> {
+        Flag::try_from(s.as_str())
+    }
+}
+
+impl From<Flag> for String {
+    fn from(f: Flag) -> String {
+        f.to_string()
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flag::Seen => "\\Seen",
+            Flag::Answered => "\\Answered",
+            Flag::Flagged => "\\Flagged",
+            Flag::Deleted => "\\Deleted",
+            Flag::Draft => "\\Draft",
+            Flag::Keyword(k) => k,
+        })
+    }
+}
+
+/// How STORE combines flags (RFC 9051 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A message as its mailbox knows it; the content is the sealed blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub blob: BlobId,
+    pub flags: BTreeSet<Flag>,
+    /// Unix time, seconds (IMAP's INTERNALDATE).
+    pub internal_date: i64,
+    /// Size of the raw message in octets (RFC822.SIZE).
+    pub size: u64,
+    pub modseq: ModSeq,
+}
+
+/// Outcome of a conditional STORE (RFC 7162 §3.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// Messages whose flags were set (changed or not), with their flags and MODSEQ after.
+    pub updated: Vec<MessageMeta>,
+    /// Messages not touched because their MODSEQ was above UNCHANGEDSINCE.
+    pub modified: Vec<Uid>,
+}
+
+fn name_key(account: AccountId, name: &str) -> Vec<u8> {
+    let mut k = account.to_key().to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn message_key(mailbox: MailboxId, uid: Uid) -> Vec<u8> {
+    let mut k = mailbox.0.to_be_bytes().to_vec();
+    k.extend_from_slice(&uid.0.to_be_bytes());
+    k
+}
+
+/// RFC 9051 §5.1: INBOX is case-insensitive; other names are kept as given.
+fn canonical_name(name: &str) -> Result<String> {
+    let invalid = |reason| StoreError::InvalidMailboxName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if name.len() > 512 {
+        return Err(invalid("it is longer than 512 bytes"));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(invalid("it contains a control character"));
+    }
+    if name.contains(['*', '%']) {
+        return Err(invalid("it contains a LIST wildcard (* or %)"));
+    }
+    if name.starts_with(DELIMITER) || name.ends_with(DELIMITER) || name.contains("//") {
+        return Err(invalid("it has an empty hierarchy level"));
+    }
+    if name.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".into());
+    }
+    Ok(name.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::corrupt(what, e))
+}
+
+impl Store {
+    pub(crate) fn ensure_default_mailboxes(&self, account: AccountId) -> Result<()> {
+        for (special, name) in SpecialUse::DEFAULTS {
+            if self.mailbox(account, name)?.is_none() {
+                match self.create_mailbox(account, name, Some(special)) {
+                    Ok(_) | Err(StoreError::MailboxExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Mailbox> {
+        let name = canonical_name(name)?;
+        if self
+            .kv
+            .get(MAILBOX_NAME, &name_key(account, &name))?
+            .is_some()
+        {
+            return Err(StoreError::MailboxExists(name));
+        }
+        let id = MailboxId(self.next_counter("mailbox", 1)?);
+        // Seeded with the clock so that a mailbox recreated in a new data directory does not
+        // reuse a UIDVALIDITY a client may have cached.
+        let validity = self.next_counter("uidvalidity", crate::now() as u64)? as u32;
+        let mailbox = Mailbox {
+            id,
+            account,
+            name: name.clone(),
+            special_use,
+            uid_validity: UidValidity(validity),
+            uid_next: Uid::MIN,
+            highest_modseq: ModSeq(1),
+            exists: 0,
+            size: 0,
+            subscribed: true,
+        };
+        let mut batch = Batch::new();
+        batch.check(MAILBOX_NAME, name_key(account, &name), None);
+        batch.put(MAILBOX_NAME, name_key(account, &name), id.0.to_be_bytes());
+        batch.put(MAILBOX, id.0.to_be_bytes(), json(&mailbox));
+        if self.kv.commit(&batch)? == crate::Commit::Conflict {
+            return Err(StoreError::MailboxExists(name));
+        }
+        self.events.publish(Change {
+            account,
+            mailbox: id,
+            kind: ChangeKind::MailboxCreated,
+        });
+        Ok(mailbox)
+    }
+
+    /// The account's mailboxes, ordered by name.
+    pub fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        let ids = self.kv.scan(MAILBOX_NAME, &account.to_key(), None, None)?;
+        ids.into_iter()
+            .filter_map(|(_, id)| {
+                let id = MailboxId(u64::from_be_bytes(id.as_slice().try_into().ok()?));
+                self.mailbox_by_id(id).transpose()
+            })
+            .collect()
+    }
+
+    pub fn mailbox(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+        let Ok(name) = canonical_name(name) else {
+            return Ok(None);
+        };
+        match self.kv.get(MAILBOX_NAME, &name_key(account, &name))? {
+            Some(id) => {
+                let id = u64::from_be_bytes(
+                    id.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::corrupt("mailbox name index", "bad id"))?,
+                );
+                self.mailbox_by_id(MailboxId(id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        self.kv
+            .get(MAILBOX, &id.0.to_be_bytes())?
+            .map(|raw| decode("mailbox", &raw))
+            .transpose()
+    }
+
+    /// The mailbox of `account` with this special use (e.g. the INBOX for delivery).
+    pub fn special_mailbox(&self, account: AccountId, use_: SpecialUse) -> Result<Mailbox> {
+        self.mailboxes(account)?
+            .into_iter()
+            .find(|m| m.special_use == Some(use_))
+            .ok_or_else(|| StoreError::NoSuchMailbox(format!("{use_:?}")))
+    }
+
+    fn mailbox_required(&self, id: MailboxId) -> Result<(Mailbox, Vec<u8>)> {
+        let raw = self
+            .kv
+            .get(MAILBOX, &id.0.to_be_bytes())?
+            .ok_or_else(|| StoreError::NoSuchMailbox(id.to_string()))?;
+        Ok((decode("mailbox", &raw)?, raw))
+    }
+
+    pub fn set_subscribed(&self, id: MailboxId, subscribed: bool) -> Result<()> {
+        self.retry(|| {
+            let (mut mailbox, raw) = self.mailbox_required(id)?;
+            mailbox.subscribed = subscribed;
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+            batch.put(MAILBOX, id.0.to_be_bytes(), json(&mailbox));
+            Ok((batch, ()))
+        })
+    }
+
+    /// Renames a mailbox (special-use folders, INBOX included, keep their names).
+    pub fn rename_mailbox(&self, id: MailboxId, new_name: &str) -> Result<Mailbox> {
+        let new_name = canonical_name(new_name)?;
+        let mailbox = self.retry(|| {
+            let (mut mailbox, raw) = self.mailbox_required(id)?;
+            if mailbox.special_use.is_some() {
+                return Err(StoreError::SpecialUseMailbox(mailbox.name));
+            }
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+            batch.check(MAILBOX_NAME, name_key(mailbox.account, &new_name), None);
+            batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
+            batch.put(
+                MAILBOX_NAME,
+                name_key(mailbox.account, &new_name),
+                id.0.to_be_bytes(),
+            );
+            mailbox.name = new_name.clone();
+            batch.put(MAILBOX, id.0.to_be_bytes(), json(&mailbox));
+            Ok((batch, mailbox))
+        });
+        let mailbox = match mailbox {
+            Err(StoreError::Contention(_)) => return Err(StoreError::MailboxExists(new_name)),
+            other => other?,
+        };
+        self.events.publish(Change {
+            account: mailbox.account,
+            mailbox: id,
+            kind: ChangeKind::MailboxRenamed,
+        });
+        Ok(mailbox)
+    }
+
+    /// Deletes a mailbox and its messages.
+    pub fn delete_mailbox(&self, id: MailboxId) -> Result<()> {
+        let (mailbox, raw) = self.mailbox_required(id)?;
+        if mailbox.special_use.is_some() {
+            return Err(StoreError::SpecialUseMailbox(mailbox.name));
+        }
+        let messages = self.messages(id)?;
+        let mut batch = Batch::new();
+        batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+        batch.remove(MAILBOX, id.0.to_be_bytes());
+        batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
+        for m in &messages {
+            batch.remove(MESSAGE, message_key(id, m.uid));
+        }
+        for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
+            batch.remove(EXPUNGED, k);
+        }
+        if self.kv.commit(&batch)? == crate::Commit::Conflict {
+            // Mail arrived meanwhile: start again with it included.
+            return self.delete_mailbox(id);
+        }
+        for m in messages {
+            self.blobs.delete(m.blob)?;
+        }
+        self.events.publish(Change {
+            account: mailbox.account,
+            mailbox: id,
+            kind: ChangeKind::MailboxDeleted,
+        });
+        Ok(())
+    }
+
+    /// Stores a message durably in a mailbox of its owner and returns its record.
+    pub fn append(
+        &self,
+        mailbox: MailboxId,
+        raw_message: &[u8],
+        flags: BTreeSet<Flag>,
+        internal_date: i64,
+    ) -> Result<MessageMeta> {
+        let (owner, _) = self.mailbox_required(mailbox)?;
+        let blob = self.put_blob(owner.account, raw_message)?;
+        self.insert_message(
+            mailbox,
+            blob,
+            flags,
+            internal_date,
+            raw_message.len() as u64,
+        )
+        .inspect_err(|_| {
+            let _ = self.blobs.delete(blob);
+        })
+    }
+
+    fn insert_message(
+        &self,
+        mailbox: MailboxId,
+        blob: BlobId,
+        flags: BTreeSet<Flag>,
+        internal_date: i64,
+        size: u64,
+    ) -> Result<MessageMeta> {
+        let (meta, account) = self.retry(|| {
+            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let meta = MessageMeta {
+                uid: mb.uid_next,
+                blob,
+                flags: flags.clone(),
+                internal_date,
+                size,
+                modseq: ModSeq(mb.highest_modseq.0 + 1),
+            };
+            mb.uid_next = Uid(mb
+                .uid_next
+                .0
+                .checked_add(1)
+                .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
+            mb.highest_modseq = meta.modseq;
+            mb.exists += 1;
+            mb.size += size;
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
+            batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
+            batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
+            Ok((batch, (meta, mb.account)))
+        })?;
+        self.events.publish(Change {
+            account,
+            mailbox,
+            kind: ChangeKind::Appended {
+                uid: meta.uid,
+                modseq: meta.modseq,
+            },
+        });
+        Ok(meta)
+    }
+
+    /// All messages of a mailbox, by UID.
+    pub fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+        self.kv
+            .scan(MESSAGE, &mailbox.0.to_be_bytes(), None, None)?
+            .into_iter()
+            .map(|(_, v)| decode("message", &v))
+            .collect()
+    }
+
+    pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageMeta>> {
+        self.kv
+            .get(MESSAGE, &message_key(mailbox, uid))?
+            .map(|raw| decode("message", &raw))
+            .transpose()
+    }
+
+    /// The raw message, decrypted.
+    pub fn read_message(&self, mailbox: MailboxId, uid: Uid) -> Result<Vec<u8>> {
+        let (mb, _) = self.mailbox_required(mailbox)?;
+        let meta = self
+            .message(mailbox, uid)?
+            .ok_or(StoreError::NoSuchMessage {
+                mailbox,
+                uid: uid.0,
+            })?;
+        self.read_blob(mb.account, meta.blob)
+    }
+
+    /// STORE: changes the flags of `uids` (missing UIDs are ignored, as RFC 9051 §6.4.6 has
+    /// it), except those modified after `unchanged_since` (RFC 7162 §3.1.3).
+    pub fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &BTreeSet<Flag>,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagUpdate> {
+        let (update, account, modseq) = self.retry(|| {
+            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let modseq = ModSeq(mb.highest_modseq.0 + 1);
+            let mut batch = Batch::new();
+            let mut update = FlagUpdate::default();
+            let mut changed_any = false;
+            for &uid in uids {
+                let Some(mut meta) = self.message(mailbox, uid)? else {
+                    continue;
+                };
+                if unchanged_since.is_some_and(|u| meta.modseq > u) {
+                    update.modified.push(uid);
+                    continue;
+                }
+                let new: BTreeSet<Flag> = match op {
+                    FlagOp::Replace => flags.clone(),
+                    FlagOp::Add => meta.flags.union(flags).cloned().collect(),
+                    FlagOp::Remove => meta.flags.difference(flags).cloned().collect(),
+                };
+                if new != meta.flags {
+                    meta.flags = new;
+                    meta.modseq = modseq;
+                    batch.put(MESSAGE, message_key(mailbox, uid), json(&meta));
+                    changed_any = true;
+                }
+                update.updated.push(meta);
+            }
+            if changed_any {
+                mb.highest_modseq = modseq;
+                batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
+                batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
+            }
+            Ok((batch, (update, mb.account, changed_any.then_some(modseq))))
+        })?;
+        if let Some(modseq) = modseq {
+            let uids = update
+                .updated
+                .iter()
+                .filter(|m| m.modseq == modseq)
+                .map(|m| m.uid)
+                .collect();
+            self.events.publish(Change {
+                account,
+                mailbox,
+                kind: ChangeKind::FlagsChanged { uids, modseq },
+            });
+        }
+        Ok(update)
+    }
+
+    /// Removes `uids` from the mailbox (the caller chose them, e.g. those flagged `\Deleted`)
+    /// and returns those that were there.
+    pub fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
+        let (removed, account, modseq) = self.retry(|| {
+            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let modseq = ModSeq(mb.highest_modseq.0 + 1);
+            let mut batch = Batch::new();
+            let mut removed = Vec::new();
+            for &uid in uids {
+                let Some(meta) = self.message(mailbox, uid)? else {
+                    continue;
+                };
+                batch.remove(MESSAGE, message_key(mailbox, uid));
+                batch.put(EXPUNGED, message_key(mailbox, uid), modseq.0.to_be_bytes());
+                mb.exists -= 1;
+                mb.size -= meta.size;
+                removed.push(meta);
+            }
+            if !removed.is_empty() {
+                mb.highest_modseq = modseq;
+                batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
+                batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
+            }
+            Ok((batch, (removed, mb.account, modseq)))
+        })?;
+        if removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // After the commit: a crash here leaves an unreferenced sealed blob, never a
+        // reference to a missing one.
+        for m in &removed {
+            self.blobs.delete(m.blob)?;
+        }
+        let uids: Vec<Uid> = removed.iter().map(|m| m.uid).collect();
+        self.events.publish(Change {
+            account,
+            mailbox,
+            kind: ChangeKind::Expunged {
+                uids: uids.clone(),
+                modseq,
+            },
+        });
+        Ok(uids)
+    }
+
+    /// UIDs expunged after `since` (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.10).
+    pub fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>> {
+        let mut out = Vec::new();
+        for (k, v) in self
+            .kv
+            .scan(EXPUNGED, &mailbox.0.to_be_bytes(), None, None)?
+        {
+            let modseq = u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::corrupt("expunged", "bad modseq"))?,
+            );
+            if modseq > since.0 {
+                let uid = u32::from_be_bytes(
+                    k.get(8..12)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| StoreError::corrupt("expunged", "bad key"))?,
+                );
+                out.push(Uid::try_from(uid)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// COPY (RFC 9051 §6.4.7) within one account: returns (source UID, new UID) pairs.
+    pub fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let (src, _) = self.mailbox_required(from)?;
+        let (dst, _) = self.mailbox_required(to)?;
+        if src.account != dst.account {
+            return Err(StoreError::NoSuchMailbox(dst.name));
+        }
+        let mut pairs = Vec::new();
+        for &uid in uids {
+            let Some(meta) = self.message(from, uid)? else {
+                continue;
+            };
+            // Same owner, same key: the sealed bytes are copied without being opened.
+            let blob = self.duplicate_blob(meta.blob)?;
+            let copy = self.insert_message(to, blob, meta.flags, meta.internal_date, meta.size)?;
+            pairs.push((uid, copy.uid));
+        }
+        Ok(pairs)
+    }
+
+    /// MOVE (RFC 6851): copy then expunge from the source.
+    pub fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let pairs = self.copy_messages(from, uids, to)?;
+        let moved: Vec<Uid> = pairs.iter().map(|(u, _)| *u).collect();
+        self.expunge(from, &moved)?;
+        Ok(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    use super::*;
+    use crate::MasterKey;
+
+    const ALICE: AccountId = AccountId(1);
+    const BOB: AccountId = AccountId(2);
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::new(&MasterKey::generate()).unwrap();
+        let store = Store::open(dir.path(), master).unwrap();
+        store.provision_account(ALICE).unwrap();
+        (dir, store)
+    }
+
+    fn inbox(store: &Store) -> Mailbox {
+        store.special_mailbox(ALICE, SpecialUse::Inbox).unwrap()
+    }
+
+    fn flags(list: &[Flag]) -> BTreeSet<Flag> {
+        list.iter().cloned().collect()
+    }
+
+    fn raw(n: u32) -> Vec<u8> {
+        format!("From: a@example.org\r\nSubject: message {n}\r\n\r\nbody of message {n}\r\n")
+            .into_bytes()
+    }
+
+    fn append(store: &Store, mailbox: MailboxId, n: u32) -> MessageMeta {
+        store
+            .append(mailbox, &raw(n), BTreeSet::new(), 1_700_000_000)
+            .unwrap()
+    }
+
+    fn uids(list: &[u32]) -> Vec<Uid> {
+        list.iter().map(|&u| Uid(u)).collect()
+    }
+
+    fn flags_of(store: &Store, mailbox: MailboxId, uid: u32) -> BTreeSet<Flag> {
+        store.message(mailbox, Uid(uid)).unwrap().unwrap().flags
+    }
+
+    #[test]
+    fn provisioning_creates_the_special_use_mailboxes_once() {
+        let (_dir, store) = open();
+        let first = store.mailboxes(ALICE).unwrap();
+        let names: Vec<&str> = first.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["Archive", "Drafts", "INBOX", "Sent", "Trash"]);
+        for (special, name) in SpecialUse::DEFAULTS {
+            let m = store.special_mailbox(ALICE, special).unwrap();
+            assert_eq!(m.name, name);
+            assert_eq!(m.account, ALICE);
+            assert_eq!(m.uid_next, Uid(1));
+            assert_eq!(m.exists, 0);
+            assert!(m.subscribed);
+        }
+        let validities: BTreeSet<_> = first.iter().map(|m| m.uid_validity).collect();
+        assert_eq!(validities.len(), 5, "each mailbox gets its own UIDVALIDITY");
+
+        store.provision_account(ALICE).unwrap();
+        assert_eq!(
+            store.mailboxes(ALICE).unwrap(),
+            first,
+            "second provisioning changed nothing"
+        );
+        assert!(
+            store.mailboxes(BOB).unwrap().is_empty(),
+            "other accounts are untouched"
+        );
+        assert!(matches!(
+            store.special_mailbox(BOB, SpecialUse::Inbox),
+            Err(StoreError::NoSuchMailbox(_))
+        ));
+    }
+
+    #[test]
+    fn inbox_lookup_is_case_insensitive_and_other_names_are_not() {
+        let (_dir, store) = open();
+        let inbox = inbox(&store);
+        for spelling in ["INBOX", "inbox", "InBoX", "Inbox"] {
+            assert_eq!(
+                store.mailbox(ALICE, spelling).unwrap().unwrap().id,
+                inbox.id,
+                "{spelling}"
+            );
+        }
+        assert!(matches!(
+            store.create_mailbox(ALICE, "inbox", None),
+            Err(StoreError::MailboxExists(name)) if name == "INBOX"
+        ));
+        let projects = store.create_mailbox(ALICE, "Projects", None).unwrap();
+        assert_eq!(
+            store.mailbox(ALICE, "Projects").unwrap().unwrap().id,
+            projects.id
+        );
+        assert!(store.mailbox(ALICE, "projects").unwrap().is_none());
+        assert!(
+            store.mailbox(BOB, "INBOX").unwrap().is_none(),
+            "names are per account"
+        );
+    }
+
+    #[test]
+    fn append_allocates_uids_from_one_and_increasing_modseqs() {
+        let (_dir, store) = open();
+        let before = inbox(&store);
+        let metas: Vec<MessageMeta> = (1..=3)
+            .map(|n| {
+                store
+                    .append(
+                        before.id,
+                        &raw(n),
+                        flags(&[Flag::Seen]),
+                        1_700_000_000 + i64::from(n),
+                    )
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            metas.iter().map(|m| m.uid.get()).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(metas[0].modseq > before.highest_modseq);
+        assert!(
+            metas.windows(2).all(|w| w[0].modseq < w[1].modseq),
+            "{metas:?}"
+        );
+
+        let after = inbox(&store);
+        assert_eq!(after.uid_next, Uid(4));
+        assert_eq!(after.exists, 3);
+        assert_eq!(
+            after.size,
+            (1..=3).map(|n| raw(n).len() as u64).sum::<u64>()
+        );
+        assert_eq!(after.highest_modseq, metas[2].modseq);
+        assert_eq!(after.uid_validity, before.uid_validity);
+
+        assert_eq!(store.messages(before.id).unwrap(), metas);
+        for (n, meta) in (1..=3).zip(&metas) {
+            assert_eq!(meta.size, raw(n).len() as u64);
+            assert_eq!(meta.internal_date, 1_700_000_000 + i64::from(n));
+            assert_eq!(meta.flags, flags(&[Flag::Seen]));
+            assert_eq!(store.read_message(before.id, meta.uid).unwrap(), raw(n));
+        }
+        assert!(matches!(
+            store.read_message(before.id, Uid(4)),
+            Err(StoreError::NoSuchMessage { uid: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn store_flags_adds_removes_and_replaces() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        for n in 1..=3 {
+            append(&store, mb, n);
+        }
+        let start = inbox(&store).highest_modseq;
+
+        let added = store
+            .store_flags(
+                mb,
+                &uids(&[1, 2, 99]),
+                FlagOp::Add,
+                &flags(&[Flag::Seen, Flag::Flagged]),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            added
+                .updated
+                .iter()
+                .map(|m| m.uid.get())
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(added.modified.is_empty());
+        let m1 = inbox(&store).highest_modseq;
+        assert!(m1 > start);
+        assert!(added.updated.iter().all(|m| m.modseq == m1));
+        assert_eq!(flags_of(&store, mb, 1), flags(&[Flag::Seen, Flag::Flagged]));
+        assert_eq!(flags_of(&store, mb, 2), flags(&[Flag::Seen, Flag::Flagged]));
+        assert_eq!(flags_of(&store, mb, 3), flags(&[]));
+
+        store
+            .store_flags(
+                mb,
+                &uids(&[1]),
+                FlagOp::Remove,
+                &flags(&[Flag::Flagged]),
+                None,
+            )
+            .unwrap();
+        let m2 = inbox(&store).highest_modseq;
+        assert!(m2 > m1);
+        assert_eq!(flags_of(&store, mb, 1), flags(&[Flag::Seen]));
+        assert_eq!(store.message(mb, Uid(1)).unwrap().unwrap().modseq, m2);
+        assert_eq!(
+            store.message(mb, Uid(2)).unwrap().unwrap().modseq,
+            m1,
+            "untouched"
+        );
+
+        let forwarded = flags(&[Flag::try_from("$Forwarded").unwrap()]);
+        store
+            .store_flags(mb, &uids(&[2, 3]), FlagOp::Replace, &forwarded, None)
+            .unwrap();
+        assert_eq!(flags_of(&store, mb, 2), forwarded);
+        assert_eq!(flags_of(&store, mb, 3), forwarded);
+        assert!(inbox(&store).highest_modseq > m2);
+    }
+
+    #[test]
+    fn store_flags_that_changes_nothing_keeps_the_modseq() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        append(&store, mb, 1);
+        store
+            .store_flags(mb, &uids(&[1]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        let before = inbox(&store);
+        let meta = store.message(mb, Uid(1)).unwrap().unwrap();
+
+        // Adding a flag that is already set, and touching only missing UIDs, change nothing.
+        let same = store
+            .store_flags(mb, &uids(&[1]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        assert_eq!(same.updated, vec![meta.clone()]);
+        let none = store
+            .store_flags(mb, &uids(&[7]), FlagOp::Remove, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        assert_eq!(none, FlagUpdate::default());
+        assert_eq!(inbox(&store), before);
+        assert_eq!(store.message(mb, Uid(1)).unwrap().unwrap(), meta);
+    }
+
+    #[test]
+    fn unchanged_since_reports_messages_modified_after_it() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        let one = append(&store, mb, 1);
+        let two = append(&store, mb, 2);
+        store
+            .store_flags(mb, &uids(&[2]), FlagOp::Add, &flags(&[Flag::Flagged]), None)
+            .unwrap();
+        // Message 1 is at its append MODSEQ, message 2 has been changed since.
+        let since = two.modseq;
+        assert!(one.modseq <= since);
+
+        let update = store
+            .store_flags(
+                mb,
+                &uids(&[1, 2]),
+                FlagOp::Add,
+                &flags(&[Flag::Seen]),
+                Some(since),
+            )
+            .unwrap();
+        assert_eq!(update.modified, uids(&[2]));
+        assert_eq!(
+            update
+                .updated
+                .iter()
+                .map(|m| m.uid.get())
+                .collect::<Vec<_>>(),
+            [1]
+        );
+        assert_eq!(flags_of(&store, mb, 1), flags(&[Flag::Seen]));
+        assert_eq!(
+            flags_of(&store, mb, 2),
+            flags(&[Flag::Flagged]),
+            "not touched"
+        );
+
+        // A MODSEQ equal to UNCHANGEDSINCE is not "modified since".
+        let now = store.message(mb, Uid(2)).unwrap().unwrap().modseq;
+        let update = store
+            .store_flags(
+                mb,
+                &uids(&[2]),
+                FlagOp::Add,
+                &flags(&[Flag::Seen]),
+                Some(now),
+            )
+            .unwrap();
+        assert!(update.modified.is_empty());
+        assert_eq!(flags_of(&store, mb, 2), flags(&[Flag::Seen, Flag::Flagged]));
+    }
+
+    #[test]
+    fn expunge_updates_counters_and_records_vanished_uids() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        let metas: Vec<_> = (1..=3).map(|n| append(&store, mb, n)).collect();
+        let before = inbox(&store);
+
+        let removed = store.expunge(mb, &uids(&[1, 3, 99])).unwrap();
+        assert_eq!(removed, uids(&[1, 3]));
+        let after = inbox(&store);
+        assert_eq!(after.exists, 1);
+        assert_eq!(after.size, metas[1].size);
+        assert_eq!(after.uid_next, Uid(4), "UIDNEXT does not go back");
+        assert!(after.highest_modseq > before.highest_modseq);
+        assert_eq!(store.messages(mb).unwrap(), vec![metas[1].clone()]);
+        assert!(matches!(
+            store.read_message(mb, Uid(1)),
+            Err(StoreError::NoSuchMessage { uid: 1, .. })
+        ));
+        assert!(matches!(
+            store.read_blob(ALICE, metas[0].blob),
+            Err(StoreError::NoSuchBlob(_))
+        ));
+        assert_eq!(store.read_message(mb, Uid(2)).unwrap(), raw(2));
+
+        assert_eq!(
+            store.expunged_since(mb, before.highest_modseq).unwrap(),
+            uids(&[1, 3])
+        );
+        assert!(store
+            .expunged_since(mb, after.highest_modseq)
+            .unwrap()
+            .is_empty());
+
+        // Expunging what is not there changes nothing.
+        assert!(store.expunge(mb, &uids(&[1, 42])).unwrap().is_empty());
+        assert_eq!(inbox(&store), after);
+
+        // UIDs are never reused.
+        assert_eq!(append(&store, mb, 4).uid, Uid(4));
+    }
+
+    #[test]
+    fn copy_and_move_between_mailboxes() {
+        let (_dir, store) = open();
+        let inbox_id = inbox(&store).id;
+        let projects = store.create_mailbox(ALICE, "Projects", None).unwrap().id;
+        let archive = store
+            .special_mailbox(ALICE, SpecialUse::Archive)
+            .unwrap()
+            .id;
+        let one = store
+            .append(inbox_id, &raw(1), flags(&[Flag::Seen]), 1_700_000_001)
+            .unwrap();
+        append(&store, inbox_id, 2);
+
+        let copied = store
+            .copy_messages(inbox_id, &uids(&[1, 2, 9]), projects)
+            .unwrap();
+        assert_eq!(copied, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
+        let copy = store.message(projects, Uid(1)).unwrap().unwrap();
+        assert_eq!(copy.flags, one.flags);
+        assert_eq!(copy.internal_date, one.internal_date);
+        assert_eq!(copy.size, one.size);
+        assert_ne!(copy.blob, one.blob, "a copy has its own blob");
+        assert_eq!(store.read_message(projects, Uid(1)).unwrap(), raw(1));
+        assert_eq!(store.read_message(projects, Uid(2)).unwrap(), raw(2));
+        assert_eq!(inbox(&store).exists, 2, "copy leaves the source alone");
+        assert_eq!(store.mailbox_by_id(projects).unwrap().unwrap().exists, 2);
+
+        let moved = store.move_messages(inbox_id, &uids(&[1]), archive).unwrap();
+        assert_eq!(moved, vec![(Uid(1), Uid(1))]);
+        assert_eq!(store.read_message(archive, Uid(1)).unwrap(), raw(1));
+        assert!(store.message(inbox_id, Uid(1)).unwrap().is_none());
+        assert_eq!(inbox(&store).exists, 1);
+        assert_eq!(
+            store.expunged_since(inbox_id, ModSeq(0)).unwrap(),
+            uids(&[1])
+        );
+        // The earlier copy does not share the moved message's (now deleted) blob.
+        assert_eq!(store.read_message(projects, Uid(1)).unwrap(), raw(1));
+
+        store.provision_account(BOB).unwrap();
+        let bobs = store.special_mailbox(BOB, SpecialUse::Inbox).unwrap().id;
+        assert!(matches!(
+            store.copy_messages(inbox_id, &uids(&[2]), bobs),
+            Err(StoreError::NoSuchMailbox(_))
+        ));
+        assert!(store.messages(bobs).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rename_refuses_special_use_and_taken_names() {
+        let (_dir, store) = open();
+        let projects = store.create_mailbox(ALICE, "Projects", None).unwrap();
+        store.create_mailbox(ALICE, "Work", None).unwrap();
+        append(&store, projects.id, 1);
+
+        assert!(matches!(
+            store.rename_mailbox(projects.id, "Work"),
+            Err(StoreError::MailboxExists(n)) if n == "Work"
+        ));
+        assert!(matches!(
+            store.rename_mailbox(projects.id, "inbox"),
+            Err(StoreError::MailboxExists(n)) if n == "INBOX"
+        ));
+        assert!(matches!(
+            store.rename_mailbox(projects.id, "a//b"),
+            Err(StoreError::InvalidMailboxName { .. })
+        ));
+        for special in [SpecialUse::Inbox, SpecialUse::Sent] {
+            let m = store.special_mailbox(ALICE, special).unwrap();
+            assert!(matches!(
+                store.rename_mailbox(m.id, "Elsewhere"),
+                Err(StoreError::SpecialUseMailbox(_))
+            ));
+            assert_eq!(store.mailbox_by_id(m.id).unwrap().unwrap().name, m.name);
+        }
+        assert!(store.mailbox(ALICE, "Elsewhere").unwrap().is_none());
+        assert_eq!(
+            store.mailbox(ALICE, "Projects").unwrap().unwrap().id,
+            projects.id
+        );
+
+        let renamed = store.rename_mailbox(projects.id, "Clients/2024").unwrap();
+        assert_eq!(renamed.name, "Clients/2024");
+        assert_eq!(renamed.uid_validity, projects.uid_validity);
+        assert!(store.mailbox(ALICE, "Projects").unwrap().is_none());
+        assert_eq!(
+            store.mailbox(ALICE, "Clients/2024").unwrap().unwrap().id,
+            projects.id
+        );
+        assert_eq!(store.read_message(projects.id, Uid(1)).unwrap(), raw(1));
+        // The old name is free again.
+        store.create_mailbox(ALICE, "Projects", None).unwrap();
+    }
+
+    #[test]
+    fn delete_mailbox_removes_its_messages() {
+        let (_dir, store) = open();
+        let old = store.create_mailbox(ALICE, "Old", None).unwrap();
+        let metas: Vec<_> = (1..=3).map(|n| append(&store, old.id, n)).collect();
+        store.expunge(old.id, &uids(&[3])).unwrap();
+
+        store.delete_mailbox(old.id).unwrap();
+        assert!(store.mailbox_by_id(old.id).unwrap().is_none());
+        assert!(store.mailbox(ALICE, "Old").unwrap().is_none());
+        assert!(store.messages(old.id).unwrap().is_empty());
+        assert!(store.expunged_since(old.id, ModSeq(0)).unwrap().is_empty());
+        for meta in &metas {
+            assert!(matches!(
+                store.read_blob(ALICE, meta.blob),
+                Err(StoreError::NoSuchBlob(_))
+            ));
+        }
+        assert!(matches!(
+            store.delete_mailbox(old.id),
+            Err(StoreError::NoSuchMailbox(_))
+        ));
+
+        let trash = store.special_mailbox(ALICE, SpecialUse::Trash).unwrap();
+        assert!(matches!(
+            store.delete_mailbox(trash.id),
+            Err(StoreError::SpecialUseMailbox(_))
+        ));
+        assert!(store.mailbox_by_id(trash.id).unwrap().is_some());
+
+        let again = store.create_mailbox(ALICE, "Old", None).unwrap();
+        assert_ne!(again.id, old.id);
+        assert_ne!(
+            again.uid_validity, old.uid_validity,
+            "UIDs of the name were reused"
+        );
+        assert!(store.messages(again.id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn invalid_mailbox_names_are_refused() {
+        let (_dir, store) = open();
+        let long = "x".repeat(513);
+        for name in [
+            "",
+            "a*b",
+            "a%",
+            "/a",
+            "a/",
+            "a//b",
+            "a\u{7}b",
+            "tab\there",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(
+                    store.create_mailbox(ALICE, name, None),
+                    Err(StoreError::InvalidMailboxName { .. })
+                ),
+                "{name:?} was accepted"
+            );
+            assert!(store.mailbox(ALICE, name).unwrap().is_none());
+        }
+        assert_eq!(store.mailboxes(ALICE).unwrap().len(), 5);
+        for name in ["a/b/c", "Ünïcödé", "x".repeat(512).as_str()] {
+            store.create_mailbox(ALICE, name, None).unwrap();
+        }
+    }
+
+    #[test]
+    fn concurrent_appends_get_distinct_uids() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        let mut got: Vec<MessageMeta> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4u32)
+                .map(|t| {
+                    let store = &store;
+                    s.spawn(move || {
+                        (0..25u32)
+                            .map(|i| append(store, mb, t * 100 + i))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        got.sort_by_key(|m| m.uid);
+        assert_eq!(
+            got.iter().map(|m| m.uid.get()).collect::<Vec<_>>(),
+            (1..=100).collect::<Vec<_>>()
+        );
+        let modseqs: BTreeSet<_> = got.iter().map(|m| m.modseq).collect();
+        assert_eq!(modseqs.len(), 100, "each append has its own MODSEQ");
+        assert!(
+            got.windows(2).all(|w| w[0].modseq < w[1].modseq),
+            "MODSEQ follows UID order"
+        );
+
+        let after = inbox(&store);
+        assert_eq!(after.exists, 100);
+        assert_eq!(after.uid_next, Uid(101));
+        assert_eq!(after.size, got.iter().map(|m| m.size).sum::<u64>());
+        assert_eq!(store.messages(mb).unwrap(), got);
+        for m in got.iter().step_by(10) {
+            let content = store.read_message(mb, m.uid).unwrap();
+            assert_eq!(content.len() as u64, m.size);
+        }
+    }
+
+    #[test]
+    fn subscribers_see_each_committed_change() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        let mut rx = store.events().subscribe();
+        let change = |kind| Change {
+            account: ALICE,
+            mailbox: mb,
+            kind,
+        };
+
+        let one = append(&store, mb, 1);
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            change(ChangeKind::Appended {
+                uid: Uid(1),
+                modseq: one.modseq
+            })
+        );
+        append(&store, mb, 2);
+        assert!(matches!(
+            rx.try_recv().unwrap().kind,
+            ChangeKind::Appended { uid: Uid(2), .. }
+        ));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+
+        store
+            .store_flags(mb, &uids(&[1, 2]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        store
+            .store_flags(mb, &uids(&[1]), FlagOp::Add, &flags(&[Flag::Flagged]), None)
+            .unwrap();
+        let first = inbox(&store).highest_modseq;
+        assert_eq!(
+            rx.try_recv().unwrap().kind,
+            ChangeKind::FlagsChanged {
+                uids: uids(&[1, 2]),
+                modseq: ModSeq(first.0 - 1),
+            }
+        );
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            change(ChangeKind::FlagsChanged {
+                uids: uids(&[1]),
+                modseq: first
+            })
+        );
+        // Setting flags that are already set is no change: no event.
+        store
+            .store_flags(mb, &uids(&[1]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+
+        store.expunge(mb, &uids(&[2, 5])).unwrap();
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            change(ChangeKind::Expunged {
+                uids: uids(&[2]),
+                modseq: inbox(&store).highest_modseq
+            })
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+
+        let other = store.create_mailbox(ALICE, "Other", None).unwrap().id;
+        store.rename_mailbox(other, "Renamed").unwrap();
+        store.delete_mailbox(other).unwrap();
+        let kinds: Vec<_> = (0..3).map(|_| rx.try_recv().unwrap()).collect();
+        assert!(kinds
+            .iter()
+            .all(|c| c.mailbox == other && c.account == ALICE));
+        assert_eq!(
+            kinds.into_iter().map(|c| c.kind).collect::<Vec<_>>(),
+            [
+                ChangeKind::MailboxCreated,
+                ChangeKind::MailboxRenamed,
+                ChangeKind::MailboxDeleted
+            ]
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn a_subscriber_woken_by_an_append_finds_the_message() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        let mut rx = store.events().subscribe();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut seen = Vec::new();
+                while seen.len() < 20 {
+                    let change = rx.blocking_recv().unwrap();
+                    if let ChangeKind::Appended { uid, .. } = change.kind {
+                        // Published after the commit: the message must already be readable.
+                        let meta = store.message(mb, uid).unwrap();
+                        assert!(meta.is_some(), "event for UID {uid} came before its commit");
+                        seen.push(uid);
+                    }
+                }
+                seen
+            });
+            for n in 1..=20 {
+                append(&store, mb, n);
+            }
+            let seen = reader.join().unwrap();
+            assert_eq!(seen, (1..=20).map(Uid).collect::<Vec<_>>());
+        });
+    }
+}

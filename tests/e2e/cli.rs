@@ -1,0 +1,219 @@
+use crate::support::*;
+
+/// A prepared demo directory (keys, certificate, demo accounts) with no hub running.
+fn prepared() -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let config = write_test_demo_config(&dir);
+    let mut hub = Running::start(&["demo", "--data", dir.to_str().unwrap()]);
+    hub.wait_for("mshub ready");
+    hub.terminate();
+    (tmp, config.to_str().unwrap().to_string())
+}
+
+#[test]
+fn invalid_ins_is_refused_with_the_expected_key() {
+    let (_tmp, config) = prepared();
+    let out = run(
+        &[
+            "--config",
+            &config,
+            "account",
+            "add",
+            "284057511204338@patient.mshub.test",
+            "patient",
+            "--ins",
+            "284057511204338",
+            "--given-name",
+            "Camille",
+            "--family-name",
+            "Durand",
+            "--birth-date",
+            "1984-05-12",
+            "--sex",
+            "F",
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrong key 38") && err.contains("gives 39"),
+        "{err}"
+    );
+}
+
+#[test]
+fn operator_creates_disables_and_lists_accounts_and_the_audit_chain_holds() {
+    let (_tmp, config) = prepared();
+    let add = run(
+        &[
+            "--config",
+            &config,
+            "account",
+            "add",
+            "ines.leroy@hopital.mshub.test",
+            "professional",
+            "--rpps",
+            "10000000009",
+            "--given-name",
+            "Inès",
+            "--family-name",
+            "Leroy",
+            "--profession",
+            "nurse",
+            "--password-stdin",
+        ],
+        "a-long-password\n",
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let bad_rpps = run(
+        &[
+            "--config",
+            &config,
+            "account",
+            "add",
+            "x.y@hopital.mshub.test",
+            "professional",
+            "--rpps",
+            "10000000008",
+            "--given-name",
+            "X",
+            "--family-name",
+            "Y",
+            "--profession",
+            "nurse",
+        ],
+        "",
+    );
+    assert!(
+        text(&bad_rpps.stderr).contains("check digit"),
+        "{}",
+        text(&bad_rpps.stderr)
+    );
+    let disable = run(
+        &[
+            "--config",
+            &config,
+            "account",
+            "disable",
+            "ines.leroy@hopital.mshub.test",
+        ],
+        "",
+    );
+    assert!(disable.status.success(), "{}", text(&disable.stderr));
+    let list = text(&run(&["--config", &config, "account", "list"], "").stdout);
+    let line = list
+        .lines()
+        .find(|l| l.starts_with("ines.leroy@"))
+        .unwrap_or_else(|| panic!("new account not listed:\n{list}"));
+    assert!(
+        line.contains("professional") && line.contains("[disabled]"),
+        "{line}"
+    );
+    let verify = run(&["--config", &config, "audit", "verify"], "");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    assert!(text(&verify.stdout).starts_with("audit chain intact"));
+}
+
+#[test]
+fn trusted_domains_are_listed_with_route_and_policy() {
+    let (_tmp, config) = prepared();
+    let trust = run(
+        &[
+            "--config",
+            &config,
+            "domain",
+            "trust",
+            "autre-operateur.test",
+            "--route",
+            "127.0.0.1:3525",
+            "--tls",
+            "mutual-tls",
+        ],
+        "",
+    );
+    assert!(trust.status.success(), "{}", text(&trust.stderr));
+    let local = run(
+        &["--config", &config, "domain", "trust", "patient.mshub.test"],
+        "",
+    );
+    assert!(
+        text(&local.stderr).contains("local domain"),
+        "{}",
+        text(&local.stderr)
+    );
+    let list = text(&run(&["--config", &config, "domain", "list"], "").stdout);
+    assert!(
+        list.lines().any(|l| l.starts_with("autre-operateur.test")
+            && l.contains("127.0.0.1:3525")
+            && l.contains("mutual-tls")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("hopital.mshub.test") && l.contains("local")),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_wrong_or_missing_master_key_is_explained() {
+    let (_tmp, config) = prepared();
+    let wrong = mshub()
+        .args(["--config", &config, "account", "list"])
+        .env("MSHUB_MASTER_KEY", "f".repeat(64))
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("master key does not open"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let short = mshub()
+        .args(["--config", &config, "account", "list"])
+        .env("MSHUB_MASTER_KEY", "short")
+        .output()
+        .unwrap();
+    assert!(
+        text(&short.stderr).contains("too short"),
+        "{}",
+        text(&short.stderr)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("mshub.toml");
+    std::fs::write(&bare, "data_dir = \"d\"\n").unwrap();
+    let none = run(&["--config", bare.to_str().unwrap(), "serve"], "");
+    assert!(!none.status.success());
+    assert!(
+        text(&none.stderr).contains("MSHUB_MASTER_KEY"),
+        "{}",
+        text(&none.stderr)
+    );
+}
+
+#[test]
+fn config_example_is_complete_and_a_typo_is_named() {
+    let out = run(&["config", "example"], "");
+    let example = text(&out.stdout);
+    for section in [
+        "hub_domain",
+        "data_dir",
+        "master_key_file",
+        "[tls]",
+        "[listen]",
+        "[log]",
+    ] {
+        assert!(example.contains(section), "{section} missing");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("mshub.toml");
+    std::fs::write(&typo, "hub_domian = \"x.test\"\n").unwrap();
+    let out = run(&["--config", typo.to_str().unwrap(), "serve"], "");
+    assert!(
+        text(&out.stderr).contains("hub_domian"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -396,6 +396,13 @@ impl Store {
             if mailbox.special_use.is_some() {
                 return Err(StoreError::SpecialUseMailbox(mailbox.name));
             }
+            if self
+                .kv
+                .get(MAILBOX_NAME, &name_key(mailbox.account, &new_name))?
+                .is_some()
+            {
+                return Err(StoreError::MailboxExists(new_name.clone()));
+            }
             let mut batch = Batch::new();
             batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
             batch.check(MAILBOX_NAME, name_key(mailbox.account, &new_name), None);
@@ -409,10 +416,7 @@ impl Store {
             batch.put(MAILBOX, id.0.to_be_bytes(), json(&mailbox));
             Ok((batch, mailbox))
         });
-        let mailbox = match mailbox {
-            Err(StoreError::Contention(_)) => return Err(StoreError::MailboxExists(new_name)),
-            other => other?,
-        };
+        let mailbox = mailbox?;
         self.events.publish(Change {
             account: mailbox.account,
             mailbox: id,

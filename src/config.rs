@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use mshub_mta::MtaConfig;
 use mshub_store::MasterKey;
 
 /// The environment variable that carries the master key.
@@ -31,6 +32,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub listen: ListenConfig,
     pub log: LogConfig,
+    pub mta: MtaConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +79,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             listen: ListenConfig::default(),
             log: LogConfig::default(),
+            mta: MtaConfig::default(),
         }
     }
 }
@@ -169,6 +172,36 @@ https = "0.0.0.0:443"
 # A tracing filter such as "info" or "info,mshub_mta=debug". Message content and patient
 # data are only logged at debug level or below.
 filter = "info"
+
+[mta]
+# The name given in the SMTP greeting and in Received: headers (default: mx.<hub_domain>).
+# hostname = "mx.mshub.test"
+# Largest message accepted, in bytes.
+max_message_size = 20971520
+# Most recipients per message.
+max_recipients = 100
+# Most commands in one connection.
+max_commands = 10000
+# Seconds a connection may stay silent.
+idle_timeout_secs = 300
+# Most simultaneous connections from one IP address.
+max_connections_per_source = 50
+# Failed AUTH attempts before the connection is closed.
+max_auth_failures = 3
+# PEM file of the trust space's certification authority: peers' certificates are verified
+# against it, and so are client certificates on the relay port. Without it nothing is relayed.
+# peer_ca = "/etc/mshub/trust-space-ca.pem"
+# Benchmarks only: MAIL without STARTTLS on the relay port from loopback. Never in production.
+bench_plaintext_loopback = false
+
+[mta.queue]
+# First retry after this many seconds, then twice as long each time, at most retry_max_secs.
+retry_initial_secs = 60
+retry_max_secs = 3600
+# Give up (and return a failure DSN) after this many seconds.
+give_up_secs = 172800
+# Send a "delayed" DSN once after this many seconds.
+delay_notice_secs = 14400
 "#;
 
 impl Config {
@@ -193,6 +226,9 @@ impl Config {
         abs(&mut self.tls.cert);
         abs(&mut self.tls.key);
         if let Some(p) = self.master_key_file.as_mut() {
+            abs(p);
+        }
+        if let Some(p) = self.mta.peer_ca.as_mut() {
             abs(p);
         }
     }

@@ -156,6 +156,6 @@ mod tests {
             );
         }
         // The generated certificate and key load into a TLS server configuration.
-        crate::tls::server_config(&config.tls).unwrap();
+        crate::tls::load_identity(&config.tls).unwrap();
     }
 }

@@ -1,40 +1,84 @@
 //! `mshub serve`: every service in one process, until SIGINT or SIGTERM.
 //!
-//! The protocol services (SMTP, IMAP, HTTPS) are registered here as their crates are built;
-//! until then `serve` opens and checks everything they share (store, directory, TLS) and says
-//! plainly which listeners are not served yet.
+//! Binds every listener first (a port in use fails the start with its address), prints where
+//! each service listens (tests read the `  <service>  <address>` lines), then runs them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use mshub_mta::{Listeners, Mta};
 
 use crate::hub::Hub;
 use crate::tls;
 
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {what}"))
+}
+
 pub async fn run(hub: Hub) -> anyhow::Result<()> {
     // Handlers first: a signal sent as soon as "ready" is printed must stop us cleanly.
     let shutdown = Shutdown::install()?;
-    // Fail at start, not at the first client, if the certificate or key is unusable.
-    let _tls = tls::server_config(&hub.config.tls)?;
+    let identity = tls::load_identity(&hub.config.tls)?;
     let listen = &hub.config.listen;
-    let services = [
-        ("SMTP relay (STARTTLS)", listen.smtp_relay),
-        ("SMTP submission (STARTTLS)", listen.submission),
-        ("SMTP submission (TLS)", listen.submissions),
-        ("IMAP (STARTTLS)", listen.imap),
-        ("IMAP (TLS)", listen.imaps),
-        ("HTTPS web inbox", listen.https),
-    ];
+    let mta = Mta::new(
+        hub.config.mta.clone(),
+        hub.store.clone(),
+        hub.directory.clone(),
+        &identity,
+        Vec::new(),
+    )?;
+    let listeners = Listeners {
+        relay: bind(listen.smtp_relay, "the SMTP relay").await?,
+        submission: bind(listen.submission, "SMTP submission").await?,
+        submissions: bind(listen.submissions, "SMTP submission over TLS").await?,
+    };
     println!(
         "mshub ready: hub domain {}, data in {}",
         hub.config.hub_domain,
         hub.config.data_dir.display()
     );
-    for (name, addr) in services {
-        println!("  {name:<28} {addr}  not served yet");
+    let served = [
+        (
+            "smtp-relay",
+            listeners.relay.local_addr()?,
+            "SMTP relay, STARTTLS required",
+        ),
+        (
+            "submission",
+            listeners.submission.local_addr()?,
+            "SMTP submission, STARTTLS",
+        ),
+        (
+            "submissions",
+            listeners.submissions.local_addr()?,
+            "SMTP submission, TLS",
+        ),
+    ];
+    for (key, addr, what) in served {
+        println!("  {key:<12} {addr:<22} {what}");
+    }
+    for (key, addr, what) in [
+        ("imap", listen.imap, "IMAP, STARTTLS"),
+        ("imaps", listen.imaps, "IMAP, TLS"),
+        ("https", listen.https, "web inbox"),
+    ] {
+        println!("  {key:<12} {addr:<22} {what}: not served yet");
     }
     tracing::info!(data = %hub.config.data_dir.display(), "mshub ready");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mta_task = tokio::spawn(mta.serve(listeners, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
+    let _ = stop.send(true);
+    // Acknowledged mail is already durable: waiting is only for a tidy exit.
+    let _ = tokio::time::timeout(Duration::from_secs(5), mta_task).await;
     println!("mshub stopped");
     Ok(())
 }

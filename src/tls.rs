@@ -1,16 +1,19 @@
-//! The TLS server configuration every service shares: rustls with the ring provider, TLS 1.2
-//! and 1.3 only (rustls has no older version at all).
+//! The TLS identity every service presents (rustls with the ring provider, TLS 1.2 and 1.3
+//! only: rustls has no older version at all), and the demo's self-signed certificate.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use mshub_mta::TlsIdentity;
+
 use crate::config::TlsConfig;
 
-pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// Loads the certificate chain and key every service presents, and checks they form a
+/// usable TLS server configuration (so a bad pair fails at start, not at the first client).
+pub fn load_identity(tls: &TlsConfig) -> anyhow::Result<TlsIdentity> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
         .with_context(|| format!("cannot read the certificate {}", tls.cert.display()))?
         .collect::<Result<_, _>>()
@@ -20,14 +23,15 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig
     }
     let key = PrivateKeyDer::from_pem_file(&tls.key)
         .with_context(|| format!("cannot read the private key {}", tls.key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS 1.2/1.3 with the ring provider")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate and the private key do not match")?;
-    Ok(Arc::new(config))
+    let identity = TlsIdentity { certs, key };
+    mshub_mta::tls::server_config(&identity, None).with_context(|| {
+        format!(
+            "{} and {} do not form a usable TLS identity",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    })?;
+    Ok(identity)
 }
 
 /// Writes a self-signed certificate for the demo (localhost, 127.0.0.1 and the demo domains)

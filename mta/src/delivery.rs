@@ -1,0 +1,278 @@
+//! Delivery of an accepted message: into each local recipient's INBOX, into the outbound queue
+//! for remote recipients, then through the registered filers.
+//!
+//! Invariants: [`Delivery::deliver`] returns `Ok` only when every local copy and the queue entry
+//! are durable, which is what lets the session answer `250`; filers run afterwards and their
+//! failures are recorded on the message, never lose it.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use mshub_directory::{Account, Address, Directory};
+use mshub_store::{MailboxId, SpecialUse, Store, Tree, Uid};
+
+use crate::conversation::Conversations;
+use crate::policy::{MessageHeaders, Recipient};
+use crate::queue::Queue;
+use crate::MtaError;
+
+const FILING: Tree = Tree("filing");
+
+/// DSN requests of one recipient (RFC 3461 §4.1, §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsnRequest {
+    /// NOTIFY flags as smtp-proto encodes them (SUCCESS, FAILURE, DELAY, NEVER).
+    pub notify: u64,
+    /// ORCPT, as given.
+    pub orcpt: Option<String>,
+}
+
+/// The envelope of an accepted transaction.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// `None`: the null reverse-path `<>`.
+    pub from: Option<Address>,
+    pub recipients: Vec<(Recipient, DsnRequest)>,
+    /// RFC 3461 ENVID.
+    pub env_id: Option<String>,
+    /// RFC 3461 RET=FULL (else headers only).
+    pub ret_full: bool,
+    /// The authenticated sender, if any.
+    pub sender_account: Option<Account>,
+}
+
+/// One local copy of a delivered message, as filers see it.
+pub struct Delivered<'a> {
+    pub recipient: &'a Account,
+    pub mailbox: MailboxId,
+    pub uid: Uid,
+    pub message: &'a [u8],
+    pub sender: Option<&'a Address>,
+}
+
+/// What a filer did with a delivered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum FilingOutcome {
+    /// Nothing in the message is for this filer.
+    NotApplicable,
+    /// Filed; the summary is shown to the recipient (e.g. "2 documents added").
+    Filed { summary: String },
+    /// The filer could not file what it found; the reason is shown to the recipient and sender.
+    Failed { reason: String },
+}
+
+/// A consumer of delivered messages (the vault, the agenda), registered by the binary.
+pub trait Filer: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn file(&self, delivered: &Delivered<'_>) -> FilingOutcome;
+}
+
+/// A filer's outcome as recorded on the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilingRecord {
+    pub filer: String,
+    #[serde(flatten)]
+    pub outcome: FilingOutcome,
+}
+
+/// What became of an accepted message.
+#[derive(Debug, Clone)]
+pub struct DeliveryReport {
+    /// An id for the `250` reply and the logs.
+    pub id: String,
+    pub local: Vec<(Account, MailboxId, Uid)>,
+    pub queued: Option<u64>,
+}
+
+pub struct Delivery {
+    store: Arc<Store>,
+    directory: Arc<Directory>,
+    conversations: Arc<Conversations>,
+    queue: Arc<Queue>,
+    filers: Vec<Arc<dyn Filer>>,
+}
+
+impl Delivery {
+    pub fn new(
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        conversations: Arc<Conversations>,
+        queue: Arc<Queue>,
+        filers: Vec<Arc<dyn Filer>>,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            conversations,
+            queue,
+            filers,
+        }
+    }
+
+    /// Stores the message for every recipient, durably. Blocking: call it off the async
+    /// runtime's worker threads.
+    pub fn deliver(
+        &self,
+        envelope: &Envelope,
+        headers: &MessageHeaders,
+        message: &[u8],
+    ) -> Result<DeliveryReport, MtaError> {
+        let now = mshub_store::now();
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for (recipient, dsn) in &envelope.recipients {
+            match recipient {
+                Recipient::Local(account) => {
+                    if local
+                        .iter()
+                        .any(|(a, _, _): &(Account, _, _)| a.id == account.id)
+                    {
+                        continue; // the same mailbox named twice gets one copy
+                    }
+                    let inbox = self.store.special_mailbox(account.id, SpecialUse::Inbox)?;
+                    let meta = self
+                        .store
+                        .append(inbox.id, message, Default::default(), now)?;
+                    local.push((account.clone(), inbox.id, meta.uid));
+                }
+                Recipient::Remote { address, .. } => remote.push((address.clone(), dsn.clone())),
+            }
+        }
+        let queued = if remote.is_empty() {
+            None
+        } else {
+            Some(self.queue.enqueue(
+                envelope.from.as_ref(),
+                envelope.env_id.clone(),
+                envelope.ret_full,
+                remote,
+                message,
+            )?)
+        };
+        self.record_conversations(envelope, headers, &local)?;
+        let id = match (local.first(), queued) {
+            (Some((_, mailbox, uid)), _) => format!("{mailbox}.{uid}"),
+            (None, Some(q)) => format!("Q{q}"),
+            (None, None) => "none".into(),
+        };
+        Ok(DeliveryReport { id, local, queued })
+    }
+
+    /// A message from a non-patient to a patient opens (or continues) a conversation the
+    /// patient may answer.
+    fn record_conversations(
+        &self,
+        envelope: &Envelope,
+        headers: &MessageHeaders,
+        local: &[(Account, MailboxId, Uid)],
+    ) -> Result<(), MtaError> {
+        let Some(from) = &envelope.from else {
+            return Ok(());
+        };
+        if envelope
+            .sender_account
+            .as_ref()
+            .is_some_and(|a| a.kind.is_patient())
+            || from.domain() == self.directory.patient_domain()
+        {
+            return Ok(());
+        }
+        // The header From: is whom a patient's client answers; it counts when it is on the
+        // envelope sender's domain (or was checked at submission).
+        let mut correspondents = vec![from.clone()];
+        for h in &headers.from {
+            if let Ok(a) = Address::try_from(h.as_str()) {
+                if (a.domain() == from.domain() || envelope.sender_account.is_some())
+                    && !correspondents.contains(&a)
+                {
+                    correspondents.push(a);
+                }
+            }
+        }
+        for (account, _, _) in local.iter().filter(|(a, _, _)| a.kind.is_patient()) {
+            for c in &correspondents {
+                self.conversations
+                    .record(account.id, c, headers.message_id.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every filer on every local copy and records their outcomes. Blocking.
+    pub fn run_filers(&self, report: &DeliveryReport, sender: Option<&Address>, message: &[u8]) {
+        if self.filers.is_empty() {
+            return;
+        }
+        for (account, mailbox, uid) in &report.local {
+            let delivered = Delivered {
+                recipient: account,
+                mailbox: *mailbox,
+                uid: *uid,
+                message,
+                sender,
+            };
+            let records: Vec<FilingRecord> = self
+                .filers
+                .iter()
+                .map(|f| {
+                    // A panicking filer is a failed filing, not a lost message or a dead server.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        f.file(&delivered)
+                    }))
+                    .unwrap_or_else(|_| FilingOutcome::Failed {
+                        reason: format!("{} failed unexpectedly", f.name()),
+                    });
+                    FilingRecord {
+                        filer: f.name().to_string(),
+                        outcome,
+                    }
+                })
+                .filter(|r| r.outcome != FilingOutcome::NotApplicable)
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.record_filing(*mailbox, *uid, &records) {
+                tracing::error!(%mailbox, %uid, error = %e, "could not record filing outcomes");
+            }
+        }
+    }
+
+    fn record_filing(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+        records: &[FilingRecord],
+    ) -> Result<(), MtaError> {
+        let mut batch = mshub_store::Batch::new();
+        batch.put(
+            FILING,
+            filing_key(mailbox, uid),
+            serde_json::to_vec(records).expect("serialisable"),
+        );
+        let _ = self.store.kv().commit(&batch)?;
+        Ok(())
+    }
+
+    /// What the filers did with a message (shown beside it in the webmail).
+    pub fn filing_outcomes(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Vec<FilingRecord>, MtaError> {
+        Ok(self
+            .store
+            .kv()
+            .get(FILING, &filing_key(mailbox, uid))?
+            .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .unwrap_or_default())
+    }
+}
+
+fn filing_key(mailbox: MailboxId, uid: Uid) -> Vec<u8> {
+    let mut k = mailbox.0.to_be_bytes().to_vec();
+    k.extend_from_slice(&uid.get().to_be_bytes());
+    k
+}

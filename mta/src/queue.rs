@@ -1,0 +1,174 @@
+//! The outbound queue: messages for peer operators' domains, kept durably until each recipient
+//! is delivered, has failed for good, or the give-up time has passed. It survives restarts: the
+//! queue is records in the store plus a sealed blob per message.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use mshub_directory::Address;
+use mshub_store::{AccountId, Batch, BlobId, Store, Tree};
+
+use crate::delivery::DsnRequest;
+use crate::MtaError;
+
+const QUEUE: Tree = Tree("queue");
+/// The hub's own account: owns the sealed blobs of queued messages.
+pub const SYSTEM_ACCOUNT: AccountId = AccountId(0);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum RecipientState {
+    Pending { last_error: Option<String> },
+    Delivered { reply: String },
+    Failed { reply: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedRecipient {
+    pub address: Address,
+    pub dsn: DsnRequest,
+    pub state: RecipientState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub id: u64,
+    pub blob: BlobId,
+    pub size: u64,
+    /// `None`: null reverse-path (a DSN itself: never answered by another DSN).
+    pub from: Option<Address>,
+    pub env_id: Option<String>,
+    pub ret_full: bool,
+    pub recipients: Vec<QueuedRecipient>,
+    pub created: i64,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub delay_notified: bool,
+}
+
+impl QueuedMessage {
+    pub fn pending(&self) -> impl Iterator<Item = &QueuedRecipient> {
+        self.recipients
+            .iter()
+            .filter(|r| matches!(r.state, RecipientState::Pending { .. }))
+    }
+}
+
+pub struct Queue {
+    store: Arc<Store>,
+    wake: tokio::sync::Notify,
+}
+
+impl Queue {
+    pub fn open(store: Arc<Store>) -> Result<Self, MtaError> {
+        store.provision_account(SYSTEM_ACCOUNT)?;
+        Ok(Self {
+            store,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Durably queues a message for remote recipients; the queue runner is woken.
+    pub fn enqueue(
+        &self,
+        from: Option<&Address>,
+        env_id: Option<String>,
+        ret_full: bool,
+        recipients: Vec<(Address, DsnRequest)>,
+        message: &[u8],
+    ) -> Result<u64, MtaError> {
+        let blob = self.store.put_blob(SYSTEM_ACCOUNT, message)?;
+        let id = self.store.next_counter("queue", 1)?;
+        let now = mshub_store::now();
+        let entry = QueuedMessage {
+            id,
+            blob,
+            size: message.len() as u64,
+            from: from.cloned(),
+            env_id,
+            ret_full,
+            recipients: recipients
+                .into_iter()
+                .map(|(address, dsn)| QueuedRecipient {
+                    address,
+                    dsn,
+                    state: RecipientState::Pending { last_error: None },
+                })
+                .collect(),
+            created: now,
+            attempts: 0,
+            next_attempt: now,
+            delay_notified: false,
+        };
+        self.save(&entry)?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    pub fn save(&self, entry: &QueuedMessage) -> Result<(), MtaError> {
+        let mut batch = Batch::new();
+        batch.put(
+            QUEUE,
+            entry.id.to_be_bytes(),
+            serde_json::to_vec(entry).expect("serialisable"),
+        );
+        let _ = self.store.kv().commit(&batch)?;
+        Ok(())
+    }
+
+    /// Removes a finished entry and its blob.
+    pub fn remove(&self, entry: &QueuedMessage) -> Result<(), MtaError> {
+        let mut batch = Batch::new();
+        batch.remove(QUEUE, entry.id.to_be_bytes());
+        let _ = self.store.kv().commit(&batch)?;
+        self.store.delete_blob(entry.blob)?;
+        Ok(())
+    }
+
+    pub fn message(&self, entry: &QueuedMessage) -> Result<Vec<u8>, MtaError> {
+        Ok(self.store.read_blob(SYSTEM_ACCOUNT, entry.blob)?)
+    }
+
+    /// Every queued message, oldest first.
+    pub fn list(&self) -> Result<Vec<QueuedMessage>, MtaError> {
+        self.store
+            .kv()
+            .scan(QUEUE, &[], None, None)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    MtaError::Store(mshub_store::StoreError::Corrupt {
+                        what: "queue entry".into(),
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until something is enqueued or `timeout` passes.
+    pub async fn wait(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+    }
+}
+
+/// Exponential back-off: `initial`, 2×, 4×, … capped at `max` (seconds).
+pub fn next_delay(attempts: u32, initial: u64, max: u64) -> u64 {
+    let factor = 1u64
+        .checked_shl(attempts.saturating_sub(1).min(30))
+        .unwrap_or(u64::MAX);
+    initial.saturating_mul(factor).min(max).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_up_to_the_cap() {
+        let delays: Vec<u64> = (1..=8).map(|a| next_delay(a, 60, 3600)).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(next_delay(1000, 60, 3600), 3600);
+    }
+}

@@ -77,7 +77,8 @@ impl From<Domain> for String {
 }
 
 /// A mailbox address `local@domain`, lowercase. The local part is an RFC 5321 §4.1.2
-/// dot-string of ASCII atoms (quoted local parts are not used in the trust space).
+/// dot-string of atoms, UTF-8 allowed (RFC 6531); quoted local parts are not used in the trust
+/// space. Domains are ASCII (an IDN is given in its A-label form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Address {
@@ -105,9 +106,11 @@ impl std::fmt::Display for Address {
     }
 }
 
-// RFC 5322 §3.2.3 atext.
-fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+// RFC 5322 §3.2.3 atext, extended by RFC 6532 §3.2 with non-ASCII characters (SMTPUTF8).
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
 }
 
 impl TryFrom<&str> for Address {
@@ -130,7 +133,7 @@ impl TryFrom<&str> for Address {
         }
         if local
             .split('.')
-            .any(|atom| atom.is_empty() || !atom.bytes().all(is_atext))
+            .any(|atom| atom.is_empty() || !atom.chars().all(is_atext))
         {
             return Err(invalid(
                 "the local part is dot-separated atoms of letters, digits and !#$%&'*+-/=?^_`{|}~",
@@ -140,7 +143,9 @@ impl TryFrom<&str> for Address {
             DirectoryError::InvalidDomain { reason, .. } => invalid(&reason),
             other => other,
         })?;
-        let local = local.to_ascii_lowercase();
+        // Local parts are matched case-insensitively here (RFC 5321 §2.4 leaves it to the
+        // receiving host); non-ASCII ones too.
+        let local = local.to_lowercase();
         Ok(Address {
             at: local.len(),
             full: format!("{local}@{domain}"),
@@ -171,6 +176,15 @@ mod tests {
         assert_eq!(a.as_str(), "dr.martin@hopital.mshub.test");
         assert_eq!(a.local_part(), "dr.martin");
         assert_eq!(a.domain().as_str(), "hopital.mshub.test");
+    }
+
+    #[test]
+    fn utf8_local_parts_are_accepted_and_lowercased() {
+        let a = Address::try_from("Élodie.Rousseau@hopital.mshub.test").unwrap();
+        assert_eq!(a.as_str(), "élodie.rousseau@hopital.mshub.test");
+        assert_eq!(a.local_part(), "élodie.rousseau");
+        assert!(Address::try_from("é\u{0}x@hopital.mshub.test").is_err());
+        assert!(Address::try_from("é x@hopital.mshub.test").is_err());
     }
 
     #[test]

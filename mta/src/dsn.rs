@@ -86,7 +86,11 @@ pub fn build(report: &Report<'_>) -> Vec<u8> {
             .push_str("Your message has not been delivered yet; delivery will be retried.\r\n\r\n");
     }
     for r in report.recipients {
-        human.push_str(&format!("  <{}>: {}\r\n", r.address, one_line(&r.diagnostic)));
+        human.push_str(&format!(
+            "  <{}>: {}\r\n",
+            r.address,
+            one_line(&r.diagnostic)
+        ));
     }
 
     let mut status = format!("Reporting-MTA: dns;{}\r\n", report.reporting_mta);
@@ -106,7 +110,10 @@ pub fn build(report: &Report<'_>) -> Vec<u8> {
         status.push_str(&format!("Final-Recipient: rfc822;{}\r\n", r.address));
         status.push_str(&format!("Action: {}\r\n", r.action.as_str()));
         status.push_str(&format!("Status: {}\r\n", r.status));
-        status.push_str(&format!("Diagnostic-Code: smtp;{}\r\n", one_line(&r.diagnostic)));
+        status.push_str(&format!(
+            "Diagnostic-Code: smtp;{}\r\n",
+            one_line(&r.diagnostic)
+        ));
     }
 
     let (returned_type, returned) = if report.ret_full {

@@ -209,20 +209,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         continue;
                     };
                     let done = receiver.ingest(bytes, &mut tx.data);
-                    if !done && tx.data.len() > self.mta.config.max_message_size {
+                    let max = self.mta.config.max_message_size;
+                    if tx.data.len() > max {
                         tx.data = Vec::new();
-                        self.state = State::Discard {
-                            receiver: DummyDataReceiver::new_data(receiver),
-                            reply: Refusal::MessageTooBig(self.mta.config.max_message_size).reply(),
-                            finishes_transaction: true,
-                        };
-                        continue;
-                    }
-                    if !done {
+                        if done {
+                            self.tx = None;
+                            self.state = State::Command;
+                            self.refuse(Refusal::MessageTooBig(max))
+                        } else {
+                            // Keep reading to the end of the data, without keeping it.
+                            self.state = State::Discard {
+                                receiver: DummyDataReceiver::new_data(receiver),
+                                reply: Refusal::MessageTooBig(max).reply(),
+                                finishes_transaction: true,
+                            };
+                            continue;
+                        }
+                    } else if !done {
                         return Flow::Continue;
+                    } else {
+                        self.state = State::Command;
+                        self.finish_message().await
                     }
-                    self.state = State::Command;
-                    self.finish_message().await
                 }
                 State::Bdat(receiver) => {
                     let Some(tx) = self.tx.as_mut() else {

@@ -17,6 +17,10 @@ use crate::{Result, StoreError};
 pub struct BlobId([u8; 16]);
 
 impl BlobId {
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
     pub fn random() -> Self {
         let mut b = [0u8; 16];
         sequoia_openpgp::crypto::random(&mut b).expect("the system random generator is available");

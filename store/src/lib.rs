@@ -59,6 +59,28 @@ impl std::fmt::Display for AccountId {
 }
 
 const COUNTERS: Tree = Tree("counter");
+const INLINE_BLOBS: Tree = Tree("blob");
+/// Sealed blobs up to this size are kept in the key-value store (see [`Store::place_sealed`]).
+pub const INLINE_BLOB_MAX: usize = 64 * 1024;
+
+/// A sealed blob placed but not yet referenced: an inline one rides in the referencing batch.
+pub(crate) struct SealedBlob {
+    pub(crate) id: BlobId,
+    pub(crate) inline: Option<Vec<u8>>,
+}
+
+impl SealedBlob {
+    pub(crate) fn add_to(&self, batch: &mut Batch) {
+        if let Some(bytes) = &self.inline {
+            batch.put(INLINE_BLOBS, self.id.as_bytes().to_vec(), bytes.clone());
+        }
+    }
+
+    /// Removes the inline copy of `id` (if it has one) in `batch`.
+    pub(crate) fn remove_from(id: BlobId, batch: &mut Batch) {
+        batch.remove(INLINE_BLOBS, id.as_bytes().to_vec());
+    }
+}
 /// Bounded so that a bug that makes a check always fail surfaces as an error, not a hang.
 const MAX_ATTEMPTS: u32 = 1000;
 
@@ -118,28 +140,57 @@ impl Store {
 
     /// Seals `plain` to the owner's key and stores it durably.
     pub fn put_blob(&self, owner: AccountId, plain: &[u8]) -> Result<BlobId> {
-        let sealed = self.keyring.seal(owner, plain)?;
+        let sealed = self.place_sealed(self.keyring.seal(owner, plain)?)?;
+        if sealed.inline.is_some() {
+            let mut batch = Batch::new();
+            sealed.add_to(&mut batch);
+            let _ = self.kv.commit(&batch)?;
+        }
+        Ok(sealed.id)
+    }
+
+    /// Small sealed blobs go into the key-value store, in the same batch as the record that
+    /// references them: one (group-committed) flush makes both durable. Larger ones are
+    /// written, fsync'd, to the blob store now.
+    pub(crate) fn place_sealed(&self, sealed: Vec<u8>) -> Result<SealedBlob> {
         let id = BlobId::random();
+        if sealed.len() <= INLINE_BLOB_MAX {
+            return Ok(SealedBlob {
+                id,
+                inline: Some(sealed),
+            });
+        }
         self.blobs.put(id, &sealed)?;
-        Ok(id)
+        Ok(SealedBlob { id, inline: None })
+    }
+
+    /// The sealed bytes of a blob, wherever they live.
+    pub(crate) fn sealed_bytes(&self, id: BlobId) -> Result<Vec<u8>> {
+        match self.kv.get(INLINE_BLOBS, id.as_bytes())? {
+            Some(bytes) => Ok(bytes),
+            None => self.blobs.get(id),
+        }
     }
 
     /// Reads and opens a blob of `owner`.
     pub fn read_blob(&self, owner: AccountId, id: BlobId) -> Result<Vec<u8>> {
-        let sealed = self.blobs.get(id)?;
-        self.keyring.open(owner, &sealed)
+        self.keyring.open(owner, &self.sealed_bytes(id)?)
     }
 
     pub fn delete_blob(&self, id: BlobId) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.remove(INLINE_BLOBS, id.as_bytes().to_vec());
+        let _ = self.kv.commit(&batch)?;
         self.blobs.delete(id)
     }
 
-    /// Copies a sealed blob as is, under a new id (same owner: no decryption needed).
-    pub(crate) fn duplicate_blob(&self, id: BlobId) -> Result<BlobId> {
-        let sealed = self.blobs.get(id)?;
-        let copy = BlobId::random();
-        self.blobs.put(copy, &sealed)?;
-        Ok(copy)
+    /// Removes blobs whose inline copies a committed batch already removed (see
+    /// [`SealedBlob::remove_from`]): what is left is their files, if any.
+    pub(crate) fn delete_blob_files(&self, ids: impl IntoIterator<Item = BlobId>) -> Result<()> {
+        for id in ids {
+            self.blobs.delete(id)?;
+        }
+        Ok(())
     }
 
     /// The next value of a named counter, at least `floor`. Durable and never repeated.

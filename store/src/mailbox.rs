@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Batch, Tree};
 use crate::events::{Change, ChangeKind};
-use crate::{json, AccountId, BlobId, Result, Store, StoreError};
+use crate::{json, AccountId, BlobId, Result, SealedBlob, Store, StoreError};
 
 const MAILBOX: Tree = Tree("mailbox");
 const MAILBOX_NAME: Tree = Tree("mailbox-name");
@@ -438,6 +438,7 @@ impl Store {
         batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
         for m in &messages {
             batch.remove(MESSAGE, message_key(id, m.uid));
+            SealedBlob::remove_from(m.blob, &mut batch);
         }
         for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
             batch.remove(EXPUNGED, k);
@@ -446,9 +447,7 @@ impl Store {
             // Mail arrived meanwhile: start again with it included.
             return self.delete_mailbox(id);
         }
-        for m in messages {
-            self.blobs.delete(m.blob)?;
-        }
+        self.delete_blob_files(messages.iter().map(|m| m.blob))?;
         self.events.publish(Change {
             account: mailbox.account,
             mailbox: id,
@@ -466,23 +465,24 @@ impl Store {
         internal_date: i64,
     ) -> Result<MessageMeta> {
         let (owner, _) = self.mailbox_required(mailbox)?;
-        let blob = self.put_blob(owner.account, raw_message)?;
+        let sealed = self.place_sealed(self.keyring.seal(owner.account, raw_message)?)?;
         self.insert_message(
             mailbox,
-            blob,
+            &sealed,
             flags,
             internal_date,
             raw_message.len() as u64,
         )
         .inspect_err(|_| {
-            let _ = self.blobs.delete(blob);
+            let _ = self.blobs.delete(sealed.id);
         })
     }
 
+    /// Commits the message record (and an inline blob) under the mailbox's compare-and-swap.
     fn insert_message(
         &self,
         mailbox: MailboxId,
-        blob: BlobId,
+        sealed: &SealedBlob,
         flags: BTreeSet<Flag>,
         internal_date: i64,
         size: u64,
@@ -491,7 +491,7 @@ impl Store {
             let (mut mb, raw) = self.mailbox_required(mailbox)?;
             let meta = MessageMeta {
                 uid: mb.uid_next,
-                blob,
+                blob: sealed.id,
                 flags: flags.clone(),
                 internal_date,
                 size,
@@ -509,6 +509,7 @@ impl Store {
             batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
             batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
             batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
+            sealed.add_to(&mut batch);
             Ok((batch, (meta, mb.account)))
         })?;
         self.events.publish(Change {
@@ -623,6 +624,7 @@ impl Store {
                     continue;
                 };
                 batch.remove(MESSAGE, message_key(mailbox, uid));
+                SealedBlob::remove_from(meta.blob, &mut batch);
                 batch.put(EXPUNGED, message_key(mailbox, uid), modseq.0.to_be_bytes());
                 mb.exists -= 1;
                 mb.size -= meta.size;
@@ -640,9 +642,7 @@ impl Store {
         }
         // After the commit: a crash here leaves an unreferenced sealed blob, never a
         // reference to a missing one.
-        for m in &removed {
-            self.blobs.delete(m.blob)?;
-        }
+        self.delete_blob_files(removed.iter().map(|m| m.blob))?;
         let uids: Vec<Uid> = removed.iter().map(|m| m.uid).collect();
         self.events.publish(Change {
             account,
@@ -697,8 +697,9 @@ impl Store {
                 continue;
             };
             // Same owner, same key: the sealed bytes are copied without being opened.
-            let blob = self.duplicate_blob(meta.blob)?;
-            let copy = self.insert_message(to, blob, meta.flags, meta.internal_date, meta.size)?;
+            let sealed = self.place_sealed(self.sealed_bytes(meta.blob)?)?;
+            let copy =
+                self.insert_message(to, &sealed, meta.flags, meta.internal_date, meta.size)?;
             pairs.push((uid, copy.uid));
         }
         Ok(pairs)

@@ -1,6 +1,7 @@
 //! The embedded default backend: one sled database in the data directory.
 
 use std::path::Path;
+use std::sync::{Condvar, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -10,6 +11,58 @@ use crate::{Result, StoreError};
 
 pub struct SledBackend {
     db: sled::Db,
+    gate: FlushGate,
+}
+
+/// Group commit: a committer waits until a flush that started after its batch was applied has
+/// finished. One flush (one fsync of sled's log) then serves every batch applied before it, so
+/// concurrent sessions share fsyncs instead of queueing one each.
+#[derive(Default)]
+struct FlushGate {
+    state: Mutex<GateState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Batches applied so far (in memory).
+    applied: u64,
+    /// Batches known to be on disk.
+    durable: u64,
+    flushing: bool,
+}
+
+impl FlushGate {
+    fn applied(&self) -> u64 {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.applied += 1;
+        st.applied
+    }
+
+    fn wait_durable(&self, seq: u64, flush: impl Fn() -> Result<()>) -> Result<()> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if st.flushing {
+                st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // Lead a flush covering everything applied so far.
+            st.flushing = true;
+            let target = st.applied;
+            drop(st);
+            let outcome = flush();
+            st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.flushing = false;
+            if outcome.is_ok() {
+                st.durable = st.durable.max(target);
+            }
+            self.done.notify_all();
+            outcome?;
+        }
+    }
 }
 
 impl SledBackend {
@@ -31,7 +84,10 @@ impl SledBackend {
                 }
                 other => StoreError::Backend(other.to_string()),
             })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            gate: FlushGate::default(),
+        })
     }
 
     fn tree(&self, tree: Tree) -> Result<sled::Tree> {
@@ -127,7 +183,9 @@ impl Backend for SledBackend {
         match outcome {
             Ok(()) => {
                 // Durability: the batch is on disk before the caller may acknowledge anything.
-                self.db.flush().map_err(backend)?;
+                let seq = self.gate.applied();
+                self.gate
+                    .wait_durable(seq, || self.db.flush().map(|_| ()).map_err(backend))?;
                 Ok(Commit::Done)
             }
             Err(TransactionError::Abort(())) => Ok(Commit::Conflict),

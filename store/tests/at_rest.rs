@@ -73,6 +73,9 @@ fn data_directory_holds_no_plaintext_of_messages() {
     // Highly repetitive: compresses to almost nothing, so only encryption can hide it.
     let second = format!("Subject: {subject}\r\n\r\n{}", marker.repeat(2000));
     let document = format!("%PDF-1.4 resultat de biopsie {marker} {subject}");
+    // Incompressible and large: sealed, it exceeds the inline limit and goes to a blob file.
+    let noise: String = (0..4000).map(|_| MasterKey::generate()).collect();
+    let third = format!("Subject: {subject}\r\n\r\n{marker}\r\n{noise}\r\n");
 
     let (inbox_id, uids, blob) = {
         let store = open(dir.path(), &secret).unwrap();
@@ -84,8 +87,11 @@ fn data_directory_holds_no_plaintext_of_messages() {
         let b = store
             .append(inbox.id, second.as_bytes(), BTreeSet::new(), 1_700_000_000)
             .unwrap();
+        let c = store
+            .append(inbox.id, third.as_bytes(), BTreeSet::new(), 1_700_000_000)
+            .unwrap();
         let blob = store.put_blob(ALICE, document.as_bytes()).unwrap();
-        (inbox.id, [a.uid, b.uid], blob)
+        (inbox.id, [a.uid, b.uid, c.uid], blob)
     };
 
     let needles: [&[u8]; 3] = [
@@ -98,10 +104,11 @@ fn data_directory_holds_no_plaintext_of_messages() {
         .iter()
         .filter(|f| f.starts_with(dir.path().join("blobs")))
         .collect();
+    // Small sealed blobs live in the key-value store, the large one in a file.
     assert_eq!(
         blob_files.len(),
-        3,
-        "the walk did not find the blobs: {files:?}"
+        1,
+        "the walk did not find the large blob: {files:?}"
     );
     for f in blob_files
         .iter()
@@ -130,6 +137,10 @@ fn data_directory_holds_no_plaintext_of_messages() {
     assert_eq!(
         store.read_message(inbox_id, uids[1]).unwrap(),
         second.as_bytes()
+    );
+    assert_eq!(
+        store.read_message(inbox_id, uids[2]).unwrap(),
+        third.as_bytes()
     );
     assert_eq!(store.read_blob(ALICE, blob).unwrap(), document.as_bytes());
 }

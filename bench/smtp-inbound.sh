@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Inbound SMTP throughput: Postfix's smtp-source (10 KB messages, 20 parallel sessions) against
+# mshub's relay port and against Postfix itself on this machine, in the same run.
+#
+#   bench/smtp-inbound.sh [MESSAGES]      (default 5000)
+#
+# mshub runs from a release build with `bench_plaintext_loopback` (smtp-source has no TLS) and
+# acknowledges each message after it is durably stored and encrypted in the patient's INBOX.
+# Postfix (Debian package, reconfigured here for loopback only on port 2526) acknowledges after
+# its queue file is fsync'd; its local delivery is set to discard, so it only queues.
+# Installs postfix (for smtp-source) when missing. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-5000}
+SESSIONS=20
+SIZE=10240
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/mshub-target}"
+
+if ! command -v smtp-source >/dev/null; then
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+fi
+cargo build --release --bin mshub -q
+MSHUB="$CARGO_TARGET_DIR/release/mshub"
+
+work=$(mktemp -d)
+hub_pid=""
+cleanup() {
+  [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+  postfix stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RELAY=$(free_port)
+cat > "$work/mshub.toml" <<TOML
+hub_domain = "mshub.test"
+data_dir = "store"
+master_key_file = "master.key"
+local_domains = ["hopital.mshub.test"]
+[listen]
+smtp_relay = "127.0.0.1:$RELAY"
+submission = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
+imap = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
+https = "127.0.0.1:0"
+[log]
+filter = "warn"
+[mta]
+bench_plaintext_loopback = true
+max_connections_per_source = 100
+TOML
+
+# First start: keys, certificate, demo accounts; then trust the bench sender's domain.
+"$MSHUB" demo --data "$work" > "$work/out" &
+hub_pid=$!
+until grep -q "mshub ready" "$work/out"; do sleep 0.2; done
+kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
+"$MSHUB" --config "$work/mshub.toml" domain trust lab.bench.test >/dev/null
+"$MSHUB" demo --data "$work" > "$work/out" &
+hub_pid=$!
+until grep -q "mshub ready" "$work/out"; do sleep 0.2; done
+
+run() { # name host:port
+  local start end
+  start=$(date +%s.%N)
+  smtp-source -s "$SESSIONS" -l "$SIZE" -m "$N" -f results@lab.bench.test \
+    -t 284057511204339@patient.mshub.test "$2"
+  end=$(date +%s.%N)
+  python3 -c "import sys; n=$N; t=$end-$start; print(f'$1: {n} messages of $SIZE bytes, $SESSIONS sessions: {t:.2f} s, {n/t:.0f} msgs/s')"
+}
+run mshub "127.0.0.1:$RELAY"
+rss=$(ps -o rss= -p "$hub_pid")
+echo "mshub: RSS after the run $((rss / 1024)) MiB"
+stored=$(ls "$work/store/blobs" 2>/dev/null | wc -l)
+kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
+
+# Postfix on 127.0.0.1:2526, queue only (local delivery discards).
+postconf -e "inet_interfaces = loopback-only" "mydestination = patient.mshub.test" \
+  "local_transport = discard:" "default_transport = discard:" "smtpd_client_connection_count_limit = 100" \
+  "mynetworks = 127.0.0.0/8" "smtpd_recipient_restrictions = permit_mynetworks, reject" \
+  "local_recipient_maps =" "compatibility_level = 3.6"
+postconf -M "2526/inet=2526 inet n - y - - smtpd"
+postfix start >/dev/null 2>&1 || postfix reload >/dev/null 2>&1
+sleep 1
+run postfix "127.0.0.1:2526"

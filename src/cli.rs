@@ -11,6 +11,8 @@ use mshub_directory::{
     Sex, TlsPolicy,
 };
 
+use mshub_mta::queue::RecipientState;
+
 use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::{demo, serve};
@@ -44,6 +46,9 @@ enum Command {
     /// Manage the trust space.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// The outbound queue (mail waiting for peer operators).
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -151,6 +156,12 @@ enum DomainCommand {
 }
 
 #[derive(Subcommand)]
+enum QueueCommand {
+    /// List queued messages and the state of each recipient.
+    List,
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check every link of the audit chain.
     Verify,
@@ -186,6 +197,39 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Account(cmd) => account(Hub::open(load_config(cli.config.as_deref())?)?, cmd),
         Command::Domain(cmd) => domain(Hub::open(load_config(cli.config.as_deref())?)?, cmd),
+        Command::Queue(QueueCommand::List) => {
+            let hub = Hub::open(load_config(cli.config.as_deref())?)?;
+            let queue = mshub_mta::queue::Queue::open(hub.store.clone())?;
+            let entries = queue.list()?;
+            if entries.is_empty() {
+                println!("the queue is empty");
+            }
+            for e in entries {
+                println!(
+                    "Q{}  from <{}>  {} bytes  {} attempts  next in {} s",
+                    e.id,
+                    e.from.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+                    e.size,
+                    e.attempts,
+                    (e.next_attempt - mshub_store::now()).max(0)
+                );
+                for r in &e.recipients {
+                    let state = match &r.state {
+                        RecipientState::Pending { last_error } => format!(
+                            "pending{}",
+                            last_error
+                                .as_deref()
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default()
+                        ),
+                        RecipientState::Delivered { reply } => format!("delivered: {reply}"),
+                        RecipientState::Failed { reply } => format!("failed: {reply}"),
+                    };
+                    println!("    <{}>  {state}", r.address);
+                }
+            }
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify) => {
             let hub = Hub::open(load_config(cli.config.as_deref())?)?;
             let report = hub.store.verify_audit()?;

@@ -111,6 +111,10 @@ impl Delivery {
         }
     }
 
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Stores the message for every recipient, durably. Blocking: call it off the async
     /// runtime's worker threads.
     pub fn deliver(

@@ -27,6 +27,7 @@ pub mod queue;
 pub mod refusal;
 pub mod server;
 pub mod session;
+mod submit;
 pub mod tls;
 
 use std::sync::atomic::AtomicU64;

@@ -574,3 +574,61 @@ async fn remote_recipients_are_queued_durably() {
     );
     assert_ne!(entries[0].recipients[0].dsn.notify, 0);
 }
+
+#[tokio::test]
+async fn in_process_submission_applies_the_policy_and_saves_to_sent() {
+    let hub = hub(MtaConfig::default());
+    let camille = hub
+        .directory
+        .account_by_address(&Address::try_from(CAMILLE).unwrap())
+        .unwrap()
+        .unwrap();
+    let refused = hub
+        .mta
+        .submit(
+            &camille,
+            &[MARTIN.to_string()],
+            message(CAMILLE, MARTIN, "", "first").as_bytes(),
+        )
+        .unwrap_err();
+    assert_eq!(refused.reply().code, 550);
+    let martin = hub
+        .directory
+        .account_by_address(&Address::try_from(MARTIN).unwrap())
+        .unwrap()
+        .unwrap();
+    hub.mta
+        .submit(
+            &martin,
+            &[CAMILLE.to_string()],
+            message(
+                MARTIN,
+                CAMILLE,
+                "Message-ID: <w1@hopital.mshub.test>\r\n",
+                "hello",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    hub.mta
+        .submit(
+            &camille,
+            &[MARTIN.to_string()],
+            message(
+                CAMILLE,
+                MARTIN,
+                "In-Reply-To: <w1@hopital.mshub.test>\r\n",
+                "merci",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(inbox(&hub, MARTIN).len(), 1);
+    let sent = hub
+        .store
+        .special_mailbox(camille.id, SpecialUse::Sent)
+        .unwrap();
+    let copies = hub.store.messages(sent.id).unwrap();
+    assert_eq!(copies.len(), 1);
+    assert!(copies[0].flags.contains(&mshub_store::Flag::Seen));
+}

@@ -27,6 +27,7 @@ use crate::policy::{Client, Door};
 use crate::refusal::Refusal;
 use crate::Mta;
 
+pub use data::has_bare_lf;
 pub use transaction::Transaction;
 
 /// What the server knows of a connection.

@@ -104,7 +104,7 @@ pub struct AuditReport {
 impl Store {
     /// Appends one record to the chain, durably.
     pub fn audit(&self, event: AuditEvent) -> Result<AuditRecord> {
-        self.retry(|| {
+        self.retry(crate::AUDIT_LANE, || {
             let raw_head = self.kv.get(META, HEAD)?;
             let head = match &raw_head {
                 Some(raw) => serde_json::from_slice::<Head>(raw)

@@ -2,7 +2,8 @@
 //! PostgreSQL backend implements the same trait for the scale-out path. No backend type leaks
 //! through this interface: keys and values are bytes, trees are names.
 //!
-//! Invariant: a [`Backend::commit`] that returns `Ok` has been flushed to stable storage.
+//! Invariant: a [`Backend::commit`] that returns `Ok` has been flushed to stable storage; so has
+//! an [`Backend::apply`] once the [`Backend::sync`] of its ticket returned `Ok`.
 
 use crate::Result;
 
@@ -75,6 +76,19 @@ pub enum Commit {
     Conflict,
 }
 
+/// What became of an applied batch: visible to readers at once, durable after
+/// [`Backend::sync`] of the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Applied {
+    Done(SyncTicket),
+    Conflict,
+}
+
+/// Names a point in the backend's write history; syncing it makes everything before it durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SyncTicket(pub u64);
+
 /// Key-value pairs in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -91,6 +105,22 @@ pub trait Backend: Send + Sync + 'static {
         limit: Option<usize>,
     ) -> Result<Entries>;
 
+    /// Applies the batch atomically if its checks hold, without waiting for the disk. Callers
+    /// that serialise their writers apply under their lock and sync after releasing it, so that
+    /// concurrent writers share one flush (group commit).
+    fn apply(&self, batch: &Batch) -> Result<Applied>;
+
+    /// Returns once everything applied up to `ticket` is on stable storage.
+    fn sync(&self, ticket: SyncTicket) -> Result<()>;
+
     /// Applies the batch atomically if its checks hold, and makes it durable before returning.
-    fn commit(&self, batch: &Batch) -> Result<Commit>;
+    fn commit(&self, batch: &Batch) -> Result<Commit> {
+        match self.apply(batch)? {
+            Applied::Done(ticket) => {
+                self.sync(ticket)?;
+                Ok(Commit::Done)
+            }
+            Applied::Conflict => Ok(Commit::Conflict),
+        }
+    }
 }

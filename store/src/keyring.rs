@@ -32,6 +32,8 @@ const KEYS: Tree = Tree("account-key");
 const META: Tree = Tree("meta");
 const MASTER_CHECK: &[u8] = b"master-key-check";
 const MASTER_CHECK_PLAINTEXT: &[u8] = b"mshub master key check v1";
+/// Blobs smaller than this are sealed without compression (see `write_literal`).
+const COMPRESS_FROM: usize = 32 * 1024;
 
 /// The operator's master key: protects every account's secret key. Its `Debug` is redacted.
 #[derive(Clone)]
@@ -205,12 +207,18 @@ impl Keyring {
     }
 }
 
-/// Compresses and writes `plain` into an encrypting message stack, then closes it.
+/// Writes `plain` (compressed if large) into an encrypting message stack, then closes it.
 fn write_literal(message: Message<'_>, plain: &[u8]) -> Result<()> {
-    let message = Compressor::new(message)
-        .algo(CompressionAlgorithm::Zip)
-        .build()
-        .map_err(crypto)?;
+    // Setting up a deflate stream costs more CPU than compressing a small message saves disk:
+    // only larger blobs (attachments, documents) are compressed.
+    let message = if plain.len() >= COMPRESS_FROM {
+        Compressor::new(message)
+            .algo(CompressionAlgorithm::Zip)
+            .build()
+            .map_err(crypto)?
+    } else {
+        message
+    };
     let mut literal = LiteralWriter::new(message).build().map_err(crypto)?;
     literal.write_all(plain).map_err(crypto)?;
     literal.finalize().map_err(crypto)

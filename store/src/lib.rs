@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEvent, AuditRecord, AuditReport};
-pub use backend::{Backend, Batch, Commit, Tree};
+pub use backend::{Applied, Backend, Batch, Commit, SyncTicket, Tree};
 pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
 pub use events::{Change, ChangeKind, Events};
@@ -83,6 +83,10 @@ impl SealedBlob {
 }
 /// Bounded so that a bug that makes a check always fail surfaces as an error, not a hang.
 const MAX_ATTEMPTS: u32 = 1000;
+/// Serialisation lanes of [`Store::retry`] (a striped lock).
+const LANES: usize = 64;
+const COUNTER_LANE: u64 = 0x636f_756e_7465_7273;
+pub(crate) const AUDIT_LANE: u64 = 0x6175_6469_7400_0000;
 
 pub struct Store {
     kv: Arc<dyn Backend>,
@@ -90,6 +94,7 @@ pub struct Store {
     keyring: Keyring,
     events: Events,
     dir: PathBuf,
+    lanes: [std::sync::Mutex<()>; LANES],
 }
 
 impl Store {
@@ -116,6 +121,7 @@ impl Store {
             keyring,
             events: Events::new(),
             dir: dir.to_path_buf(),
+            lanes: std::array::from_fn(|_| std::sync::Mutex::new(())),
         })
     }
 
@@ -195,7 +201,10 @@ impl Store {
 
     /// The next value of a named counter, at least `floor`. Durable and never repeated.
     pub fn next_counter(&self, name: &str, floor: u64) -> Result<u64> {
-        self.retry(|| {
+        let lane = name
+            .bytes()
+            .fold(COUNTER_LANE, |h, b| h.rotate_left(5) ^ u64::from(b));
+        self.retry(lane, || {
             let raw = self.kv.get(COUNTERS, name.as_bytes())?;
             let current =
                 match &raw {
@@ -212,16 +221,32 @@ impl Store {
         })
     }
 
-    /// Runs a read-modify-write until its batch commits without conflict.
-    pub fn retry<T>(&self, mut attempt: impl FnMut() -> Result<(Batch, T)>) -> Result<T> {
-        for _ in 0..MAX_ATTEMPTS {
-            let (batch, value) = attempt()?;
-            if self.kv.commit(&batch)? == Commit::Done {
-                return Ok(value);
+    /// Runs a read-modify-write until its batch applies without conflict, then waits until it
+    /// is durable. Writers of the same `lane` (a mailbox id, a counter…) are serialised in this
+    /// process while they read and apply, so they do not spin on each other's compare-and-swap;
+    /// the wait for the disk happens outside the lock, where concurrent writers share a flush.
+    /// The compare-and-swap still guards against other processes or nodes.
+    pub fn retry<T>(
+        &self,
+        lane: u64,
+        mut attempt: impl FnMut() -> Result<(Batch, T)>,
+    ) -> Result<T> {
+        let (ticket, value) = {
+            let _serialised = self.lanes[(lane % LANES as u64) as usize]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut applied = None;
+            for _ in 0..MAX_ATTEMPTS {
+                let (batch, value) = attempt()?;
+                if let Applied::Done(ticket) = self.kv.apply(&batch)? {
+                    applied = Some((ticket, value));
+                    break;
+                }
             }
-            std::thread::yield_now();
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+            applied.ok_or(StoreError::Contention(MAX_ATTEMPTS))?
+        };
+        self.kv.sync(ticket)?;
+        Ok(value)
     }
 }
 

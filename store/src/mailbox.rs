@@ -378,7 +378,7 @@ impl Store {
     }
 
     pub fn set_subscribed(&self, id: MailboxId, subscribed: bool) -> Result<()> {
-        self.retry(|| {
+        self.retry(id.0, || {
             let (mut mailbox, raw) = self.mailbox_required(id)?;
             mailbox.subscribed = subscribed;
             let mut batch = Batch::new();
@@ -391,7 +391,7 @@ impl Store {
     /// Renames a mailbox (special-use folders, INBOX included, keep their names).
     pub fn rename_mailbox(&self, id: MailboxId, new_name: &str) -> Result<Mailbox> {
         let new_name = canonical_name(new_name)?;
-        let mailbox = self.retry(|| {
+        let mailbox = self.retry(id.0, || {
             let (mut mailbox, raw) = self.mailbox_required(id)?;
             if mailbox.special_use.is_some() {
                 return Err(StoreError::SpecialUseMailbox(mailbox.name));
@@ -487,7 +487,7 @@ impl Store {
         internal_date: i64,
         size: u64,
     ) -> Result<MessageMeta> {
-        let (meta, account) = self.retry(|| {
+        let (meta, account) = self.retry(mailbox.0, || {
             let (mut mb, raw) = self.mailbox_required(mailbox)?;
             let meta = MessageMeta {
                 uid: mb.uid_next,
@@ -561,7 +561,7 @@ impl Store {
         flags: &BTreeSet<Flag>,
         unchanged_since: Option<ModSeq>,
     ) -> Result<FlagUpdate> {
-        let (update, account, modseq) = self.retry(|| {
+        let (update, account, modseq) = self.retry(mailbox.0, || {
             let (mut mb, raw) = self.mailbox_required(mailbox)?;
             let modseq = ModSeq(mb.highest_modseq.0 + 1);
             let mut batch = Batch::new();
@@ -614,7 +614,7 @@ impl Store {
     /// Removes `uids` from the mailbox (the caller chose them, e.g. those flagged `\Deleted`)
     /// and returns those that were there.
     pub fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
-        let (removed, account, modseq) = self.retry(|| {
+        let (removed, account, modseq) = self.retry(mailbox.0, || {
             let (mut mb, raw) = self.mailbox_required(mailbox)?;
             let modseq = ModSeq(mb.highest_modseq.0 + 1);
             let mut batch = Batch::new();

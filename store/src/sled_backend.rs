@@ -1,16 +1,21 @@
 //! The embedded default backend: one sled database in the data directory.
+//!
+//! sled is a single-process database (it locks its files), so the compare-and-swap checks of a
+//! batch are evaluated under one writer lock and the writes applied as one sled batch, which
+//! sled makes atomic on disk. All trees share one sled keyspace, each key prefixed by its tree's
+//! name and a NUL, so that a batch spanning trees is still one atomic sled batch (sled's own
+//! multi-tree transactions cost several times more per write).
 
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
-
-use crate::backend::{Backend, Batch, Commit, Entries, Tree};
+use crate::backend::{Applied, Backend, Batch, Entries, SyncTicket, Tree};
 use crate::{Result, StoreError};
 
 pub struct SledBackend {
     db: sled::Db,
+    data: sled::Tree,
+    writer: Mutex<()>,
     gate: FlushGate,
 }
 
@@ -74,6 +79,8 @@ impl SledBackend {
             // The hub keeps its hot data in its own caches; 64 MiB of page cache is plenty and
             // keeps several test instances within a small machine.
             .cache_capacity(64 * 1024 * 1024)
+            // Mail is write-heavy: favour write throughput over rewriting segments for space.
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
@@ -84,15 +91,23 @@ impl SledBackend {
                 }
                 other => StoreError::Backend(other.to_string()),
             })?;
+        let data = db.open_tree("mshub").map_err(backend)?;
         Ok(Self {
             db,
+            data,
+            writer: Mutex::new(()),
             gate: FlushGate::default(),
         })
     }
+}
 
-    fn tree(&self, tree: Tree) -> Result<sled::Tree> {
-        self.db.open_tree(tree.0).map_err(backend)
-    }
+/// `tree ‖ NUL ‖ key`.
+fn full_key(tree: Tree, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tree.0.len() + 1 + key.len());
+    k.extend_from_slice(tree.0.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -102,8 +117,8 @@ fn backend(e: sled::Error) -> StoreError {
 impl Backend for SledBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .tree(tree)?
-            .get(key)
+            .data
+            .get(full_key(tree, key))
             .map_err(backend)?
             .map(|v| v.to_vec()))
     }
@@ -115,81 +130,58 @@ impl Backend for SledBackend {
         after: Option<&[u8]>,
         limit: Option<usize>,
     ) -> Result<Entries> {
-        let t = self.tree(tree)?;
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match after {
-            Some(after) => {
-                let start = std::ops::Bound::Excluded(after.to_vec());
-                Box::new(
-                    t.range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
-                        .take_while(move |r| match r {
-                            Ok((k, _)) => k.starts_with(prefix),
-                            Err(_) => true,
-                        }),
-                )
-            }
-            None => Box::new(t.scan_prefix(prefix)),
+        let full_prefix = full_key(tree, prefix);
+        let strip = tree.0.len() + 1;
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(full_key(tree, after)),
+            None => std::ops::Bound::Included(full_prefix.clone()),
         };
         let mut out = Vec::new();
-        for item in iter {
+        for item in self
+            .data
+            .range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
+        {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
             let (k, v) = item.map_err(backend)?;
-            out.push((k.to_vec(), v.to_vec()));
+            if !k.starts_with(&full_prefix) {
+                break;
+            }
+            out.push((k[strip..].to_vec(), v.to_vec()));
         }
         Ok(out)
     }
 
-    fn commit(&self, batch: &Batch) -> Result<Commit> {
-        if batch.checks.is_empty() && batch.writes.is_empty() {
-            // Nothing to check or write (a STORE or EXPUNGE that changes nothing): sled panics
-            // on a transaction over zero trees, and there is nothing to make durable.
-            return Ok(Commit::Done);
+    fn apply(&self, batch: &Batch) -> Result<Applied> {
+        if batch.writes.is_empty() && batch.checks.is_empty() {
+            return Ok(Applied::Done(SyncTicket(0)));
         }
-        let mut names: Vec<Tree> = batch
-            .checks
-            .iter()
-            .map(|c| c.tree)
-            .chain(batch.writes.iter().map(|w| w.tree))
-            .collect();
-        names.sort();
-        names.dedup();
-        let trees = names
-            .iter()
-            .map(|n| self.tree(*n))
-            .collect::<Result<Vec<_>>>()?;
-        let index = |t: Tree| names.binary_search(&t).unwrap_or(0);
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for check in &batch.checks {
+            let current = self
+                .data
+                .get(full_key(check.tree, &check.key))
+                .map_err(backend)?;
+            if current.as_deref() != check.expected.as_deref() {
+                return Ok(Applied::Conflict);
+            }
+        }
+        let mut writes = sled::Batch::default();
+        for w in &batch.writes {
+            let k = full_key(w.tree, &w.key);
+            match &w.value {
+                Some(v) => writes.insert(k, v.as_slice()),
+                None => writes.remove(k),
+            }
+        }
+        self.data.apply_batch(writes).map_err(backend)?;
+        Ok(Applied::Done(SyncTicket(self.gate.applied())))
+    }
 
-        let outcome = trees[..].transaction(|tx| {
-            for check in &batch.checks {
-                let current = tx[index(check.tree)].get(&check.key)?;
-                if current.as_deref() != check.expected.as_deref() {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
-            }
-            for write in &batch.writes {
-                let t = &tx[index(write.tree)];
-                match &write.value {
-                    Some(v) => {
-                        t.insert(write.key.as_slice(), v.as_slice())?;
-                    }
-                    None => {
-                        t.remove(write.key.as_slice())?;
-                    }
-                }
-            }
-            Ok(())
-        });
-        match outcome {
-            Ok(()) => {
-                // Durability: the batch is on disk before the caller may acknowledge anything.
-                let seq = self.gate.applied();
-                self.gate
-                    .wait_durable(seq, || self.db.flush().map(|_| ()).map_err(backend))?;
-                Ok(Commit::Done)
-            }
-            Err(TransactionError::Abort(())) => Ok(Commit::Conflict),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
-        }
+    fn sync(&self, ticket: SyncTicket) -> Result<()> {
+        // Durability: the batch is on disk before the caller may acknowledge anything.
+        self.gate
+            .wait_durable(ticket.0, || self.db.flush().map(|_| ()).map_err(backend))
     }
 }

@@ -4,33 +4,27 @@
 //! (patient, sender address) is recorded with the message's Message-ID. A patient may then
 //! write to that address, and only as a reply: the message must reference (In-Reply-To or
 //! References) one of the recorded Message-IDs.
+//!
+//! Records: `conversation`: patient ‖ correspondent ‖ NUL ‖ Message-ID → Unix time. Each is a
+//! blind write (no read-modify-write), so busy senders do not contend on one record.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use mshub_directory::Address;
-use mshub_store::{AccountId, Batch, Commit, Store, Tree};
+use mshub_store::{AccountId, Applied, Batch, Store, Tree};
 
 use crate::MtaError;
 
 const CONVERSATION: Tree = Tree("conversation");
-/// Message-IDs kept per (patient, professional): a patient answers recent messages.
-const KEEP_IDS: usize = 500;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Thread {
-    message_ids: Vec<String>,
-    last: i64,
-}
 
 pub struct Conversations {
     store: Arc<Store>,
 }
 
-fn key(patient: AccountId, correspondent: &Address) -> Vec<u8> {
+fn prefix(patient: AccountId, correspondent: &Address) -> Vec<u8> {
     let mut k = patient.to_key().to_vec();
     k.extend_from_slice(correspondent.as_str().as_bytes());
+    k.push(0);
     k
 }
 
@@ -48,51 +42,22 @@ impl Conversations {
     }
 
     /// Records that `correspondent` wrote to `patient` (message `message_id`, if it has one).
+    ///
+    /// Applied, not synced: the caller records before storing the message itself, whose
+    /// durable commit then carries this record to disk too (one flush for both).
     pub fn record(
         &self,
         patient: AccountId,
         correspondent: &Address,
         message_id: Option<&str>,
     ) -> Result<(), MtaError> {
-        let k = key(patient, correspondent);
-        loop {
-            let raw = self.store.kv().get(CONVERSATION, &k)?;
-            let mut thread: Thread = match &raw {
-                Some(r) => serde_json::from_slice(r).unwrap_or_default(),
-                None => Thread::default(),
-            };
-            if let Some(id) = message_id {
-                let id = normalise_message_id(id);
-                if !thread.message_ids.contains(&id) {
-                    thread.message_ids.push(id);
-                }
-                let excess = thread.message_ids.len().saturating_sub(KEEP_IDS);
-                thread.message_ids.drain(..excess);
-            }
-            thread.last = mshub_store::now();
-            let mut batch = Batch::new();
-            batch.check(CONVERSATION, k.clone(), raw);
-            batch.put(
-                CONVERSATION,
-                k.clone(),
-                serde_json::to_vec(&thread).expect("serialisable"),
-            );
-            if self.store.kv().commit(&batch)? == Commit::Done {
-                return Ok(());
-            }
+        let mut key = prefix(patient, correspondent);
+        key.extend_from_slice(normalise_message_id(message_id.unwrap_or("")).as_bytes());
+        let mut batch = Batch::new();
+        batch.put(CONVERSATION, key, mshub_store::now().to_be_bytes());
+        match self.store.kv().apply(&batch)? {
+            Applied::Done(_) | Applied::Conflict => Ok(()),
         }
-    }
-
-    fn thread(
-        &self,
-        patient: AccountId,
-        correspondent: &Address,
-    ) -> Result<Option<Thread>, MtaError> {
-        Ok(self
-            .store
-            .kv()
-            .get(CONVERSATION, &key(patient, correspondent))?
-            .and_then(|raw| serde_json::from_slice(&raw).ok()))
     }
 
     /// Has `correspondent` ever written to `patient`?
@@ -101,7 +66,11 @@ impl Conversations {
         patient: AccountId,
         correspondent: &Address,
     ) -> Result<bool, MtaError> {
-        Ok(self.thread(patient, correspondent)?.is_some())
+        Ok(!self
+            .store
+            .kv()
+            .scan(CONVERSATION, &prefix(patient, correspondent), None, Some(1))?
+            .is_empty())
     }
 
     /// Does a message referencing `references` answer something `correspondent` sent?
@@ -111,35 +80,45 @@ impl Conversations {
         correspondent: &Address,
         references: &[String],
     ) -> Result<bool, MtaError> {
-        let Some(thread) = self.thread(patient, correspondent)? else {
-            return Ok(false);
-        };
-        Ok(references
-            .iter()
-            .map(|r| normalise_message_id(r))
-            .any(|r| thread.message_ids.contains(&r)))
+        for r in references {
+            let id = normalise_message_id(r);
+            if id.is_empty() {
+                continue;
+            }
+            let mut key = prefix(patient, correspondent);
+            key.extend_from_slice(id.as_bytes());
+            if self.store.kv().get(CONVERSATION, &key)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Everyone who wrote to `patient`, most recent first (the webmail's "reply to" list).
     pub fn correspondents(&self, patient: AccountId) -> Result<Vec<Address>, MtaError> {
-        let mut out: Vec<(i64, Address)> = Vec::new();
+        let mut latest: Vec<(i64, Address)> = Vec::new();
         for (k, v) in self
             .store
             .kv()
             .scan(CONVERSATION, &patient.to_key(), None, None)?
         {
-            let Ok(addr) = std::str::from_utf8(&k[8..]) else {
+            let rest = &k[8..];
+            let Some(end) = rest.iter().position(|b| *b == 0) else {
                 continue;
             };
-            let Ok(addr) = Address::try_from(addr) else {
+            let Some(addr) = std::str::from_utf8(&rest[..end])
+                .ok()
+                .and_then(|a| Address::try_from(a).ok())
+            else {
                 continue;
             };
-            let last = serde_json::from_slice::<Thread>(&v)
-                .map(|t| t.last)
-                .unwrap_or(0);
-            out.push((last, addr));
+            let at = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            match latest.iter_mut().find(|(_, a)| *a == addr) {
+                Some(entry) => entry.0 = entry.0.max(at),
+                None => latest.push((at, addr)),
+            }
         }
-        out.sort_by_key(|(last, _)| std::cmp::Reverse(*last));
-        Ok(out.into_iter().map(|(_, a)| a).collect())
+        latest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        Ok(latest.into_iter().map(|(_, a)| a).collect())
     }
 }

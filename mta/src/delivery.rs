@@ -124,6 +124,8 @@ impl Delivery {
         message: &[u8],
     ) -> Result<DeliveryReport, MtaError> {
         let now = mshub_store::now();
+        // Before the copies: their durable commit carries these records to disk as well.
+        self.record_conversations(envelope, headers)?;
         let mut local = Vec::new();
         let mut remote = Vec::new();
         for (recipient, dsn) in &envelope.recipients {
@@ -155,7 +157,6 @@ impl Delivery {
                 message,
             )?)
         };
-        self.record_conversations(envelope, headers, &local)?;
         let id = match (local.first(), queued) {
             (Some((_, mailbox, uid)), _) => format!("{mailbox}.{uid}"),
             (None, Some(q)) => format!("Q{q}"),
@@ -170,7 +171,6 @@ impl Delivery {
         &self,
         envelope: &Envelope,
         headers: &MessageHeaders,
-        local: &[(Account, MailboxId, Uid)],
     ) -> Result<(), MtaError> {
         let Some(from) = &envelope.from else {
             return Ok(());
@@ -195,13 +195,21 @@ impl Delivery {
                 }
             }
         }
-        for (account, _, _) in local.iter().filter(|(a, _, _)| a.kind.is_patient()) {
+        let patients = envelope.recipients.iter().filter_map(|(r, _)| match r {
+            Recipient::Local(a) if a.kind.is_patient() => Some(a),
+            _ => None,
+        });
+        for account in patients {
             for c in &correspondents {
                 self.conversations
                     .record(account.id, c, headers.message_id.as_deref())?;
             }
         }
         Ok(())
+    }
+
+    pub fn has_filers(&self) -> bool {
+        !self.filers.is_empty()
     }
 
     /// Runs every filer on every local copy and records their outcomes. Blocking.

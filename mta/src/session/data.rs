@@ -101,9 +101,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     format!("OK: queued as {}", report.id),
                 ));
                 // Filers run after the acknowledgement; their outcome is recorded on the message.
-                tokio::task::spawn_blocking(move || {
-                    delivery.run_filers(&report, envelope.from.as_ref(), &message)
-                });
+                if delivery.has_filers() && !report.local.is_empty() {
+                    tokio::task::spawn_blocking(move || {
+                        delivery.run_filers(&report, envelope.from.as_ref(), &message)
+                    });
+                }
                 Flow::Continue
             }
             Ok((Err(e), ..)) => {

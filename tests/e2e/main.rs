@@ -3,4 +3,7 @@
 
 mod cli;
 mod demo;
+mod federation;
+mod malformed;
+mod smtp;
 mod support;

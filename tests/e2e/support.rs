@@ -125,3 +125,349 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+// ----- SMTP: instances, real clients, the store of a stopped instance -----
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mshub_directory::{Address, Directory, Domain};
+use mshub_store::{MasterKey, SpecialUse, Store};
+
+/// The SMTP ports a running hub printed after `mshub ready`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub relay: u16,
+    pub submission: u16,
+    pub submissions: u16,
+}
+
+impl Running {
+    /// Waits for `mshub ready` and the listener lines after it, and reads the SMTP ports.
+    pub fn smtp_ports(&mut self) -> Ports {
+        self.wait_for("mshub ready");
+        self.wait_for("  submissions ");
+        let port = |key: &str| -> u16 {
+            self.stdout
+                .iter()
+                .find_map(|line| {
+                    let mut words = line.split_whitespace();
+                    (words.next() == Some(key))
+                        .then(|| words.next())
+                        .flatten()
+                        .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+                        .map(|a| a.port())
+                })
+                .unwrap_or_else(|| panic!("no {key} line in:\n{}", self.stdout.join("\n")))
+        };
+        Ports {
+            relay: port("smtp-relay"),
+            submission: port("submission"),
+            submissions: port("submissions"),
+        }
+    }
+}
+
+/// A port free right now on 127.0.0.1 (for listeners whose address must be known in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One hub in its own directory, started and stopped at will; killed when dropped.
+pub struct Instance {
+    running: Option<Running>,
+    pub ports: Ports,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub hub_domain: String,
+    /// The CA file clients verify the hub's certificate with.
+    pub ca: PathBuf,
+    start_args: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Instance {
+    /// `mshub demo` in a fresh temporary directory, every listener on a port the system picks.
+    pub fn demo() -> Instance {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("demo");
+        let config = write_test_demo_config(&dir);
+        let mut instance = Instance::new(
+            &dir,
+            config,
+            "mshub.test",
+            dir.join("tls/cert.pem"),
+            vec!["demo".into(), "--data".into(), dir.to_str().unwrap().into()],
+        );
+        instance._tmp = Some(tmp);
+        instance.start();
+        instance
+    }
+
+    /// An instance that is not started yet.
+    pub fn new(
+        dir: &Path,
+        config: PathBuf,
+        hub_domain: &str,
+        ca: PathBuf,
+        start_args: Vec<String>,
+    ) -> Instance {
+        Instance {
+            running: None,
+            ports: Ports {
+                relay: 0,
+                submission: 0,
+                submissions: 0,
+            },
+            dir: dir.to_path_buf(),
+            config,
+            hub_domain: hub_domain.into(),
+            ca,
+            start_args,
+            _tmp: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.running.is_none(), "already running");
+        let args: Vec<&str> = self.start_args.iter().map(String::as_str).collect();
+        let mut running = Running::start(&args);
+        self.ports = running.smtp_ports();
+        self.running = Some(running);
+    }
+
+    /// SIGTERM: the hub must exit cleanly.
+    pub fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.terminate();
+        }
+    }
+
+    /// SIGKILL, no shutdown at all.
+    pub fn kill(&mut self) {
+        drop(self.running.take());
+    }
+
+    /// `mshub --config <this instance's> args…` (the hub must be stopped).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = run(&all, stdin);
+        assert!(
+            out.status.success(),
+            "mshub {args:?} failed:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+
+    /// Opens the store of the stopped instance.
+    pub fn open_store(&self) -> (Arc<Store>, Directory) {
+        assert!(
+            self.running.is_none(),
+            "stop the instance before opening its store"
+        );
+        let key = std::fs::read_to_string(self.dir.join("master.key")).unwrap();
+        let store = Arc::new(
+            Store::open(&self.dir.join("store"), MasterKey::new(&key).unwrap())
+                .expect("the store opens"),
+        );
+        let directory = Directory::open(
+            store.clone(),
+            Domain::try_from(self.hub_domain.as_str()).unwrap(),
+        )
+        .unwrap();
+        (store, directory)
+    }
+
+    /// Every message in `address`'s INBOX, oldest first (the instance must be stopped).
+    pub fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
+        let (store, directory) = self.open_store();
+        let account = directory
+            .account_by_address(&Address::try_from(address).unwrap())
+            .unwrap()
+            .unwrap_or_else(|| panic!("no account {address}"));
+        let inbox = store
+            .special_mailbox(account.id, SpecialUse::Inbox)
+            .unwrap();
+        store
+            .messages(inbox.id)
+            .unwrap()
+            .iter()
+            .map(|m| store.read_message(inbox.id, m.uid).unwrap())
+            .collect()
+    }
+}
+
+pub const MARTIN: (&str, &str) = ("dr.martin@hopital.mshub.test", "demo-martin");
+pub const LABO: (&str, &str) = ("labo@hopital.mshub.test", "demo-labo");
+pub const CAMILLE: (&str, &str) = ("284057511204339@patient.mshub.test", "demo-camille");
+
+fn py(script: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/py")
+        .join(script)
+}
+
+/// What one raw SMTP dialogue (tests/e2e/py/dialogue.py) got: each step with its reply.
+pub struct Transcript(pub Vec<(String, String)>);
+
+impl Transcript {
+    /// The reply to the first step starting with `step`.
+    pub fn reply(&self, step: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(s, _)| s.starts_with(step))
+            .map(|(_, r)| r.as_str())
+            .unwrap_or_else(|| panic!("no step {step:?} in the dialogue:\n{self}"))
+    }
+
+    /// The reply to the first step starting with `step` must start with `expected`.
+    pub fn expect(&self, step: &str, expected: &str) {
+        let reply = self.reply(step);
+        assert!(
+            reply.starts_with(expected),
+            "{step:?} got {reply:?}, expected {expected:?}; whole dialogue:\n{self}"
+        );
+    }
+
+    /// Every reply, in order.
+    pub fn replies(&self) -> Vec<&str> {
+        self.0.iter().map(|(_, r)| r.as_str()).collect()
+    }
+}
+
+impl std::fmt::Display for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (step, reply) in &self.0 {
+            let reply: String = reply.chars().take(300).collect();
+            writeln!(f, "  {step:<40} -> {reply}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a raw SMTP dialogue: `mode` is `plain` (STARTTLS as a step) or `tls` (implicit TLS);
+/// the hub's certificate is verified against `ca` for the name localhost.
+pub fn dialogue(port: u16, mode: &str, ca: &Path, steps: &str) -> Transcript {
+    let mut child = Command::new("python3")
+        .arg(py("dialogue.py"))
+        .args([&port.to_string(), mode, ca.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let steps = steps.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(steps.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "dialogue.py failed: {}\n{}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    Transcript(
+        text(&out.stdout)
+            .lines()
+            .map(|l| {
+                let (step, reply) = l.split_once('\t').unwrap_or((l, ""));
+                (step.to_string(), reply.to_string())
+            })
+            .collect(),
+    )
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A small message with CRLF line ends; `headers` are extra header lines without CRLF.
+pub fn message(from: &str, to: &str, subject: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut m = format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n");
+    for h in headers {
+        m.push_str(h);
+        m.push_str("\r\n");
+    }
+    m.push_str("Date: Mon, 2 Jun 2025 10:00:00 +0200\r\n\r\n");
+    for line in body.lines() {
+        m.push_str(line);
+        m.push_str("\r\n");
+    }
+    m.into_bytes()
+}
+
+/// The steps of an authenticated submission on the STARTTLS port, ending with QUIT.
+pub fn submit_steps(user: (&str, &str), from: &str, to: &[&str], message: &[u8]) -> String {
+    let mut s = format!(
+        "send EHLO client.test\nstarttls\nsend EHLO client.test\nauth-plain {} {}\nsend MAIL FROM:<{from}>\n",
+        user.0, user.1
+    );
+    for r in to {
+        s.push_str(&format!("send RCPT TO:<{r}>\n"));
+    }
+    s.push_str(&format!("data {}\nsend QUIT\n", hex(message)));
+    s
+}
+
+/// Runs tests/e2e/py/send.py (smtplib) with these arguments.
+pub fn send_py(args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(py("send.py"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs")
+}
+
+/// The message as the client sent it: `stored` without the Received: header the hub added on
+/// top (which must be there).
+pub fn without_received(stored: &[u8]) -> &[u8] {
+    assert!(
+        stored.starts_with(b"Received: "),
+        "no Received: header on top:\n{}",
+        text(&stored[..stored.len().min(400)])
+    );
+    let mut i = 0;
+    loop {
+        let end = stored[i..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("header line ends")
+            + i
+            + 2;
+        if !matches!(stored.get(end), Some(b' ' | b'\t')) {
+            return &stored[end..];
+        }
+        i = end;
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Calls `check` every `every` until it is true or `limit` has passed; says whether it was.
+pub fn poll(limit: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}

@@ -32,8 +32,9 @@ impl Reply {
         self.code < 400
     }
 
-    /// `250-first`, …, `250 last`, each line CRLF-terminated. Text is sanitised: a CR or LF in a
-    /// line (from a client-supplied value) would otherwise inject a reply.
+    /// `250-first`, …, `250 last`, each line CRLF-terminated. Text is sanitised: control
+    /// characters (from a client-supplied value, e.g. an EHLO name) become spaces, so that a CR
+    /// or LF cannot inject a reply and no NUL reaches the client.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let n = self.lines.len().max(1);
         for i in 0..n {
@@ -46,7 +47,7 @@ impl Reply {
             }
             out.extend(
                 text.bytes()
-                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+                    .map(|b| if b < 0x20 || b == 0x7f { b' ' } else { b }),
             );
             out.extend_from_slice(b"\r\n");
         }
@@ -86,8 +87,10 @@ mod tests {
     }
 
     #[test]
-    fn line_breaks_in_text_cannot_inject_replies() {
+    fn control_characters_in_text_cannot_inject_replies() {
         let r = Reply::new(550, "5.1.1", "no such user: a\r\n250 ok");
         assert_eq!(r.to_bytes(), b"550 5.1.1 no such user: a  250 ok\r\n");
+        let r = Reply::plain(250, vec!["greets a\0b\x7f".into()]);
+        assert_eq!(r.to_bytes(), b"250 greets a b \r\n");
     }
 }

@@ -64,6 +64,8 @@ enum State {
         finishes_transaction: bool,
     },
     Auth(auth::AuthState, LineReceiver<()>),
+    /// The rest of an overlong command line, dropped up to its LF: it is not a command.
+    SkipLine,
 }
 
 pub struct Session<S> {
@@ -187,23 +189,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn ingest(&mut self, bytes: &mut std::slice::Iter<'_, u8>) -> Flow {
         loop {
             let flow = match &mut self.state {
-                State::Command => match self.receiver.ingest(bytes).map(Request::into_owned) {
-                    Ok(request) => {
+                State::Command => {
+                    let available = bytes.as_slice();
+                    let parsed = self.receiver.ingest(bytes).map(Request::into_owned);
+                    if !matches!(parsed, Err(SyntaxError::NeedsMoreData { .. })) {
                         self.commands += 1;
                         if self.commands > self.mta.config.max_commands {
                             return self.refuse(Refusal::TooManyCommands);
                         }
-                        self.command(request).await
                     }
-                    Err(SyntaxError::NeedsMoreData { .. }) => return Flow::Continue,
-                    Err(e) => {
-                        self.commands += 1;
-                        if self.commands > self.mta.config.max_commands {
-                            return self.refuse(Refusal::TooManyCommands);
+                    match parsed {
+                        Ok(request) => self.command(request).await,
+                        Err(SyntaxError::NeedsMoreData { .. }) => return Flow::Continue,
+                        Err(SyntaxError::ResponseTooLong) => {
+                            // RFC 5321 §4.5.3.1.4: one reply per line. If the line's LF has not
+                            // been read yet, what follows up to it is still that line.
+                            let consumed = &available[..available.len() - bytes.as_slice().len()];
+                            if !consumed.contains(&b'\n') {
+                                self.state = State::SkipLine;
+                            }
+                            self.refuse(Refusal::LineTooLong)
                         }
-                        self.syntax_error(e)
+                        Err(e) => self.syntax_error(e),
                     }
-                },
+                }
+                State::SkipLine => {
+                    let rest = bytes.as_slice();
+                    match rest.iter().position(|b| *b == b'\n') {
+                        Some(lf) => {
+                            *bytes = rest[lf + 1..].iter();
+                            self.state = State::Command;
+                            Flow::Continue
+                        }
+                        None => {
+                            *bytes = [].iter();
+                            return Flow::Continue;
+                        }
+                    }
+                }
                 State::Data(receiver) => {
                     let Some(tx) = self.tx.as_mut() else {
                         self.state = State::Command;

@@ -363,6 +363,14 @@ impl Store {
 
     /// The mailbox of `account` with this special use (e.g. the INBOX for delivery).
     pub fn special_mailbox(&self, account: AccountId, use_: SpecialUse) -> Result<Mailbox> {
+        // Delivery asks for the INBOX on every message: try the default name first.
+        if let Some((_, name)) = SpecialUse::DEFAULTS.iter().find(|(u, _)| *u == use_) {
+            if let Some(m) = self.mailbox(account, name)? {
+                if m.special_use == Some(use_) {
+                    return Ok(m);
+                }
+            }
+        }
         self.mailboxes(account)?
             .into_iter()
             .find(|m| m.special_use == Some(use_))

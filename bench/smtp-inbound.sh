@@ -50,7 +50,7 @@ https = "127.0.0.1:0"
 filter = "warn"
 [mta]
 bench_plaintext_loopback = true
-max_connections_per_source = 100
+max_connections_per_source = 2000
 TOML
 
 # First start: keys, certificate, demo accounts; then trust the bench sender's domain.
@@ -71,13 +71,25 @@ run() { # name host:port
   end=$(date +%s.%N)
   python3 -c "import sys; n=$N; t=$end-$start; print(f'$1: {n} messages of $SIZE bytes, $SESSIONS sessions: {t:.2f} s, {n/t:.0f} msgs/s')"
 }
+# Memory with 1,000 idle connections (each greeted and EHLO'd), on the fresh instance.
+ulimit -n 4096
+python3 bench/idle_connections.py 127.0.0.1 "$RELAY" 1000 5 > "$work/idle" &
+idle_pid=$!
+until grep -q holding "$work/idle" 2>/dev/null; do sleep 0.2; done
+rss=$(ps -o rss= -p "$hub_pid")
+echo "mshub: RSS with 1000 idle connections $((rss / 1024)) MiB"
+wait "$idle_pid"
+
 run mshub "127.0.0.1:$RELAY"
 rss=$(ps -o rss= -p "$hub_pid")
-echo "mshub: RSS after the run $((rss / 1024)) MiB"
-stored=$(ls "$work/store/blobs" 2>/dev/null | wc -l)
+echo "mshub: RSS after the run $((rss / 1024)) MiB, CPU time $(ps -o time= -p "$hub_pid")"
+
 kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
 
 # Postfix on 127.0.0.1:2526, queue only (local delivery discards).
+[ -f /etc/postfix/main.cf ] || cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
+postconf -e "myhostname = bench.localdomain" "maillog_file = /var/log/postfix-bench.log" \
+  "smtpd_banner = \$myhostname ESMTP"
 postconf -e "inet_interfaces = loopback-only" "mydestination = patient.mshub.test" \
   "local_transport = discard:" "default_transport = discard:" "smtpd_client_connection_count_limit = 100" \
   "mynetworks = 127.0.0.0/8" "smtpd_recipient_restrictions = permit_mynetworks, reject" \

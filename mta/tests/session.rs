@@ -632,3 +632,159 @@ async fn in_process_submission_applies_the_policy_and_saves_to_sent() {
     assert_eq!(copies.len(), 1);
     assert!(copies[0].flags.contains(&mshub_store::Flag::Seen));
 }
+
+/// A real server on loopback (plain TCP is enough to see greetings and limits).
+async fn serve(hub: &Hub) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = mshub_mta::Listeners {
+        relay: bind().await,
+        submission: bind().await,
+        submissions: bind().await,
+    };
+    let relay = listeners.relay.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(hub.mta.clone().serve(listeners, stopped));
+    (relay, stop)
+}
+
+async fn first_line(stream: &mut tokio::net::TcpStream) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    line
+}
+
+#[tokio::test]
+async fn connections_per_source_are_limited_and_freed() {
+    let hub = hub(MtaConfig {
+        max_connections_per_source: 2,
+        ..MtaConfig::default()
+    });
+    let (addr, stop) = serve(&hub).await;
+    let mut one = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut two = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut one).await.starts_with("220 "));
+    assert!(first_line(&mut two).await.starts_with("220 "));
+    let mut three = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut three).await.starts_with("421 4.7.0"));
+    drop(one);
+    // The slot is freed when the session ends (bounded wait for the server to notice).
+    let mut greeted = false;
+    for _ in 0..50 {
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if first_line(&mut again).await.starts_with("220 ") {
+            greeted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(greeted, "the freed slot was never given back");
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn a_silent_client_is_told_and_disconnected() {
+    let hub = hub(MtaConfig {
+        idle_timeout_secs: 1,
+        ..MtaConfig::default()
+    });
+    let (addr, stop) = serve(&hub).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).await.unwrap();
+    let mut line = String::new();
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reader.read_line(&mut line),
+    )
+    .await
+    .expect("the server never timed the client out")
+    .unwrap();
+    assert!(n > 0 && line.starts_with("421 4.4.2"), "{line:?}");
+    let mut rest = String::new();
+    assert_eq!(reader.read_line(&mut rest).await.unwrap(), 0, "still open");
+    let _ = stop.send(true);
+}
+
+/// A small deterministic generator (xorshift), so a failure is reproducible from its seed.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn random_input_never_panics_a_session_and_a_clean_session_follows() {
+    let hub = hub(MtaConfig {
+        max_message_size: 4096,
+        ..MtaConfig::default()
+    });
+    let words: &[&[u8]] = &[
+        b"EHLO x\r\n",
+        b"HELO x\r\n",
+        b"MAIL FROM:<dr.martin@hopital.mshub.test>\r\n",
+        b"RCPT TO:<284057511204339@patient.mshub.test>\r\n",
+        b"DATA\r\n",
+        b"BDAT 7\r\n",
+        b"BDAT 3 LAST\r\n",
+        b"AUTH PLAIN\r\n",
+        b"AUTH LOGIN\r\n",
+        b"STARTTLS\r\n",
+        b"RSET\r\n",
+        b"\r\n.\r\n",
+        b".\r\n",
+        b"\0",
+        b"\n",
+        b"\r",
+        b"<>",
+        b"=",
+        b"*\r\n",
+        b"\xff\xfe",
+        b"MAIL FROM:<",
+        b"SIZE=99999999999999999999",
+        b"NOTIFY=SUCCESS,FAILURE",
+        b"VRFY\r\n",
+    ];
+    for seed in 1..=200u64 {
+        let mut noise = Noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut input = Vec::new();
+        for _ in 0..(noise.next() % 40) {
+            if noise.next() % 3 == 0 {
+                let n = (noise.next() % 64) as usize;
+                input.extend((0..n).map(|_| noise.next() as u8));
+            } else {
+                input.extend_from_slice(words[(noise.next() % words.len() as u64) as usize]);
+            }
+        }
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let conn = Connection {
+            id: seed,
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            door: if seed % 2 == 0 {
+                Door::Relay
+            } else {
+                Door::Submission
+            },
+            tls: seed % 3 != 0,
+            verified_client_cert: false,
+        };
+        let mut session = Session::new(hub.mta.clone(), server, conn);
+        let task = tokio::spawn(async move { session.run(true).await });
+        // Writes may fail once the session has closed: that is an allowed outcome.
+        let _ = client.write_all(&input).await;
+        drop(client);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: session hung"));
+        assert!(ended.is_ok(), "seed {seed}: session panicked");
+    }
+    let mut c = Client::connect(&hub, Door::Submission, true).await;
+    c.login(MARTIN, "demo-martin").await;
+    c.expect(&format!("MAIL FROM:<{MARTIN}>"), "250").await;
+}

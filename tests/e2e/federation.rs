@@ -50,7 +50,14 @@ fn write_pki(dirs: &[&Path]) {
     }
 }
 
-fn write_config(dir: &Path, hub: &str, local: &str, relay: u16, give_up_secs: u64) {
+fn write_config(
+    dir: &Path,
+    hub: &str,
+    local: &str,
+    relay: u16,
+    give_up_secs: u64,
+    delay_notice_secs: u64,
+) {
     std::fs::write(
         dir.join("mshub.toml"),
         format!(
@@ -74,6 +81,7 @@ peer_ca = "ca.pem"
 retry_initial_secs = 1
 retry_max_secs = 2
 give_up_secs = {give_up_secs}
+delay_notice_secs = {delay_notice_secs}
 "#
         ),
     )
@@ -87,7 +95,7 @@ struct Operators {
 }
 
 /// Both operators configured, trusting each other, neither started.
-fn operators(a_give_up_secs: u64) -> Operators {
+fn operators(a_give_up_secs: u64, a_delay_notice_secs: u64) -> Operators {
     let tmp = tempfile::tempdir().unwrap();
     let a_dir = tmp.path().join("operator-a");
     let b_dir = tmp.path().join("operator-b");
@@ -99,6 +107,7 @@ fn operators(a_give_up_secs: u64) -> Operators {
         "hopital.mshub.test",
         a_relay,
         a_give_up_secs,
+        a_delay_notice_secs,
     );
     write_config(
         &b_dir,
@@ -106,6 +115,7 @@ fn operators(a_give_up_secs: u64) -> Operators {
         "clinique.autre.test",
         b_relay,
         172_800,
+        14_400,
     );
     std::fs::write(a_dir.join("master.key"), "a1".repeat(32)).unwrap();
     std::fs::write(b_dir.join("master.key"), "b2".repeat(32)).unwrap();
@@ -229,7 +239,7 @@ fn has(marker: &str) -> impl Fn(&[Vec<u8>]) -> bool + '_ {
 
 #[test]
 fn a_professional_on_a_writes_to_one_on_b() {
-    let Operators { mut a, mut b, _tmp } = operators(172_800);
+    let Operators { mut a, mut b, _tmp } = operators(172_800, 14_400);
     b.start();
     a.start();
     send_from_a(&a, "FED-MARKER-1a2b");
@@ -270,7 +280,7 @@ fn a_professional_on_a_writes_to_one_on_b() {
 
 #[test]
 fn b_refuses_an_untrusted_domain() {
-    let Operators { mut b, _tmp, .. } = operators(172_800);
+    let Operators { mut b, _tmp, .. } = operators(172_800, 14_400);
     b.start();
     let t = dialogue(
         b.ports.relay,
@@ -303,7 +313,7 @@ fn b_refuses_an_untrusted_domain() {
 
 #[test]
 fn b_down_then_up_a_retries_and_delivers() {
-    let Operators { mut a, mut b, _tmp } = operators(172_800);
+    let Operators { mut a, mut b, _tmp } = operators(172_800, 14_400);
     a.start();
     send_from_a(&a, "RETRY-MARKER-5e6f");
     // A tries and fails (nothing listens on B's relay port) a few times.
@@ -331,7 +341,7 @@ fn b_down_then_up_a_retries_and_delivers() {
 
 #[test]
 fn b_unreachable_past_give_up_sends_a_dsn() {
-    let Operators { mut a, _tmp, .. } = operators(3);
+    let Operators { mut a, _tmp, .. } = operators(3, 14_400);
     a.start();
     send_from_a(&a, "GIVEUP-MARKER-9a0b");
     let inbox = stop_and_poll_inbox(
@@ -359,4 +369,46 @@ fn b_unreachable_past_give_up_sends_a_dsn() {
             "{expected:?} missing from the DSN:\n{dsn}"
         );
     }
+}
+
+#[test]
+fn a_delay_notice_is_sent_once_and_the_message_still_arrives() {
+    let Operators { mut a, mut b, _tmp } = operators(172_800, 2);
+    a.start();
+    send_from_a(&a, "DELAY-MARKER-3c4d");
+    let inbox = stop_and_poll_inbox(
+        &mut a,
+        MARTIN.0,
+        Duration::from_secs(30),
+        Duration::from_secs(3),
+        |inbox| !inbox.is_empty(),
+    );
+    assert_eq!(inbox.len(), 1, "no delay notice (or several) for Dr Martin");
+    let dsn = text(&inbox[0]);
+    for expected in [
+        "Content-Type: multipart/report; report-type=delivery-status;",
+        &format!("Final-Recipient: rfc822;{BERNARD}"),
+        "Action: delayed",
+        "Status: 4.4.1",
+    ] {
+        assert!(dsn.contains(expected), "{expected:?} missing:\n{dsn}");
+    }
+    // The message is still queued: once B is up it is delivered, and no second notice comes.
+    // B stays up 5 s between checks: longer than A's 2 s retry interval, so that A's attempts
+    // do not fall in step with B's restarts.
+    b.start();
+    a.start();
+    let delivered = stop_and_poll_inbox(
+        &mut b,
+        BERNARD,
+        Duration::from_secs(40),
+        Duration::from_secs(5),
+        has("DELAY-MARKER-3c4d"),
+    );
+    assert!(
+        has("DELAY-MARKER-3c4d")(&delivered),
+        "never delivered after B came up"
+    );
+    a.stop();
+    assert_eq!(a.inbox(MARTIN.0).len(), 1, "a second notice was sent");
 }

@@ -19,7 +19,7 @@ demo: deps
 test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	@scripts/run-tests
 
 fmt:
 	$(CARGO) fmt --all

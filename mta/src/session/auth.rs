@@ -67,15 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.state = State::Auth(AuthState::LoginUser, LineReceiver::new(()));
                 Flow::Continue
             }
-            smtp_proto::AUTH_LOGIN => match decode(&initial) {
-                Some(user) => {
-                    self.reply(Reply::plain(334, vec!["UGFzc3dvcmQ6".into()]));
-                    self.state =
-                        State::Auth(AuthState::LoginPassword { user }, LineReceiver::new(()));
-                    Flow::Continue
-                }
-                None => self.refuse(Refusal::AuthMalformed),
-            },
+            smtp_proto::AUTH_LOGIN => self.login_user(&initial),
             _ => self.refuse(Refusal::AuthMechanismUnsupported),
         }
     }
@@ -97,20 +89,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         Some(match state {
             AuthState::Plain => self.finish_plain(&text).await,
-            AuthState::LoginUser => match decode(&text) {
-                Some(user) => {
-                    self.reply(Reply::plain(334, vec!["UGFzc3dvcmQ6".into()]));
-                    self.state =
-                        State::Auth(AuthState::LoginPassword { user }, LineReceiver::new(()));
-                    Flow::Continue
-                }
-                None => self.refuse(Refusal::AuthMalformed),
-            },
+            AuthState::LoginUser => self.login_user(&text),
             AuthState::LoginPassword { user } => match decode(&text) {
                 Some(password) => self.verify(user, password).await,
                 None => self.refuse(Refusal::AuthMalformed),
             },
         })
+    }
+
+    /// LOGIN's user name (base64) is in: ask for the password ("Password:").
+    fn login_user(&mut self, response: &str) -> Flow {
+        match decode(response) {
+            Some(user) => {
+                self.reply(Reply::plain(334, vec!["UGFzc3dvcmQ6".into()]));
+                self.state = State::Auth(AuthState::LoginPassword { user }, LineReceiver::new(()));
+                Flow::Continue
+            }
+            None => self.refuse(Refusal::AuthMalformed),
+        }
     }
 
     async fn finish_plain(&mut self, response: &str) -> Flow {

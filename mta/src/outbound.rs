@@ -175,7 +175,10 @@ impl Outbound {
                     }
                 }
                 Err(AttemptError::Temporary(reason)) => {
-                    tracing::info!(%domain, %reason, "delivery deferred");
+                    // The reason may quote the peer's reply about a recipient: debug only
+                    // (`mshub queue list` shows it to the operator).
+                    tracing::info!(%domain, "delivery deferred");
+                    tracing::debug!(%domain, %reason, "delivery deferred");
                     for &i in &indexes {
                         entry.recipients[i].state = RecipientState::Pending {
                             last_error: Some(reason.clone()),

@@ -125,13 +125,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     fn refuse(&mut self, refusal: Refusal) -> Flow {
+        let reply = refusal.reply();
+        // The reply's text can name a patient address (an INS): only its codes above debug.
         tracing::info!(
-            reply = refusal.reply().code,
-            "refused: {}",
-            refusal.reply().lines[0]
+            code = reply.code,
+            status = reply.enhanced.unwrap_or(""),
+            "refused"
         );
+        tracing::debug!(text = %reply.lines[0], "refused");
         let closes = refusal.closes();
-        self.reply(refusal.reply());
+        self.reply(reply);
         if closes {
             Flow::Stop(Ended::Dropped)
         } else {

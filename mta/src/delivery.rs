@@ -18,6 +18,9 @@ use crate::queue::Queue;
 use crate::MtaError;
 
 const FILING: Tree = Tree("filing");
+/// mailbox ‖ UID → sender address: a delivered copy the filers have not finished with. Written
+/// in the same atomic batch as the copy, removed with the filers' outcome, resumed at start.
+const FILING_PENDING: Tree = Tree("filing-pending");
 
 /// DSN requests of one recipient (RFC 3461 §4.1, §4.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,9 +141,27 @@ impl Delivery {
                         continue; // the same mailbox named twice gets one copy
                     }
                     let inbox = self.store.special_mailbox(account.id, SpecialUse::Inbox)?;
-                    let meta = self
-                        .store
-                        .append(inbox.id, message, Default::default(), now)?;
+                    let sender = envelope
+                        .from
+                        .as_ref()
+                        .map(|a| a.as_str().as_bytes().to_vec())
+                        .unwrap_or_default();
+                    let has_filers = self.has_filers();
+                    let meta = self.store.append_with(
+                        inbox.id,
+                        message,
+                        Default::default(),
+                        now,
+                        &|meta, batch| {
+                            if has_filers {
+                                batch.put(
+                                    FILING_PENDING,
+                                    filing_key(inbox.id, meta.uid),
+                                    sender.clone(),
+                                );
+                            }
+                        },
+                    )?;
                     local.push((account.clone(), inbox.id, meta.uid));
                 }
                 Recipient::Remote { address, .. } => remote.push((address.clone(), dsn.clone())),
@@ -243,15 +264,59 @@ impl Delivery {
                 })
                 .filter(|r| r.outcome != FilingOutcome::NotApplicable)
                 .collect();
-            if records.is_empty() {
-                continue;
-            }
             if let Err(e) = self.record_filing(*mailbox, *uid, &records) {
                 tracing::error!(%mailbox, %uid, error = %e, "could not record filing outcomes");
             }
         }
     }
 
+    /// Runs the filers on copies delivered before a stop that came before their filing
+    /// finished. Blocking; called when the MTA starts.
+    pub fn resume_filings(&self) -> Result<usize, MtaError> {
+        let pending = self.store.kv().scan(FILING_PENDING, &[], None, None)?;
+        let mut resumed = 0;
+        for (key, sender) in pending {
+            let (Some(mailbox), Some(uid)) = (
+                key.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| MailboxId(u64::from_be_bytes(b))),
+                key.get(8..12)
+                    .and_then(|b| b.try_into().ok())
+                    .and_then(|b| Uid::try_from(u32::from_be_bytes(b)).ok()),
+            ) else {
+                continue;
+            };
+            let copy = self.store.mailbox_by_id(mailbox)?.and_then(|mb| {
+                let account = self.directory.account(mb.account).ok()??;
+                let message = self.store.read_message(mailbox, uid).ok()?;
+                Some((account, message))
+            });
+            let Some((account, message)) = copy else {
+                // The copy is gone (expunged, account removed): nothing left to file.
+                let mut batch = mshub_store::Batch::new();
+                batch.remove(FILING_PENDING, key);
+                let _ = self.store.kv().commit(&batch)?;
+                continue;
+            };
+            let sender = std::str::from_utf8(&sender)
+                .ok()
+                .and_then(|s| Address::try_from(s).ok());
+            let report = DeliveryReport {
+                id: format!("{mailbox}.{uid}"),
+                local: vec![(account, mailbox, uid)],
+                queued: None,
+            };
+            self.run_filers(&report, sender.as_ref(), &message);
+            resumed += 1;
+        }
+        if resumed > 0 {
+            tracing::info!(resumed, "filings resumed after a stop");
+        }
+        Ok(resumed)
+    }
+
+    /// Records the filers' outcomes (if any says more than "not applicable") and clears the
+    /// copy's pending marker, in one batch.
     fn record_filing(
         &self,
         mailbox: MailboxId,
@@ -259,11 +324,14 @@ impl Delivery {
         records: &[FilingRecord],
     ) -> Result<(), MtaError> {
         let mut batch = mshub_store::Batch::new();
-        batch.put(
-            FILING,
-            filing_key(mailbox, uid),
-            serde_json::to_vec(records).expect("serialisable"),
-        );
+        if !records.is_empty() {
+            batch.put(
+                FILING,
+                filing_key(mailbox, uid),
+                serde_json::to_vec(records).expect("serialisable"),
+            );
+        }
+        batch.remove(FILING_PENDING, filing_key(mailbox, uid));
         let _ = self.store.kv().commit(&batch)?;
         Ok(())
     }

@@ -69,6 +69,13 @@ fn take_slot(mta: &Arc<Mta>, ip: IpAddr) -> Option<SourceSlot> {
 impl Mta {
     /// Serves the three listeners and runs the outbound queue until `shutdown` turns true.
     pub async fn serve(self: Arc<Self>, listeners: Listeners, shutdown: watch::Receiver<bool>) {
+        // Copies acknowledged before a stop may still be waiting for their filers.
+        let delivery = self.delivery.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = delivery.resume_filings() {
+                tracing::error!(error = %e, "could not resume pending filings");
+            }
+        });
         let queue = tokio::spawn(self.outbound.clone().run(shutdown.clone()));
         let loops = [
             (listeners.relay, Door::Relay, false),

@@ -788,3 +788,41 @@ async fn random_input_never_panics_a_session_and_a_clean_session_follows() {
     c.login(MARTIN, "demo-martin").await;
     c.expect(&format!("MAIL FROM:<{MARTIN}>"), "250").await;
 }
+
+#[tokio::test]
+async fn filings_interrupted_by_a_stop_are_resumed() {
+    use mshub_mta::delivery::{DsnRequest, Envelope};
+    use mshub_mta::policy::{MessageHeaders, Recipient};
+    let hub = hub(MtaConfig::default());
+    let camille = hub
+        .directory
+        .account_by_address(&Address::try_from(CAMILLE).unwrap())
+        .unwrap()
+        .unwrap();
+    let envelope = Envelope {
+        from: Some(Address::try_from(MARTIN).unwrap()),
+        recipients: vec![(Recipient::Local(camille.clone()), DsnRequest::default())],
+        env_id: None,
+        ret_full: false,
+        sender_account: None,
+    };
+    let raw = message(MARTIN, CAMILLE, "", "FILE-ME! after a crash");
+    // Delivered (acknowledged), then "stopped" before the filers ran.
+    let report = hub
+        .mta
+        .delivery()
+        .deliver(&envelope, &MessageHeaders::default(), raw.as_bytes())
+        .unwrap();
+    let (_, mailbox, uid) = report.local[0].clone();
+    assert!(hub
+        .mta
+        .delivery()
+        .filing_outcomes(mailbox, uid)
+        .unwrap()
+        .is_empty());
+    assert_eq!(hub.mta.delivery().resume_filings().unwrap(), 1);
+    let outcomes = hub.mta.delivery().filing_outcomes(mailbox, uid).unwrap();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    // Done once: nothing left to resume.
+    assert_eq!(hub.mta.delivery().resume_filings().unwrap(), 0);
+}

@@ -472,6 +472,20 @@ impl Store {
         flags: BTreeSet<Flag>,
         internal_date: i64,
     ) -> Result<MessageMeta> {
+        self.append_with(mailbox, raw_message, flags, internal_date, &|_, _| {})
+    }
+
+    /// As [`Store::append`], with more writes of the caller's in the same atomic batch, made
+    /// from the message's record (its UID): e.g. a marker that work on the message is pending,
+    /// durable exactly when the message is.
+    pub fn append_with(
+        &self,
+        mailbox: MailboxId,
+        raw_message: &[u8],
+        flags: BTreeSet<Flag>,
+        internal_date: i64,
+        extra: &dyn Fn(&MessageMeta, &mut Batch),
+    ) -> Result<MessageMeta> {
         let (owner, _) = self.mailbox_required(mailbox)?;
         let sealed = self.place_sealed(self.keyring.seal(owner.account, raw_message)?)?;
         self.insert_message(
@@ -480,6 +494,7 @@ impl Store {
             flags,
             internal_date,
             raw_message.len() as u64,
+            extra,
         )
         .inspect_err(|_| {
             let _ = self.blobs.delete(sealed.id);
@@ -494,6 +509,7 @@ impl Store {
         flags: BTreeSet<Flag>,
         internal_date: i64,
         size: u64,
+        extra: &dyn Fn(&MessageMeta, &mut Batch),
     ) -> Result<MessageMeta> {
         let (meta, account) = self.retry(mailbox.0, || {
             let (mut mb, raw) = self.mailbox_required(mailbox)?;
@@ -518,6 +534,7 @@ impl Store {
             batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
             batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
             sealed.add_to(&mut batch);
+            extra(&meta, &mut batch);
             Ok((batch, (meta, mb.account)))
         })?;
         self.events.publish(Change {
@@ -706,8 +723,14 @@ impl Store {
             };
             // Same owner, same key: the sealed bytes are copied without being opened.
             let sealed = self.place_sealed(self.sealed_bytes(meta.blob)?)?;
-            let copy =
-                self.insert_message(to, &sealed, meta.flags, meta.internal_date, meta.size)?;
+            let copy = self.insert_message(
+                to,
+                &sealed,
+                meta.flags,
+                meta.internal_date,
+                meta.size,
+                &|_, _| {},
+            )?;
             pairs.push((uid, copy.uid));
         }
         Ok(pairs)

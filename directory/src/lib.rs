@@ -14,6 +14,7 @@ mod domain;
 mod error;
 mod ins;
 pub mod password;
+mod record;
 mod rpps;
 pub mod throttle;
 
@@ -47,6 +48,7 @@ pub struct Directory {
     store: Arc<Store>,
     hub_domain: Domain,
     throttle: Throttle,
+    records: record::AccountRecords,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
@@ -102,6 +104,7 @@ impl Directory {
     /// The hub's own domain and its patient domain are local from the start.
     pub fn open(store: Arc<Store>, hub_domain: Domain) -> Result<Self> {
         let dir = Self {
+            records: record::AccountRecords::new(store.clone())?,
             store,
             hub_domain,
             throttle: Throttle::new(),
@@ -170,7 +173,7 @@ impl Directory {
         let mut batch = Batch::new();
         batch.check(ACCOUNT_ADDRESS, address.as_str().as_bytes(), None);
         batch.put(ACCOUNT_ADDRESS, address.as_str().as_bytes(), id.to_key());
-        batch.put(ACCOUNT, id.to_key(), encode(&account));
+        batch.put(ACCOUNT, id.to_key(), self.records.encode(&account)?);
         if self.store.kv().commit(&batch)? == Commit::Conflict {
             return Err(DirectoryError::AddressTaken(address.to_string()));
         }
@@ -235,7 +238,7 @@ impl Directory {
         self.store
             .kv()
             .get(ACCOUNT, &id.to_key())?
-            .map(|raw| decode("account", &raw))
+            .map(|raw| self.records.decode(&raw))
             .transpose()
     }
 
@@ -255,7 +258,7 @@ impl Directory {
             .kv()
             .get(ACCOUNT, &id.to_key())?
             .ok_or_else(|| DirectoryError::NoSuchAccount(address.to_string()))?;
-        Ok((decode("account", &raw)?, raw))
+        Ok((self.records.decode(&raw)?, raw))
     }
 
     /// Every account, by id.
@@ -264,7 +267,7 @@ impl Directory {
             .kv()
             .scan(ACCOUNT, &[], None, None)?
             .into_iter()
-            .map(|(_, v)| decode("account", &v))
+            .map(|(_, v)| self.records.decode(&v))
             .collect()
     }
 
@@ -292,7 +295,7 @@ impl Directory {
             change(&mut account)?;
             let mut batch = Batch::new();
             batch.check(ACCOUNT, account.id.to_key(), Some(raw));
-            batch.put(ACCOUNT, account.id.to_key(), encode(&account));
+            batch.put(ACCOUNT, account.id.to_key(), self.records.encode(&account)?);
             if self.store.kv().commit(&batch)? == Commit::Done {
                 self.store
                     .audit(AuditEvent::new(actor, action, address.as_str()))?;

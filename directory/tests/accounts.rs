@@ -285,3 +285,59 @@ fn trust_space_holds_local_and_trusted_domains() {
         .unwrap());
     assert_eq!(dir.domains().unwrap().len(), 4);
 }
+
+#[test]
+fn names_and_birth_dates_are_not_readable_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let marker = format!("Zoé-{}", &MasterKey::generate()[..12]);
+    {
+        let store = Store::open(dir.path(), MasterKey::new(&key).unwrap()).unwrap();
+        let directory =
+            Directory::open(Arc::new(store), Domain::try_from("mshub.test").unwrap()).unwrap();
+        let kind = AccountKind::Patient {
+            ins: Ins::try_from("284057511204339").unwrap(),
+            given_name: marker.clone(),
+            family_name: format!("{marker}-Durand"),
+            birth_date: BirthDate::try_from("1984-05-29").unwrap(),
+            sex: Sex::Female,
+        };
+        let a = directory
+            .add_account(
+                addr("284057511204339@patient.mshub.test"),
+                kind.clone(),
+                None,
+                "t",
+            )
+            .unwrap();
+        // Read back (through the cache) and changed (re-sealed).
+        assert_eq!(directory.account(a.id).unwrap().unwrap().kind, kind);
+        directory.set_disabled(&a.address, true, "t").unwrap();
+    }
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        for needle in [marker.as_bytes(), b"1984-05-29".as_slice()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} found in {}",
+                String::from_utf8_lossy(needle),
+                p.display()
+            );
+        }
+    }
+    // Reopened with the master key (no cache), the identity is intact.
+    let store = Store::open(dir.path(), MasterKey::new(&key).unwrap()).unwrap();
+    let directory =
+        Directory::open(Arc::new(store), Domain::try_from("mshub.test").unwrap()).unwrap();
+    let a = directory
+        .account_by_address(&addr("284057511204339@patient.mshub.test"))
+        .unwrap()
+        .unwrap();
+    assert!(a.disabled);
+    assert!(matches!(a.kind, AccountKind::Patient { ref given_name, .. } if *given_name == marker));
+}

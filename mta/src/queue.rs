@@ -7,14 +7,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use mshub_directory::Address;
-use mshub_store::{AccountId, Batch, BlobId, Store, Tree};
+use mshub_store::{Batch, BlobId, Store, Tree};
 
 use crate::delivery::DsnRequest;
 use crate::MtaError;
 
 const QUEUE: Tree = Tree("queue");
-/// The hub's own account: owns the sealed blobs of queued messages.
-pub const SYSTEM_ACCOUNT: AccountId = AccountId(0);
+/// The hub's own account owns the sealed blobs of queued messages.
+pub use mshub_store::SYSTEM_ACCOUNT;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]

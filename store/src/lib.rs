@@ -58,6 +58,10 @@ impl std::fmt::Display for AccountId {
     }
 }
 
+/// The hub's own account: owns what is sealed but belongs to no user (queued mail, the
+/// directory's identity records).
+pub const SYSTEM_ACCOUNT: AccountId = AccountId(0);
+
 const COUNTERS: Tree = Tree("counter");
 const INLINE_BLOBS: Tree = Tree("blob");
 /// Sealed blobs up to this size are kept in the key-value store (see [`Store::place_sealed`]).
@@ -142,6 +146,16 @@ impl Store {
     pub fn provision_account(&self, account: AccountId) -> Result<()> {
         self.keyring.ensure_account_key(account)?;
         self.ensure_default_mailboxes(account)
+    }
+
+    /// Seals a small record to `owner`'s key, for callers that keep it in their own records.
+    pub fn seal(&self, owner: AccountId, plain: &[u8]) -> Result<Vec<u8>> {
+        self.keyring.seal(owner, plain)
+    }
+
+    /// Opens what [`Store::seal`] sealed for `owner`.
+    pub fn open_sealed(&self, owner: AccountId, sealed: &[u8]) -> Result<Vec<u8>> {
+        self.keyring.open(owner, sealed)
     }
 
     /// Seals `plain` to the owner's key and stores it durably.

@@ -13,6 +13,7 @@ use mshub_directory::{Account, Address, Directory};
 use mshub_store::{MailboxId, SpecialUse, Store, Tree, Uid};
 
 use crate::conversation::Conversations;
+use crate::dsn;
 use crate::policy::{MessageHeaders, Recipient};
 use crate::queue::Queue;
 use crate::MtaError;
@@ -90,6 +91,7 @@ pub struct DeliveryReport {
 }
 
 pub struct Delivery {
+    hostname: String,
     store: Arc<Store>,
     directory: Arc<Directory>,
     conversations: Arc<Conversations>,
@@ -99,6 +101,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(
+        hostname: String,
         store: Arc<Store>,
         directory: Arc<Directory>,
         conversations: Arc<Conversations>,
@@ -106,6 +109,7 @@ impl Delivery {
         filers: Vec<Arc<dyn Filer>>,
     ) -> Self {
         Self {
+            hostname,
             store,
             directory,
             conversations,
@@ -178,12 +182,98 @@ impl Delivery {
                 message,
             )?)
         };
+        if let Err(e) = self.notify_success(envelope, message) {
+            // The message is stored: a missing notification must not fail its delivery.
+            tracing::error!(error = %e, "could not return a delivery notification");
+        }
         let id = match (local.first(), queued) {
             (Some((_, mailbox, uid)), _) => format!("{mailbox}.{uid}"),
             (None, Some(q)) => format!("Q{q}"),
             (None, None) => "none".into(),
         };
         Ok(DeliveryReport { id, local, queued })
+    }
+
+    /// RFC 3461 NOTIFY=SUCCESS on local recipients: a "delivered" DSN to the sender.
+    fn notify_success(&self, envelope: &Envelope, message: &[u8]) -> Result<(), MtaError> {
+        let Some(to) = &envelope.from else {
+            return Ok(());
+        };
+        let delivered: Vec<dsn::DsnRecipient> = envelope
+            .recipients
+            .iter()
+            .filter(|(r, d)| {
+                matches!(r, Recipient::Local(_))
+                    && d.notify & smtp_proto::RCPT_NOTIFY_SUCCESS != 0
+                    && d.notify & smtp_proto::RCPT_NOTIFY_NEVER == 0
+            })
+            .map(|(r, d)| dsn::DsnRecipient {
+                address: r.address().clone(),
+                orcpt: d.orcpt.clone(),
+                action: dsn::Action::Delivered,
+                status: "2.0.0".into(),
+                diagnostic: "250 2.0.0 delivered to the recipient's mailbox".into(),
+            })
+            .collect();
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let bytes = self.report(
+            to,
+            envelope.env_id.as_deref(),
+            mshub_store::now(),
+            &delivered,
+            message,
+            envelope.ret_full,
+        )?;
+        self.return_to_sender(to, &bytes)
+    }
+
+    /// A DSN (RFC 3464) from this hub's postmaster.
+    pub(crate) fn report(
+        &self,
+        to: &Address,
+        env_id: Option<&str>,
+        arrival: i64,
+        recipients: &[dsn::DsnRecipient],
+        original: &[u8],
+        ret_full: bool,
+    ) -> Result<Vec<u8>, MtaError> {
+        let postmaster =
+            Address::try_from(format!("postmaster@{}", self.directory.hub_domain()).as_str())?;
+        Ok(dsn::build(&dsn::Report {
+            reporting_mta: &self.hostname,
+            postmaster: &postmaster,
+            to,
+            env_id,
+            arrival,
+            recipients,
+            original,
+            ret_full,
+        }))
+    }
+
+    /// Delivers a DSN to the sender of the original: into its INBOX when local, else queued
+    /// with the null sender and NOTIFY=NEVER (RFC 3461 §6.2: a DSN never causes another).
+    pub(crate) fn return_to_sender(&self, to: &Address, dsn: &[u8]) -> Result<(), MtaError> {
+        if self.directory.is_local(&to.domain())? {
+            match self.directory.account_by_address(to)? {
+                Some(account) => {
+                    let inbox = self.store.special_mailbox(account.id, SpecialUse::Inbox)?;
+                    self.store
+                        .append(inbox.id, dsn, Default::default(), mshub_store::now())?;
+                }
+                None => tracing::warn!("DSN dropped: the sender no longer exists"),
+            }
+        } else {
+            let never = DsnRequest {
+                notify: smtp_proto::RCPT_NOTIFY_NEVER,
+                orcpt: None,
+            };
+            self.queue
+                .enqueue(None, None, false, vec![(to.clone(), never)], dsn)?;
+        }
+        Ok(())
     }
 
     /// A message from a non-patient to a patient opens (or continues) a conversation the

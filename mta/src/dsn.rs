@@ -10,6 +10,8 @@ use crate::date;
 pub enum Action {
     Failed,
     Delayed,
+    /// Delivered to the recipient's mailbox (asked for with NOTIFY=SUCCESS).
+    Delivered,
 }
 
 impl Action {
@@ -17,6 +19,7 @@ impl Action {
         match self {
             Action::Failed => "failed",
             Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
         }
     }
 }
@@ -70,21 +73,27 @@ fn one_line(text: &str) -> String {
 pub fn build(report: &Report<'_>) -> Vec<u8> {
     let now = mshub_store::now();
     let boundary = format!("mshub-dsn-{}", mshub_store::BlobId::random());
-    let failed = report.recipients.iter().any(|r| r.action == Action::Failed);
-    let subject = if failed {
-        "Non distribué / Undelivered Mail Returned to Sender"
+    let has = |a: Action| report.recipients.iter().any(|r| r.action == a);
+    let (subject, intro_fr, intro_en) = if has(Action::Failed) {
+        (
+            "Non distribué / Undelivered Mail Returned to Sender",
+            "Votre message n'a pas pu être distribué aux destinataires suivants.",
+            "Your message could not be delivered to the following recipients.",
+        )
+    } else if has(Action::Delayed) {
+        (
+            "Distribution retardée / Delayed Mail (still being retried)",
+            "Votre message n'a pas encore pu être distribué ; de nouvelles tentatives auront lieu.",
+            "Your message has not been delivered yet; delivery will be retried.",
+        )
     } else {
-        "Distribution retardée / Delayed Mail (still being retried)"
+        (
+            "Distribué / Delivery Notification",
+            "Votre message a été distribué aux destinataires suivants.",
+            "Your message was delivered to the following recipients.",
+        )
     };
-    let mut human = String::new();
-    if failed {
-        human.push_str("Votre message n'a pas pu être distribué aux destinataires suivants.\r\n");
-        human.push_str("Your message could not be delivered to the following recipients.\r\n\r\n");
-    } else {
-        human.push_str("Votre message n'a pas encore pu être distribué ; de nouvelles tentatives auront lieu.\r\n");
-        human
-            .push_str("Your message has not been delivered yet; delivery will be retried.\r\n\r\n");
-    }
+    let mut human = format!("{intro_fr}\r\n{intro_en}\r\n\r\n");
     for r in report.recipients {
         human.push_str(&format!(
             "  <{}>: {}\r\n",

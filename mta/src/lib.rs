@@ -90,6 +90,7 @@ impl Mta {
         let conversations = Arc::new(Conversations::new(store.clone()));
         let queue = Arc::new(queue::Queue::open(store.clone())?);
         let delivery = Arc::new(Delivery::new(
+            hostname.clone(),
             store.clone(),
             directory.clone(),
             conversations.clone(),
@@ -98,7 +99,7 @@ impl Mta {
         ));
         let outbound = Arc::new(outbound::Outbound {
             queue,
-            store,
+            delivery: delivery.clone(),
             directory: directory.clone(),
             config: config.queue.clone(),
             hostname: hostname.clone(),

@@ -10,18 +10,17 @@ use std::time::Duration;
 
 use tokio_rustls::TlsConnector;
 
-use mshub_directory::{Address, Directory, DomainRole, Route};
-use mshub_store::{SpecialUse, Store};
+use mshub_directory::{Directory, DomainRole, Route};
 
 use crate::client::{self, AttemptError, Transaction};
 use crate::config::QueueConfig;
-use crate::dsn::{self, Action, DsnRecipient};
+use crate::dsn::{Action, DsnRecipient};
 use crate::queue::{next_delay, Queue, QueuedMessage, RecipientState};
 use crate::MtaError;
 
 pub struct Outbound {
     pub(crate) queue: Arc<Queue>,
-    pub(crate) store: Arc<Store>,
+    pub(crate) delivery: Arc<crate::Delivery>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) config: QueueConfig,
     pub(crate) hostname: String,
@@ -278,39 +277,16 @@ impl Outbound {
         let Some(to) = &entry.from else {
             return Ok(());
         };
-        let postmaster =
-            Address::try_from(format!("postmaster@{}", self.directory.hub_domain()).as_str())?;
-        let bytes = dsn::build(&dsn::Report {
-            reporting_mta: &self.hostname,
-            postmaster: &postmaster,
+        let bytes = self.delivery.report(
             to,
-            env_id: entry.env_id.as_deref(),
-            arrival: entry.created,
+            entry.env_id.as_deref(),
+            entry.created,
             recipients,
             original,
-            ret_full: entry.ret_full,
-        });
-        if self.directory.is_local(&to.domain())? {
-            match self.directory.account_by_address(to)? {
-                Some(account) => {
-                    let inbox = self.store.special_mailbox(account.id, SpecialUse::Inbox)?;
-                    self.store
-                        .append(inbox.id, &bytes, Default::default(), mshub_store::now())?;
-                    tracing::info!(queue_id = entry.id, "DSN delivered locally");
-                }
-                None => tracing::warn!(
-                    queue_id = entry.id,
-                    "DSN dropped: the sender no longer exists"
-                ),
-            }
-        } else {
-            let dsn_request = crate::delivery::DsnRequest {
-                notify: smtp_proto::RCPT_NOTIFY_NEVER,
-                orcpt: None,
-            };
-            self.queue
-                .enqueue(None, None, false, vec![(to.clone(), dsn_request)], &bytes)?;
-        }
+            entry.ret_full,
+        )?;
+        self.delivery.return_to_sender(to, &bytes)?;
+        tracing::info!(queue_id = entry.id, "DSN returned to the sender");
         Ok(())
     }
 }

@@ -826,3 +826,37 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
     // Done once: nothing left to resume.
     assert_eq!(hub.mta.delivery().resume_filings().unwrap(), 0);
 }
+
+#[tokio::test]
+async fn notify_success_returns_a_delivered_dsn_to_the_sender() {
+    let hub = hub(MtaConfig::default());
+    let mut c = Client::connect(&hub, Door::Submission, true).await;
+    c.login(MARTIN, "demo-martin").await;
+    c.expect(&format!("MAIL FROM:<{MARTIN}> ENVID=env-7"), "250")
+        .await;
+    c.expect(&format!("RCPT TO:<{CAMILLE}> NOTIFY=SUCCESS"), "250")
+        .await;
+    c.expect(&format!("RCPT TO:<{LABO}>"), "250").await;
+    let r = c
+        .data(&message(
+            MARTIN,
+            CAMILLE,
+            "Message-ID: <ok-1@hopital.mshub.test>\r\n",
+            "hi",
+        ))
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    let martin = inbox(&hub, MARTIN);
+    assert_eq!(martin.len(), 1, "one DSN for the one recipient who asked");
+    let dsn = String::from_utf8_lossy(&martin[0]);
+    assert!(dsn.contains("Action: delivered\r\nStatus: 2.0.0"), "{dsn}");
+    assert!(
+        dsn.contains(&format!("Final-Recipient: rfc822;{CAMILLE}")),
+        "{dsn}"
+    );
+    assert!(
+        !dsn.contains(&format!("Final-Recipient: rfc822;{LABO}")),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Original-Envelope-Id: env-7"), "{dsn}");
+}

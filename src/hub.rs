@@ -9,6 +9,8 @@ use mshub_store::Store;
 
 use crate::config::Config;
 
+/// Cheap to clone: the configuration and shared handles.
+#[derive(Clone)]
 pub struct Hub {
     pub config: Config,
     pub store: Arc<Store>,

@@ -2,8 +2,10 @@
 
 mod cli;
 mod config;
+mod control;
 mod demo;
 mod hub;
+mod operate;
 mod serve;
 mod tls;
 

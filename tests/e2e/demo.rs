@@ -21,15 +21,57 @@ fn demo_starts_on_a_fresh_dir_and_again_on_the_same_dir() {
             "{expected} missing from:\n{banner}"
         );
     }
-    // While it runs, the store is locked: an operator command says so instead of corrupting it.
-    let busy = run(&["--config", config_s, "account", "list"], "");
-    assert!(!busy.status.success());
-    assert!(
-        text(&busy.stderr).contains("in use"),
+    // While it runs the hub holds the store: operator commands go through its control socket.
+    let live = run(&["--config", config_s, "account", "list"], "");
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    assert_eq!(
+        text(&live.stdout).lines().count(),
+        3,
         "{}",
-        text(&busy.stderr)
+        text(&live.stdout)
+    );
+    let added = run(
+        &[
+            "--config",
+            config_s,
+            "account",
+            "add",
+            "ines.leroy@hopital.mshub.test",
+            "professional",
+            "--rpps",
+            "10000000009",
+            "--given-name",
+            "Inès",
+            "--family-name",
+            "Leroy",
+            "--profession",
+            "nurse",
+            "--password-stdin",
+        ],
+        "a-long-password\n",
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let refused = run(
+        &[
+            "--config",
+            config_s,
+            "account",
+            "disable",
+            "nobody@hopital.mshub.test",
+        ],
+        "",
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("no account"),
+        "{}",
+        text(&refused.stderr)
     );
     first.terminate();
+    assert!(
+        !dir.join("store/control.sock").exists(),
+        "control socket left behind"
+    );
 
     let key = std::fs::read(dir.join("master.key")).unwrap();
     let cert = std::fs::read(dir.join("tls/cert.pem")).unwrap();
@@ -53,13 +95,13 @@ fn demo_starts_on_a_fresh_dir_and_again_on_the_same_dir() {
     let listed = text(&list.stdout);
     assert_eq!(
         listed.lines().count(),
-        3,
+        4,
         "accounts duplicated or lost:\n{listed}"
     );
+    assert!(listed.contains("ines.leroy@hopital.mshub.test"), "{listed}");
     let verify = run(&["--config", config_s, "audit", "verify"], "");
     assert!(
-        text(&verify.stdout).contains("intact: 3 records")
-            || text(&verify.stdout).contains("intact"),
+        verify.status.success() && text(&verify.stdout).starts_with("audit chain intact"),
         "{}{}",
         text(&verify.stdout),
         text(&verify.stderr)

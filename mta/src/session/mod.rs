@@ -80,7 +80,14 @@ pub struct Session<S> {
     commands: u32,
     auth_failures: u32,
     out: Vec<u8>,
+    /// Bytes of the command line read so far (split across reads).
+    partial_line: usize,
 }
+
+/// Longest command line, CRLF included. RFC 5321 §4.5.3.1.4 sets 512 octets and invites
+/// tolerance; parameters of extensions make real lines longer, so this follows smtp-proto's
+/// buffer.
+const MAX_COMMAND_LINE: usize = smtp_proto::request::receiver::MAX_LINE_LENGTH;
 
 enum Flow {
     Continue,
@@ -101,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             commands: 0,
             auth_failures: 0,
             out: Vec::with_capacity(1024),
+            partial_line: 0,
         }
     }
 
@@ -195,19 +203,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 State::Command => {
                     let available = bytes.as_slice();
                     let parsed = self.receiver.ingest(bytes).map(Request::into_owned);
-                    if !matches!(parsed, Err(SyntaxError::NeedsMoreData { .. })) {
-                        self.commands += 1;
-                        if self.commands > self.mta.config.max_commands {
-                            return self.refuse(Refusal::TooManyCommands);
-                        }
+                    let consumed = &available[..available.len() - bytes.as_slice().len()];
+                    if matches!(parsed, Err(SyntaxError::NeedsMoreData { .. })) {
+                        self.partial_line += consumed.len();
+                        return Flow::Continue;
+                    }
+                    let line_len = std::mem::take(&mut self.partial_line) + consumed.len();
+                    self.commands += 1;
+                    if self.commands > self.mta.config.max_commands {
+                        return self.refuse(Refusal::TooManyCommands);
                     }
                     match parsed {
+                        // RFC 5321 §4.5.3.1.4: however the line was split across reads, an
+                        // overlong line gets the one same reply and is never executed.
+                        _ if line_len > MAX_COMMAND_LINE && consumed.contains(&b'\n') => {
+                            self.refuse(Refusal::LineTooLong)
+                        }
                         Ok(request) => self.command(request).await,
-                        Err(SyntaxError::NeedsMoreData { .. }) => return Flow::Continue,
                         Err(SyntaxError::ResponseTooLong) => {
-                            // RFC 5321 §4.5.3.1.4: one reply per line. If the line's LF has not
-                            // been read yet, what follows up to it is still that line.
-                            let consumed = &available[..available.len() - bytes.as_slice().len()];
+                            // One reply per line: if the line's LF has not been read yet, what
+                            // follows up to it is still that line.
                             if !consumed.contains(&b'\n') {
                                 self.state = State::SkipLine;
                             }

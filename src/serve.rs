@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+use mshub_imap::{Imap, ImapConfig};
 use mshub_mta::{Listeners, Mta};
 
 use crate::hub::Hub;
@@ -38,6 +39,16 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         submission: bind(listen.submission, "SMTP submission").await?,
         submissions: bind(listen.submissions, "SMTP submission over TLS").await?,
     };
+    let imap = Imap::new(
+        ImapConfig::default(),
+        hub.store.clone(),
+        hub.directory.clone(),
+        mshub_mta::tls::server_config(&identity, None)?,
+    );
+    let imap_listeners = mshub_imap::Listeners {
+        imap: bind(listen.imap, "IMAP").await?,
+        imaps: bind(listen.imaps, "IMAP over TLS").await?,
+    };
     println!(
         "mshub ready: hub domain {}, data in {}",
         hub.config.hub_domain,
@@ -59,26 +70,32 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
             listeners.submissions.local_addr()?,
             "SMTP submission, TLS",
         ),
+        ("imap", imap_listeners.imap.local_addr()?, "IMAP, STARTTLS"),
+        ("imaps", imap_listeners.imaps.local_addr()?, "IMAP, TLS"),
     ];
     for (key, addr, what) in served {
         println!("  {key:<12} {addr:<22} {what}");
     }
-    for (key, addr, what) in [
-        ("imap", listen.imap, "IMAP, STARTTLS"),
-        ("imaps", listen.imaps, "IMAP, TLS"),
-        ("https", listen.https, "web inbox"),
-    ] {
-        println!("  {key:<12} {addr:<22} {what}: not served yet");
-    }
+    let (key, addr, what) = ("https", listen.https, "web inbox");
+    println!("  {key:<12} {addr:<22} {what}: not served yet");
     tracing::info!(data = %hub.config.data_dir.display(), "mshub ready");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mta_task = tokio::spawn(mta.serve(listeners, stopped));
+    let control = crate::control::socket_path(&hub.config);
+    let control_task = tokio::spawn(crate::control::serve(hub.clone(), control, stopped.clone()));
+    let mta_task = tokio::spawn(mta.serve(listeners, stopped.clone()));
+    let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     // Acknowledged mail is already durable: waiting is only for a tidy exit.
     let _ = tokio::time::timeout(Duration::from_secs(5), mta_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), imap_task).await;
+    match control_task.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "control socket"),
+        Err(e) => tracing::warn!(error = %e, "control socket task"),
+        Ok(Ok(())) => {}
+    }
     println!("mshub stopped");
     Ok(())
 }

@@ -1,6 +1,93 @@
-//! # mshub-imap (not built yet)
+//! # mshub-imap
 //!
-//! Will own IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) over the store's mailboxes, for the
-//! professionals' mail clients and patients who prefer one: STARTTLS and implicit TLS, IDLE on
-//! the store's change events, CONDSTORE/QRESYNC on its MODSEQs, one `cmd/<command>.rs` per
-//! command on top of imap-codec, and a sans-I/O session.
+//! IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) over the store's mailboxes, for the
+//! professionals' mail clients and patients who prefer one. Start with [`Imap::new`] then
+//! [`Imap::serve`]: two listeners (STARTTLS on the plain port, implicit TLS), each connection
+//! a [`session::Session`] — a state machine over any stream (NotAuthenticated → Authenticated →
+//! Selected → Logout) — whose commands live one family per file in `cmd/`, parsed by
+//! [`codec`] (a hand parser) and answered from the store; [`message`] parses stored messages
+//! lazily for FETCH and SEARCH.
+//!
+//! Beyond the base protocol: IDLE (woken by the store's change events), UIDPLUS, MOVE,
+//! UNSELECT, LITERAL+, SPECIAL-USE, CONDSTORE and QRESYNC (on the store's MODSEQs and
+//! expunge records), ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, APPENDLIMIT, ENABLE, ID,
+//! NAMESPACE; modified UTF-7 mailbox names for IMAP4rev1 clients.
+//!
+//! Invariants:
+//! - no credentials before TLS: LOGINDISABLED and no AUTH= until STARTTLS or on the TLS port;
+//! - a selected session's view (sequence numbers ↔ UIDs, flags it was told) changes only when
+//!   it writes the matching untagged EXISTS / EXPUNGE (or VANISHED) / FETCH, never silently;
+//! - every refusal is an exact tagged `NO [CODE]` or `BAD`; no input panics or ends the server;
+//! - logs carry account ids and command names, never addresses, arguments or content;
+//! - `codec` knows nothing of the store: it is IMAP syntax only.
+
+mod cmd;
+pub mod codec;
+mod date;
+pub mod message;
+pub mod server;
+pub mod session;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mshub_directory::Directory;
+use mshub_store::Store;
+
+pub use server::Listeners;
+
+/// RFC 7889 APPENDLIMIT: the largest message APPEND accepts (20 MiB).
+pub const APPEND_LIMIT: u64 = 20 * 1024 * 1024;
+
+/// Limits of the IMAP service.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// RFC 9051 §5.4: at least 30 minutes of inactivity before an autologout.
+    pub idle_timeout: Duration,
+    /// Largest command line, literals excluded.
+    pub max_line: usize,
+    /// Most simultaneous connections from one IP address (IMAP connections are long-lived
+    /// and a hospital's users may share one address).
+    pub max_connections_per_source: usize,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_line: 64 * 1024,
+            max_connections_per_source: 500,
+        }
+    }
+}
+
+/// Everything the IMAP sessions share.
+pub struct Imap {
+    pub(crate) config: ImapConfig,
+    pub(crate) store: Arc<Store>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) next_connection: AtomicU64,
+    pub(crate) sources: server::SourceLimits,
+}
+
+impl Imap {
+    /// `tls` is the server configuration of both ports (the binary builds it from the hub's
+    /// certificate, as the MTA's submission ports do).
+    pub fn new(
+        config: ImapConfig,
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            directory,
+            tls,
+            next_connection: AtomicU64::new(1),
+            sources: Default::default(),
+        })
+    }
+}

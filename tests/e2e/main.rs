@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod federation;
+mod imap;
 mod malformed;
 mod smtp;
 mod support;

@@ -471,3 +471,49 @@ pub fn poll(limit: Duration, every: Duration, mut check: impl FnMut() -> bool) -
         std::thread::sleep(every);
     }
 }
+
+// ----- IMAP -----
+
+/// The IMAP ports a running hub printed after `mshub ready`: (STARTTLS, implicit TLS).
+impl Running {
+    pub fn imap_ports(&mut self) -> (u16, u16) {
+        // The SMTP lines come first: they may have been read already.
+        if !self.stdout.iter().any(|l| l.starts_with("  imaps ")) {
+            self.wait_for("  imaps ");
+        }
+        let port = |key: &str| -> u16 {
+            self.stdout
+                .iter()
+                .find_map(|line| {
+                    let mut words = line.split_whitespace();
+                    (words.next() == Some(key))
+                        .then(|| words.next())
+                        .flatten()
+                        .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+                        .map(|a| a.port())
+                })
+                .unwrap_or_else(|| panic!("no {key} line in:\n{}", self.stdout.join("\n")))
+        };
+        (port("imap"), port("imaps"))
+    }
+}
+
+/// Runs tests/e2e/py/imap_client.py with these arguments.
+pub fn imap_py(args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(py("imap_client.py"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs")
+}
+
+impl Instance {
+    /// The running instance's IMAP ports: (STARTTLS, implicit TLS).
+    pub fn imap_ports(&mut self) -> (u16, u16) {
+        self.running
+            .as_mut()
+            .expect("the instance is running")
+            .imap_ports()
+    }
+}

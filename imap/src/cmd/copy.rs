@@ -1,0 +1,70 @@
+//! COPY and MOVE, with their UID forms (RFC 9051 §6.4.7-8, RFC 6851) and RFC 4315 COPYUID.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Done;
+use crate::codec::SeqSet;
+use crate::session::{Flow, Session};
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) fn copy(
+        &mut self,
+        tag: &str,
+        set: &SeqSet,
+        target: &str,
+        uid: bool,
+        moving: bool,
+    ) -> Done {
+        let Some(sel) = &self.selected else {
+            return Done::no(tag, "No mailbox selected");
+        };
+        if moving && sel.read_only {
+            return Done::no(tag, "[READ-ONLY] The mailbox is read-only");
+        }
+        let uids = match sel.resolve(set, uid) {
+            Ok(u) => u,
+            Err(e) => return super::auth::bad(tag, &e),
+        };
+        let from = sel.mailbox.id;
+        let store = self.imap.store.clone();
+        let to = match store.mailbox(sel.mailbox.account, target) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Done::no(tag, "[TRYCREATE] No such mailbox"),
+            Err(e) => {
+                self.store_failure(tag, &e);
+                return Done::Flow(Flow::Continue);
+            }
+        };
+        let result = if moving {
+            store.move_messages(from, &uids, to.id)
+        } else {
+            store.copy_messages(from, &uids, to.id)
+        };
+        let pairs = match result {
+            Ok(p) => p,
+            Err(e) => {
+                self.store_failure(tag, &e);
+                return Done::Flow(Flow::Continue);
+            }
+        };
+        let verb = if moving { "MOVE" } else { "COPY" };
+        if pairs.is_empty() {
+            return Done::ok(tag, format!("{verb} completed (nothing to do)"));
+        }
+        let src: Vec<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
+        let dst: Vec<String> = pairs.iter().map(|(_, d)| d.to_string()).collect();
+        let code = format!(
+            "COPYUID {} {} {}",
+            to.uid_validity.0,
+            src.join(","),
+            dst.join(",")
+        );
+        if moving {
+            // RFC 6851 §4.3: COPYUID comes untagged, before the EXPUNGEs.
+            self.untagged(&format!("OK [{code}] Moved"));
+            Done::ok(tag, "MOVE completed")
+        } else {
+            Done::ok(tag, format!("[{code}] COPY completed"))
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, §7.5.2). Fetching a body section without `.PEEK`
+//! sets `\Seen` (unless the mailbox is read-only) and reports the new FLAGS.
+
+use std::collections::{BTreeSet, HashSet};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use mshub_store::{Flag, FlagOp, MessageMeta, Uid};
+
+use super::Done;
+use crate::codec::write::{literal, nstring};
+use crate::codec::{FetchItem, SectionText, SeqSet};
+use crate::date::format_date_time;
+use crate::message::BinaryError;
+use crate::session::selected::flag_list;
+use crate::session::{Flow, Session};
+
+fn section_label(item: &FetchItem) -> String {
+    let FetchItem::BodySection {
+        section, partial, ..
+    } = item
+    else {
+        return String::new();
+    };
+    let mut s: Vec<String> = section.part.iter().map(u32::to_string).collect();
+    match &section.text {
+        None => {}
+        Some(SectionText::Header) => s.push("HEADER".into()),
+        Some(SectionText::Text) => s.push("TEXT".into()),
+        Some(SectionText::Mime) => s.push("MIME".into()),
+        Some(SectionText::HeaderFields { not, fields }) => {
+            let quoted: Vec<String> = fields
+                .iter()
+                .map(|f| String::from_utf8_lossy(&crate::codec::write::quoted(f)).into_owned())
+                .collect();
+            s.push(format!(
+                "HEADER.FIELDS{} ({})",
+                if *not { ".NOT" } else { "" },
+                quoted.join(" ")
+            ));
+        }
+    }
+    let mut label = format!("BODY[{}]", s.join("."));
+    if let Some((start, _)) = partial {
+        label.push_str(&format!("<{start}>"));
+    }
+    label
+}
+
+fn sets_seen(item: &FetchItem) -> bool {
+    matches!(
+        item,
+        FetchItem::BodySection { peek: false, .. }
+            | FetchItem::Binary { peek: false, .. }
+            | FetchItem::Rfc822
+            | FetchItem::Rfc822Text
+    )
+}
+
+fn needs_content(item: &FetchItem) -> bool {
+    !matches!(
+        item,
+        FetchItem::Flags
+            | FetchItem::Uid
+            | FetchItem::InternalDate
+            | FetchItem::Rfc822Size
+            | FetchItem::ModSeq
+    )
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) fn fetch(
+        &mut self,
+        tag: &str,
+        set: &SeqSet,
+        items: &[FetchItem],
+        uid: bool,
+        changed_since: Option<u64>,
+    ) -> Done {
+        let Some(sel) = &self.selected else {
+            return Done::no(tag, "No mailbox selected");
+        };
+        let uids = match sel.resolve(set, uid) {
+            Ok(u) => u,
+            Err(e) => return super::auth::bad(tag, &e),
+        };
+        let (mailbox, read_only) = (sel.mailbox.id, sel.read_only);
+        let store = self.imap.store.clone();
+        let mut metas: Vec<MessageMeta> = Vec::with_capacity(uids.len());
+        for u in &uids {
+            match store.message(mailbox, *u) {
+                // RFC 7162 §3.1.4: CHANGEDSINCE keeps the messages changed after it.
+                Ok(Some(m)) if changed_since.is_none_or(|c| m.modseq.0 > c) => metas.push(m),
+                Ok(Some(_)) => {}
+                // Expunged by another session and not yet reported: nothing to show.
+                Ok(None) => {}
+                Err(e) => {
+                    self.store_failure(tag, &e);
+                    return Done::Flow(Flow::Continue);
+                }
+            }
+        }
+        let mut flags_changed: HashSet<Uid> = HashSet::new();
+        let mut unknown_cte = false;
+        if !read_only && items.iter().any(sets_seen) {
+            let unseen: Vec<Uid> = metas
+                .iter()
+                .filter(|m| !m.flags.contains(&Flag::Seen))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let seen: BTreeSet<Flag> = [Flag::Seen].into_iter().collect();
+                match store.store_flags(mailbox, &unseen, FlagOp::Add, &seen, None) {
+                    Ok(update) => {
+                        for new in update.updated {
+                            flags_changed.insert(new.uid);
+                            if let Some(m) = metas.iter_mut().find(|m| m.uid == new.uid) {
+                                *m = new;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.store_failure(tag, &e);
+                        return Done::Flow(Flow::Continue);
+                    }
+                }
+            }
+        }
+        let content = items.iter().any(needs_content);
+        for meta in &metas {
+            let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(meta.uid)) else {
+                continue;
+            };
+            let parsed = if content {
+                match self.parsed(mailbox, meta.uid) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::error!(error = %e, uid = %meta.uid, "cannot read a message");
+                        self.untagged(&format!("{seq} FETCH (UID {})", meta.uid));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let mut out: Vec<Vec<u8>> = Vec::new();
+            let mut has_uid = false;
+            let mut has_flags = false;
+            for item in items {
+                let mut b = Vec::new();
+                match item {
+                    FetchItem::Uid => {
+                        has_uid = true;
+                        b.extend_from_slice(format!("UID {}", meta.uid).as_bytes());
+                    }
+                    FetchItem::Flags => {
+                        has_flags = true;
+                        b.extend_from_slice(format!("FLAGS {}", flag_list(&meta.flags)).as_bytes());
+                    }
+                    FetchItem::InternalDate => b.extend_from_slice(
+                        format!("INTERNALDATE \"{}\"", format_date_time(meta.internal_date))
+                            .as_bytes(),
+                    ),
+                    FetchItem::Rfc822Size => {
+                        b.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
+                    }
+                    FetchItem::ModSeq => {
+                        b.extend_from_slice(format!("MODSEQ ({})", meta.modseq.0).as_bytes())
+                    }
+                    _ => {
+                        let Some(p) = &parsed else { continue };
+                        match item {
+                            FetchItem::Envelope => {
+                                b.extend_from_slice(b"ENVELOPE ");
+                                b.extend_from_slice(p.envelope());
+                            }
+                            FetchItem::BodyStructure => {
+                                b.extend_from_slice(b"BODYSTRUCTURE ");
+                                b.extend_from_slice(&p.body_structure(true));
+                            }
+                            FetchItem::Body => {
+                                b.extend_from_slice(b"BODY ");
+                                b.extend_from_slice(&p.body_structure(false));
+                            }
+                            FetchItem::Rfc822 => {
+                                b.extend_from_slice(b"RFC822 ");
+                                literal(&mut b, &p.raw);
+                            }
+                            FetchItem::Rfc822Header => {
+                                b.extend_from_slice(b"RFC822.HEADER ");
+                                literal(&mut b, p.header());
+                            }
+                            FetchItem::Rfc822Text => {
+                                b.extend_from_slice(b"RFC822.TEXT ");
+                                literal(&mut b, p.text());
+                            }
+                            FetchItem::BodySection {
+                                section, partial, ..
+                            } => {
+                                b.extend_from_slice(section_label(item).as_bytes());
+                                b.push(b' ');
+                                match p.section(section) {
+                                    Some(bytes) => {
+                                        let bytes = match partial {
+                                            Some((start, len)) => {
+                                                let s = (*start as usize).min(bytes.len());
+                                                let e = s
+                                                    .saturating_add(*len as usize)
+                                                    .min(bytes.len());
+                                                bytes[s..e].to_vec()
+                                            }
+                                            None => bytes,
+                                        };
+                                        literal(&mut b, &bytes);
+                                    }
+                                    // RFC 9051 §6.4.5: a missing part is NIL... or empty.
+                                    None => nstring(&mut b, None),
+                                }
+                            }
+                            FetchItem::Binary { part, partial, .. } => {
+                                let label = part
+                                    .iter()
+                                    .map(u32::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(".");
+                                b.extend_from_slice(format!("BINARY[{label}]").as_bytes());
+                                if let Some((start, _)) = partial {
+                                    b.extend_from_slice(format!("<{start}>").as_bytes());
+                                }
+                                b.push(b' ');
+                                match p.binary(part) {
+                                    Ok(bytes) => {
+                                        let bytes = match partial {
+                                            Some((start, len)) => {
+                                                let s = (*start as usize).min(bytes.len());
+                                                let e = s
+                                                    .saturating_add(*len as usize)
+                                                    .min(bytes.len());
+                                                bytes[s..e].to_vec()
+                                            }
+                                            None => bytes,
+                                        };
+                                        // RFC 3516 literal8 when the bytes hold a NUL.
+                                        if bytes.contains(&0) {
+                                            b.push(b'~');
+                                        }
+                                        literal(&mut b, &bytes);
+                                    }
+                                    Err(BinaryError::NoSuchPart) => nstring(&mut b, None),
+                                    Err(BinaryError::UnknownEncoding) => {
+                                        unknown_cte = true;
+                                        continue;
+                                    }
+                                }
+                            }
+                            FetchItem::BinarySize { part } => {
+                                let label = part
+                                    .iter()
+                                    .map(u32::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(".");
+                                match p.binary(part) {
+                                    Ok(bytes) => b.extend_from_slice(
+                                        format!("BINARY.SIZE[{label}] {}", bytes.len()).as_bytes(),
+                                    ),
+                                    Err(BinaryError::NoSuchPart) => b.extend_from_slice(
+                                        format!("BINARY.SIZE[{label}] 0").as_bytes(),
+                                    ),
+                                    Err(BinaryError::UnknownEncoding) => {
+                                        unknown_cte = true;
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                out.push(b);
+            }
+            if uid && !has_uid {
+                out.push(format!("UID {}", meta.uid).into_bytes());
+            }
+            if flags_changed.contains(&meta.uid) && !has_flags {
+                out.push(format!("FLAGS {}", flag_list(&meta.flags)).into_bytes());
+                has_flags = true;
+                if self.condstore && !items.contains(&FetchItem::ModSeq) {
+                    out.push(format!("MODSEQ ({})", meta.modseq.0).into_bytes());
+                }
+            }
+            if has_flags {
+                if let Some(sel) = &mut self.selected {
+                    sel.known
+                        .insert(meta.uid, (meta.modseq, meta.flags.clone()));
+                }
+            }
+            let mut line = format!("{seq} FETCH (").into_bytes();
+            line.extend_from_slice(&out.join(&b' '));
+            line.push(b')');
+            self.untagged_bytes(&line);
+        }
+        if unknown_cte {
+            return Done::no(
+                tag,
+                "[UNKNOWN-CTE] A part has a transfer encoding this server cannot decode",
+            );
+        }
+        Done::ok(
+            tag,
+            if uid {
+                "UID FETCH completed"
+            } else {
+                "FETCH completed"
+            },
+        )
+    }
+}

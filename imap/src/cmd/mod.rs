@@ -1,0 +1,281 @@
+//! The commands, one family per file, and the state each needs (RFC 9051 §6).
+
+mod append;
+mod auth;
+mod copy;
+mod fetch;
+mod idle;
+mod info;
+mod mailboxes;
+mod search;
+mod select;
+mod store;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::codec::{Command, FetchItem, Tagged};
+use crate::session::{Flow, Session};
+
+/// Which states a command is valid in.
+#[derive(PartialEq, Eq)]
+enum Needs {
+    Any,
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+}
+
+fn needs(c: &Command) -> Needs {
+    use Command as C;
+    match c {
+        C::Capability | C::Noop | C::Logout | C::Id | C::Check => Needs::Any,
+        C::StartTls | C::Login { .. } | C::Authenticate { .. } => Needs::NotAuthenticated,
+        C::Close | C::Unselect | C::Expunge { .. } | C::Fetch { .. } | C::Store { .. } => {
+            Needs::Selected
+        }
+        C::Copy { .. } | C::Search { .. } => Needs::Selected,
+        _ => Needs::Authenticated,
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(crate) async fn dispatch(&mut self, Tagged { tag, command }: Tagged) -> Flow {
+        tracing::debug!(command = command.name(), "command");
+        let ok_state = match needs(&command) {
+            Needs::Any => true,
+            Needs::NotAuthenticated => self.account.is_none(),
+            Needs::Authenticated => self.account.is_some(),
+            Needs::Selected => self.selected.is_some(),
+        };
+        if !ok_state {
+            let why = match needs(&command) {
+                Needs::NotAuthenticated => "Already authenticated",
+                Needs::Selected if self.account.is_some() => "No mailbox selected",
+                _ => "Log in first",
+            };
+            return self.bad(&tag, why);
+        }
+        let command = if self.rev2 {
+            command
+        } else {
+            match decode_names(command) {
+                Some(c) => c,
+                None => return self.bad(&tag, "Invalid modified UTF-7 mailbox name"),
+            }
+        };
+        // Which updates may follow the command (RFC 9051 §7.5.1: no EXPUNGE after FETCH,
+        // STORE or SEARCH, which are the commands clients pipeline by sequence number).
+        let expunge_ok = !matches!(
+            command,
+            Command::Fetch { uid: false, .. }
+                | Command::Store { uid: false, .. }
+                | Command::Search { uid: false, .. }
+                | Command::Copy {
+                    uid: false,
+                    moving: false,
+                    ..
+                }
+        );
+        let done = match command {
+            Command::Capability => self.capability(&tag),
+            Command::Noop | Command::Check => self.noop(&tag),
+            Command::Logout => self.logout(&tag),
+            Command::Id => self.id(&tag),
+            Command::Enable(caps) => self.enable(&tag, caps),
+            Command::Namespace => self.namespace(&tag),
+            Command::StartTls => self.starttls(&tag),
+            Command::Login { user, password } => self.login(&tag, user, password).await,
+            Command::Authenticate { mechanism, initial } => {
+                self.authenticate(&tag, mechanism, initial).await
+            }
+            Command::List {
+                reference,
+                patterns,
+                options,
+            } => self.list(&tag, &reference, &patterns, &options),
+            Command::Create(m) => self.create(&tag, &m),
+            Command::Delete(m) => self.delete(&tag, &m),
+            Command::Rename(a, b) => self.rename(&tag, &a, &b),
+            Command::Subscribe(m) => self.subscribe(&tag, &m, true),
+            Command::Unsubscribe(m) => self.subscribe(&tag, &m, false),
+            Command::Status(m, items) => self.status(&tag, &m, &items),
+            Command::Select {
+                mailbox,
+                read_only,
+                condstore,
+                qresync,
+            } => {
+                if qresync.is_some() && !self.qresync {
+                    // RFC 7162 §3.2.5: only after ENABLE QRESYNC.
+                    return self.bad(&tag, "QRESYNC is not enabled");
+                }
+                self.condstore |= condstore;
+                self.select(&tag, &mailbox, read_only, qresync.as_ref())
+            }
+            Command::Close => self.close(&tag, true),
+            Command::Unselect => self.close(&tag, false),
+            Command::Expunge { uids } => self.expunge(&tag, uids.as_ref()),
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.append(&tag, &mailbox, flags, date, &message),
+            Command::Fetch {
+                set,
+                mut items,
+                uid,
+                changed_since,
+                vanished,
+            } => {
+                if vanished && !self.qresync {
+                    return self.bad(&tag, "QRESYNC is not enabled");
+                }
+                // RFC 7162 §3.1: these turn CONDSTORE on; CHANGEDSINCE implies MODSEQ.
+                if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+                    items.push(FetchItem::ModSeq);
+                }
+                self.condstore |= items.contains(&FetchItem::ModSeq);
+                if vanished {
+                    self.vanished_earlier(&set, changed_since.unwrap_or(0));
+                }
+                self.fetch(&tag, &set, &items, uid, changed_since)
+            }
+            Command::Store {
+                set,
+                op,
+                silent,
+                flags,
+                unchanged_since,
+                uid,
+            } => {
+                self.condstore |= unchanged_since.is_some();
+                self.store(&tag, &set, op, silent, &flags, unchanged_since, uid)
+            }
+            Command::Copy {
+                set,
+                mailbox,
+                uid,
+                moving,
+            } => self.copy(&tag, &set, &mailbox, uid, moving),
+            Command::Search { key, uid, ret } => {
+                self.condstore |= key.uses_modseq();
+                self.search(&tag, &key, uid, ret)
+            }
+            Command::Idle => self.idle(&tag).await,
+        };
+        done.with_updates(self, expunge_ok)
+    }
+}
+
+/// IMAP4rev1 mailbox names are in modified UTF-7 (RFC 3501 §5.1.3); the store's in UTF-8.
+fn decode_names(command: Command) -> Option<Command> {
+    use crate::codec::mutf7::decode;
+    use Command as C;
+    Some(match command {
+        C::List {
+            reference,
+            patterns,
+            options,
+        } => C::List {
+            reference: decode(&reference)?,
+            patterns: patterns.iter().map(|p| decode(p)).collect::<Option<_>>()?,
+            options,
+        },
+        C::Create(m) => C::Create(decode(&m)?),
+        C::Delete(m) => C::Delete(decode(&m)?),
+        C::Rename(a, b) => C::Rename(decode(&a)?, decode(&b)?),
+        C::Subscribe(m) => C::Subscribe(decode(&m)?),
+        C::Unsubscribe(m) => C::Unsubscribe(decode(&m)?),
+        C::Status(m, items) => C::Status(decode(&m)?, items),
+        C::Select {
+            mailbox,
+            read_only,
+            condstore,
+            qresync,
+        } => C::Select {
+            mailbox: decode(&mailbox)?,
+            read_only,
+            condstore,
+            qresync,
+        },
+        C::Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        } => C::Append {
+            mailbox: decode(&mailbox)?,
+            flags,
+            date,
+            message,
+        },
+        C::Copy {
+            set,
+            mailbox,
+            uid,
+            moving,
+        } => C::Copy {
+            set,
+            mailbox: decode(&mailbox)?,
+            uid,
+            moving,
+        },
+        other => other,
+    })
+}
+
+/// What a command left to do: its tagged reply, written after the untagged updates.
+pub(crate) enum Done {
+    Reply {
+        tag: String,
+        status: &'static str,
+        text: String,
+    },
+    /// The command wrote everything itself (or ended the session).
+    Flow(Flow),
+}
+
+impl Done {
+    pub fn ok(tag: &str, text: impl Into<String>) -> Self {
+        Done::Reply {
+            tag: tag.into(),
+            status: "OK",
+            text: text.into(),
+        }
+    }
+
+    pub fn no(tag: &str, text: impl Into<String>) -> Self {
+        Done::Reply {
+            tag: tag.into(),
+            status: "NO",
+            text: text.into(),
+        }
+    }
+
+    fn with_updates<S: AsyncRead + AsyncWrite + Unpin + Send>(
+        self,
+        session: &mut Session<S>,
+        expunge: bool,
+    ) -> Flow {
+        match self {
+            Done::Flow(flow) => flow,
+            Done::Reply { tag, status, text } => {
+                if let Err(e) = session.sync(expunge) {
+                    tracing::error!(error = %e, "cannot read the selected mailbox");
+                }
+                if status == "BAD" {
+                    return session.bad(&tag, &text);
+                }
+                session.tagged(&tag, status, &text);
+                Flow::Continue
+            }
+        }
+    }
+}
+
+impl From<Flow> for Done {
+    fn from(f: Flow) -> Self {
+        Done::Flow(f)
+    }
+}

@@ -1,0 +1,219 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4): flags, sizes and dates from the message records,
+//! headers and text from the message (case-insensitive substrings). Replies `* SEARCH`, or
+//! `* ESEARCH` once the client enabled IMAP4rev2.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use mshub_store::{MailboxId, MessageMeta, Uid};
+
+use super::Done;
+use crate::codec::write::sequence_set;
+use crate::codec::{SearchKey, SeqSet};
+use crate::message::{header_lines, Parsed};
+use crate::session::{Flow, Session};
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    String::from_utf8_lossy(haystack)
+        .to_lowercase()
+        .contains(&needle.to_lowercase())
+}
+
+/// Does a header field named `name` contain `needle` (any field of that name)?
+fn header_contains(header: &[u8], name: &str, needle: &str) -> bool {
+    header_lines(header).into_iter().any(|line| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        String::from_utf8_lossy(&line[..colon])
+            .trim()
+            .eq_ignore_ascii_case(name)
+            && (needle.is_empty() || contains(&line[colon + 1..], needle))
+    })
+}
+
+fn sent_date(p: &Parsed) -> Option<i64> {
+    mail_parser::MessageParser::default()
+        .parse(p.header())?
+        .date()
+        .map(|d| d.to_timestamp())
+}
+
+struct Ctx {
+    saved: Vec<Uid>,
+    mailbox: MailboxId,
+    max_seq: u32,
+    max_uid: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    fn load(
+        &mut self,
+        ctx: &Ctx,
+        uid: Uid,
+        cache: &mut Option<Arc<Parsed>>,
+    ) -> Option<Arc<Parsed>> {
+        if cache.is_none() {
+            *cache = self.parsed(ctx.mailbox, uid).ok();
+        }
+        cache.clone()
+    }
+
+    fn eval(
+        &mut self,
+        key: &SearchKey,
+        ctx: &Ctx,
+        seq: u32,
+        m: &MessageMeta,
+        cache: &mut Option<Arc<Parsed>>,
+    ) -> bool {
+        use SearchKey as K;
+        let day = |t: i64| t.div_euclid(86400) * 86400;
+        match key {
+            K::All | K::Old => true,
+            K::New | K::Recent => false,
+            K::Flag(f, has) => m.flags.contains(f) == *has,
+            K::Larger(n) => m.size > *n,
+            K::ModSeq(n) => m.modseq.0 >= *n,
+            K::Smaller(n) => m.size < *n,
+            K::Since(d) => day(m.internal_date) >= *d,
+            K::Before(d) => day(m.internal_date) < *d,
+            K::On(d) => day(m.internal_date) == *d,
+            K::Uid(SeqSet::Saved) | K::Seq(SeqSet::Saved) => {
+                ctx.saved.binary_search(&m.uid).is_ok()
+            }
+            K::Uid(set) => set.contains(m.uid.get(), ctx.max_uid),
+            K::Seq(set) => set.contains(seq, ctx.max_seq),
+            K::Not(k) => !self.eval(k, ctx, seq, m, cache),
+            K::Or(a, b) => self.eval(a, ctx, seq, m, cache) || self.eval(b, ctx, seq, m, cache),
+            K::And(keys) => keys.iter().all(|k| self.eval(k, ctx, seq, m, cache)),
+            K::Header(name, needle) => self.load(ctx, m.uid, cache).is_some_and(|p| {
+                header_contains(p.header(), name, needle)
+                    || p.decoded()
+                        .headers
+                        .iter()
+                        .any(|(n, v)| n == name && contains(v.as_bytes(), needle))
+            }),
+            K::Body(needle) => self.load(ctx, m.uid, cache).is_some_and(|p| {
+                contains(p.text(), needle) || contains(p.decoded().text.as_bytes(), needle)
+            }),
+            K::Text(needle) => self.load(ctx, m.uid, cache).is_some_and(|p| {
+                contains(&p.raw, needle)
+                    || contains(p.decoded().text.as_bytes(), needle)
+                    || p.decoded()
+                        .headers
+                        .iter()
+                        .any(|(_, v)| contains(v.as_bytes(), needle))
+            }),
+            K::SentSince(d) | K::SentBefore(d) | K::SentOn(d) => {
+                let Some(sent) = self.load(ctx, m.uid, cache).and_then(|p| sent_date(&p)) else {
+                    return false;
+                };
+                let sent = day(sent);
+                match key {
+                    K::SentSince(_) => sent >= *d,
+                    K::SentBefore(_) => sent < *d,
+                    _ => sent == *d,
+                }
+            }
+        }
+    }
+
+    pub(super) fn search(
+        &mut self,
+        tag: &str,
+        key: &SearchKey,
+        uid: bool,
+        ret: Option<Vec<String>>,
+    ) -> Done {
+        let Some(sel) = &self.selected else {
+            return Done::no(tag, "No mailbox selected");
+        };
+        let ctx = Ctx {
+            saved: sel.saved.clone(),
+            mailbox: sel.mailbox.id,
+            max_seq: sel.uids.len() as u32,
+            max_uid: sel.uids.last().map_or(0, |u| u.get()),
+        };
+        let uids = sel.uids.clone();
+        let mut found = Vec::new();
+        let mut highest = 0;
+        let mut found_uids = Vec::new();
+        for (i, u) in uids.iter().enumerate() {
+            let meta = match self.imap.store.message(ctx.mailbox, *u) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.store_failure(tag, &e);
+                    return Done::Flow(Flow::Continue);
+                }
+            };
+            let mut cache = None;
+            if self.eval(key, &ctx, i as u32 + 1, &meta, &mut cache) {
+                found.push(if uid { u.get() } else { i as u32 + 1 });
+                found_uids.push(*u);
+                highest = highest.max(meta.modseq.0);
+            }
+        }
+        let list: Vec<String> = found.iter().map(u32::to_string).collect();
+        if ret.as_ref().is_some_and(|r| r.iter().any(|o| o == "SAVE")) {
+            if let Some(sel) = &mut self.selected {
+                sel.saved = found_uids;
+            }
+        }
+        if ret
+            .as_ref()
+            .is_some_and(|r| r.iter().all(|o| o == "SAVE") && !r.is_empty())
+        {
+            // RFC 5182 §2.4: SAVE alone answers no ESEARCH.
+        } else if self.rev2 || ret.is_some() {
+            // RFC 4731: RETURN () means ALL.
+            let mut options = ret.unwrap_or_default();
+            if options.is_empty() {
+                options.push("ALL".into());
+            }
+            let mut line = format!("ESEARCH (TAG \"{tag}\")");
+            if uid {
+                line.push_str(" UID");
+            }
+            if let (Some(min), Some(max)) = (found.first(), found.last()) {
+                if options.iter().any(|o| o == "MIN") {
+                    line.push_str(&format!(" MIN {min}"));
+                }
+                if options.iter().any(|o| o == "MAX") {
+                    line.push_str(&format!(" MAX {max}"));
+                }
+                if options.iter().any(|o| o == "ALL") {
+                    line.push_str(&format!(" ALL {}", sequence_set(&found)));
+                }
+            }
+            if options.iter().any(|o| o == "COUNT") {
+                line.push_str(&format!(" COUNT {}", found.len()));
+            }
+            if key.uses_modseq() && !found.is_empty() {
+                line.push_str(&format!(" MODSEQ {highest}"));
+            }
+            self.untagged(&line);
+        } else {
+            let mut line = String::from("SEARCH");
+            for n in &list {
+                line.push(' ');
+                line.push_str(n);
+            }
+            // RFC 7162 §3.1.5: the highest MODSEQ of the messages found.
+            if key.uses_modseq() && !list.is_empty() {
+                line.push_str(&format!(" (MODSEQ {highest})"));
+            }
+            self.untagged(&line);
+        }
+        Done::ok(
+            tag,
+            if uid {
+                "UID SEARCH completed"
+            } else {
+                "SEARCH completed"
+            },
+        )
+    }
+}

@@ -1,0 +1,207 @@
+//! SELECT and EXAMINE, CLOSE and UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use mshub_store::{Flag, ModSeq, Uid};
+
+use super::Done;
+use crate::codec::write::sequence_set;
+use crate::codec::{Qresync, SeqSet};
+use crate::session::selected::flag_list;
+use crate::session::{Flow, Selected, Session};
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub(super) fn select(
+        &mut self,
+        tag: &str,
+        name: &str,
+        read_only: bool,
+        qresync: Option<&Qresync>,
+    ) -> Done {
+        // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
+        if self.selected.take().is_some() {
+            self.untagged("OK [CLOSED] Previous mailbox closed");
+        }
+        let account = self.account.as_ref().map(|a| a.id);
+        let found = account.map(|a| self.imap.store.mailbox(a, name));
+        let mailbox = match found {
+            Some(Ok(Some(m))) => m,
+            Some(Ok(None)) | None => return Done::no(tag, "[NONEXISTENT] No such mailbox"),
+            Some(Err(e)) => {
+                self.store_failure(tag, &e);
+                return Done::Flow(Flow::Continue);
+            }
+        };
+        let messages = match self.imap.store.messages(mailbox.id) {
+            Ok(m) => m,
+            Err(e) => {
+                self.store_failure(tag, &e);
+                return Done::Flow(Flow::Continue);
+            }
+        };
+        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        if read_only {
+            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
+        } else {
+            self.untagged(
+                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
+            );
+        }
+        self.untagged(&format!("{} EXISTS", messages.len()));
+        if !self.rev2 {
+            self.untagged("0 RECENT");
+            if let Some(i) = messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
+                self.untagged(&format!("OK [UNSEEN {}] First unseen message", i + 1));
+            }
+        }
+        self.untagged(&format!(
+            "OK [UIDVALIDITY {}] UIDs valid",
+            mailbox.uid_validity.0
+        ));
+        self.untagged(&format!(
+            "OK [UIDNEXT {}] Predicted next UID",
+            mailbox.uid_next
+        ));
+        self.untagged(&format!(
+            "OK [HIGHESTMODSEQ {}] Highest",
+            mailbox.highest_modseq.0
+        ));
+        let mut list = b"LIST () \"/\" ".to_vec();
+        list.extend_from_slice(&self.wire_name(&mailbox.name));
+        if self.rev2 {
+            self.untagged_bytes(&list);
+        }
+        // RFC 7162 §3.2.5.1: what changed since the client's last visit, if the UIDs it
+        // remembers are still valid.
+        if let Some(q) = qresync.filter(|q| q.uid_validity == mailbox.uid_validity.0) {
+            let max = mailbox.uid_next.get().saturating_sub(1);
+            let known = |u: Uid| {
+                q.known_uids
+                    .as_ref()
+                    .is_none_or(|k| k.contains(u.get(), max))
+            };
+            match self.imap.store.expunged_since(mailbox.id, ModSeq(q.modseq)) {
+                Ok(gone) => {
+                    let mut gone: Vec<u32> = gone
+                        .into_iter()
+                        .filter(|u| known(*u))
+                        .map(|u| u.get())
+                        .collect();
+                    gone.sort_unstable();
+                    if !gone.is_empty() {
+                        self.untagged(&format!("VANISHED (EARLIER) {}", sequence_set(&gone)));
+                    }
+                }
+                Err(e) => {
+                    self.store_failure(tag, &e);
+                    return Done::Flow(Flow::Continue);
+                }
+            }
+            for (i, m) in messages.iter().enumerate() {
+                if m.modseq.0 > q.modseq && known(m.uid) {
+                    self.untagged(&format!(
+                        "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                        i + 1,
+                        m.uid,
+                        flag_list(&m.flags),
+                        m.modseq.0
+                    ));
+                }
+            }
+        }
+        self.selected = Some(Selected::new(mailbox, read_only, &messages));
+        if read_only {
+            Done::ok(tag, "[READ-ONLY] EXAMINE completed")
+        } else {
+            Done::ok(tag, "[READ-WRITE] SELECT completed")
+        }
+    }
+
+    /// CLOSE expunges silently (unless read-only); UNSELECT does not.
+    pub(super) fn close(&mut self, tag: &str, expunge: bool) -> Done {
+        if let Some(sel) = self.selected.take() {
+            if expunge && !sel.read_only {
+                let deleted = self.deleted_among(&sel, None);
+                if let Err(e) = self.imap.store.expunge(sel.mailbox.id, &deleted) {
+                    self.store_failure(tag, &e);
+                    return Done::Flow(Flow::Continue);
+                }
+            }
+        }
+        Done::ok(
+            tag,
+            if expunge {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            },
+        )
+    }
+
+    /// RFC 7162 §3.2.6: `* VANISHED (EARLIER)` for the UIDs of `set` expunged after `since`.
+    pub(super) fn vanished_earlier(&mut self, set: &SeqSet, since: u64) {
+        let Some(sel) = &self.selected else {
+            return;
+        };
+        let max = sel.mailbox.uid_next.get().saturating_sub(1);
+        match self
+            .imap
+            .store
+            .expunged_since(sel.mailbox.id, ModSeq(since))
+        {
+            Ok(gone) => {
+                let mut gone: Vec<u32> = gone
+                    .into_iter()
+                    .map(|u| u.get())
+                    .filter(|&u| set.contains(u, max))
+                    .collect();
+                gone.sort_unstable();
+                if !gone.is_empty() {
+                    self.untagged(&format!("VANISHED (EARLIER) {}", sequence_set(&gone)));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read expunged UIDs"),
+        }
+    }
+
+    fn deleted_among(&self, sel: &Selected, only: Option<&[Uid]>) -> Vec<Uid> {
+        match self.imap.store.messages(sel.mailbox.id) {
+            Ok(all) => all
+                .into_iter()
+                .filter(|m| m.flags.contains(&Flag::Deleted))
+                .filter(|m| only.is_none_or(|o| o.contains(&m.uid)))
+                .map(|m| m.uid)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub(super) fn expunge(&mut self, tag: &str, uids: Option<&SeqSet>) -> Done {
+        let Some(sel) = self.selected.take() else {
+            return Done::no(tag, "No mailbox selected");
+        };
+        if sel.read_only {
+            self.selected = Some(sel);
+            return Done::no(tag, "[READ-ONLY] The mailbox is read-only");
+        }
+        let only = match uids {
+            Some(set) => match sel.resolve(set, true) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    self.selected = Some(sel);
+                    return super::auth::bad(tag, &e);
+                }
+            },
+            None => None,
+        };
+        let deleted = self.deleted_among(&sel, only.as_deref());
+        let id = sel.mailbox.id;
+        self.selected = Some(sel);
+        if let Err(e) = self.imap.store.expunge(id, &deleted) {
+            self.store_failure(tag, &e);
+            return Done::Flow(Flow::Continue);
+        }
+        // The EXPUNGE responses are written by the update that precedes the tagged OK.
+        Done::ok(tag, "EXPUNGE completed")
+    }
+}

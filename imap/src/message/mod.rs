@@ -1,0 +1,551 @@
+//! A stored message as FETCH and SEARCH see it: its MIME tree (parsed with mail-parser, lazily
+//! at the first FETCH that needs it), ENVELOPE, BODYSTRUCTURE and sections (RFC 9051 §6.4.5,
+//! §7.5.2). Nothing is precomputed at delivery: the session keeps a few parsed messages.
+
+mod structure;
+
+use std::ops::Range;
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+
+use crate::codec::{Section, SectionText};
+use structure::{write_envelope, write_part};
+
+/// Encapsulated messages deeper than this are shown as opaque parts.
+const MAX_NESTING: usize = 8;
+
+pub struct Parsed {
+    pub raw: Vec<u8>,
+    pub root: MessageNode,
+    decoded: std::sync::OnceLock<Decoded>,
+}
+
+/// What SEARCH compares besides the raw bytes: header values and text bodies as mail-parser
+/// decodes them (RFC 2047 encoded words, quoted-printable, base64, charsets).
+#[derive(Default)]
+pub struct Decoded {
+    /// (lower-case header name, decoded value).
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+fn address_text(a: &Address<'_>) -> String {
+    let one = |x: &mail_parser::Addr<'_>| {
+        format!(
+            "{} <{}>",
+            x.name.as_deref().unwrap_or(""),
+            x.address.as_deref().unwrap_or("")
+        )
+    };
+    match a {
+        Address::List(l) => l.iter().map(one).collect::<Vec<_>>().join(", "),
+        Address::Group(g) => g
+            .iter()
+            .flat_map(|g| g.addresses.iter().map(one))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+pub struct MessageNode {
+    pub header: Range<usize>,
+    pub text: Range<usize>,
+    pub envelope: Vec<u8>,
+    pub body: Part,
+}
+
+pub struct Part {
+    header: Range<usize>,
+    body: Range<usize>,
+    ctype: String,
+    subtype: String,
+    params: Vec<(String, String)>,
+    id: Option<String>,
+    description: Option<String>,
+    encoding: String,
+    disposition: Option<(String, Vec<(String, String)>)>,
+    lines: usize,
+    kind: Kind,
+}
+
+enum Kind {
+    Leaf,
+    Multipart(Vec<Part>),
+    Message(Box<MessageNode>),
+}
+
+/// End of the header block: just after the empty line (or the whole input if there is none).
+pub fn header_end(raw: &[u8]) -> usize {
+    if raw.starts_with(b"\r\n") {
+        return 2;
+    }
+    if raw.starts_with(b"\n") {
+        return 1;
+    }
+    let mut i = 0;
+    while let Some(p) = raw[i..].iter().position(|&b| b == b'\n') {
+        let next = i + p + 1;
+        match raw.get(next..) {
+            Some([b'\r', b'\n', ..]) => return next + 2,
+            Some([b'\n', ..]) => return next + 1,
+            _ => i = next,
+        }
+    }
+    raw.len()
+}
+
+impl Parsed {
+    pub fn new(raw: Vec<u8>) -> Self {
+        let root = message_node(&raw, 0, 0);
+        Parsed {
+            raw,
+            root,
+            decoded: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Decoded headers and text, computed at the first SEARCH that needs them.
+    pub fn decoded(&self) -> &Decoded {
+        self.decoded.get_or_init(|| {
+            let Some(m) = MessageParser::default().parse(&self.raw) else {
+                return Decoded::default();
+            };
+            let headers = m
+                .headers()
+                .iter()
+                .filter_map(|h| {
+                    let value = match h.value() {
+                        HeaderValue::Text(t) => t.to_string(),
+                        HeaderValue::TextList(l) => l.join(" "),
+                        HeaderValue::Address(a) => address_text(a),
+                        _ => return None,
+                    };
+                    Some((h.name().to_ascii_lowercase(), value))
+                })
+                .collect();
+            let mut text = String::new();
+            for i in 0..m.text_body_count() {
+                if let Some(t) = m.body_text(i) {
+                    text.push_str(&t);
+                    text.push('\n');
+                }
+            }
+            Decoded { headers, text }
+        })
+    }
+
+    pub fn header(&self) -> &[u8] {
+        &self.raw[self.root.header.clone()]
+    }
+
+    pub fn text(&self) -> &[u8] {
+        &self.raw[self.root.text.clone()]
+    }
+
+    pub fn envelope(&self) -> &[u8] {
+        &self.root.envelope
+    }
+
+    pub fn body_structure(&self, extensible: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_part(&mut out, &self.root.body, extensible);
+        out
+    }
+
+    /// The bytes of `BODY[section]`, or `None` if the section does not exist.
+    pub fn section(&self, section: &Section) -> Option<Vec<u8>> {
+        let raw = &self.raw;
+        let message_text = |m: &MessageNode, text: &SectionText| -> Vec<u8> {
+            match text {
+                SectionText::Header | SectionText::Mime => raw[m.header.clone()].to_vec(),
+                SectionText::Text => raw[m.text.clone()].to_vec(),
+                SectionText::HeaderFields { not, fields } => {
+                    header_fields(&raw[m.header.clone()], fields, *not)
+                }
+            }
+        };
+        if section.part.is_empty() {
+            return Some(match &section.text {
+                None => raw.clone(),
+                Some(t) => message_text(&self.root, t),
+            });
+        }
+        let mut part = &self.root.body;
+        for &n in &section.part {
+            part = child(part, n as usize)?;
+        }
+        match (&section.text, &part.kind) {
+            (None, _) => Some(raw[part.body.clone()].to_vec()),
+            (Some(SectionText::Mime), _) => Some(raw[part.header.clone()].to_vec()),
+            (Some(t), Kind::Message(m)) => Some(message_text(m, t)),
+            _ => None,
+        }
+    }
+}
+
+/// Why `BINARY[part]` cannot be served.
+pub enum BinaryError {
+    NoSuchPart,
+    /// RFC 3516 §4.3 UNKNOWN-CTE.
+    UnknownEncoding,
+}
+
+impl Parsed {
+    /// `BINARY[part]` (RFC 3516): the part's content with its transfer encoding undone.
+    pub fn binary(&self, part: &[u32]) -> Result<Vec<u8>, BinaryError> {
+        if part.is_empty() {
+            return Ok(self.raw.clone());
+        }
+        let mut p = &self.root.body;
+        for &n in part {
+            p = child(p, n as usize).ok_or(BinaryError::NoSuchPart)?;
+        }
+        let body = &self.raw[p.body.clone()];
+        if !matches!(p.kind, Kind::Leaf) {
+            return Ok(body.to_vec());
+        }
+        match p.encoding.as_str() {
+            "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
+            "base64" => {
+                let clean: Vec<u8> = body
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
+                base64::Engine::decode(
+                    &base64::engine::GeneralPurpose::new(
+                        &base64::alphabet::STANDARD,
+                        base64::engine::GeneralPurposeConfig::new()
+                            .with_decode_padding_mode(
+                                base64::engine::DecodePaddingMode::Indifferent,
+                            )
+                            .with_decode_allow_trailing_bits(true),
+                    ),
+                    clean,
+                )
+                .map_err(|_| BinaryError::UnknownEncoding)
+            }
+            "quoted-printable" => Ok(quoted_printable(body)),
+            _ => Err(BinaryError::UnknownEncoding),
+        }
+    }
+}
+
+/// RFC 2045 §6.7, leniently: bad escapes are kept as they are.
+fn quoted_printable(body: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'=' {
+            match (body.get(i + 1), body.get(i + 2)) {
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                (Some(&a), Some(&b)) => {
+                    if let (Some(h), Some(l)) = (hex(a), hex(b)) {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(body[i]);
+        i += 1;
+    }
+    out
+}
+
+/// RFC 9051 §6.4.5: part numbers inside an encapsulated message name its body's parts.
+fn child(part: &Part, n: usize) -> Option<&Part> {
+    match &part.kind {
+        Kind::Multipart(children) => children.get(n.checked_sub(1)?),
+        Kind::Message(m) => match m.body.kind {
+            Kind::Multipart(_) => child(&m.body, n),
+            _ => (n == 1).then_some(&m.body),
+        },
+        Kind::Leaf => (n == 1).then_some(part),
+    }
+}
+
+/// The header lines (with their continuations) whose names are (not) in `fields`, then CRLF.
+pub fn header_fields(header: &[u8], fields: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in header_lines(header) {
+        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+        let name = String::from_utf8_lossy(name);
+        let listed = fields.iter().any(|f| f.eq_ignore_ascii_case(name.trim()));
+        if listed != not && line.contains(&b':') {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Each header field of a header block, with its folded continuation lines.
+pub fn header_lines(header: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < header.len() {
+        let end = header[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(header.len(), |p| i + p + 1);
+        let continuation = i > start && matches!(header.get(i), Some(b' ' | b'\t'));
+        if !continuation && i > start {
+            lines.push(&header[start..i]);
+            start = i;
+        }
+        i = end;
+    }
+    if start < header.len() {
+        lines.push(&header[start..]);
+    }
+    lines
+        .into_iter()
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .collect()
+}
+
+/// The unfolded value of the first header `name`, if any.
+pub fn header_value(header: &[u8], name: &str) -> Option<String> {
+    header_lines(header).into_iter().find_map(|line| {
+        let (n, v) = line.split_at(line.iter().position(|&b| b == b':')?);
+        String::from_utf8_lossy(n)
+            .trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| {
+                String::from_utf8_lossy(&v[1..])
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+    })
+}
+
+fn message_node(raw: &[u8], base: usize, depth: usize) -> MessageNode {
+    let split = header_end(raw);
+    let header = base..base + split;
+    let text = base + split..base + raw.len();
+    let parsed = MessageParser::default().parse(raw);
+    let mut envelope = Vec::new();
+    write_envelope(&mut envelope, &raw[..split], parsed.as_ref());
+    let body = match &parsed {
+        Some(m) if !m.parts.is_empty() => build_part(m, 0, raw, base, depth),
+        _ => Part {
+            header: header.clone(),
+            body: text.clone(),
+            ctype: "text".into(),
+            subtype: "plain".into(),
+            params: vec![("charset".into(), "us-ascii".into())],
+            id: None,
+            description: None,
+            encoding: "7bit".into(),
+            disposition: None,
+            lines: count_lines(&raw[split..]),
+            kind: Kind::Leaf,
+        },
+    };
+    MessageNode {
+        header,
+        text,
+        envelope,
+        body,
+    }
+}
+
+fn count_lines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+fn build_part(
+    m: &mail_parser::Message<'_>,
+    id: usize,
+    raw: &[u8],
+    base: usize,
+    depth: usize,
+) -> Part {
+    let p = &m.parts[id];
+    let clamp = |a: u32, b: u32| {
+        let a = (a as usize).min(raw.len());
+        a..(b as usize).clamp(a, raw.len())
+    };
+    let header = clamp(p.offset_header, p.offset_body);
+    let body = clamp(p.offset_body, p.offset_end);
+    let (mut ctype, mut subtype, mut params) = ("text".to_string(), "plain".to_string(), vec![]);
+    if let Some(ct) = p.content_type() {
+        ctype = ct.ctype().to_ascii_lowercase();
+        subtype = ct
+            .subtype()
+            .unwrap_or(if ctype == "text" {
+                "plain"
+            } else {
+                "octet-stream"
+            })
+            .to_ascii_lowercase();
+        params = ct
+            .attributes()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (a.name.to_string(), a.value.to_string()))
+            .collect();
+    }
+    if ctype == "text"
+        && !params
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("charset"))
+    {
+        params.push(("charset".into(), "us-ascii".into()));
+    }
+    let disposition = p.content_disposition().map(|d| {
+        (
+            d.ctype().to_string(),
+            d.attributes()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.name.to_string(), a.value.to_string()))
+                .collect(),
+        )
+    });
+    let kind = match &p.body {
+        // Nested multiparts are bounded too (mail-parser bounds them; this is the backstop).
+        PartType::Multipart(children) if depth < MAX_NESTING * 8 => Kind::Multipart(
+            children
+                .iter()
+                .filter(|&&c| (c as usize) < m.parts.len() && c as usize != id)
+                .map(|&c| build_part(m, c as usize, raw, base, depth + 1))
+                .collect(),
+        ),
+        PartType::Message(_) if depth < MAX_NESTING => Kind::Message(Box::new(message_node(
+            &raw[body.clone()],
+            base + body.start,
+            depth + 1,
+        ))),
+        _ => Kind::Leaf,
+    };
+    // A message/rfc822 part mail-parser did not open is described as opaque bytes.
+    if ctype == "message" && subtype == "rfc822" && !matches!(kind, Kind::Message(_)) {
+        ctype = "application".into();
+        subtype = "octet-stream".into();
+    }
+    if ctype == "multipart" && !matches!(kind, Kind::Multipart(_)) {
+        ctype = "application".into();
+        subtype = "octet-stream".into();
+    }
+    Part {
+        header: base + header.start..base + header.end,
+        lines: count_lines(&raw[body.clone()]),
+        body: base + body.start..base + body.end,
+        ctype,
+        subtype,
+        params,
+        id: p.content_id().map(|s| format!("<{s}>")),
+        description: p.content_description().map(str::to_string),
+        encoding: p
+            .content_transfer_encoding()
+            .unwrap_or("7bit")
+            .to_ascii_lowercase(),
+        disposition,
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTI: &[u8] = b"From: A <a@x.test>\r\nTo: b@y.test\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\npre\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhello\r\n--BB\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--BB--\r\n";
+
+    #[test]
+    fn structure_and_sections_of_a_multipart() {
+        let p = Parsed::new(MULTI.to_vec());
+        let bs = String::from_utf8(p.body_structure(true)).unwrap();
+        assert!(bs.starts_with("((\"text\" \"plain\""), "{bs}");
+        assert!(bs.contains("\"mixed\" (\"boundary\" \"BB\")"), "{bs}");
+        assert!(
+            bs.contains("(\"attachment\" (\"filename\" \"r.pdf\"))"),
+            "{bs}"
+        );
+        let one = Section {
+            part: vec![1],
+            text: None,
+        };
+        assert!(String::from_utf8(p.section(&one).unwrap())
+            .unwrap()
+            .starts_with("hello"));
+        let env = String::from_utf8(p.envelope().to_vec()).unwrap();
+        assert_eq!(
+            env,
+            "(NIL \"hi\" ((\"A\" NIL \"a\" \"x.test\")) ((\"A\" NIL \"a\" \"x.test\")) ((\"A\" NIL \"a\" \"x.test\")) ((NIL NIL \"b\" \"y.test\")) NIL NIL NIL NIL)"
+        );
+        assert_eq!(
+            header_fields(p.header(), &["subject".into()], false),
+            b"Subject: hi\r\n\r\n".to_vec()
+        );
+        assert!(p
+            .section(&Section {
+                part: vec![3],
+                text: None
+            })
+            .is_none());
+    }
+
+    /// Truncations and corruptions of a multipart message never panic.
+    #[test]
+    fn every_prefix_and_corruption_of_a_message_is_served() {
+        let sections = [
+            Section {
+                part: vec![],
+                text: Some(SectionText::Header),
+            },
+            Section {
+                part: vec![2],
+                text: Some(SectionText::Mime),
+            },
+            Section {
+                part: vec![1, 1],
+                text: None,
+            },
+            Section {
+                part: vec![2],
+                text: Some(SectionText::Text),
+            },
+        ];
+        for end in 0..MULTI.len() {
+            for raw in [MULTI[..end].to_vec(), {
+                let mut m = MULTI.to_vec();
+                m[end] = b'-';
+                m
+            }] {
+                let p = Parsed::new(raw);
+                let _ = p.body_structure(true);
+                let _ = p.decoded();
+                for s in &sections {
+                    let _ = p.section(s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_still_has_a_structure() {
+        for raw in [
+            &b""[..],
+            b"no header at all",
+            b"\xff\xfe\r\n\r\n",
+            b"Content-Type: multipart/mixed\r\n\r\n",
+        ] {
+            let p = Parsed::new(raw.to_vec());
+            assert!(!p.body_structure(true).is_empty());
+        }
+    }
+}

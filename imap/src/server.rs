@@ -1,0 +1,176 @@
+//! The listeners: accept, upgrade to TLS (implicit, or after STARTTLS on the plain port), run
+//! sessions, each in a tracing span carrying a connection id. Thin on purpose: the protocol is
+//! in `session`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use crate::session::{Connection, Ended, Session};
+use crate::Imap;
+
+/// The two IMAP listeners, bound by the caller (so it knows and prints their addresses).
+pub struct Listeners {
+    /// Plain port: STARTTLS before anything else.
+    pub imap: TcpListener,
+    /// Implicit TLS.
+    pub imaps: TcpListener,
+}
+
+const HANDSHAKE: Duration = Duration::from_secs(30);
+
+/// Counts connections per source address; the slot is freed when the guard drops.
+#[derive(Default)]
+pub(crate) struct SourceLimits {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+struct SourceSlot {
+    imap: Arc<Imap>,
+    ip: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .imap
+            .sources
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = counts.get_mut(&self.ip) {
+            *c -= 1;
+            if *c == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn take_slot(imap: &Arc<Imap>, ip: IpAddr) -> Option<SourceSlot> {
+    let mut counts = imap
+        .sources
+        .counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let c = counts.entry(ip).or_insert(0);
+    if *c >= imap.config.max_connections_per_source {
+        return None;
+    }
+    *c += 1;
+    Some(SourceSlot {
+        imap: imap.clone(),
+        ip,
+    })
+}
+
+impl Imap {
+    /// Serves both listeners until `shutdown` turns true.
+    pub async fn serve(self: Arc<Self>, listeners: Listeners, shutdown: watch::Receiver<bool>) {
+        let plain = tokio::spawn(
+            self.clone()
+                .accept_loop(listeners.imap, false, shutdown.clone()),
+        );
+        let tls = tokio::spawn(self.accept_loop(listeners.imaps, true, shutdown));
+        let _ = plain.await;
+        let _ = tls.await;
+    }
+
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        implicit_tls: bool,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shutdown.changed() => return,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("imap", conn = id, %peer, implicit_tls);
+            let imap = self.clone();
+            tokio::spawn(
+                async move {
+                    let Some(slot) = take_slot(&imap, peer.ip()) else {
+                        // Not even a BYE on the TLS port: refusing must stay cheap.
+                        tracing::info!("refused: too many connections from this source");
+                        if !implicit_tls {
+                            let mut tcp = tcp;
+                            let _ = tcp.write_all(b"* BYE Too many connections\r\n").await;
+                        }
+                        return;
+                    };
+                    imap.connection(tcp, peer, id, implicit_tls).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        id: u64,
+        implicit: bool,
+    ) {
+        let acceptor = TlsAcceptor::from(self.tls.clone());
+        let conn = Connection {
+            id,
+            peer,
+            tls: false,
+        };
+        let tcp = if implicit {
+            tcp
+        } else {
+            let mut session = Session::new(self.clone(), tcp, conn.clone());
+            let ended = session.run(true).await;
+            if ended != Ended::StartTls {
+                tracing::debug!(?ended, "session ended");
+                return;
+            }
+            session.into_io()
+        };
+        match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                let ended = self.tls_session(tls, conn, implicit).await;
+                tracing::debug!(?ended, "session ended");
+            }
+            Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed"),
+            Err(_) => tracing::info!("TLS handshake timed out"),
+        }
+    }
+
+    async fn tls_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
+        self: Arc<Self>,
+        tls: tokio_rustls::server::TlsStream<S>,
+        mut conn: Connection,
+        greet: bool,
+    ) -> Ended {
+        conn.tls = true;
+        let mut session = Session::new(self, tls, conn);
+        let ended = session.run(greet).await;
+        let mut io = session.into_io();
+        let _ = io.shutdown().await;
+        ended
+    }
+}

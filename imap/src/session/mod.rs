@@ -1,0 +1,398 @@
+//! One IMAP session: a state machine (NotAuthenticated → Authenticated → Selected → Logout)
+//! driven by the commands the client sends, generic over its stream so tests run it over an
+//! in-memory pipe.
+//!
+//! Invariants:
+//! - a command is executed only once it is complete: its line and every literal (RFC 9051
+//!   §4.3; `+` continuation for synchronising literals, none for RFC 7888 `{n+}`);
+//! - after STARTTLS, input already buffered is discarded (no command injection) and the server
+//!   makes a new session on the TLS stream;
+//! - the selected mailbox's view changes only through the untagged responses `selected`
+//!   writes (see its invariants).
+
+pub(crate) mod selected;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use mshub_directory::Account;
+use mshub_store::{MailboxId, StoreError, Uid};
+
+use crate::codec::{literal_at_end, parse_command, tag_of};
+use crate::message::Parsed;
+use crate::{Imap, APPEND_LIMIT};
+
+pub(crate) use selected::Selected;
+
+/// What the server knows of a connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Logout,
+    /// The client closed the connection or it broke.
+    Closed,
+    TimedOut,
+    /// `OK` to STARTTLS was sent: the server upgrades the stream and starts a new session.
+    StartTls,
+    /// The server ended it (too many errors).
+    Dropped,
+}
+
+pub(crate) enum Flow {
+    Continue,
+    Stop(Ended),
+}
+
+/// A complete command as read from the wire, or why it could not be.
+enum Frame {
+    Command(Vec<u8>),
+    /// Line over the limit (dropped up to its end).
+    TooLong(String),
+    /// A literal over APPENDLIMIT (its bytes, if non-synchronising, were skipped).
+    TooBig(String),
+}
+
+/// Parsed messages kept by a session (decrypting and parsing is what FETCH costs).
+const CACHE: usize = 8;
+/// Largest message the cache keeps.
+const CACHE_MESSAGE_MAX: usize = 1024 * 1024;
+/// Largest literal accepted before authentication.
+const PRE_AUTH_LITERAL: u64 = 64 * 1024;
+/// Largest oversized non-synchronising literal skipped rather than closing the connection.
+const MAX_SKIP: u64 = 64 * 1024 * 1024;
+/// Consecutive syntax errors before the server gives up on a client.
+const MAX_BAD: u32 = 50;
+
+pub struct Session<S> {
+    pub(crate) imap: Arc<Imap>,
+    io: S,
+    pub(crate) conn: Connection,
+    pub(crate) account: Option<Account>,
+    pub(crate) selected: Option<Selected>,
+    /// RFC 9051 §6.3.1: the client enabled IMAP4rev2 (ESEARCH replies, no RECENT).
+    pub(crate) rev2: bool,
+    /// RFC 7162 §3.1: CONDSTORE is on (FETCH responses carry MODSEQ).
+    pub(crate) condstore: bool,
+    /// RFC 7162 §3.2: QRESYNC is on (VANISHED instead of EXPUNGE).
+    pub(crate) qresync: bool,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    cache: Vec<(MailboxId, Uid, Arc<Parsed>)>,
+    bad_in_a_row: u32,
+    pub(crate) auth_failures: u32,
+    overflow: Option<Vec<u8>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    pub fn new(imap: Arc<Imap>, io: S, conn: Connection) -> Self {
+        Self {
+            imap,
+            io,
+            conn,
+            account: None,
+            selected: None,
+            rev2: false,
+            condstore: false,
+            qresync: false,
+            inbuf: Vec::new(),
+            out: Vec::with_capacity(4096),
+            cache: Vec::new(),
+            bad_in_a_row: 0,
+            auth_failures: 0,
+            overflow: None,
+        }
+    }
+
+    pub fn into_io(self) -> S {
+        self.io
+    }
+
+    pub(crate) fn capabilities(&self) -> String {
+        let mut caps = String::from("IMAP4rev1 IMAP4rev2");
+        if !self.conn.tls {
+            caps.push_str(" STARTTLS LOGINDISABLED");
+        } else if self.account.is_none() {
+            caps.push_str(" AUTH=PLAIN SASL-IR");
+        }
+        caps.push_str(
+            " ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT LITERAL+ SPECIAL-USE STATUS=SIZE \
+             CONDSTORE QRESYNC ESEARCH SEARCHRES BINARY LIST-EXTENDED LIST-STATUS APPENDLIMIT=",
+        );
+        caps.push_str(&APPEND_LIMIT.to_string());
+        caps
+    }
+
+    /// A mailbox name as this client reads it: UTF-8 for IMAP4rev2, else modified UTF-7.
+    pub(crate) fn wire_name(&self, name: &str) -> Vec<u8> {
+        if self.rev2 {
+            crate::codec::write::quoted(name)
+        } else {
+            crate::codec::write::quoted(&crate::codec::mutf7::encode(name))
+        }
+    }
+
+    pub(crate) fn untagged(&mut self, line: &str) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// An untagged response whose body is already encoded (it may hold literals).
+    pub(crate) fn untagged_bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(bytes);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub(crate) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+        self.out
+            .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+    }
+
+    pub(crate) fn continuation(&mut self, text: &str) {
+        self.out
+            .extend_from_slice(format!("+ {text}\r\n").as_bytes());
+    }
+
+    /// The exact refusal for a store error (RFC 5530 response codes).
+    pub(crate) fn store_failure(&mut self, tag: &str, e: &StoreError) {
+        let (code, text) = match e {
+            StoreError::NoSuchMailbox(_) => ("NONEXISTENT", "No such mailbox".to_string()),
+            StoreError::MailboxExists(_) => ("ALREADYEXISTS", "Mailbox already exists".into()),
+            StoreError::InvalidMailboxName { .. } | StoreError::SpecialUseMailbox(_) => {
+                ("CANNOT", e.to_string())
+            }
+            StoreError::Contention(_) => ("INUSE", "Mailbox busy, try again".into()),
+            _ => {
+                tracing::error!(error = %e, "store error");
+                ("SERVERBUG", "Internal error, try again later".into())
+            }
+        };
+        self.tagged(tag, "NO", &format!("[{code}] {text}"));
+    }
+
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.io.write_all(&self.out).await?;
+            self.io.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Reads more input into the buffer, with the idle timeout; `Err` ends the session.
+    pub(crate) async fn read_more(&mut self) -> Result<(), Ended> {
+        let mut buf = [0u8; 16 * 1024];
+        match tokio::time::timeout(self.imap.config.idle_timeout, self.io.read(&mut buf)).await {
+            Err(_) => {
+                self.untagged("BYE Autologout; idle for too long");
+                let _ = self.flush().await;
+                Err(Ended::TimedOut)
+            }
+            Ok(Err(_)) | Ok(Ok(0)) => Err(Ended::Closed),
+            Ok(Ok(n)) => {
+                self.inbuf.extend_from_slice(&buf[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// A complete line from the buffer, without its line end, if one is there.
+    pub(crate) fn take_line(&mut self) -> Option<Vec<u8>> {
+        let nl = self.inbuf.iter().position(|&b| b == b'\n')?;
+        let mut line: Vec<u8> = self.inbuf.drain(..=nl).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Some(line)
+    }
+
+    /// Reads one line; `Ok(None)` if it was longer than the limit (it was dropped, and its
+    /// start kept in `overflow` for the tag of the reply).
+    pub(crate) async fn read_line(&mut self) -> Result<Option<Vec<u8>>, Ended> {
+        let max = self.imap.config.max_line;
+        self.overflow = None;
+        loop {
+            if let Some(line) = self.take_line() {
+                return Ok(match self.overflow {
+                    Some(_) => None,
+                    None => Some(line),
+                });
+            }
+            if self.inbuf.len() > max {
+                if self.overflow.is_none() {
+                    self.overflow = Some(self.inbuf[..64.min(max)].to_vec());
+                }
+                self.inbuf.clear();
+            }
+            self.read_more().await?;
+        }
+    }
+
+    async fn read_exact_into(
+        &mut self,
+        n: usize,
+        keep: bool,
+        frame: &mut Vec<u8>,
+    ) -> Result<(), Ended> {
+        let mut left = n;
+        loop {
+            let take = left.min(self.inbuf.len());
+            if keep {
+                frame.extend_from_slice(&self.inbuf[..take]);
+            }
+            self.inbuf.drain(..take);
+            left -= take;
+            if left == 0 {
+                return Ok(());
+            }
+            self.read_more().await?;
+        }
+    }
+
+    async fn read_frame(&mut self) -> Result<Frame, Ended> {
+        let mut frame = Vec::new();
+        loop {
+            let Some(line) = self.read_line().await? else {
+                let start = if frame.is_empty() {
+                    self.overflow.take().unwrap_or_default()
+                } else {
+                    frame
+                };
+                return Ok(Frame::TooLong(tag_of(&start)));
+            };
+            let literal = literal_at_end(&line);
+            frame.extend_from_slice(&line);
+            let Some((n, non_sync)) = literal else {
+                return Ok(Frame::Command(frame));
+            };
+            let tag = tag_of(&frame);
+            // Before login only small literals (credentials): nobody may make us buffer more.
+            let limit = if self.account.is_some() {
+                APPEND_LIMIT
+            } else {
+                PRE_AUTH_LITERAL
+            };
+            if n > limit || frame.len() as u64 + n > limit + 1024 * 1024 {
+                if non_sync {
+                    // RFC 7888 §4: the client sends the bytes anyway. Skipped if they are
+                    // reasonably few, else the connection is closed.
+                    if n > MAX_SKIP || self.account.is_none() {
+                        self.tagged(&tag, "BAD", "[LIMIT] Literal too large, closing");
+                        self.untagged("BYE Literal too large");
+                        let _ = self.flush().await;
+                        return Err(Ended::Dropped);
+                    }
+                    self.read_exact_into(n as usize, false, &mut frame).await?;
+                    let _ = self.read_line().await?;
+                }
+                return Ok(Frame::TooBig(tag));
+            }
+            if !non_sync {
+                self.continuation("Ready for literal data");
+                self.flush().await.map_err(|_| Ended::Closed)?;
+            }
+            frame.extend_from_slice(b"\r\n");
+            self.read_exact_into(n as usize, true, &mut frame).await?;
+        }
+    }
+
+    /// Sends the greeting (not after STARTTLS) and runs until the session ends.
+    pub async fn run(&mut self, greet: bool) -> Ended {
+        if greet {
+            let caps = self.capabilities();
+            self.untagged(&format!("OK [CAPABILITY {caps}] mshub IMAP ready"));
+            if self.flush().await.is_err() {
+                return Ended::Closed;
+            }
+        }
+        loop {
+            let frame = match self.read_frame().await {
+                Ok(f) => f,
+                Err(ended) => return ended,
+            };
+            let flow = match frame {
+                Frame::TooLong(tag) => self.bad(&tag, "Command line too long"),
+                Frame::TooBig(tag) => {
+                    let text = if self.account.is_some() {
+                        format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}")
+                    } else {
+                        "[LIMIT] Literal too large before authentication".to_string()
+                    };
+                    self.tagged(&tag, "NO", &text);
+                    Flow::Continue
+                }
+                Frame::Command(bytes) => match parse_command(&bytes) {
+                    Ok(tagged) => {
+                        self.bad_in_a_row = 0;
+                        self.dispatch(tagged).await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "syntax error");
+                        let tag = tag_of(&bytes);
+                        self.bad(&tag, &e.0)
+                    }
+                },
+            };
+            if self.flush().await.is_err() {
+                return Ended::Closed;
+            }
+            if let Flow::Stop(ended) = flow {
+                if ended == Ended::StartTls {
+                    // RFC 9051 §6.2.1: nothing sent before the handshake is a command.
+                    self.inbuf.clear();
+                }
+                return ended;
+            }
+        }
+    }
+
+    pub(crate) fn bad(&mut self, tag: &str, text: &str) -> Flow {
+        self.bad_in_a_row += 1;
+        let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+        self.tagged(tag, "BAD", &text);
+        if self.bad_in_a_row >= MAX_BAD {
+            self.untagged("BYE Too many errors");
+            return Flow::Stop(Ended::Dropped);
+        }
+        Flow::Continue
+    }
+
+    /// The raw message `uid` of `mailbox`, decrypted and parsed (from the session's cache).
+    pub(crate) fn parsed(
+        &mut self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Arc<Parsed>, StoreError> {
+        if let Some(i) = self
+            .cache
+            .iter()
+            .position(|(m, u, _)| *m == mailbox && *u == uid)
+        {
+            let entry = self.cache.remove(i);
+            let parsed = entry.2.clone();
+            self.cache.push(entry);
+            return Ok(parsed);
+        }
+        let raw = self.imap.store.read_message(mailbox, uid)?;
+        let parsed = Arc::new(Parsed::new(raw));
+        // Big messages are not kept: a session must not hold many of them in memory.
+        if parsed.raw.len() <= CACHE_MESSAGE_MAX {
+            if self.cache.len() >= CACHE {
+                self.cache.remove(0);
+            }
+            self.cache.push((mailbox, uid, parsed.clone()));
+        }
+        Ok(parsed)
+    }
+}

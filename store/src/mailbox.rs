@@ -435,26 +435,27 @@ impl Store {
 
     /// Deletes a mailbox and its messages.
     pub fn delete_mailbox(&self, id: MailboxId) -> Result<()> {
-        let (mailbox, raw) = self.mailbox_required(id)?;
-        if mailbox.special_use.is_some() {
-            return Err(StoreError::SpecialUseMailbox(mailbox.name));
-        }
-        let messages = self.messages(id)?;
-        let mut batch = Batch::new();
-        batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
-        batch.remove(MAILBOX, id.0.to_be_bytes());
-        batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
-        for m in &messages {
-            batch.remove(MESSAGE, message_key(id, m.uid));
-            SealedBlob::remove_from(m.blob, &mut batch);
-        }
-        for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
-            batch.remove(EXPUNGED, k);
-        }
-        if self.kv.commit(&batch)? == crate::Commit::Conflict {
-            // Mail arrived meanwhile: start again with it included.
-            return self.delete_mailbox(id);
-        }
+        // Serialised with the mailbox's other writers: mail arriving meanwhile is either in
+        // the batch or refused by its compare-and-swap (and retried here).
+        let (mailbox, messages) = self.retry(id.0, || {
+            let (mailbox, raw) = self.mailbox_required(id)?;
+            if mailbox.special_use.is_some() {
+                return Err(StoreError::SpecialUseMailbox(mailbox.name));
+            }
+            let messages = self.messages(id)?;
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+            batch.remove(MAILBOX, id.0.to_be_bytes());
+            batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
+            for m in &messages {
+                batch.remove(MESSAGE, message_key(id, m.uid));
+                SealedBlob::remove_from(m.blob, &mut batch);
+            }
+            for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
+                batch.remove(EXPUNGED, k);
+            }
+            Ok((batch, (mailbox, messages)))
+        })?;
         self.delete_blob_files(messages.iter().map(|m| m.blob))?;
         self.events.publish(Change {
             account: mailbox.account,
@@ -651,8 +652,8 @@ impl Store {
                 batch.remove(MESSAGE, message_key(mailbox, uid));
                 SealedBlob::remove_from(meta.blob, &mut batch);
                 batch.put(EXPUNGED, message_key(mailbox, uid), modseq.0.to_be_bytes());
-                mb.exists -= 1;
-                mb.size -= meta.size;
+                mb.exists = mb.exists.saturating_sub(1);
+                mb.size = mb.size.saturating_sub(meta.size);
                 removed.push(meta);
             }
             if !removed.is_empty() {
@@ -704,48 +705,150 @@ impl Store {
         Ok(out)
     }
 
-    /// COPY (RFC 9051 §6.4.7) within one account: returns (source UID, new UID) pairs.
+    /// COPY (RFC 9051 §6.4.7) within one account: returns (source UID, new UID) pairs. All or
+    /// nothing: the copies are committed in one batch.
     pub fn copy_messages(
         &self,
         from: MailboxId,
         uids: &[Uid],
         to: MailboxId,
     ) -> Result<Vec<(Uid, Uid)>> {
-        let (src, _) = self.mailbox_required(from)?;
-        let (dst, _) = self.mailbox_required(to)?;
-        if src.account != dst.account {
-            return Err(StoreError::NoSuchMailbox(dst.name));
-        }
-        let mut pairs = Vec::new();
-        for &uid in uids {
-            let Some(meta) = self.message(from, uid)? else {
-                continue;
-            };
-            // Same owner, same key: the sealed bytes are copied without being opened.
-            let sealed = self.place_sealed(self.sealed_bytes(meta.blob)?)?;
-            let copy = self.insert_message(
-                to,
-                &sealed,
-                meta.flags,
-                meta.internal_date,
-                meta.size,
-                &|_, _| {},
-            )?;
-            pairs.push((uid, copy.uid));
-        }
-        Ok(pairs)
+        self.transfer(from, uids, to, false)
     }
 
-    /// MOVE (RFC 6851): copy then expunge from the source.
+    /// MOVE (RFC 6851): the messages leave `from` and arrive in `to` in one atomic batch (no
+    /// duplicate after a crash), keeping their sealed blobs.
     pub fn move_messages(
         &self,
         from: MailboxId,
         uids: &[Uid],
         to: MailboxId,
     ) -> Result<Vec<(Uid, Uid)>> {
-        let pairs = self.copy_messages(from, uids, to)?;
-        let moved: Vec<Uid> = pairs.iter().map(|(u, _)| *u).collect();
-        self.expunge(from, &moved)?;
+        if from == to {
+            // Moving a message onto its own mailbox changes nothing.
+            return Ok(self
+                .messages_among(from, uids)?
+                .into_iter()
+                .map(|m| (m.uid, m.uid))
+                .collect());
+        }
+        self.transfer(from, uids, to, true)
+    }
+
+    fn messages_among(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(m) = self.message(mailbox, uid)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    fn transfer(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+        moving: bool,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let (src, _) = self.mailbox_required(from)?;
+        let (dst, _) = self.mailbox_required(to)?;
+        if src.account != dst.account {
+            return Err(StoreError::NoSuchMailbox(dst.name));
+        }
+        // A copy gets its own blob (same owner, same key: the sealed bytes are copied without
+        // being opened); a move keeps the blob it has.
+        let mut copies = std::collections::HashMap::new();
+        if !moving {
+            for m in self.messages_among(from, uids)? {
+                copies.insert(m.uid, self.place_sealed(self.sealed_bytes(m.blob)?)?);
+            }
+        }
+        let (pairs, dst_modseq, src_modseq) = self.retry(to.0, || {
+            let (mut dmb, draw) = self.mailbox_required(to)?;
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, to.0.to_be_bytes(), Some(draw));
+            let source = if moving {
+                let (smb, sraw) = self.mailbox_required(from)?;
+                batch.check(MAILBOX, from.0.to_be_bytes(), Some(sraw));
+                Some(smb)
+            } else {
+                None
+            };
+            let dst_modseq = ModSeq(dmb.highest_modseq.0 + 1);
+            let src_modseq = source.as_ref().map(|m| ModSeq(m.highest_modseq.0 + 1));
+            let mut smb = source;
+            let mut pairs = Vec::new();
+            for &uid in uids {
+                let Some(raw) = self.kv.get(MESSAGE, &message_key(from, uid))? else {
+                    continue;
+                };
+                let meta: MessageMeta = decode("message", &raw)?;
+                let blob = match copies.get(&uid) {
+                    Some(sealed) => {
+                        sealed.add_to(&mut batch);
+                        sealed.id
+                    }
+                    None if moving => meta.blob,
+                    // Appeared since the blobs were copied: not part of this COPY.
+                    None => continue,
+                };
+                let new = MessageMeta {
+                    uid: dmb.uid_next,
+                    blob,
+                    flags: meta.flags.clone(),
+                    internal_date: meta.internal_date,
+                    size: meta.size,
+                    modseq: dst_modseq,
+                };
+                dmb.uid_next = Uid(dmb
+                    .uid_next
+                    .0
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
+                dmb.exists += 1;
+                dmb.size += meta.size;
+                batch.put(MESSAGE, message_key(to, new.uid), json(&new));
+                if let (Some(smb), Some(modseq)) = (smb.as_mut(), src_modseq) {
+                    batch.check(MESSAGE, message_key(from, uid), Some(raw));
+                    batch.remove(MESSAGE, message_key(from, uid));
+                    batch.put(EXPUNGED, message_key(from, uid), modseq.0.to_be_bytes());
+                    smb.exists = smb.exists.saturating_sub(1);
+                    smb.size = smb.size.saturating_sub(meta.size);
+                }
+                pairs.push((uid, new.uid));
+            }
+            if !pairs.is_empty() {
+                dmb.highest_modseq = dst_modseq;
+                batch.put(MAILBOX, to.0.to_be_bytes(), json(&dmb));
+                if let (Some(mut smb), Some(modseq)) = (smb, src_modseq) {
+                    smb.highest_modseq = modseq;
+                    batch.put(MAILBOX, from.0.to_be_bytes(), json(&smb));
+                }
+            }
+            Ok((batch, (pairs, dst_modseq, src_modseq)))
+        })?;
+        for (_, uid) in &pairs {
+            self.events.publish(Change {
+                account: dst.account,
+                mailbox: to,
+                kind: ChangeKind::Appended {
+                    uid: *uid,
+                    modseq: dst_modseq,
+                },
+            });
+        }
+        if let (true, Some(modseq)) = (moving && !pairs.is_empty(), src_modseq) {
+            self.events.publish(Change {
+                account: src.account,
+                mailbox: from,
+                kind: ChangeKind::Expunged {
+                    uids: pairs.iter().map(|(u, _)| *u).collect(),
+                    modseq,
+                },
+            });
+        }
         Ok(pairs)
     }
 }
@@ -1134,6 +1237,54 @@ mod tests {
             Err(StoreError::NoSuchMailbox(_))
         ));
         assert!(store.messages(bobs).unwrap().is_empty());
+    }
+
+    #[test]
+    fn move_keeps_the_sealed_blob_in_one_commit_and_copy_takes_all_or_nothing() {
+        let (_dir, store) = open();
+        let inbox_id = inbox(&store).id;
+        let archive = store
+            .special_mailbox(ALICE, SpecialUse::Archive)
+            .unwrap()
+            .id;
+        let a = append(&store, inbox_id, 1);
+        append(&store, inbox_id, 2);
+        let mut events = store.events().subscribe();
+        let moved = store
+            .move_messages(inbox_id, &uids(&[1, 2]), archive)
+            .unwrap();
+        assert_eq!(moved, vec![(Uid(1), Uid(1)), (Uid(2), Uid(2))]);
+        let there = store.message(archive, Uid(1)).unwrap().unwrap();
+        assert_eq!(there.blob, a.blob, "a move keeps its blob: nothing copied");
+        assert_eq!(store.read_message(archive, Uid(1)).unwrap(), raw(1));
+        let (src, dst) = (
+            inbox(&store),
+            store.mailbox_by_id(archive).unwrap().unwrap(),
+        );
+        assert_eq!((src.exists, dst.exists), (0, 2));
+        assert_eq!(src.size, 0);
+        // Two appended events in the destination, one expunge event in the source.
+        let mut kinds = Vec::new();
+        while let Ok(change) = events.try_recv() {
+            kinds.push((change.mailbox, change.kind));
+        }
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        assert!(
+            matches!(&kinds[2], (m, ChangeKind::Expunged { uids, .. }) if *m == inbox_id && uids.len() == 2)
+        );
+        // Moving onto the same mailbox changes nothing.
+        assert_eq!(
+            store.move_messages(archive, &uids(&[1]), archive).unwrap(),
+            vec![(Uid(1), Uid(1))]
+        );
+        assert_eq!(store.mailbox_by_id(archive).unwrap().unwrap().exists, 2);
+        // A copy of UIDs none of which exist commits nothing.
+        let before = store.mailbox_by_id(archive).unwrap().unwrap();
+        assert!(store
+            .copy_messages(inbox_id, &uids(&[7, 8]), archive)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.mailbox_by_id(archive).unwrap().unwrap(), before);
     }
 
     #[test]

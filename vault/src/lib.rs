@@ -1,7 +1,115 @@
-//! # mshub-vault (not built yet)
+//! # mshub-vault
 //!
-//! Will own the patient's document vault: filing attachments from delivered messages
-//! (IHE XDM zips, CDA R2, PDF and images) as typed documents of the patient, the document-type
-//! table, visibility (masked, not yet visible), the access matrix of profession × document
-//! type, every read in the audit chain, and the patient's notifications. It registers itself
-//! with the MTA as a filer.
+//! The patient's document vault (like the DMP of "Mon espace santé"). Start with
+//! [`Vault::file_message`]: the delivery pipeline hands it a message durably in a patient's
+//! INBOX; every IHE XDM archive ([`xdm`]), CDA R2 document ([`cda`]), PDF or image attached
+//! becomes a [`Document`] of that patient — content sealed to the patient's key, typed by the
+//! [`DocumentTypes`] table, audited (`document.file`) — and the patient gets a notification
+//! in the INBOX. What cannot be filed is reported per attachment with a precise [`Rejection`];
+//! the message itself is never touched.
+//!
+//! Then the rules ([`rules`]): [`Vault::documents_for_patient`],
+//! [`Vault::documents_for_professional`] and [`Vault::read_document`] apply DESIGN §4 "Vault
+//! visibility" — masking by the patient, documents not yet released to the patient, the
+//! profession × category [`AccessMatrix`], professionals blocked by the patient — and write
+//! every read by anyone but the patient (and every refusal) to the store's audit chain.
+//!
+//! The crate does not know the MTA (DESIGN §2): the binary adapts [`Vault::file_message`] to
+//! the MTA's `Filer` trait, with [`Filing::outcome`] giving the three-way outcome it records:
+//!
+//! ```text
+//! struct VaultFiler(Arc<Vault>);
+//! impl Filer for VaultFiler {
+//!     fn name(&self) -> &'static str { "vault" }
+//!     fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
+//!         match self.0.file_message(d.recipient, d.sender, d.message).outcome() {
+//!             FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
+//!             FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
+//!             FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Data files: `data/document-types.toml` (LOINC → label → category) and `data/access.toml`
+//! (the matrix), both compiled in.
+
+pub mod access;
+pub mod cda;
+mod document;
+mod error;
+pub mod filing;
+mod notify;
+pub mod report;
+pub mod rules;
+pub mod types;
+pub mod xdm;
+
+use std::sync::Arc;
+
+use mshub_directory::Directory;
+use mshub_store::Store;
+
+pub use access::AccessMatrix;
+pub use document::{sha1_hex, Author, Document, DocumentId, Source};
+pub use error::{Denial, Rejection, Result, VaultError};
+pub use report::{AttachmentFiling, AttachmentOutcome, Filing, FilingStatus};
+pub use rules::{Ground, PatientSettings};
+pub use types::{Category, DocumentType, DocumentTypes};
+pub use xdm::XdmLimits;
+
+/// The vault over the hub's store and directory.
+pub struct Vault {
+    store: Arc<Store>,
+    directory: Arc<Directory>,
+    types: DocumentTypes,
+    access: AccessMatrix,
+    limits: XdmLimits,
+}
+
+impl Vault {
+    /// A vault with the built-in document types, access matrix and XDM limits.
+    pub fn new(store: Arc<Store>, directory: Arc<Directory>) -> Self {
+        Self::with_tables(
+            store,
+            directory,
+            DocumentTypes::builtin(),
+            AccessMatrix::builtin(),
+            XdmLimits::default(),
+        )
+    }
+
+    pub fn with_tables(
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        types: DocumentTypes,
+        access: AccessMatrix,
+        limits: XdmLimits,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            types,
+            access,
+            limits,
+        }
+    }
+
+    pub fn types(&self) -> &DocumentTypes {
+        &self.types
+    }
+
+    pub fn access_matrix(&self) -> &AccessMatrix {
+        &self.access
+    }
+
+    /// A document's record, without any rule applied: for the operator and for callers that
+    /// have already decided (the webmail after [`Vault::documents_for_patient`]).
+    pub fn document(&self, id: DocumentId) -> Result<Document> {
+        Ok(self.records().required(id)?.0)
+    }
+
+    fn records(&self) -> document::Records<'_> {
+        document::Records { store: &self.store }
+    }
+}

@@ -1,0 +1,564 @@
+//! Filing: from a message delivered to a patient to documents in the patient's vault.
+//!
+//! Per attachment: an IHE XDM zip (by name `IHE_XDM.ZIP` or by an `IHE_XDM/` folder inside),
+//! a CDA R2 document (XML with a `ClinicalDocument` root), a PDF or an image. Each attachment
+//! is filed whole or not at all, and its outcome is reported in the [`Filing`].
+//!
+//! Filing is idempotent per (patient, message): the delivery pipeline runs its filers again
+//! after a crash, and the second run returns the first run's [`Filing`] without filing twice.
+//! (A crash between filing documents and recording the filing can still file them twice.)
+
+use mail_parser::{MessageParser, MimeHeaders};
+use mshub_directory::{Account, AccountKind, Address, Ins};
+use mshub_store::{AuditEvent, Batch, Tree};
+
+use crate::cda::{self, Cda};
+use crate::document::{open_record, seal_record, sha1_hex, Author, Document, DocumentId, Source};
+use crate::notify::notify;
+use crate::xdm::{self, XdmDocument};
+use crate::{AttachmentFiling, AttachmentOutcome, Category, Filing, Rejection, Result, Vault};
+
+/// patient ‖ SHA-1 of the raw message → sealed [`Filing`].
+const FILED_MESSAGES: Tree = Tree("vault-filed-message");
+
+/// A header the sender may set to give the type (LOINC code) of attached PDFs and images.
+pub const TYPE_HINT_HEADER: &str = "X-Mshub-Document-Type";
+
+/// A document ready to be stored.
+struct NewDocument {
+    content: Vec<u8>,
+    rendering: Option<String>,
+    type_code: Option<String>,
+    class_code: Option<String>,
+    format_code: Option<String>,
+    confidentiality: Vec<String>,
+    title: String,
+    author: Author,
+    created: Option<String>,
+    service_start: Option<String>,
+    service_stop: Option<String>,
+    mime: String,
+    file_name: Option<String>,
+    source: Source,
+    masked: bool,
+    visible_to_patient: bool,
+}
+
+/// A LOINC code's shape: up to 7 digits, a hyphen, a check digit (e.g. `11502-2`).
+pub fn is_loinc(code: &str) -> bool {
+    code.split_once('-').is_some_and(|(number, check)| {
+        (1..=7).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && check.len() == 1
+            && check.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// What kind of attachment a MIME part is, if the vault files it.
+enum Kind {
+    Xdm,
+    Cda,
+    Plain,
+}
+
+fn kind_of(name: &str, mime: &str, bytes: &[u8]) -> Option<Kind> {
+    let lower = name.to_ascii_lowercase();
+    if lower == "ihe_xdm.zip" || xdm::looks_like_xdm(bytes) {
+        return Some(Kind::Xdm);
+    }
+    let xml = matches!(
+        mime,
+        "application/xml" | "text/xml" | "application/hl7-v3+xml" | "application/hl7-cda+xml"
+    ) || lower.ends_with(".xml");
+    if xml && cda::looks_like_cda(bytes) {
+        return Some(Kind::Cda);
+    }
+    if mime == "application/pdf"
+        || mime.starts_with("image/")
+        || (bytes.starts_with(b"%PDF-") && (lower.ends_with(".pdf") || mime.is_empty()))
+    {
+        return Some(Kind::Plain);
+    }
+    None
+}
+
+/// Which confidentiality codes hide a document: the French CI-SIS values (JDV_J07 /
+/// TRE_A07-StatusVisibiliteDocument) `MASQUE_PS` (masked from professionals) and
+/// `INVISIBLE_PATIENT` (not visible to the patient until released).
+fn visibility(codes: &[String]) -> (bool, bool) {
+    let masked = codes.iter().any(|c| c == "MASQUE_PS");
+    let invisible = codes.iter().any(|c| c == "INVISIBLE_PATIENT");
+    (masked, !invisible)
+}
+
+impl Vault {
+    /// Files the attachments of a message delivered to `recipient`. Never fails as a whole:
+    /// each attachment's outcome is in the returned [`Filing`]; a message to anyone but a
+    /// patient, or without anything to file, gives an empty one.
+    pub fn file_message(
+        &self,
+        recipient: &Account,
+        sender: Option<&Address>,
+        raw_message: &[u8],
+    ) -> Filing {
+        let AccountKind::Patient { ins, .. } = &recipient.kind else {
+            return Filing::default();
+        };
+        let mut key = recipient.id.to_key().to_vec();
+        key.extend_from_slice(sha1_hex(raw_message).as_bytes());
+        match self.store.kv().get(FILED_MESSAGES, &key) {
+            Ok(Some(raw)) => {
+                if let Ok(previous) = open_record::<Filing>(&self.store, "filing", &raw) {
+                    return previous;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "vault: cannot check whether a message was filed");
+            }
+        }
+        let Some(message) = MessageParser::default().parse(raw_message) else {
+            return Filing::default();
+        };
+        let hint = message
+            .header_raw(TYPE_HINT_HEADER)
+            .map(|h| h.trim().to_string())
+            .filter(|h| is_loinc(h));
+        let mut filing = Filing::default();
+        let mut filed = Vec::new();
+        for (n, part) in message.attachments().enumerate() {
+            if part.is_message() {
+                continue;
+            }
+            let bytes = part.contents();
+            let mime = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+                    None => ct.ctype().to_ascii_lowercase(),
+                })
+                .unwrap_or_default();
+            let name = part
+                .attachment_name()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("pièce jointe {}", n + 1));
+            let Some(kind) = kind_of(&name, &mime, bytes) else {
+                continue;
+            };
+            let result = match kind {
+                Kind::Xdm => self.file_xdm(recipient, ins, sender, bytes),
+                Kind::Cda => self.file_cda(recipient, ins, sender, bytes, &name),
+                Kind::Plain => self
+                    .store_document(
+                        recipient,
+                        sender,
+                        NewDocument {
+                            content: bytes.to_vec(),
+                            rendering: None,
+                            type_code: hint.clone(),
+                            class_code: None,
+                            format_code: None,
+                            confidentiality: Vec::new(),
+                            title: name.clone(),
+                            author: Author {
+                                address: sender.cloned(),
+                                ..Author::default()
+                            },
+                            created: None,
+                            service_start: None,
+                            service_stop: None,
+                            mime: if mime.is_empty() {
+                                "application/pdf".into()
+                            } else {
+                                mime.clone()
+                            },
+                            file_name: part.attachment_name().map(str::to_string),
+                            source: Source::Attachment,
+                            masked: false,
+                            visible_to_patient: true,
+                        },
+                    )
+                    .map(|d| vec![d]),
+            };
+            let outcome = match result {
+                Ok(docs) => {
+                    let ids = docs.iter().map(|d| d.id).collect();
+                    filed.extend(docs);
+                    AttachmentOutcome::Filed { documents: ids }
+                }
+                Err(rejection) => {
+                    tracing::info!(attachment = %name, %rejection, "vault: attachment refused");
+                    AttachmentOutcome::Failed { rejection }
+                }
+            };
+            filing.attachments.push(AttachmentFiling { name, outcome });
+        }
+        if filing.attachments.is_empty() {
+            return filing;
+        }
+        if let Err(e) = self.notify_filed(recipient, &filed, &filing) {
+            tracing::warn!(error = %e, "vault: the patient could not be notified of new documents");
+        }
+        match seal_record(&self.store, recipient.id, &filing) {
+            Ok(sealed) => {
+                let mut batch = Batch::new();
+                batch.put(FILED_MESSAGES, key, sealed);
+                if let Err(e) = self.store.kv().commit(&batch) {
+                    tracing::warn!(error = %e, "vault: cannot record the filing");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "vault: cannot record the filing"),
+        }
+        filing
+    }
+
+    /// The recipient must be the patient the document is about; a document about another
+    /// patient is never filed through someone else's message.
+    fn check_patient(&self, recipient_ins: &Ins, document_ins: &Ins) -> Result<(), Rejection> {
+        if document_ins == recipient_ins {
+            return Ok(());
+        }
+        let address = self.directory.patient_address(document_ins);
+        match self.directory.account_by_address(&address) {
+            Ok(None) => Err(Rejection::UnknownPatient {
+                ins: document_ins.to_string(),
+            }),
+            Ok(Some(_)) => Err(Rejection::InsMismatch {
+                recipient: recipient_ins.to_string(),
+                document: document_ins.to_string(),
+            }),
+            Err(e) => Err(Rejection::Internal {
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn file_xdm(
+        &self,
+        recipient: &Account,
+        ins: &Ins,
+        sender: Option<&Address>,
+        bytes: &[u8],
+    ) -> Result<Vec<Document>, Rejection> {
+        let documents = xdm::read_xdm(bytes, &self.limits)?;
+        for d in &documents {
+            let document_ins = xdm::parse_patient_id(&d.entry.patient_id)?;
+            self.check_patient(ins, &document_ins)?;
+            // A CDA inside names its patient too: it must be the same one.
+            if cda::looks_like_cda(&d.content) {
+                if let Ok(Cda {
+                    patient_ins: Some(cda_ins),
+                    ..
+                }) = cda::parse_cda(&d.content, &d.entry.uri)
+                {
+                    self.check_patient(ins, &cda_ins)?;
+                }
+            }
+        }
+        let mut filed = Vec::new();
+        for XdmDocument { entry, content, .. } in documents {
+            let cda = (entry.mime.contains("xml") && cda::looks_like_cda(&content))
+                .then(|| cda::parse_cda(&content, &entry.uri).ok())
+                .flatten();
+            let mut codes: Vec<String> = entry
+                .confidentiality
+                .iter()
+                .map(|c| c.code.clone())
+                .collect();
+            if let Some(c) = &cda {
+                codes.extend(c.confidentiality.iter().cloned());
+            }
+            let (masked, visible_to_patient) = visibility(&codes);
+            let mut author = entry.author.clone();
+            if author.address.is_none() {
+                author.address = cda
+                    .as_ref()
+                    .and_then(|c| c.author.address.clone())
+                    .or_else(|| sender.cloned());
+            }
+            let title = if !entry.title.is_empty() {
+                entry.title.clone()
+            } else {
+                cda.as_ref().map(|c| c.title.clone()).unwrap_or_default()
+            };
+            filed.push(
+                self.store_document(
+                    recipient,
+                    sender,
+                    NewDocument {
+                        content,
+                        rendering: cda.as_ref().map(|c| c.render(&self.types)),
+                        type_code: entry
+                            .type_code
+                            .as_ref()
+                            .map(|c| c.code.clone())
+                            .or_else(|| cda.as_ref().and_then(|c| c.code.clone())),
+                        class_code: entry.class_code.as_ref().map(|c| c.code.clone()),
+                        format_code: entry.format_code.as_ref().map(|c| c.code.clone()),
+                        confidentiality: codes,
+                        title,
+                        author,
+                        created: entry.creation_time.clone(),
+                        service_start: entry.service_start.clone(),
+                        service_stop: entry.service_stop.clone(),
+                        mime: entry.mime.clone(),
+                        file_name: Some(entry.uri.clone()),
+                        source: Source::Xdm,
+                        masked,
+                        visible_to_patient,
+                    },
+                )?,
+            );
+        }
+        Ok(filed)
+    }
+
+    fn file_cda(
+        &self,
+        recipient: &Account,
+        ins: &Ins,
+        sender: Option<&Address>,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<Vec<Document>, Rejection> {
+        let cda: Cda = cda::parse_cda(bytes, name)?;
+        if let Some(raw) = &cda.patient_id_raw {
+            return Err(Rejection::BadPatientId {
+                id: raw.clone(),
+                detail: "recordTarget/patientRole/id is not a valid INS".into(),
+            });
+        }
+        if let Some(document_ins) = &cda.patient_ins {
+            self.check_patient(ins, document_ins)?;
+        }
+        let (masked, visible_to_patient) = visibility(&cda.confidentiality);
+        let mut author = cda.author.clone();
+        if author.address.is_none() {
+            author.address = sender.cloned();
+        }
+        let doc = self.store_document(
+            recipient,
+            sender,
+            NewDocument {
+                content: bytes.to_vec(),
+                rendering: Some(cda.render(&self.types)),
+                type_code: cda.code.clone(),
+                class_code: None,
+                format_code: None,
+                confidentiality: cda.confidentiality.clone(),
+                title: cda.title.clone(),
+                author,
+                created: cda.effective_time.clone(),
+                service_start: None,
+                service_stop: None,
+                mime: "text/xml".into(),
+                file_name: Some(name.to_string()),
+                source: Source::Cda,
+                masked,
+                visible_to_patient,
+            },
+        )?;
+        Ok(vec![doc])
+    }
+
+    /// Seals the content (and rendering) to the patient, commits the record, audits it.
+    fn store_document(
+        &self,
+        patient: &Account,
+        sender: Option<&Address>,
+        new: NewDocument,
+    ) -> Result<Document, Rejection> {
+        self.store_document_inner(patient, sender, new)
+            .map_err(|e| Rejection::Internal {
+                detail: e.to_string(),
+            })
+    }
+
+    fn store_document_inner(
+        &self,
+        patient: &Account,
+        sender: Option<&Address>,
+        new: NewDocument,
+    ) -> Result<Document> {
+        let doc_type = self.types.classify(new.type_code.as_deref());
+        let id = DocumentId(self.store.next_counter("vault-document", 1)?);
+        let blob = self.store.put_blob(patient.id, &new.content)?;
+        let rendering = match &new.rendering {
+            Some(text) => Some(self.store.put_blob(patient.id, text.as_bytes())?),
+            None => None,
+        };
+        let title = if new.title.trim().is_empty() {
+            doc_type.label.clone()
+        } else {
+            new.title.trim().to_string()
+        };
+        let doc = Document {
+            id,
+            patient: patient.id,
+            blob: Some(blob),
+            rendering,
+            type_code: doc_type.code,
+            type_label: doc_type.label,
+            category: doc_type.category,
+            class_code: new.class_code,
+            format_code: new.format_code,
+            confidentiality: new.confidentiality,
+            title,
+            author: new.author,
+            created: new.created,
+            service_start: new.service_start,
+            service_stop: new.service_stop,
+            filed_at: mshub_store::now(),
+            mime: new.mime,
+            file_name: new.file_name,
+            size: new.content.len() as u64,
+            sha1: sha1_hex(&new.content),
+            source: new.source,
+            masked: new.masked,
+            visible_to_patient: new.visible_to_patient,
+            deleted: false,
+        };
+        let mut batch = Batch::new();
+        self.records().insert(&doc, &mut batch)?;
+        if self.store.kv().commit(&batch)? != mshub_store::Commit::Done {
+            return Err(crate::VaultError::Data(format!(
+                "document id {id} was already taken"
+            )));
+        }
+        let source = match doc.source {
+            Source::Xdm => "xdm",
+            Source::Cda => "cda",
+            Source::Attachment => "attachment",
+        };
+        self.store.audit(
+            AuditEvent::new(
+                sender.map_or("mta".to_string(), |s| s.to_string()),
+                "document.file",
+                format!("document:{id}"),
+            )
+            .with_detail(format!(
+                "patient:{} type:{} source:{source}",
+                patient.id,
+                // Only codes of the table: a sender's free text never reaches the audit chain.
+                if doc.category == Category::AClasser {
+                    "unknown"
+                } else {
+                    &doc.type_code
+                }
+            )),
+        )?;
+        Ok(doc)
+    }
+
+    fn notify_filed(&self, patient: &Account, filed: &[Document], filing: &Filing) -> Result<()> {
+        let visible: Vec<&Document> = filed.iter().filter(|d| d.visible_to_patient).collect();
+        let failures: Vec<(&str, &Rejection)> = filing.failures().collect();
+        if visible.is_empty() && failures.is_empty() {
+            return Ok(());
+        }
+        let mut body = String::from("Bonjour,\n\n");
+        if !visible.is_empty() {
+            body.push_str(if visible.len() == 1 {
+                "Un nouveau document a été ajouté à votre coffre-fort de documents de santé :\n\n"
+            } else {
+                "De nouveaux documents ont été ajoutés à votre coffre-fort de documents de santé :\n\n"
+            });
+            for d in &visible {
+                body.push_str(&document_line(d));
+            }
+            body.push('\n');
+        }
+        if !failures.is_empty() {
+            body.push_str(
+                "Certaines pièces jointes n'ont pas pu être classées (le message reste dans votre boîte) :\n\n",
+            );
+            for (name, rejection) in &failures {
+                body.push_str(&format!("- {name} : {rejection}\n"));
+            }
+            body.push('\n');
+        }
+        body.push_str(
+            "Vous pouvez consulter vos documents dans la rubrique Documents de votre messagerie.\n",
+        );
+        let subject = if visible.is_empty() {
+            "Des documents n'ont pas pu être classés"
+        } else if visible.len() == 1 {
+            "Nouveau document dans votre espace santé"
+        } else {
+            "Nouveaux documents dans votre espace santé"
+        };
+        notify(
+            &self.store,
+            self.directory.hub_domain().as_str(),
+            patient,
+            subject,
+            &body,
+        )
+    }
+}
+
+pub(crate) fn document_line(d: &Document) -> String {
+    let category = if d.category == Category::AClasser {
+        "à classer".to_string()
+    } else {
+        d.category.label_fr().to_string()
+    };
+    format!(
+        "- {} : {} ({}) — {}\n",
+        d.type_label,
+        d.title,
+        d.author.display(),
+        category
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loinc_codes_are_recognised() {
+        for good in ["11502-2", "1-8", "1234567-0"] {
+            assert!(is_loinc(good), "{good}");
+        }
+        for bad in [
+            "",
+            "11502",
+            "11502-22",
+            "-2",
+            "12345678-9",
+            "a1502-2",
+            "<script>",
+        ] {
+            assert!(!is_loinc(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn attachments_are_recognised_by_name_type_and_content() {
+        let kind = |name: &str, mime: &str, bytes: &[u8]| match kind_of(name, mime, bytes) {
+            Some(Kind::Xdm) => "xdm",
+            Some(Kind::Cda) => "cda",
+            Some(Kind::Plain) => "plain",
+            None => "none",
+        };
+        assert_eq!(kind("IHE_XDM.ZIP", "application/octet-stream", b"x"), "xdm");
+        assert_eq!(
+            kind("a.zip", "application/zip", b"PK\x03\x04..IHE_XDM/SUBSET01/"),
+            "xdm"
+        );
+        assert_eq!(
+            kind("a.zip", "application/zip", b"PK\x03\x04..other/"),
+            "none"
+        );
+        assert_eq!(kind("cr.xml", "text/xml", b"<ClinicalDocument/>"), "cda");
+        assert_eq!(kind("x.xml", "application/xml", b"<html/>"), "none");
+        assert_eq!(kind("cr.pdf", "application/pdf", b"%PDF-1.4"), "plain");
+        assert_eq!(
+            kind("cr.pdf", "application/octet-stream", b"%PDF-1.4"),
+            "plain"
+        );
+        assert_eq!(kind("photo.png", "image/png", b"\x89PNG"), "plain");
+        assert_eq!(kind("note.txt", "text/plain", b"bonjour"), "none");
+    }
+}

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod control;
 mod demo;
+mod filing;
 mod hub;
 mod operate;
 mod serve;

@@ -32,7 +32,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         hub.store.clone(),
         hub.directory.clone(),
         &identity,
-        Vec::new(),
+        crate::filing::filers(&hub),
     )?;
     let listeners = Listeners {
         relay: bind(listen.smtp_relay, "the SMTP relay").await?,

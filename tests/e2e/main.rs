@@ -8,3 +8,4 @@ mod imap;
 mod malformed;
 mod smtp;
 mod support;
+mod vault;

@@ -1,0 +1,38 @@
+//! The filers the delivery pipeline runs after a message is in a recipient's INBOX
+//! (DESIGN §3): the MTA defines the trait and knows no filer; the binary plugs them in.
+
+use std::sync::Arc;
+
+use mshub_mta::{Delivered, Filer, FilingOutcome};
+use mshub_vault::{FilingStatus, Vault};
+
+use crate::hub::Hub;
+
+/// Attachments to a patient (IHE XDM, CDA, PDF, images) into the patient's document vault.
+struct VaultFiler(Vault);
+
+impl Filer for VaultFiler {
+    fn name(&self) -> &'static str {
+        "vault"
+    }
+
+    fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
+        match self
+            .0
+            .file_message(d.recipient, d.sender, d.message)
+            .outcome()
+        {
+            FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
+            FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
+            FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
+        }
+    }
+}
+
+/// Every filer of the hub, in the order they run.
+pub fn filers(hub: &Hub) -> Vec<Arc<dyn Filer>> {
+    vec![Arc::new(VaultFiler(Vault::new(
+        hub.store.clone(),
+        hub.directory.clone(),
+    )))]
+}

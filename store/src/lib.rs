@@ -169,6 +169,15 @@ impl Store {
         Ok(sealed.id)
     }
 
+    /// Seals `plain` to the owner's key for a record the caller commits in `batch`: a small
+    /// blob rides in that batch (durable exactly with its record, never orphaned); a large one
+    /// is written to the blob store now.
+    pub fn put_blob_in(&self, owner: AccountId, plain: &[u8], batch: &mut Batch) -> Result<BlobId> {
+        let sealed = self.place_sealed(self.keyring.seal(owner, plain)?)?;
+        sealed.add_to(batch);
+        Ok(sealed.id)
+    }
+
     /// Small sealed blobs go into the key-value store, in the same batch as the record that
     /// references them: one (group-committed) flush makes both durable. Larger ones are
     /// written, fsync'd, to the blob store now.

@@ -382,9 +382,16 @@ impl Vault {
     ) -> Result<Document> {
         let doc_type = self.types.classify(new.type_code.as_deref());
         let id = DocumentId(self.store.next_counter("vault-document", 1)?);
-        let blob = self.store.put_blob(patient.id, &new.content)?;
+        // The sealed content and rendering commit in the record's own batch.
+        let mut batch = Batch::new();
+        let blob = self
+            .store
+            .put_blob_in(patient.id, &new.content, &mut batch)?;
         let rendering = match &new.rendering {
-            Some(text) => Some(self.store.put_blob(patient.id, text.as_bytes())?),
+            Some(text) => Some(
+                self.store
+                    .put_blob_in(patient.id, text.as_bytes(), &mut batch)?,
+            ),
             None => None,
         };
         let title = if new.title.trim().is_empty() {
@@ -418,7 +425,6 @@ impl Vault {
             visible_to_patient: new.visible_to_patient,
             deleted: false,
         };
-        let mut batch = Batch::new();
         self.records().insert(&doc, &mut batch)?;
         if self.store.kv().commit(&batch)? != mshub_store::Commit::Done {
             return Err(crate::VaultError::Data(format!(

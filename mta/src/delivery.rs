@@ -357,7 +357,40 @@ impl Delivery {
             if let Err(e) = self.record_filing(*mailbox, *uid, &records) {
                 tracing::error!(%mailbox, %uid, error = %e, "could not record filing outcomes");
             }
+            for r in &records {
+                if let (FilingOutcome::Failed { reason }, Some(to)) = (&r.outcome, sender) {
+                    if let Err(e) =
+                        self.report_filing_failure(to, account, &r.filer, reason, message)
+                    {
+                        tracing::error!(error = %e, "could not send a filing report");
+                    }
+                }
+            }
         }
+    }
+
+    /// Tells the sender what could not be filed (the message itself was delivered).
+    fn report_filing_failure(
+        &self,
+        to: &Address,
+        recipient: &Account,
+        filer: &str,
+        reason: &str,
+        message: &[u8],
+    ) -> Result<(), MtaError> {
+        let postmaster =
+            Address::try_from(format!("postmaster@{}", self.directory.hub_domain()).as_str())?;
+        let headers = MessageHeaders::parse(message);
+        let report = dsn::filing_report(&dsn::FilingReport {
+            reporting_mta: &self.hostname,
+            postmaster: &postmaster,
+            to,
+            recipient: &recipient.address,
+            message_id: headers.message_id.as_deref(),
+            filer,
+            reason,
+        });
+        self.return_to_sender(to, &report)
     }
 
     /// Runs the filers on copies delivered before a stop that came before their filing

@@ -171,6 +171,53 @@ pub fn build(report: &Report<'_>) -> Vec<u8> {
     out
 }
 
+/// A filing report (DESIGN §3): the message was delivered, but what it carried could not be
+/// filed (e.g. a refused IHE XDM archive). Sent to the sender so that the lab or hospital
+/// system learns why.
+pub struct FilingReport<'a> {
+    pub reporting_mta: &'a str,
+    pub postmaster: &'a Address,
+    pub to: &'a Address,
+    pub recipient: &'a Address,
+    pub message_id: Option<&'a str>,
+    pub filer: &'a str,
+    pub reason: &'a str,
+}
+
+pub fn filing_report(r: &FilingReport<'_>) -> Vec<u8> {
+    let about = r
+        .message_id
+        .map(|id| format!(" <{}>", crate::conversation::normalise_message_id(id)))
+        .unwrap_or_default();
+    let reason = one_line(r.reason);
+    format!(
+        "From: Mail Delivery System <{postmaster}>\r\n\
+         To: <{to}>\r\n\
+         Subject: Rapport de dépôt / Filing report\r\n\
+         Date: {date}\r\n\
+         Message-ID: <filing.{id}@{mta}>\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\
+         \r\n\
+         Votre message{about} a été distribué à <{recipient}>, mais son contenu n'a pas pu être\r\n\
+         entièrement déposé ({filer}) :\r\n\
+         \r\n  {reason}\r\n\r\n\
+         Your message{about} was delivered to <{recipient}>, but what it carries could not all be\r\n\
+         filed ({filer}):\r\n\
+         \r\n  {reason}\r\n",
+        postmaster = r.postmaster,
+        to = r.to,
+        date = date::rfc5322(mshub_store::now()),
+        id = mshub_store::BlobId::random(),
+        mta = r.reporting_mta,
+        recipient = r.recipient,
+        filer = r.filer,
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

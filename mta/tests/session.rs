@@ -538,6 +538,25 @@ async fn a_failing_filer_never_loses_the_message_and_its_outcome_is_recorded() {
             reason: "broken attachment".into()
         }
     );
+    // The sender gets a filing report naming the reason (sent right after the outcome).
+    let mut reports = Vec::new();
+    for _ in 0..100 {
+        reports = self::inbox(&hub, MARTIN);
+        if !reports.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(reports.len(), 1);
+    let report = String::from_utf8_lossy(&reports[0]);
+    assert!(
+        report.contains("Subject: Rapport de dépôt / Filing report"),
+        "{report}"
+    );
+    assert!(
+        report.contains("broken attachment") && report.contains(CAMILLE),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -207,11 +207,27 @@ impl Keyring {
     }
 }
 
-/// Writes `plain` (compressed if large) into an encrypting message stack, then closes it.
+/// Large blobs are compressed, except formats that are compressed already (PDF, zip,
+/// images, …): deflating them costs time and saves nothing.
+fn worth_compressing(plain: &[u8]) -> bool {
+    const COMPRESSED: [&[u8]; 8] = [
+        b"%PDF",               // PDF (its streams are deflated)
+        b"PK\x03\x04",         // zip, IHE XDM, office documents
+        b"\xff\xd8\xff",       // JPEG
+        b"\x89PNG",            // PNG
+        b"GIF8",               // GIF
+        b"\x1f\x8b",           // gzip
+        b"\x28\xb5\x2f\xfd",   // zstd
+        b"\x00\x00\x00\x0cjP", // JPEG 2000
+    ];
+    plain.len() >= COMPRESS_FROM && !COMPRESSED.iter().any(|magic| plain.starts_with(magic))
+}
+
+/// Writes `plain` (compressed if worth it) into an encrypting message stack, then closes it.
 fn write_literal(message: Message<'_>, plain: &[u8]) -> Result<()> {
     // Setting up a deflate stream costs more CPU than compressing a small message saves disk:
     // only larger blobs (attachments, documents) are compressed.
-    let message = if plain.len() >= COMPRESS_FROM {
+    let message = if worth_compressing(plain) {
         Compressor::new(message)
             .algo(CompressionAlgorithm::Zip)
             .build()
@@ -280,5 +296,23 @@ impl VerificationHelper for Helper<'_> {
     // decryptor checks before the last byte is released.
     fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod compression_tests {
+    use super::*;
+
+    #[test]
+    fn only_large_blobs_of_uncompressed_formats_are_compressed() {
+        let text = vec![b'a'; COMPRESS_FROM];
+        assert!(worth_compressing(&text));
+        assert!(!worth_compressing(&text[..COMPRESS_FROM - 1]));
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        pdf.resize(COMPRESS_FROM * 2, 0);
+        assert!(!worth_compressing(&pdf));
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.resize(COMPRESS_FROM * 2, 0);
+        assert!(!worth_compressing(&zip));
     }
 }

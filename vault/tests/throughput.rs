@@ -10,16 +10,16 @@ use std::time::Instant;
 use common::*;
 
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    // xorshift: incompressible bytes, like a scanned PDF.
+    // A PDF header then xorshift bytes: incompressible, like a scanned PDF's image streams.
     let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((pdf.len()..len).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    pdf
 }
 
 #[test]

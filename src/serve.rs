@@ -10,8 +10,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use mshub_imap::{Imap, ImapConfig};
+use mshub_imap::Imap;
 use mshub_mta::{Listeners, Mta};
+use mshub_webmail::Webmail;
 
 use crate::hub::Hub;
 use crate::tls;
@@ -40,7 +41,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         submissions: bind(listen.submissions, "SMTP submission over TLS").await?,
     };
     let imap = Imap::new(
-        ImapConfig::default(),
+        hub.config.imap.clone(),
         hub.store.clone(),
         hub.directory.clone(),
         mshub_mta::tls::server_config(&identity, None)?,
@@ -49,6 +50,9 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         imap: bind(listen.imap, "IMAP").await?,
         imaps: bind(listen.imaps, "IMAP over TLS").await?,
     };
+    let webmail = Webmail::new(hub.store.clone(), hub.directory.clone());
+    let https = bind(listen.https, "HTTPS").await?;
+    let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(
         "mshub ready: hub domain {}, data in {}",
         hub.config.hub_domain,
@@ -72,25 +76,26 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         ),
         ("imap", imap_listeners.imap.local_addr()?, "IMAP, STARTTLS"),
         ("imaps", imap_listeners.imaps.local_addr()?, "IMAP, TLS"),
+        ("https", https.local_addr()?, "web inbox and API"),
     ];
     for (key, addr, what) in served {
         println!("  {key:<12} {addr:<22} {what}");
     }
-    let (key, addr, what) = ("https", listen.https, "web inbox");
-    println!("  {key:<12} {addr:<22} {what}: not served yet");
     tracing::info!(data = %hub.config.data_dir.display(), "mshub ready");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let control = crate::control::socket_path(&hub.config);
     let control_task = tokio::spawn(crate::control::serve(hub.clone(), control, stopped.clone()));
     let mta_task = tokio::spawn(mta.serve(listeners, stopped.clone()));
-    let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped));
+    let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped.clone()));
+    let https_task = tokio::spawn(webmail.serve(https, https_tls, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     // Acknowledged mail is already durable: waiting is only for a tidy exit.
     let _ = tokio::time::timeout(Duration::from_secs(5), mta_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), imap_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), https_task).await;
     match control_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "control socket"),
         Err(e) => tracing::warn!(error = %e, "control socket task"),

@@ -517,3 +517,97 @@ impl Instance {
             .imap_ports()
     }
 }
+
+
+// ----- HTTPS -----
+
+impl Running {
+    /// The HTTPS port a running hub printed after `mshub ready`.
+    pub fn https_port(&mut self) -> u16 {
+        // The SMTP and IMAP lines come first: this one may have been read already.
+        if !self.stdout.iter().any(|l| l.starts_with("  https ")) {
+            self.wait_for("  https ");
+        }
+        self.stdout
+            .iter()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("https"))
+                    .then(|| words.next())
+                    .flatten()
+                    .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.port())
+            })
+            .unwrap_or_else(|| panic!("no https line in:\n{}", self.stdout.join("\n")))
+    }
+}
+
+impl Instance {
+    /// The running instance's HTTPS port.
+    pub fn https_port(&mut self) -> u16 {
+        self.running
+            .as_mut()
+            .expect("the instance is running")
+            .https_port()
+    }
+}
+
+/// What `curl` got from an HTTPS request.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Header lines as received, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&self.body)))
+    }
+}
+
+/// `curl --cacert <ca>` GET of `https://127.0.0.1:<port><path>`, with HTTP Basic if `login`.
+pub fn curl(ca: &Path, port: u16, path: &str, login: Option<(&str, &str)>) -> HttpReply {
+    let out_dir = tempfile::tempdir().unwrap();
+    let headers = out_dir.path().join("headers");
+    let body = out_dir.path().join("body");
+    let mut cmd = Command::new("curl");
+    cmd.args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
+        .arg(ca)
+        .arg("--dump-header")
+        .arg(&headers)
+        .arg("--output")
+        .arg(&body)
+        .args(["--write-out", "%{http_code}"]);
+    if let Some((user, password)) = login {
+        // A test password: fine on the command line.
+        cmd.args(["--user", &format!("{user}:{password}")]);
+    }
+    let out = cmd
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
+    let status = text(&out.stdout).trim().parse().expect("an HTTP status");
+    let headers = std::fs::read_to_string(&headers)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,211 @@
+//! The professionals' HTTPS API onto the vault (issue 6): a lab relays a prescription and an
+//! imaging report to the demo patient as IHE XDM archives; a pharmacist and a physician query
+//! the patient's documents with curl over TLS.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const CAMILLE_INS: &str = "284057511204339";
+const PHARMACIST: (&str, &str) = ("pharma@hopital.mshub.test", "demo-pharma-42");
+
+/// Relays one XDM archive (one document of type `loinc`) from the lab to Camille with swaks.
+fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &str) {
+    let zip = hub.dir.join(name);
+    let made = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/py/make_xdm.py"
+        ))
+        .arg(&zip)
+        .args([CAMILLE_INS, loinc, title, LABO.0, marker])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let relay = hub.ports.relay.to_string();
+    let attach = format!("@{}", zip.display());
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &relay,
+            "--tls",
+            "--ehlo",
+            "sil.hopital.test",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            LABO.0,
+            "--auth-password",
+            LABO.1,
+            "--from",
+            LABO.0,
+            "--to",
+            CAMILLE.0,
+            "--header",
+            &format!("Subject: {title}"),
+            "--attach-type",
+            "application/zip",
+            "--attach-name",
+            "IHE_XDM.ZIP",
+            "--attach",
+            &attach,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let transcript = text(&out.stdout);
+    assert!(
+        transcript.contains("250 2.0.0 OK: queued as"),
+        "{transcript}"
+    );
+}
+
+fn list(ca: &Path, port: u16, login: (&str, &str)) -> serde_json::Value {
+    let reply = curl(
+        ca,
+        port,
+        &format!("/api/v1/patients/{CAMILLE_INS}/documents"),
+        Some(login),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json()
+}
+
+fn titles(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn id_of(list: &serde_json::Value, type_code: &str) -> u64 {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["type_code"] == type_code)
+        .and_then(|d| d["id"].as_u64())
+        .unwrap_or_else(|| panic!("no {type_code} in {list}"))
+}
+
+#[test]
+fn a_pharmacist_sees_the_prescription_but_not_the_imaging_report() {
+    let mut hub = Instance::demo();
+    hub.stop();
+    hub.cli(
+        &[
+            "account",
+            "add",
+            PHARMACIST.0,
+            "professional",
+            "--rpps",
+            "10000000009",
+            "--given-name",
+            "Paul",
+            "--family-name",
+            "Officine",
+            "--profession",
+            "pharmacist",
+            "--password-stdin",
+        ],
+        &format!("{}\n", PHARMACIST.1),
+    );
+    hub.start();
+    let port = hub.https_port();
+    let ca = hub.ca.clone();
+
+    relay_xdm(
+        &hub,
+        "prescription.zip",
+        "57833-6",
+        "Ordonnance du 20 novembre",
+        "RX-MARKER-5a1",
+    );
+    relay_xdm(
+        &hub,
+        "imaging.zip",
+        "18748-4",
+        "Radiographie thoracique",
+        "IMG-MARKER-9c3",
+    );
+    // Filing runs after the 250: wait (bounded) until the physician sees both.
+    let filed = poll(Duration::from_secs(30), Duration::from_millis(500), || {
+        list(&ca, port, MARTIN).as_array().unwrap().len() == 2
+    });
+    assert!(filed, "not filed: {}", list(&ca, port, MARTIN));
+
+    let physician = list(&ca, port, MARTIN);
+    let mut seen = titles(&physician);
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["Ordonnance du 20 novembre", "Radiographie thoracique"]
+    );
+    let pharmacist = list(&ca, port, PHARMACIST);
+    assert_eq!(titles(&pharmacist), ["Ordonnance du 20 novembre"]);
+    assert_eq!(pharmacist[0]["category"], "prescriptions");
+    let prescription = id_of(&pharmacist, "57833-6");
+    let imaging = id_of(&physician, "18748-4");
+
+    // The pharmacist fetches the prescription's bytes…
+    let fetched = curl(
+        &ca,
+        port,
+        &format!("/api/v1/documents/{prescription}"),
+        Some(PHARMACIST),
+    );
+    assert_eq!(fetched.status, 200, "{fetched:?}");
+    assert_eq!(fetched.header("content-type"), Some("application/pdf"));
+    assert!(fetched
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment; filename=")));
+    assert_eq!(fetched.header("x-content-type-options"), Some("nosniff"));
+    assert!(fetched.header("strict-transport-security").is_some());
+    assert!(contains(&fetched.body, "RX-MARKER-5a1"));
+
+    // …but not the imaging report.
+    let refused = curl(
+        &ca,
+        port,
+        &format!("/api/v1/documents/{imaging}"),
+        Some(PHARMACIST),
+    );
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.json()["error"], "access-denied");
+
+    // No credentials, a wrong password: 401 with the Basic challenge.
+    let path = format!("/api/v1/documents/{prescription}");
+    for login in [None, Some((PHARMACIST.0, "not-the-password"))] {
+        let reply = curl(&ca, port, &path, login);
+        assert_eq!(reply.status, 401, "{login:?}: {reply:?}");
+        assert!(reply
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Basic realm=\"mshub\"")));
+    }
+    let health = curl(&ca, port, "/healthz", None);
+    assert_eq!((health.status, health.body.as_slice()), (200, &b"ok"[..]));
+
+    hub.stop();
+    let (store, _directory) = hub.open_store();
+    let audit = store.audit_records(0, 10_000).unwrap();
+    let subject = format!("document:{prescription}");
+    assert!(
+        audit.iter().any(|r| r.event.action == "document.read"
+            && r.event.actor == PHARMACIST.0
+            && r.event.subject == subject),
+        "no document.read record for the pharmacist's fetch"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.event.action == "document.read.denied"
+                && r.event.actor == PHARMACIST.0
+                && r.event.subject == format!("document:{imaging}")),
+        "no document.read.denied record for the refused fetch"
+    );
+    store.verify_audit().unwrap();
+}

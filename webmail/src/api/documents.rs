@@ -1,0 +1,159 @@
+//! `GET /api/v1/patients/{ins}/documents` and `GET /api/v1/documents/{id}`: what a
+//! professional may see of a patient's vault, and one document's original bytes. The vault
+//! decides (and audits the reads); this module maps its answers to HTTP.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+use mshub_directory::Ins;
+use mshub_vault::{Document, DocumentId, VaultError};
+
+use crate::api::ApiError;
+use crate::{Professional, Webmail};
+
+/// One entry of a patient's document list.
+#[derive(Debug, Serialize)]
+pub struct DocumentSummary {
+    pub id: u64,
+    pub title: String,
+    /// LOINC code; empty when the type is not set yet.
+    pub type_code: String,
+    pub type_label: String,
+    /// comptes-rendus, imagerie, biologie, prescriptions, prevention, certificats, autres,
+    /// a-classer.
+    pub category: &'static str,
+    /// "Dr Claire MARTIN, CHU X", or what is known of the author.
+    pub author: String,
+    /// HL7 DTM as the sender gave it.
+    pub created: Option<String>,
+    pub mime: String,
+    pub size: u64,
+}
+
+impl From<&Document> for DocumentSummary {
+    fn from(d: &Document) -> Self {
+        Self {
+            id: d.id.0,
+            title: d.title.clone(),
+            type_code: d.type_code.clone(),
+            type_label: d.type_label.clone(),
+            category: d.category.name(),
+            author: d.author.display(),
+            created: d.created.clone(),
+            mime: d.mime.clone(),
+            size: d.size,
+        }
+    }
+}
+
+/// Runs blocking vault work (store reads, decryption) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal("vault task", &e)))
+}
+
+fn vault_error(e: VaultError) -> ApiError {
+    match e {
+        VaultError::NoSuchDocument(_) => ApiError::not_found("no such document"),
+        VaultError::Deleted(id) => {
+            ApiError::gone(format!("document {id} was deleted by the patient"))
+        }
+        VaultError::Denied { denial, .. } => {
+            ApiError::forbidden("access-denied", denial.to_string())
+        }
+        other => ApiError::internal("vault", &other),
+    }
+}
+
+/// The documents of the patient `ins` that the caller may see, in filing order. Listing is not
+/// a read: the vault audits the fetches.
+pub async fn list(
+    State(app): State<Arc<Webmail>>,
+    Extension(Professional(caller)): Extension<Professional>,
+    Path(ins): Path<String>,
+) -> Result<Json<Vec<DocumentSummary>>, ApiError> {
+    let ins = Ins::try_from(ins.as_str())
+        .map_err(|e| ApiError::bad_request("invalid-ins", e.to_string()))?;
+    blocking(move || {
+        let address = app.directory.patient_address(&ins);
+        let patient = app
+            .directory
+            .account_by_address(&address)
+            .map_err(|e| ApiError::internal("directory", &e))?
+            .ok_or_else(|| ApiError::not_found("no patient with this INS on this hub"))?;
+        let docs = app
+            .vault
+            .documents_for_professional(&patient, &caller)
+            .map_err(vault_error)?;
+        Ok(Json(docs.iter().map(DocumentSummary::from).collect()))
+    })
+    .await
+}
+
+/// A document's original bytes, if the vault lets the caller read it (audited either way).
+pub async fn fetch(
+    State(app): State<Arc<Webmail>>,
+    Extension(Professional(caller)): Extension<Professional>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id.parse::<u64>().map(DocumentId).map_err(|_| {
+        ApiError::bad_request("invalid-id", "a document id is a decimal number".into())
+    })?;
+    let (doc, bytes) = blocking(move || {
+        let bytes = app.vault.read_document(&caller, id).map_err(vault_error)?;
+        // The read was allowed: the record's metadata (type, name) goes with the bytes.
+        let doc = app.vault.document(id).map_err(vault_error)?;
+        Ok((doc, bytes))
+    })
+    .await?;
+    let content_type = HeaderValue::from_str(&doc.mime)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let disposition = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        attachment_name(&doc)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, content_type),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The file name to save a document as: the sender's, else `document-<id>`, reduced to
+/// characters safe in a quoted header value and in any file system.
+fn attachment_name(doc: &Document) -> String {
+    let name = doc
+        .file_name
+        .as_deref()
+        .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n))
+        .filter(|n| !n.is_empty())
+        .map_or_else(|| format!("document-{}", doc.id), str::to_string);
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => format!("document-{}", doc.id),
+        s => s.to_string(),
+    }
+}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use mshub_imap::ImapConfig;
 use mshub_mta::MtaConfig;
 use mshub_store::MasterKey;
 
@@ -33,6 +34,7 @@ pub struct Config {
     pub listen: ListenConfig,
     pub log: LogConfig,
     pub mta: MtaConfig,
+    pub imap: ImapConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +82,7 @@ impl Default for Config {
             listen: ListenConfig::default(),
             log: LogConfig::default(),
             mta: MtaConfig::default(),
+            imap: ImapConfig::default(),
         }
     }
 }
@@ -202,6 +205,14 @@ retry_max_secs = 3600
 give_up_secs = 172800
 # Send a "delayed" DSN once after this many seconds.
 delay_notice_secs = 14400
+
+[imap]
+# Seconds of silence before a connection is closed (RFC 9051: at least 30 minutes).
+idle_timeout_secs = 1800
+# Largest command line, literals excluded, in bytes.
+max_line = 65536
+# Most simultaneous connections from one IP address.
+max_connections_per_source = 500
 "#;
 
 impl Config {

@@ -30,7 +30,6 @@ pub mod session;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mshub_directory::Directory;
 use mshub_store::Store;
@@ -40,12 +39,13 @@ pub use server::Listeners;
 /// RFC 7889 APPENDLIMIT: the largest message APPEND accepts (20 MiB).
 pub const APPEND_LIMIT: u64 = 20 * 1024 * 1024;
 
-/// Limits of the IMAP service.
-#[derive(Debug, Clone)]
+/// The IMAP part of the configuration tree (`[imap]` in `mshub.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImapConfig {
-    /// RFC 9051 §5.4: at least 30 minutes of inactivity before an autologout.
-    pub idle_timeout: Duration,
-    /// Largest command line, literals excluded.
+    /// Seconds of silence before a connection is closed (RFC 9051 §5.4: at least 30 minutes).
+    pub idle_timeout_secs: u64,
+    /// Largest command line, literals excluded, in bytes.
     pub max_line: usize,
     /// Most simultaneous connections from one IP address (IMAP connections are long-lived
     /// and a hospital's users may share one address).
@@ -55,7 +55,7 @@ pub struct ImapConfig {
 impl Default for ImapConfig {
     fn default() -> Self {
         Self {
-            idle_timeout: Duration::from_secs(30 * 60),
+            idle_timeout_secs: 30 * 60,
             max_line: 64 * 1024,
             max_connections_per_source: 500,
         }

@@ -14,6 +14,7 @@ pub(crate) mod selected;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -192,7 +193,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Reads more input into the buffer, with the idle timeout; `Err` ends the session.
     pub(crate) async fn read_more(&mut self) -> Result<(), Ended> {
         let mut buf = [0u8; 16 * 1024];
-        match tokio::time::timeout(self.imap.config.idle_timeout, self.io.read(&mut buf)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(self.imap.config.idle_timeout_secs),
+            self.io.read(&mut buf),
+        )
+        .await
+        {
             Err(_) => {
                 self.untagged("BYE Autologout; idle for too long");
                 let _ = self.flush().await;

@@ -518,6 +518,16 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// The process id of the running hub (to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.running
+            .as_ref()
+            .expect("the instance is running")
+            .child
+            .id()
+    }
+}
 
 // ----- HTTPS -----
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `mshub` binary as an operator would. One test binary
 //! for all of them (one link, one place to look).
 
+mod api;
 mod cli;
 mod demo;
 mod federation;
@@ -10,4 +11,3 @@ mod malformed;
 mod smtp;
 mod support;
 mod vault;
-mod api;

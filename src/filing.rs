@@ -16,6 +16,10 @@ impl Filer for VaultFiler {
         "vault"
     }
 
+    fn may_apply(&self, message: &[u8]) -> bool {
+        mshub_vault::may_carry_documents(message)
+    }
+
     fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
         match self
             .0

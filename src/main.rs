@@ -25,12 +25,12 @@ fn main() -> std::process::ExitCode {
 /// mmap'd block it raises its mmap threshold above that size and serves the next ones from its
 /// heaps, which keep them resident: about 19 MiB of RSS per concurrent login, for as long as
 /// the process lives (measured on IMAP sessions, BENCHMARKS.md). A fixed threshold keeps large
-/// blocks mmap'd, so they go back to the system when freed.
+/// blocks (4 MiB and more) mmap'd, so they go back to the system when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_large_allocations_to_the_system() {
     // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 

@@ -70,6 +70,11 @@ pub enum FilingOutcome {
 /// A consumer of delivered messages (the vault, the agenda), registered by the binary.
 pub trait Filer: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// A cheap look at the raw message: `false` when there is certainly nothing to file (e.g.
+    /// plain text for the vault), so most mail costs no filing work at all.
+    fn may_apply(&self, _message: &[u8]) -> bool {
+        true
+    }
     fn file(&self, delivered: &Delivered<'_>) -> FilingOutcome;
 }
 
@@ -150,7 +155,7 @@ impl Delivery {
                         .as_ref()
                         .map(|a| a.as_str().as_bytes().to_vec())
                         .unwrap_or_default();
-                    let has_filers = self.has_filers();
+                    let has_filers = self.wants_filing(message);
                     let meta = self.store.append_with(
                         inbox.id,
                         message,
@@ -319,13 +324,14 @@ impl Delivery {
         Ok(())
     }
 
-    pub fn has_filers(&self) -> bool {
-        !self.filers.is_empty()
+    /// Whether some filer may have work in this message.
+    pub fn wants_filing(&self, message: &[u8]) -> bool {
+        self.filers.iter().any(|f| f.may_apply(message))
     }
 
     /// Runs every filer on every local copy and records their outcomes. Blocking.
     pub fn run_filers(&self, report: &DeliveryReport, sender: Option<&Address>, message: &[u8]) {
-        if self.filers.is_empty() {
+        if !self.wants_filing(message) {
             return;
         }
         for (account, mailbox, uid) in &report.local {
@@ -339,6 +345,7 @@ impl Delivery {
             let records: Vec<FilingRecord> = self
                 .filers
                 .iter()
+                .filter(|f| f.may_apply(message))
                 .map(|f| {
                     // A panicking filer is a failed filing, not a lost message or a dead server.
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -104,6 +104,9 @@ impl Vault {
         let AccountKind::Patient { ins, .. } = &recipient.kind else {
             return Filing::default();
         };
+        if !may_carry_documents(raw_message) {
+            return Filing::default();
+        }
         let mut key = recipient.id.to_key().to_vec();
         key.extend_from_slice(sha1_hex(raw_message).as_bytes());
         match self.store.kv().get(FILED_MESSAGES, &key) {
@@ -566,5 +569,63 @@ mod tests {
         );
         assert_eq!(kind("photo.png", "image/png", b"\x89PNG"), "plain");
         assert_eq!(kind("note.txt", "text/plain", b"bonjour"), "none");
+    }
+}
+
+/// Whether the message's own Content-Type allows a document at all: most mail to a patient is
+/// plain text (no Content-Type, or `text/*`), and is then answered without hashing or parsing
+/// the message. Multipart, `application/*`, `image/*` and XML bodies go on to the full parse.
+pub fn may_carry_documents(raw: &[u8]) -> bool {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let header = &raw[..end];
+    let mut lines = header.split(|b| *b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.len() < 13 || !line[..13].eq_ignore_ascii_case(b"content-type:") {
+            continue;
+        }
+        // The value, with its folded continuation lines (RFC 5322 §2.2.3).
+        let mut value = line[13..].to_vec();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                value.extend_from_slice(next);
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let value = String::from_utf8_lossy(&value).trim().to_ascii_lowercase();
+        return ["multipart/", "application/", "image/", "text/xml"]
+            .iter()
+            .any(|t| value.starts_with(t));
+    }
+    false
+}
+
+#[cfg(test)]
+mod content_type_tests {
+    use super::may_carry_documents;
+
+    #[test]
+    fn only_bodies_that_can_hold_a_document_go_to_the_parser() {
+        assert!(!may_carry_documents(b"Subject: hi\r\n\r\nbody\r\n"));
+        assert!(!may_carry_documents(
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody\r\n"
+        ));
+        assert!(may_carry_documents(
+            b"Subject: x\r\nCONTENT-TYPE: Multipart/Mixed;\r\n boundary=\"b\"\r\n\r\n--b\r\n"
+        ));
+        assert!(may_carry_documents(
+            b"Content-Type:\r\n application/pdf\r\n\r\n%PDF"
+        ));
+        assert!(may_carry_documents(
+            b"Content-Type: text/xml\r\n\r\n<ClinicalDocument/>"
+        ));
+        // A "Content-Type:" in the body is not the message's.
+        assert!(!may_carry_documents(
+            b"Subject: x\r\n\r\nContent-Type: multipart/mixed\r\n"
+        ));
     }
 }

@@ -101,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     format!("OK: queued as {}", report.id),
                 ));
                 // Filers run after the acknowledgement; their outcome is recorded on the message.
-                if delivery.has_filers() && !report.local.is_empty() {
+                if !report.local.is_empty() && delivery.wants_filing(&message) {
                     tokio::task::spawn_blocking(move || {
                         delivery.run_filers(&report, envelope.from.as_ref(), &message)
                     });

@@ -3,66 +3,12 @@
 //! the patient's documents with curl over TLS.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::*;
 
 const CAMILLE_INS: &str = "284057511204339";
 const PHARMACIST: (&str, &str) = ("pharma@hopital.mshub.test", "demo-pharma-42");
-
-/// Relays one XDM archive (one document of type `loinc`) from the lab to Camille with swaks.
-fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &str) {
-    let zip = hub.dir.join(name);
-    let made = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/e2e/py/make_xdm.py"
-        ))
-        .arg(&zip)
-        .args([CAMILLE_INS, loinc, title, LABO.0, marker])
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let relay = hub.ports.relay.to_string();
-    let attach = format!("@{}", zip.display());
-    let out = Command::new("swaks")
-        .args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &relay,
-            "--tls",
-            "--ehlo",
-            "sil.hopital.test",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            LABO.0,
-            "--auth-password",
-            LABO.1,
-            "--from",
-            LABO.0,
-            "--to",
-            CAMILLE.0,
-            "--header",
-            &format!("Subject: {title}"),
-            "--attach-type",
-            "application/zip",
-            "--attach-name",
-            "IHE_XDM.ZIP",
-            "--attach",
-            &attach,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let transcript = text(&out.stdout);
-    assert!(
-        transcript.contains("250 2.0.0 OK: queued as"),
-        "{transcript}"
-    );
-}
 
 fn list(ca: &Path, port: u16, login: (&str, &str)) -> serde_json::Value {
     let reply = curl(

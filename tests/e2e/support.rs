@@ -621,3 +621,63 @@ pub fn curl(ca: &Path, port: u16, path: &str, login: Option<(&str, &str)>) -> Ht
         body: std::fs::read(&body).unwrap_or_default(),
     }
 }
+
+/// Relays one IHE XDM archive (one document of type `loinc`, carrying `marker`) from the lab
+/// system to Camille with swaks: relay port, STARTTLS, AUTH (it sends as a local address).
+pub fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &str) {
+    let zip = hub.dir.join(name);
+    let made = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/py/make_xdm.py"
+        ))
+        .arg(&zip)
+        .args([
+            CAMILLE.0.split('@').next().unwrap(),
+            loinc,
+            title,
+            LABO.0,
+            marker,
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let relay = hub.ports.relay.to_string();
+    let attach = format!("@{}", zip.display());
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &relay,
+            "--tls",
+            "--ehlo",
+            "sil.hopital.test",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            LABO.0,
+            "--auth-password",
+            LABO.1,
+            "--from",
+            LABO.0,
+            "--to",
+            CAMILLE.0,
+            "--header",
+            &format!("Subject: {title}"),
+            "--attach-type",
+            "application/zip",
+            "--attach-name",
+            "IHE_XDM.ZIP",
+            "--attach",
+            &attach,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let transcript = text(&out.stdout);
+    assert!(
+        transcript.contains("250 2.0.0 OK: queued as"),
+        "{transcript}"
+    );
+}

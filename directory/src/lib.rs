@@ -35,6 +35,9 @@ pub use throttle::Throttle;
 const ACCOUNT: Tree = Tree("account");
 const ACCOUNT_ADDRESS: Tree = Tree("account-address");
 const DOMAIN: Tree = Tree("domain");
+/// member address ‖ NUL ‖ organisation id → (): who may send as which organisation mailbox,
+/// without reading every account.
+const ORGANISATION_MEMBER: Tree = Tree("organisation-member");
 
 /// Which door a login comes through: mail clients may use application passwords, the web
 /// inbox only the account's own password (or SSO).
@@ -59,6 +62,15 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
         }
         .into()
     })
+}
+
+fn member_key(member: &Address, organisation: Option<AccountId>) -> Vec<u8> {
+    let mut k = member.as_str().as_bytes().to_vec();
+    k.push(0);
+    if let Some(id) = organisation {
+        k.extend_from_slice(&id.to_key());
+    }
+    k
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -174,6 +186,15 @@ impl Directory {
         batch.check(ACCOUNT_ADDRESS, address.as_str().as_bytes(), None);
         batch.put(ACCOUNT_ADDRESS, address.as_str().as_bytes(), id.to_key());
         batch.put(ACCOUNT, id.to_key(), self.records.encode(&account)?);
+        if let AccountKind::Organisation { members, .. } = &account.kind {
+            for member in members {
+                batch.put(
+                    ORGANISATION_MEMBER,
+                    member_key(member, Some(id)),
+                    Vec::new(),
+                );
+            }
+        }
         if self.store.kv().commit(&batch)? == Commit::Conflict {
             return Err(DirectoryError::AddressTaken(address.to_string()));
         }
@@ -273,13 +294,28 @@ impl Directory {
 
     /// The organisation mailboxes `address` is a member of.
     pub fn organisations_of(&self, address: &Address) -> Result<Vec<Account>> {
-        Ok(self
-            .accounts()?
-            .into_iter()
-            .filter(|a| {
-                matches!(&a.kind, AccountKind::Organisation { members, .. } if members.contains(address))
-            })
-            .collect())
+        let mut out = Vec::new();
+        for (key, _) in
+            self.store
+                .kv()
+                .scan(ORGANISATION_MEMBER, &member_key(address, None), None, None)?
+        {
+            let Some(id) = key
+                .get(key.len().saturating_sub(8)..)
+                .and_then(|b| b.try_into().ok())
+                .map(|b| AccountId(u64::from_be_bytes(b)))
+            else {
+                continue;
+            };
+            // The index says where to look; the account itself says whether it still holds.
+            if let Some(org) = self.account(id)? {
+                if matches!(&org.kind, AccountKind::Organisation { members, .. } if members.contains(address))
+                {
+                    out.push(org);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Read-modify-write of one account under compare-and-swap, audited.

@@ -30,7 +30,7 @@ pub use domain::{DomainEntry, DomainRole, Route, TlsPolicy};
 pub use error::{DirectoryError, Result};
 pub use ins::Ins;
 pub use rpps::Rpps;
-pub use throttle::Throttle;
+pub use throttle::{ConnectionLimits, ConnectionSlot, Throttle};
 
 const ACCOUNT: Tree = Tree("account");
 const ACCOUNT_ADDRESS: Tree = Tree("account-address");

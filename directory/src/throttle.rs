@@ -89,12 +89,70 @@ impl Throttle {
     }
 }
 
+/// Simultaneous connections per source address, shared by the hub's listeners (SMTP, IMAP):
+/// a slot is taken at accept and given back when its guard drops.
+#[derive(Debug, Default)]
+pub struct ConnectionLimits {
+    counts: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A connection's place in [`ConnectionLimits`], freed on drop.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    counts: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ConnectionLimits {
+    /// A slot for `ip`, or `None` when it already holds `max` connections.
+    pub fn admit(&self, ip: IpAddr, max: usize) -> Option<ConnectionSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let c = counts.entry(ip).or_insert(0);
+        if *c >= max {
+            return None;
+        }
+        *c += 1;
+        Some(ConnectionSlot {
+            counts: self.counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = counts.get_mut(&self.ip) {
+            *c -= 1;
+            if *c == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn connection_slots_are_counted_per_source_and_given_back() {
+        let limits = ConnectionLimits::default();
+        let a = limits.admit(ip("192.0.2.1"), 2).unwrap();
+        let b = limits.admit(ip("192.0.2.1"), 2).unwrap();
+        assert!(limits.admit(ip("192.0.2.1"), 2).is_none());
+        assert!(limits.admit(ip("192.0.2.2"), 2).is_some());
+        drop(a);
+        assert!(limits.admit(ip("192.0.2.1"), 2).is_some());
+        drop(b);
+        assert!(
+            limits.counts.lock().unwrap().is_empty(),
+            "freed entries are removed"
+        );
     }
 
     #[test]

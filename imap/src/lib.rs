@@ -69,7 +69,7 @@ pub struct Imap {
     pub(crate) directory: Arc<Directory>,
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) next_connection: AtomicU64,
-    pub(crate) sources: server::SourceLimits,
+    pub(crate) sources: mshub_directory::ConnectionLimits,
 }
 
 impl Imap {

@@ -2,10 +2,9 @@
 //! sessions, each in a tracing span carrying a connection id. Thin on purpose: the protocol is
 //! in `session`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -26,51 +25,6 @@ pub struct Listeners {
 }
 
 const HANDSHAKE: Duration = Duration::from_secs(30);
-
-/// Counts connections per source address; the slot is freed when the guard drops.
-#[derive(Default)]
-pub(crate) struct SourceLimits {
-    counts: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct SourceSlot {
-    imap: Arc<Imap>,
-    ip: IpAddr,
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .imap
-            .sources
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = counts.get_mut(&self.ip) {
-            *c -= 1;
-            if *c == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-fn take_slot(imap: &Arc<Imap>, ip: IpAddr) -> Option<SourceSlot> {
-    let mut counts = imap
-        .sources
-        .counts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let c = counts.entry(ip).or_insert(0);
-    if *c >= imap.config.max_connections_per_source {
-        return None;
-    }
-    *c += 1;
-    Some(SourceSlot {
-        imap: imap.clone(),
-        ip,
-    })
-}
 
 impl Imap {
     /// Serves both listeners until `shutdown` turns true.
@@ -109,7 +63,10 @@ impl Imap {
             let imap = self.clone();
             tokio::spawn(
                 async move {
-                    let Some(slot) = take_slot(&imap, peer.ip()) else {
+                    let Some(slot) = imap
+                        .sources
+                        .admit(peer.ip(), imap.config.max_connections_per_source)
+                    else {
                         // Not even a BYE on the TLS port: refusing must stay cheap.
                         tracing::info!("refused: too many connections from this source");
                         if !implicit_tls {

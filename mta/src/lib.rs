@@ -64,7 +64,7 @@ pub struct Mta {
     pub(crate) outbound: Arc<outbound::Outbound>,
     pub(crate) tls_relay: Arc<rustls::ServerConfig>,
     pub(crate) tls_submission: Arc<rustls::ServerConfig>,
-    pub(crate) sources: server::SourceLimits,
+    pub(crate) sources: mshub_directory::ConnectionLimits,
     pub(crate) next_connection: AtomicU64,
     conversations: Arc<Conversations>,
 }

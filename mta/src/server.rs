@@ -1,10 +1,9 @@
 //! The listeners: accept, enforce per-source limits, upgrade to TLS, run sessions, each in a
 //! tracing span carrying a connection id. Thin on purpose: the protocol is in `session`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -23,47 +22,6 @@ pub struct Listeners {
     pub relay: TcpListener,
     pub submission: TcpListener,
     pub submissions: TcpListener,
-}
-
-/// Counts connections per source address; the slot is freed when the guard drops.
-#[derive(Default)]
-pub(crate) struct SourceLimits {
-    counts: Mutex<HashMap<IpAddr, usize>>,
-}
-
-pub(crate) struct SourceSlot {
-    mta: Arc<Mta>,
-    ip: IpAddr,
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .mta
-            .sources
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = counts.get_mut(&self.ip) {
-            *c -= 1;
-            if *c == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-fn take_slot(mta: &Arc<Mta>, ip: IpAddr) -> Option<SourceSlot> {
-    let mut counts = mta.sources.counts.lock().unwrap_or_else(|p| p.into_inner());
-    let c = counts.entry(ip).or_insert(0);
-    if *c >= mta.config.max_connections_per_source {
-        return None;
-    }
-    *c += 1;
-    Some(SourceSlot {
-        mta: mta.clone(),
-        ip,
-    })
 }
 
 impl Mta {
@@ -121,7 +79,10 @@ impl Mta {
             let mta = self.clone();
             tokio::spawn(
                 async move {
-                    let Some(slot) = take_slot(&mta, peer.ip()) else {
+                    let Some(slot) = mta
+                        .sources
+                        .admit(peer.ip(), mta.config.max_connections_per_source)
+                    else {
                         let mut tcp = tcp;
                         let _ = tcp
                             .write_all(&Refusal::TooManyConnections.reply().to_bytes())

@@ -46,26 +46,7 @@ fn invalid_ins_is_refused_with_the_expected_key() {
 #[test]
 fn operator_creates_disables_and_lists_accounts_and_the_audit_chain_holds() {
     let (_tmp, config) = prepared();
-    let add = run(
-        &[
-            "--config",
-            &config,
-            "account",
-            "add",
-            "ines.leroy@hopital.mshub.test",
-            "professional",
-            "--rpps",
-            "10000000009",
-            "--given-name",
-            "Inès",
-            "--family-name",
-            "Leroy",
-            "--profession",
-            "nurse",
-            "--password-stdin",
-        ],
-        "a-long-password\n",
-    );
+    let add = add_nurse(&config);
     assert!(add.status.success(), "{}", text(&add.stderr));
     let bad_rpps = run(
         &[

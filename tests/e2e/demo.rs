@@ -30,26 +30,7 @@ fn demo_starts_on_a_fresh_dir_and_again_on_the_same_dir() {
         "{}",
         text(&live.stdout)
     );
-    let added = run(
-        &[
-            "--config",
-            config_s,
-            "account",
-            "add",
-            "ines.leroy@hopital.mshub.test",
-            "professional",
-            "--rpps",
-            "10000000009",
-            "--given-name",
-            "Inès",
-            "--family-name",
-            "Leroy",
-            "--profession",
-            "nurse",
-            "--password-stdin",
-        ],
-        "a-long-password\n",
-    );
+    let added = add_nurse(config_s);
     assert!(added.status.success(), "{}", text(&added.stderr));
     let refused = run(
         &[

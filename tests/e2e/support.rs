@@ -681,3 +681,28 @@ pub fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &
         "{transcript}"
     );
 }
+
+/// `mshub account add` of a nurse, Inès Leroy (ines.leroy@hopital.mshub.test), with a password
+/// on standard input: the operator's usual first command.
+pub fn add_nurse(config: &str) -> Output {
+    run(
+        &[
+            "--config",
+            config,
+            "account",
+            "add",
+            "ines.leroy@hopital.mshub.test",
+            "professional",
+            "--rpps",
+            "10000000009",
+            "--given-name",
+            "Inès",
+            "--family-name",
+            "Leroy",
+            "--profession",
+            "nurse",
+            "--password-stdin",
+        ],
+        "a-long-password\n",
+    )
+}

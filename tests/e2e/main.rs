@@ -11,3 +11,4 @@ mod malformed;
 mod smtp;
 mod support;
 mod vault;
+mod webmail;

@@ -1,0 +1,526 @@
+//! The patient's web inbox used as a person would: headless Chromium driven by Playwright
+//! (tests/e2e/browser/patient.mjs) signs in, answers the doctor, masks a lab result and signs
+//! out, with axe-core checking each page; then the doctor's mailbox (imaplib) and the
+//! professionals' API (curl) must show what the patient did. A second test checks the forms'
+//! CSRF tokens, cookies and Content-Security-Policy with curl alone.
+//!
+//! Needs Debian's chromium, node and the npm packages of tests/e2e/browser: all installed by
+//! `scripts/install-deps --tests`. Missing ones fail the test (never a skip).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const CAMILLE_INS: &str = "284057511204339";
+const SUBJECT: &str = "Résultats de votre bilan";
+const ORIGINAL_ID: &str = "<bilan-e2e-1@hopital.mshub.test>";
+/// In the original's body: the script checks the message page shows it.
+const BODY_MARKER: &str = "BODY-MARKER-b17";
+/// What the script types as the reply.
+const REPLY_MARKER: &str = "REPLY-MARKER-5e1";
+const DOCUMENT: &str = "Bilan sanguin du 20 novembre";
+/// Added by [`add_nurse`]: nurses see lab results, and she neither wrote this one nor is
+/// Camille's referring doctor, so masking hides it from her.
+const NURSE: (&str, &str) = ("ines.leroy@hopital.mshub.test", "a-long-password");
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL: &str = "run `scripts/install-deps --tests` (installs chromium, node and the npm \
+packages of tests/e2e/browser with npm ci)";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser")
+}
+
+/// Fails (never skips) when a tool the browser test needs is missing.
+fn require_browser_tools() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: {INSTALL}"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "node does not run ({node:?}): {INSTALL}"
+    );
+    // playwright-core needs Node.js 20 or later.
+    let version = text(&node.unwrap().stdout);
+    let major: u32 = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= 20,
+        "node {version} is too old for playwright-core (20 or later): {INSTALL}"
+    );
+    for package in ["playwright-core", "axe-core"] {
+        let dir = browser_dir().join("node_modules").join(package);
+        assert!(
+            dir.join("package.json").exists(),
+            "the npm package {package} is not installed in tests/e2e/browser: {INSTALL}"
+        );
+    }
+}
+
+/// Where the screenshots go, kept after the test: `$MSHUB_E2E_ARTIFACTS` if set, else
+/// `e2e-artifacts/webmail/` in the cargo target directory (the parent of the
+/// `CARGO_TARGET_TMPDIR` cargo gives integration tests). Emptied first, so that what is there
+/// is this run's.
+fn artifacts_dir() -> PathBuf {
+    let dir = match std::env::var_os("MSHUB_E2E_ARTIFACTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target directory")
+            .join("e2e-artifacts/webmail"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// dr.martin writes to Camille with Python's smtplib: submission over implicit TLS, AUTH.
+fn martin_writes_to_camille(hub: &Instance) {
+    let message = message(
+        &format!("Dr Jean Martin <{}>", MARTIN.0),
+        CAMILLE.0,
+        // RFC 2047: "Résultats de votre bilan".
+        "=?utf-8?q?R=C3=A9sultats_de_votre_bilan?=",
+        &[
+            &format!("Message-ID: {ORIGINAL_ID}"),
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit",
+        ],
+        &format!(
+            "Bonjour Madame Durand,\n\nVos résultats sont normaux. Nous en reparlerons à la \
+             prochaine consultation.\n\n{BODY_MARKER}\nDr Jean Martin\n"
+        ),
+    );
+    let file = hub.dir.join("bilan.eml");
+    std::fs::write(&file, message).unwrap();
+    let out = send_py(&[
+        "--port",
+        &hub.ports.submissions.to_string(),
+        "--mode",
+        "ssl",
+        "--cafile",
+        hub.ca.to_str().unwrap(),
+        "--user",
+        MARTIN.0,
+        "--password",
+        MARTIN.1,
+        "--sender",
+        MARTIN.0,
+        "--to",
+        CAMILLE.0,
+        "--message",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("SENT"),
+        "send.py failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Finds, with imaplib over implicit TLS, the message of `user`'s INBOX whose decoded Subject
+/// is `subject`, waiting up to 30 s for delivery. Read-only (EXAMINE, BODY.PEEK): the message
+/// stays unread. Prints one JSON object: from, subject, in_reply_to, message_id, body.
+const FIND_PY: &str = r#"
+import email, email.policy, imaplib, json, ssl, sys, time
+port, cafile, user, password, subject = sys.argv[1:6]
+ctx = ssl.create_default_context(cafile=cafile)
+deadline = time.monotonic() + 30
+while True:
+    with imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ctx, timeout=30) as imap:
+        imap.login(user, password)
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("SEARCH", None, "ALL")
+        for uid in data[0].split():
+            _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            msg = email.message_from_bytes(parts[0][1], policy=email.policy.default)
+            if str(msg["Subject"]) == subject:
+                body = msg.get_body(preferencelist=("plain",))
+                print(json.dumps({
+                    "from": str(msg["From"]),
+                    "subject": str(msg["Subject"]),
+                    "in_reply_to": str(msg["In-Reply-To"] or ""),
+                    "message_id": str(msg["Message-ID"] or ""),
+                    "body": body.get_content() if body is not None else "",
+                }))
+                sys.exit(0)
+    if time.monotonic() > deadline:
+        print(f"no message with the subject {subject!r} in the INBOX of {user}", file=sys.stderr)
+        sys.exit(1)
+    time.sleep(0.5)
+"#;
+
+fn find_in_inbox(
+    hub: &mut Instance,
+    (user, password): (&str, &str),
+    subject: &str,
+) -> serde_json::Value {
+    let (_, imaps) = hub.imap_ports();
+    let out = Command::new("python3")
+        .args(["-c", FIND_PY])
+        .args([
+            &imaps.to_string(),
+            hub.ca.to_str().unwrap(),
+            user,
+            password,
+            subject,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "imaplib in {user}'s INBOX:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The titles of Camille's documents that `login` may see, from the professionals' API.
+fn api_titles(hub: &Instance, port: u16, login: (&str, &str)) -> Vec<(String, u64)> {
+    let reply = curl(
+        &hub.ca,
+        port,
+        &format!("/api/v1/patients/{CAMILLE_INS}/documents"),
+        Some(login),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["title"].as_str().unwrap().to_string(),
+                d["id"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the professionals' API lists `document` to `login`.
+fn sees(hub: &Instance, port: u16, login: (&str, &str), document: u64) -> bool {
+    api_titles(hub, port, login)
+        .iter()
+        .any(|(_, id)| *id == document)
+}
+
+/// The lab relays an XDM archive with one result for Camille; returns the document's id once
+/// it is filed (dr.martin, a physician, may see lab results: the API shows it to him).
+fn lab_files_a_result(hub: &Instance, port: u16) -> u64 {
+    relay_xdm(hub, "IHE_XDM.ZIP", "11502-2", DOCUMENT, "XDM-MARKER-b17");
+    let mut id = None;
+    let filed = poll(Duration::from_secs(30), Duration::from_millis(500), || {
+        id = api_titles(hub, port, MARTIN)
+            .into_iter()
+            .find(|(t, _)| t == DOCUMENT)
+            .map(|(_, id)| id);
+        id.is_some()
+    });
+    assert!(filed, "the lab result was not filed within 30 s");
+    id.unwrap()
+}
+
+/// Runs `node patient.mjs`, killed after `limit`; returns (success, stdout, stderr).
+fn run_browser(base: &str, shots: &Path, limit: Duration) -> (bool, String, String) {
+    let mut child = Command::new("node")
+        .current_dir(browser_dir())
+        .arg("patient.mjs")
+        .arg(base)
+        .arg(shots)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (stdout, mut stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    if status.is_none() {
+        stderr.push_str(&format!("\nkilled: still running after {limit:?}\n"));
+    }
+    (status.is_some_and(|s| s.success()), stdout, stderr)
+}
+
+#[test]
+fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
+    require_browser_tools();
+    let shots = artifacts_dir();
+    let mut hub = Instance::demo();
+    hub.stop();
+    let added = add_nurse(hub.config.to_str().unwrap());
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    hub.start();
+    let port = hub.https_port();
+
+    martin_writes_to_camille(&hub);
+    let document = lab_files_a_result(&hub, port);
+    assert!(
+        sees(&hub, port, NURSE, document),
+        "a nurse sees lab results that are not masked"
+    );
+    // Delivered before the browser looks (read-only: it stays unread).
+    find_in_inbox(&mut hub, CAMILLE, SUBJECT);
+
+    let base = format!("https://127.0.0.1:{port}");
+    println!("browser screenshots: {}", shots.display());
+    let (ok, stdout, stderr) = run_browser(&base, &shots, Duration::from_secs(300));
+    println!("--- patient.mjs stdout ---\n{stdout}--- patient.mjs stderr ---\n{stderr}");
+    assert!(
+        ok,
+        "the browser scenario failed (screenshots in {}):\n{stderr}",
+        shots.display()
+    );
+
+    // The reply reached dr.martin, threaded on his message.
+    let reply = find_in_inbox(&mut hub, MARTIN, &format!("Re: {SUBJECT}"));
+    let from = reply["from"].as_str().unwrap();
+    assert!(from.contains(CAMILLE.0), "reply From: {from}");
+    assert_eq!(reply["in_reply_to"], ORIGINAL_ID, "{reply}");
+    assert!(
+        reply["body"].as_str().unwrap().contains(REPLY_MARKER),
+        "{reply}"
+    );
+
+    // Masked: hidden from the nurse; still seen by its author, and the archive
+    // (tests/e2e/py/make_xdm.py) names dr.martin's RPPS as its author person.
+    assert!(
+        !sees(&hub, port, NURSE, document),
+        "the nurse still sees the masked document"
+    );
+    assert!(
+        sees(&hub, port, MARTIN, document),
+        "the masked document is hidden from its author"
+    );
+    hub.stop();
+}
+
+// ----- CSRF, cookies and CSP with curl -----
+
+/// A curl session: one cookie jar, the hub's certificate verified.
+struct CurlSession {
+    ca: PathBuf,
+    port: u16,
+    jar: tempfile::TempDir,
+}
+
+impl CurlSession {
+    fn new(hub: &Instance, port: u16) -> CurlSession {
+        CurlSession {
+            ca: hub.ca.clone(),
+            port,
+            jar: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// GET, or POST of `form` (urlencoded pairs) when given; redirects are not followed.
+    fn request(&self, path: &str, form: Option<&[(&str, &str)]>) -> HttpReply {
+        self.request_with(path, form, &[])
+    }
+
+    /// [`Self::request`] with extra curl arguments.
+    fn request_with(&self, path: &str, form: Option<&[(&str, &str)]>, extra: &[&str]) -> HttpReply {
+        let headers = self.jar.path().join("headers");
+        let body = self.jar.path().join("body");
+        let jar = self.jar.path().join("cookies");
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
+            .arg(&self.ca)
+            .arg("--cookie")
+            .arg(&jar)
+            .arg("--cookie-jar")
+            .arg(&jar)
+            .arg("--dump-header")
+            .arg(&headers)
+            .arg("--output")
+            .arg(&body)
+            .args(["--write-out", "%{http_code}"]);
+        if let Some(form) = form {
+            // An empty form still is a urlencoded POST.
+            cmd.args(["--data", ""]);
+            for (name, value) in form {
+                cmd.arg("--data-urlencode").arg(format!("{name}={value}"));
+            }
+        }
+        let out = cmd
+            .args(extra)
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
+        HttpReply {
+            status: text(&out.stdout).trim().parse().expect("an HTTP status"),
+            headers: std::fs::read_to_string(&headers)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect(),
+            body: std::fs::read(&body).unwrap_or_default(),
+        }
+    }
+}
+
+/// The `_csrf` hidden field of the page (every form of a page carries the same token).
+fn csrf_field(page: &HttpReply) -> String {
+    let html = text(&page.body);
+    let at = html
+        .find(r#"name="_csrf" value=""#)
+        .unwrap_or_else(|| panic!("no _csrf field in:\n{html}"));
+    let rest = &html[at + r#"name="_csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// The `Set-Cookie` header setting `name`.
+fn set_cookie<'a>(reply: &'a HttpReply, name: &str) -> &'a str {
+    reply
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with(&format!("{name}=")))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {:?}", reply.headers))
+}
+
+fn assert_strict_cookie(cookie: &str) {
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    for wanted in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(&wanted), "{wanted} missing: {cookie}");
+    }
+}
+
+/// Same length as `token`, one character different: a forged token.
+fn tampered(token: &str) -> String {
+    let mut t: Vec<char> = token.chars().collect();
+    t[0] = if t[0] == 'A' { 'B' } else { 'A' };
+    t.into_iter().collect()
+}
+
+#[test]
+fn a_tampered_or_missing_csrf_token_is_refused() {
+    let mut hub = Instance::demo();
+    let port = hub.https_port();
+    let document = lab_files_a_result(&hub, port);
+    let web = CurlSession::new(&hub, port);
+
+    // The login form: a double-submit token in a __Host- cookie and the form.
+    let login = web.request("/login", None);
+    assert_eq!(login.status, 200, "{login:?}");
+    assert_strict_cookie(set_cookie(&login, "__Host-mshub-login"));
+    let login_token = csrf_field(&login);
+    let credentials = [("login", CAMILLE_INS), ("password", CAMILLE.1)];
+    for token in [None, Some(tampered(&login_token))] {
+        let mut form = credentials.to_vec();
+        if let Some(t) = &token {
+            form.push(("_csrf", t));
+        }
+        let refused = web.request("/login", Some(&form));
+        assert_eq!(refused.status, 403, "login with token {token:?}");
+        assert!(
+            !refused
+                .headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.starts_with("__Host-mshub=")),
+            "a session was opened without the login token"
+        );
+    }
+    // Each refused form set a new login token: take the page's latest.
+    let login = web.request("/login", None);
+    let mut form = credentials.to_vec();
+    let login_token = csrf_field(&login);
+    form.push(("_csrf", &login_token));
+    let signed_in = web.request("/login", Some(&form));
+    assert_eq!(signed_in.status, 303, "{signed_in:?}");
+    assert_eq!(signed_in.header("location"), Some("/"));
+    let session = set_cookie(&signed_in, "__Host-mshub");
+    assert_strict_cookie(session);
+    let session = session.split(';').next().unwrap().to_string();
+
+    // The pages' policy: scripts from the hub only, no inline code.
+    let inbox = web.request("/", None);
+    assert_eq!(inbox.status, 200, "{inbox:?}");
+    let csp = inbox
+        .header("content-security-policy")
+        .expect("a Content-Security-Policy header");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(!csp.contains("unsafe-eval"), "{csp}");
+
+    let path = format!("/documents/{document}");
+    let page = web.request(&path, None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let token = csrf_field(&page);
+    assert_ne!(token, login_token, "the session token is the login token");
+    let mask = format!("{path}/mask");
+    for form in [vec![], vec![("_csrf", tampered(&token))]] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let refused = web.request(&mask, Some(&form));
+        assert_eq!(refused.status, 403, "mask with {form:?}");
+    }
+    // Refused means not done.
+    let still = text(&web.request(&path, None).body);
+    assert!(
+        still.contains("Visible par les professionnels"),
+        "masked by a refused post:\n{still}"
+    );
+    let masked = web.request(&mask, Some(&[("_csrf", &token)]));
+    assert_eq!(masked.status, 303, "{masked:?}");
+    assert_eq!(masked.header("location"), Some(path.as_str()));
+    assert!(text(&web.request(&path, None).body).contains("Masqué : seuls son auteur"));
+
+    for form in [vec![], vec![("_csrf", tampered(&token))]] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let refused = web.request("/logout", Some(&form));
+        assert_eq!(refused.status, 403, "logout with {form:?}");
+    }
+    assert_eq!(
+        web.request("/", None).status,
+        200,
+        "signed out by a refused post"
+    );
+    let out = web.request("/logout", Some(&[("_csrf", &token)]));
+    assert_eq!(out.status, 303, "{out:?}");
+    assert_eq!(out.header("location"), Some("/login"));
+    let after = web.request("/", None);
+    assert_eq!(after.status, 303, "{after:?}");
+    assert_eq!(after.header("location"), Some("/login"));
+    // The session ended on the server, not only in the browser's jar.
+    let replayed = web.request_with("/", None, &["--header", &format!("Cookie: {session}")]);
+    assert_eq!(
+        replayed.status, 303,
+        "the old session still works: {replayed:?}"
+    );
+    hub.stop();
+}

@@ -50,7 +50,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         imap: bind(listen.imap, "IMAP").await?,
         imaps: bind(listen.imaps, "IMAP over TLS").await?,
     };
-    let webmail = Webmail::new(hub.store.clone(), hub.directory.clone());
+    let webmail = Webmail::new(hub.store.clone(), hub.directory.clone(), mta.clone());
     let https = bind(listen.https, "HTTPS").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(

@@ -460,7 +460,11 @@ impl Vault {
     }
 
     fn notify_filed(&self, patient: &Account, filed: &[Document], filing: &Filing) -> Result<()> {
-        let visible: Vec<&Document> = filed.iter().filter(|d| d.visible_to_patient).collect();
+        let wanted = self.patient_settings(patient.id)?.notices.new_document;
+        let visible: Vec<&Document> = filed
+            .iter()
+            .filter(|d| wanted && d.visible_to_patient)
+            .collect();
         let failures: Vec<(&str, &Rejection)> = filing.failures().collect();
         if visible.is_empty() && failures.is_empty() {
             return Ok(());

@@ -55,7 +55,7 @@ pub use document::{sha1_hex, Author, Document, DocumentId, Source};
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::may_carry_documents;
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing, FilingStatus};
-pub use rules::{Ground, PatientSettings};
+pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};
 pub use xdm::XdmLimits;
 

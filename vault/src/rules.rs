@@ -35,6 +35,28 @@ pub struct PatientSettings {
     pub referring_doctor: Option<Address>,
     /// Professionals who see none of the patient's documents.
     pub blocked: BTreeSet<Address>,
+    /// Which notices the patient receives in its inbox.
+    #[serde(default)]
+    pub notices: Notices,
+}
+
+/// The patient's notification preferences. A failure to file is always announced: it is the
+/// only way the patient learns that a document it expects is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notices {
+    /// A new document was filed or released.
+    pub new_document: bool,
+    /// A professional read one of the patient's documents for the first time.
+    pub first_access: bool,
+}
+
+impl Default for Notices {
+    fn default() -> Self {
+        Self {
+            new_document: true,
+            first_access: true,
+        }
+    }
 }
 
 /// Why a viewer may see a document (recorded in the audit chain).
@@ -123,6 +145,17 @@ impl Vault {
         let subject = doctor.map_or("none".to_string(), |d| d.to_string());
         self.update_settings(patient, "vault.referring-doctor", &subject, |s| {
             s.referring_doctor = doctor.cloned();
+        })
+    }
+
+    /// Sets which notices the patient receives.
+    pub fn set_notices(&self, patient: &Account, notices: Notices) -> Result<()> {
+        let subject = format!(
+            "new-document:{} first-access:{}",
+            notices.new_document, notices.first_access
+        );
+        self.update_settings(patient, "vault.notices", &subject, |s| {
+            s.notices = notices;
         })
     }
 
@@ -290,6 +323,9 @@ impl Vault {
         let Some(patient) = self.directory.account(doc.patient)? else {
             return Ok(());
         };
+        if !self.patient_settings(patient.id)?.notices.first_access {
+            return Ok(());
+        }
         let who = match &viewer.kind {
             AccountKind::Professional { profession, .. } => format!(
                 "{} ({}, {})",
@@ -412,7 +448,10 @@ impl Vault {
         }
         let doc = self.records().update(id, |d| d.visible_to_patient = true)?;
         self.audit_action(author, "document.release", &doc)?;
-        if let Some(patient) = self.directory.account(doc.patient)? {
+        if let Some(patient) = self.directory.account(doc.patient)?.filter(|p| {
+            self.patient_settings(p.id)
+                .is_ok_and(|s| s.notices.new_document)
+        }) {
             let body = format!(
                 "Bonjour,\n\nUn nouveau document est disponible dans votre coffre-fort de documents de santé :\n\n{}\n",
                 document_line(&doc)

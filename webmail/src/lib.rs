@@ -4,16 +4,19 @@
 //! guard in front of it; then [`server`], which accepts TCP, does the TLS handshake and serves
 //! the router over HTTP/1.1, one tracing span per connection.
 //!
-//! Today it serves the professionals' JSON API onto the patient document vault ([`api`]);
-//! the patient's web inbox (axum + maud pages, issue 7) grows beside it on the same router and
-//! server.
+//! It serves the professionals' JSON API onto the patient document vault ([`api`]) and the
+//! patient's web inbox ([`pages`]: server-rendered HTML, French, working without JavaScript),
+//! whose browser sessions are in [`session`] and whose forms carry a CSRF token ([`csrf`]).
 //!
 //! Invariants:
 //! - every response, errors and fallbacks included, carries the strict headers of
 //!   [`security`] (HSTS, nosniff, no referrer, no framing, a CSP, `no-store`);
-//! - every route but `/healthz` sits behind a guard; the API's guard authenticates with HTTP
-//!   Basic through [`Directory::authenticate`] (throttled, argon2 off the async runtime) and
-//!   lets only health professionals through;
+//! - every route but `/healthz`, the assets and the login pages sits behind a guard; the
+//!   API's guard authenticates with HTTP Basic through [`Directory::authenticate`] (throttled,
+//!   argon2 off the async runtime) and lets only health professionals through; the pages'
+//!   guard is a session cookie, and every state-changing form is checked for its CSRF token;
+//! - a patient's reply goes through the MTA's submission path ([`Mta::submit`]), which
+//!   enforces "a patient answers, never starts" whatever the page showed;
 //! - access to documents is decided and audited by the vault alone
 //!   ([`Vault::documents_for_professional`], [`Vault::read_document`]); handlers only map its
 //!   answers to HTTP;
@@ -22,8 +25,14 @@
 
 pub mod api;
 mod auth;
+mod csrf;
+pub mod delegation;
+mod export;
+pub mod pages;
 pub mod security;
 pub mod server;
+pub mod session;
+mod summary;
 
 use std::sync::Arc;
 
@@ -34,30 +43,45 @@ use axum::routing::get;
 use axum::Router;
 
 use mshub_directory::Directory;
+use mshub_mta::Mta;
 use mshub_store::Store;
 use mshub_vault::Vault;
 
 pub use auth::Professional;
 
-/// What the handlers share: the directory (logins) and the vault (documents).
+/// What the handlers share: the store and directory, the vault (documents), the MTA (the
+/// patient's replies go through its submission path) and the browser sessions.
 pub struct Webmail {
+    pub(crate) store: Arc<Store>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) vault: Vault,
+    pub(crate) mta: Arc<Mta>,
+    pub(crate) sessions: session::Sessions,
+    pub(crate) summaries: summary::Summaries,
+    pub(crate) delegations: delegation::Delegations,
 }
 
 impl Webmail {
-    pub fn new(store: Arc<Store>, directory: Arc<Directory>) -> Arc<Self> {
+    pub fn new(store: Arc<Store>, directory: Arc<Directory>, mta: Arc<Mta>) -> Arc<Self> {
         Arc::new(Self {
-            vault: Vault::new(store, directory.clone()),
+            vault: Vault::new(store.clone(), directory.clone()),
+            delegations: delegation::Delegations::new(store.clone()),
+            store,
             directory,
+            mta,
+            sessions: session::Sessions::default(),
+            summaries: summary::Summaries::default(),
         })
     }
 }
 
 /// Every route of the HTTPS service, grouped by guard.
 pub fn router(app: Arc<Webmail>) -> Router {
-    // No guard: probes.
-    let public = Router::new().route("/healthz", get(healthz));
+    // No guard: probes and the page assets.
+    let public = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/static/app.css", get(pages::assets::css))
+        .route("/static/live.js", get(pages::assets::js));
 
     // Health professionals, HTTP Basic (account or application password, Door::Mail).
     let professionals = Router::new()
@@ -71,8 +95,13 @@ pub fn router(app: Arc<Webmail>) -> Router {
             auth::require_professional,
         ));
 
+    // Patients in a browser: the pages check their session (and CSRF on every POST) through
+    // the `SignedIn` and `Form` extractors.
+    let patients = pages::router();
+
     public
         .merge(professionals)
+        .merge(patients)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(security::headers))
@@ -83,8 +112,13 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found() -> Response {
-    api::ApiError::not_found("no such resource").into_response()
+/// JSON under `/api/`, a page anywhere else.
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        api::ApiError::not_found("no such resource").into_response()
+    } else {
+        pages::not_found().into_response()
+    }
 }
 
 /// Logs the route pattern (never the path itself: it may hold an INS) and the status.

@@ -1,6 +1,8 @@
 //! The professionals' API in process: the router driven with `tower::ServiceExt::oneshot`
 //! over a real store, directory and vault in a temporary directory.
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -98,7 +100,11 @@ fn hub() -> Hub {
             members: vec![],
         },
     );
-    let router = router(Webmail::new(store.clone(), directory.clone()));
+    let router = router(Webmail::new(
+        store.clone(),
+        directory.clone(),
+        support::mta(store.clone(), directory.clone()),
+    ));
     Hub {
         _dir: dir,
         store,
@@ -196,12 +202,18 @@ async fn healthz_answers_without_credentials_with_strict_headers() {
 }
 
 #[tokio::test]
-async fn unknown_routes_are_json_404_with_strict_headers() {
+async fn unknown_routes_are_404_json_under_the_api_and_a_page_elsewhere() {
     let hub = hub();
-    let r = hub.get("/nothing/here", None).await;
+    let r = hub.get("/api/v1/nothing/here", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert_eq!(json(r).await["error"], "not-found");
+    let r = hub.get("/nothing/here", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(String::from_utf8(body(r).await)
+        .unwrap()
+        .contains("Page introuvable"));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The HTTPS server over a real socket: TLS with ALPN `http/1.1`, strict headers on the wire,
 //! and a graceful stop that does not wait for idle keep-alive connections.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +53,14 @@ async fn serves_over_tls_and_stops_with_an_idle_connection_open() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server =
-        tokio::spawn(Webmail::new(store, directory).serve(listener, Arc::new(server_tls), stopped));
+    let server = tokio::spawn(
+        Webmail::new(
+            store.clone(),
+            directory.clone(),
+            support::mta(store, directory),
+        )
+        .serve(listener, Arc::new(server_tls), stopped),
+    );
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();

@@ -1,0 +1,468 @@
+//! Documents: the patient's vault by category and date; a document's page (CDA rendered, PDF
+//! and images inline), download; mask / unmask, delete and classify (the owner only); and the
+//! access history (who saw what, when) from the audit chain.
+//!
+//! Reads go through the vault, which decides and audits. A relative reading through a
+//! delegation reads as the patient would, and the read is written to the audit chain under the
+//! relative's own address (ground `delegate`), so the patient sees it in the history.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use mshub_store::AuditEvent;
+use mshub_vault::{Category, Document, DocumentId, VaultError};
+
+use super::format::iso_utc;
+use super::messages::{disposition, human_size};
+use super::{
+    blocking, date_fr, datetime_fr, error_page, internal, page, see_other, App, Area, SignedIn,
+};
+use crate::csrf::Posted;
+use crate::Webmail;
+
+fn vault_error(e: VaultError) -> Response {
+    match e {
+        VaultError::NoSuchDocument(_) => super::not_found(),
+        VaultError::Deleted(_) => error_page(
+            StatusCode::GONE,
+            "Document supprimé",
+            "Ce document a été supprimé ; son contenu n'est plus conservé.",
+        ),
+        VaultError::UnknownDocumentType(code) => error_page(
+            StatusCode::BAD_REQUEST,
+            "Type inconnu",
+            &format!("Le type de document {code} ne fait pas partie de la liste."),
+        ),
+        other => internal("vault", &other),
+    }
+}
+
+/// The document `id` if it is one of the space's, visible to its patient.
+fn own_document(app: &Webmail, who: &SignedIn, id: u64) -> Result<Document, Response> {
+    match app.vault.document(DocumentId(id)) {
+        Ok(d) if d.patient == who.space.id && d.visible_to_patient => Ok(d),
+        Ok(_) | Err(VaultError::NoSuchDocument(_)) => Err(super::not_found()),
+        Err(e) => Err(vault_error(e)),
+    }
+}
+
+/// A delegate's read, in the patient's access history.
+fn audit_delegate_read(
+    app: &Webmail,
+    who: &SignedIn,
+    doc: &Document,
+    part: &str,
+) -> Result<(), Response> {
+    if who.is_owner() {
+        return Ok(());
+    }
+    app.store
+        .audit(
+            AuditEvent::new(
+                who.me.address.as_str(),
+                "document.read",
+                format!("document:{}", doc.id),
+            )
+            .with_detail(format!(
+                "patient:{} ground:delegate part:{part}",
+                doc.patient
+            )),
+        )
+        .map(|_| ())
+        .map_err(|e| internal("audit", &e))
+}
+
+fn document_date(d: &Document) -> i64 {
+    d.filed_at
+}
+
+pub async fn list(State(app): App, who: SignedIn) -> Response {
+    let space = who.space.clone();
+    let docs = match blocking(move || app.vault.documents_for_patient(&space)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return vault_error(e),
+        Err(r) => return r,
+    };
+    let mut by_category: BTreeMap<Category, Vec<&Document>> = BTreeMap::new();
+    for d in &docs {
+        by_category.entry(d.category).or_default().push(d);
+    }
+    for list in by_category.values_mut() {
+        list.sort_by_key(|d| std::cmp::Reverse(document_date(d)));
+    }
+    let content = html! {
+        p class="actions" { a href="/documents/history" { "Historique des accès" } }
+        @if docs.is_empty() {
+            p { "Aucun document pour le moment. Les documents que vos professionnels de santé vous envoient apparaîtront ici." }
+        }
+        @for category in Category::ALL {
+            @if let Some(list) = by_category.get(&category) {
+                section aria-labelledby={ "cat-" (category.name()) } {
+                    h2 id={ "cat-" (category.name()) } { (category.label_fr()) " (" (list.len()) ")" }
+                    ul class="documents" {
+                        @for d in list {
+                            li {
+                                a href={ "/documents/" (d.id) } { (d.title) }
+                                @if d.masked { " " span class="tag" { "Masqué aux professionnels" } }
+                                div class="meta" {
+                                    (d.type_label) " · " (d.author.display()) " · "
+                                    time datetime=(iso_utc(document_date(d))) { (date_fr(document_date(d))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Mes documents", Some(&who), Area::Documents, content)
+}
+
+pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Response {
+    let w = who.clone();
+    let loaded = blocking(move || -> Result<_, Response> {
+        let doc = own_document(&app, &w, id)?;
+        let rendering = match app.vault.read_rendering(&w.space, doc.id) {
+            Ok(r) => r,
+            Err(e) => return Err(vault_error(e)),
+        };
+        if rendering.is_some() {
+            audit_delegate_read(&app, &w, &doc, "rendering")?;
+        }
+        let types: Vec<(String, String)> = app
+            .vault
+            .types()
+            .iter()
+            .map(|t| (t.code.clone(), t.label.clone()))
+            .collect();
+        Ok((doc, rendering, types))
+    })
+    .await;
+    let (doc, rendering, types) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(r)) | Err(r) => return r,
+    };
+    let inline_kind = if doc.mime == "application/pdf" {
+        "pdf"
+    } else if doc.mime.starts_with("image/") && doc.mime != "image/svg+xml" {
+        "image"
+    } else {
+        ""
+    };
+    let content = html! {
+        p { a href="/documents" { "← Tous les documents" } }
+        dl class="meta" {
+            dt { "Type" } dd { (doc.type_label) " (" (doc.category.label_fr()) ")" }
+            dt { "Auteur" } dd { (doc.author.display()) }
+            dt { "Reçu le" } dd { time datetime=(iso_utc(doc.filed_at)) { (datetime_fr(doc.filed_at)) } }
+            dt { "Fichier" } dd { (doc.file_name.as_deref().unwrap_or("document")) " (" (doc.mime) ", " (human_size(doc.size as usize)) ")" }
+            dt { "Visibilité" } dd {
+                @if doc.masked { "Masqué : seuls son auteur et votre médecin traitant peuvent le voir." }
+                @else { "Visible par les professionnels de santé autorisés." }
+            }
+        }
+        @if let Some(text) = &rendering {
+            h2 { "Contenu" }
+            div class="rendering" { (text) }
+        }
+        @if inline_kind == "image" {
+            p { img src={ "/documents/" (doc.id) "/file?inline=1" } alt={ "Image : " (doc.title) }; }
+        }
+        p class="actions" {
+            @if inline_kind == "pdf" {
+                a class="button" href={ "/documents/" (doc.id) "/file?inline=1" } { "Ouvrir le PDF" }
+            }
+            a class="button secondary" href={ "/documents/" (doc.id) "/file" } download { "Télécharger" }
+        }
+        @if who.is_owner() {
+            h2 { "Gérer ce document" }
+            div class="actions" {
+                @if doc.masked {
+                    (action_form(&who, doc.id, "unmask", "Ne plus masquer", "secondary"))
+                } @else {
+                    (action_form(&who, doc.id, "mask", "Masquer aux professionnels", "secondary"))
+                }
+            }
+            form method="post" action={ "/documents/" (doc.id) "/classify" } {
+                (who.csrf())
+                label for="type" { "Type du document" }
+                select id="type" name="code" {
+                    @for (code, label) in &types {
+                        option value=(code) selected[*code == doc.type_code] { (label) }
+                    }
+                }
+                p { button type="submit" class="secondary" { "Classer" } }
+            }
+            form method="post" action={ "/documents/" (doc.id) "/delete" } {
+                (who.csrf())
+                p {
+                    input type="checkbox" id="confirm" name="confirm" value="yes" required;
+                    label for="confirm" class="inline" { "Je confirme la suppression définitive de ce document" }
+                }
+                button type="submit" class="danger" { "Supprimer" }
+            }
+        }
+    };
+    page(&doc.title, Some(&who), Area::Documents, content)
+}
+
+fn action_form(who: &SignedIn, id: DocumentId, action: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form method="post" action={ "/documents/" (id) "/" (action) } {
+            (who.csrf())
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct FileQuery {
+    #[serde(default)]
+    inline: Option<String>,
+}
+
+pub async fn file(
+    State(app): App,
+    who: SignedIn,
+    Path(id): Path<u64>,
+    Query(q): Query<FileQuery>,
+) -> Response {
+    let loaded = blocking(move || -> Result<_, Response> {
+        let doc = own_document(&app, &who, id)?;
+        let bytes = app
+            .vault
+            .read_document(&who.space, doc.id)
+            .map_err(vault_error)?;
+        audit_delegate_read(&app, &who, &doc, "original")?;
+        Ok((doc, bytes))
+    })
+    .await;
+    let (doc, bytes) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(r)) | Err(r) => return r,
+    };
+    let inline_ok = doc.mime == "application/pdf"
+        || matches!(doc.mime.as_str(), "image/png" | "image/jpeg" | "image/gif");
+    let (ctype, kind) = if q.inline.is_some() && inline_ok {
+        (doc.mime.clone(), "inline")
+    } else if inline_ok {
+        (doc.mime.clone(), "attachment")
+    } else {
+        ("application/octet-stream".to_string(), "attachment")
+    };
+    let name = doc
+        .file_name
+        .clone()
+        .unwrap_or_else(|| format!("document-{}", doc.id));
+    (
+        [
+            (CONTENT_TYPE, ctype),
+            (CONTENT_DISPOSITION, disposition(kind, &name)),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Plain {}
+
+async fn act(
+    app: std::sync::Arc<Webmail>,
+    who: SignedIn,
+    id: u64,
+    f: impl FnOnce(&Webmail, &SignedIn, DocumentId) -> Result<(), VaultError> + Send + 'static,
+    then: &'static str,
+) -> Response {
+    if let Err(r) = who.owner_only() {
+        return r;
+    }
+    let done = blocking(move || -> Result<u64, Response> {
+        let doc = own_document(&app, &who, id)?;
+        f(&app, &who, doc.id).map_err(vault_error)?;
+        Ok(doc.id.0)
+    })
+    .await;
+    match done {
+        Ok(Ok(id)) => see_other(&then.replace("{id}", &id.to_string())),
+        Ok(Err(r)) | Err(r) => r,
+    }
+}
+
+pub async fn mask(State(app): App, Path(id): Path<u64>, Posted(who, _): Posted<Plain>) -> Response {
+    act(
+        app,
+        who,
+        id,
+        |a, w, d| a.vault.mask(&w.space, d),
+        "/documents/{id}",
+    )
+    .await
+}
+
+pub async fn unmask(
+    State(app): App,
+    Path(id): Path<u64>,
+    Posted(who, _): Posted<Plain>,
+) -> Response {
+    act(
+        app,
+        who,
+        id,
+        |a, w, d| a.vault.unmask(&w.space, d),
+        "/documents/{id}",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn delete(
+    State(app): App,
+    Path(id): Path<u64>,
+    Posted(who, form): Posted<DeleteForm>,
+) -> Response {
+    if form.confirm != "yes" {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Suppression non faite",
+            "Cochez la case de confirmation pour supprimer le document.",
+        );
+    }
+    act(
+        app,
+        who,
+        id,
+        |a, w, d| a.vault.delete(&w.space, d),
+        "/documents",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ClassifyForm {
+    code: String,
+}
+
+pub async fn classify(
+    State(app): App,
+    Path(id): Path<u64>,
+    Posted(who, form): Posted<ClassifyForm>,
+) -> Response {
+    act(
+        app,
+        who,
+        id,
+        move |a, w, d| a.vault.reclassify(&w.space, d, &form.code).map(|_| ()),
+        "/documents/{id}",
+    )
+    .await
+}
+
+fn action_fr(action: &str, detail: &str) -> String {
+    let ground = detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ground:"))
+        .unwrap_or("");
+    match action {
+        "document.file" => "a déposé le document".into(),
+        "document.read" if ground == "delegate" => "a consulté le document (délégation)".into(),
+        "document.read" => "a consulté le document".into(),
+        "document.read.denied" | "document.denied" => "s'est vu refuser l'accès".into(),
+        "document.mask" => "a masqué le document".into(),
+        "document.unmask" => "a rendu le document visible".into(),
+        "document.delete" => "a supprimé le document".into(),
+        "document.reclassify" => "a classé le document".into(),
+        "document.release" => "a rendu le document visible pour vous".into(),
+        "vault.block" => "a bloqué un professionnel".into(),
+        "vault.unblock" => "a débloqué un professionnel".into(),
+        "vault.referring-doctor" => "a désigné le médecin traitant".into(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn history(State(app): App, who: SignedIn) -> Response {
+    let w = who.clone();
+    let loaded = blocking(move || -> Result<_, Response> {
+        let records = app.vault.access_history(w.space.id).map_err(vault_error)?;
+        let titles: BTreeMap<u64, String> = app
+            .vault
+            .documents_for_patient(&w.space)
+            .map_err(vault_error)?
+            .into_iter()
+            .map(|d| (d.id.0, d.title))
+            .collect();
+        let rows: Vec<(i64, String, String, String)> = records
+            .into_iter()
+            .rev()
+            .take(500)
+            .map(|r| {
+                let actor = if r.event.actor == w.space.address.as_str() {
+                    "Vous".to_string()
+                } else {
+                    let name = mshub_directory::Address::try_from(r.event.actor.as_str())
+                        .ok()
+                        .and_then(|a| app.directory.account_by_address(&a).ok().flatten())
+                        .map(|a| format!("{} ({})", a.kind.display_name(), r.event.actor));
+                    name.unwrap_or_else(|| r.event.actor.clone())
+                };
+                let title =
+                    r.event
+                        .subject
+                        .strip_prefix("document:")
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .map(|n| {
+                            titles.get(&n).cloned().unwrap_or_else(|| {
+                                format!("document n° {n} (supprimé ou non visible)")
+                            })
+                        })
+                        .unwrap_or_default();
+                (
+                    r.at,
+                    actor,
+                    action_fr(&r.event.action, &r.event.detail),
+                    title,
+                )
+            })
+            .collect();
+        Ok(rows)
+    })
+    .await;
+    let rows = match loaded {
+        Ok(Ok(r)) => r,
+        Ok(Err(r)) | Err(r) => return r,
+    };
+    let content = html! {
+        p { a href="/documents" { "← Tous les documents" } }
+        p class="hint" { "Chaque consultation de vos documents par un professionnel de santé ou un proche est enregistrée ici, la plus récente en premier." }
+        @if rows.is_empty() {
+            p { "Aucun accès enregistré." }
+        } @else {
+            table {
+                caption class="visually-hidden" { "Historique des accès à vos documents" }
+                thead { tr { th scope="col" { "Date" } th scope="col" { "Qui" } th scope="col" { "Action" } th scope="col" { "Document" } } }
+                tbody {
+                    @for (at, actor, action, title) in &rows {
+                        tr {
+                            td { time datetime=(iso_utc(*at)) { (datetime_fr(*at)) } }
+                            td { (actor) }
+                            td { (action) }
+                            td { (title) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Historique des accès", Some(&who), Area::Documents, content)
+}

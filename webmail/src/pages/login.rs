@@ -1,0 +1,246 @@
+//! Log in (account password, argon2id, throttled by the directory), log out, and switching to
+//! a space delegated to the signed-in account.
+//!
+//! The login form has no session yet: its CSRF token is a random value in a `__Host-` cookie,
+//! echoed by the form (double submit), which stops login CSRF. A successful login always opens
+//! a new session (rotation) and drops the login cookie.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use maud::html;
+use serde::Deserialize;
+
+use mshub_directory::{Account, Address, DirectoryError, Door, Ins};
+use mshub_store::AccountId;
+
+use super::{blocking, internal, page, see_other, App, Area};
+use crate::csrf::Posted;
+use crate::session::{self, random_token, same_secret};
+
+fn add_cookie(r: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+fn login_page(status: StatusCode, error: Option<&str>, login: &str) -> Response {
+    let token = random_token();
+    let mut r = page(
+        "Connexion",
+        None,
+        Area::None,
+        html! {
+            @if let Some(e) = error {
+                p class="error" role="alert" id="login-error" { (e) }
+            }
+            form method="post" action="/login" {
+                (crate::csrf::field(&token))
+                label for="login" { "Identifiant (INS ou adresse de messagerie)" }
+                input type="text" id="login" name="login" value=(login) autocomplete="username"
+                    required autocapitalize="none" spellcheck="false"
+                    aria-describedby=[error.map(|_| "login-error")];
+                label for="password" { "Mot de passe" }
+                input type="password" id="password" name="password"
+                    autocomplete="current-password" required;
+                p { button type="submit" { "Se connecter" } }
+            }
+            p class="hint" {
+                "Votre identifiant est votre INS (15 caractères, sur votre carte Vitale ou votre "
+                "attestation de droits) ou votre adresse de messagerie santé."
+            }
+        },
+    );
+    *r.status_mut() = status;
+    add_cookie(&mut r, &session::set_cookie(session::LOGIN_COOKIE, &token));
+    r
+}
+
+pub async fn form(app: App, headers: HeaderMap) -> Response {
+    if let Some(token) = session::cookie(&headers, session::COOKIE) {
+        if app.sessions.get(token).is_some() {
+            return see_other("/");
+        }
+    }
+    login_page(StatusCode::OK, None, "")
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A patient may type its INS instead of its address.
+fn login_address(app: &crate::Webmail, login: &str) -> String {
+    let login = login.trim();
+    match Ins::try_from(login) {
+        Ok(ins) => app.directory.patient_address(&ins).to_string(),
+        Err(_) => login.to_string(),
+    }
+}
+
+pub async fn submit(
+    State(app): App,
+    super::Peer(peer): super::Peer,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let cookie = session::cookie(&headers, session::LOGIN_COOKIE).unwrap_or("");
+    if !same_secret(cookie, &form.csrf) {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            Some("Le formulaire a expiré. Saisissez à nouveau vos identifiants."),
+            &form.login,
+        );
+    }
+    let source = peer;
+    let login = login_address(&app, &form.login);
+    let directory = app.directory.clone();
+    let password = form.password;
+    let checked = match blocking(move || {
+        directory.authenticate(&login, &password, source, Door::Web)
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let account = match checked {
+        Ok(a) => a,
+        Err(DirectoryError::BadCredentials) => {
+            return login_page(
+                StatusCode::UNAUTHORIZED,
+                Some("Identifiant ou mot de passe incorrect."),
+                &form.login,
+            )
+        }
+        Err(DirectoryError::Throttled { retry_after_secs }) => {
+            let mut r = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Trop de tentatives de connexion. Réessayez dans {retry_after_secs} secondes."
+                )),
+                &form.login,
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Err(DirectoryError::Disabled(_)) => {
+            return login_page(
+                StatusCode::FORBIDDEN,
+                Some("Ce compte est désactivé ou l'espace santé est fermé."),
+                &form.login,
+            )
+        }
+        Err(e) => return internal("login", &e),
+    };
+    start_session(&app, &headers, &account, "password")
+}
+
+/// Opens a new session for `account` (rotation: any session the browser had is ended) and
+/// sends the browser to its inbox. Patients (and relatives, who are patients too) only.
+pub fn start_session(
+    app: &crate::Webmail,
+    headers: &HeaderMap,
+    account: &Account,
+    method: &'static str,
+) -> Response {
+    if !account.kind.is_patient() {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            Some(
+                "L'espace web est réservé aux patients. Les professionnels de santé utilisent \
+                 leur logiciel de messagerie (IMAP et SMTP).",
+            ),
+            "",
+        );
+    }
+    if let Some(old) = session::cookie(headers, session::COOKIE) {
+        app.sessions.close(old);
+    }
+    let Some((token, _)) = app.sessions.open(account.id, method) else {
+        return internal("session", &"the system random generator failed");
+    };
+    tracing::info!(account = %account.id, method, "signed in");
+    let mut r = see_other("/");
+    add_cookie(&mut r, &session::set_cookie(session::COOKIE, &token));
+    add_cookie(&mut r, &session::clear_cookie(session::LOGIN_COOKIE));
+    r
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(State(app): App, Posted(who, _): Posted<Empty>) -> Response {
+    app.sessions.close(&who.token);
+    tracing::info!(account = %who.me.id, "signed out");
+    let mut r = see_other("/login");
+    add_cookie(&mut r, &session::clear_cookie(session::COOKIE));
+    r
+}
+
+#[derive(Deserialize)]
+pub struct SpaceForm {
+    space: String,
+}
+
+/// Switches to a space delegated to the signed-in account ("own": back to its own).
+pub async fn switch_space(State(app): App, Posted(who, form): Posted<SpaceForm>) -> Response {
+    let target = if form.space == "own" {
+        who.me.id
+    } else {
+        let Ok(id) = form.space.parse::<u64>().map(AccountId) else {
+            return super::not_found();
+        };
+        match app.delegations.level(id, who.me.id) {
+            Ok(Some(_)) => id,
+            Ok(None) => {
+                return super::error_page(
+                    StatusCode::FORBIDDEN,
+                    "Accès refusé",
+                    "Cet espace ne vous est pas (ou plus) délégué.",
+                )
+            }
+            Err(e) => return internal("delegation", &e),
+        }
+    };
+    app.sessions.act_for(&who.token, target);
+    if target != who.me.id {
+        let _ = app.store.audit(
+            mshub_store::AuditEvent::new(
+                who.me.address.as_str(),
+                "delegation.open",
+                format!("account:{target}"),
+            )
+            .with_detail(format!("patient:{target}")),
+        );
+    }
+    see_other("/")
+}
+
+/// The address a form gave, or the reason it is not one.
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    Address::try_from(text.trim()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_login_page_is_french_and_labelled() {
+        let r = super::login_page(axum::http::StatusCode::OK, None, "");
+        assert!(r
+            .headers()
+            .get_all(axum::http::header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-mshub-login=")));
+    }
+}

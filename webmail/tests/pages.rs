@@ -1,0 +1,1073 @@
+//! The patient's pages in process: the router driven with `tower::ServiceExt::oneshot` over a
+//! real store, directory, vault and MTA in a temporary directory, by a small cookie-keeping
+//! client that fills the forms the pages render (CSRF token included).
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::Engine as _;
+use tower::ServiceExt as _;
+
+use mshub_directory::{
+    Account, AccountKind, Address, BirthDate, Directory, Domain, DomainEntry, DomainRole, Ins,
+    Profession, Rpps, Sex,
+};
+use mshub_mta::Mta;
+use mshub_store::{Flag, MasterKey, SpecialUse, Store};
+use mshub_vault::{FilingStatus, Vault};
+use mshub_webmail::{router, Webmail};
+
+const PASSWORD: &str = "correct-horse-battery-staple";
+const CAMILLE_INS: &str = "284057511204339";
+const CAMILLE: &str = "284057511204339@patient.mshub.test";
+/// Camille's mother: a patient too, to whom Camille delegates.
+const HELENE_INS: &str = "255081416802538";
+const HELENE: &str = "255081416802538@patient.mshub.test";
+const MARTIN: &str = "claire.martin@chu.mshub.test";
+const STRANGER: &str = "paul.autre@chu.mshub.test";
+const LABO: &str = "labo@chu.mshub.test";
+
+struct Hub {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    directory: Arc<Directory>,
+    mta: Arc<Mta>,
+    camille: Account,
+    router: Router,
+}
+
+fn rpps(body: u64) -> Rpps {
+    let body = format!("{body:010}");
+    (0..10)
+        .find_map(|check| Rpps::try_from(format!("{body}{check}").as_str()).ok())
+        .expect("one check digit fits")
+}
+
+fn patient(ins: &str, given: &str, birth: &str, sex: Sex) -> AccountKind {
+    AccountKind::Patient {
+        ins: Ins::try_from(ins).unwrap(),
+        given_name: given.into(),
+        family_name: "Durand".into(),
+        birth_date: BirthDate::try_from(birth).unwrap(),
+        sex,
+    }
+}
+
+fn hub() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
+    let directory =
+        Arc::new(Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap());
+    directory
+        .set_domain(
+            DomainEntry {
+                domain: Domain::try_from("chu.mshub.test").unwrap(),
+                role: DomainRole::Local,
+            },
+            "test",
+        )
+        .unwrap();
+    let add = |addr: &str, kind: AccountKind| {
+        directory
+            .add_account(
+                Address::try_from(addr).unwrap(),
+                kind,
+                Some(PASSWORD),
+                "test",
+            )
+            .unwrap()
+    };
+    let camille = add(
+        CAMILLE,
+        patient(CAMILLE_INS, "Camille", "1984-05-12", Sex::Female),
+    );
+    add(
+        HELENE,
+        patient(HELENE_INS, "Hélène", "1955-08-14", Sex::Female),
+    );
+    for (addr, n) in [(MARTIN, 1), (STRANGER, 2)] {
+        add(
+            addr,
+            AccountKind::Professional {
+                rpps: rpps(n),
+                given_name: "Claire".into(),
+                family_name: "Martin".into(),
+                profession: Profession::Physician,
+                specialty: "cardiologie".into(),
+            },
+        );
+    }
+    add(
+        LABO,
+        AccountKind::Organisation {
+            name: "Laboratoire du CHU".into(),
+            members: vec![],
+        },
+    );
+    let mta = support::mta(store.clone(), directory.clone());
+    let router = router(Webmail::new(store.clone(), directory.clone(), mta.clone()));
+    Hub {
+        _dir: dir,
+        store,
+        directory,
+        mta,
+        camille,
+        router,
+    }
+}
+
+fn account(h: &Hub, address: &str) -> Account {
+    h.directory
+        .account_by_address(&Address::try_from(address).unwrap())
+        .unwrap()
+        .unwrap()
+}
+
+impl Hub {
+    /// A message from `from` in Camille's INBOX, recorded as a conversation the way delivery
+    /// does (only then may she answer). Returns its path.
+    fn deliver(&self, from: &str, subject: &str, body: &str, opens_conversation: bool) -> String {
+        let id = format!("{}@chu.mshub.test", subject.len() * 7 + body.len());
+        let message = format!(
+            "From: \"Dr Claire Martin\" <{from}>\r\nTo: <{CAMILLE}>\r\nSubject: {subject}\r\n\
+             Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}>\r\n\
+             MIME-Version: 1.0\r\n{body}"
+        );
+        if opens_conversation {
+            self.mta
+                .conversations()
+                .record(
+                    self.camille.id,
+                    &Address::try_from(from).unwrap(),
+                    Some(&id),
+                )
+                .unwrap();
+        }
+        let inbox = self
+            .store
+            .special_mailbox(self.camille.id, SpecialUse::Inbox)
+            .unwrap();
+        let meta = self
+            .store
+            .append(
+                inbox.id,
+                message.as_bytes(),
+                Default::default(),
+                mshub_store::now(),
+            )
+            .unwrap();
+        format!("/m/{}/{}", inbox.id, meta.uid)
+    }
+
+    fn deliver_text(&self, from: &str, subject: &str) -> String {
+        self.deliver(
+            from,
+            subject,
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nBonjour, vos résultats sont normaux.\r\n",
+            true,
+        )
+    }
+
+    /// A PDF from the lab filed into Camille's vault; its id.
+    fn file_pdf(&self, marker: &str) -> u64 {
+        let pdf = format!("%PDF-1.4\n% {marker}\n%%EOF\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
+        let message = format!(
+            "From: <{LABO}>\r\nTo: <{CAMILLE}>\r\nSubject: Document\r\n\
+             Message-ID: <{marker}@chu.mshub.test>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nVoici.\r\n\
+             --b\r\nContent-Type: application/pdf; name=\"bilan.pdf\"\r\n\
+             Content-Disposition: attachment; filename=\"bilan.pdf\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        );
+        let vault = Vault::new(self.store.clone(), self.directory.clone());
+        let filing = vault.file_message(
+            &self.camille,
+            Some(&Address::try_from(LABO).unwrap()),
+            message.as_bytes(),
+        );
+        assert!(matches!(filing.outcome(), FilingStatus::Filed { .. }));
+        vault
+            .documents_for_patient(&self.camille)
+            .unwrap()
+            .last()
+            .unwrap()
+            .id
+            .0
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            router: self.router.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+}
+
+/// A response, read whole.
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Page {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// The value of the first `_csrf` field of the page.
+    fn csrf(&self) -> String {
+        let text = self.text();
+        let at = text
+            .find("name=\"_csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {text}"));
+        let rest = &text[at + 20..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+}
+
+/// Keeps cookies like a browser (the `__Host-` ones are all `Path=/`).
+struct Browser {
+    router: Router,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = if cookie.is_empty() {
+            req
+        } else {
+            req.header(header::COOKIE, cookie)
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        for c in response.headers().get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .unwrap()
+            .to_vec();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(body),
+        )
+        .await
+    }
+
+    async fn post_multipart(&mut self, path: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Page {
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(b"--XyZ\r\n");
+            match file {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: text/plain\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XyZ--\r\n");
+        self.send(
+            Request::post(path).header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ"),
+            Body::from(body),
+        )
+        .await
+    }
+
+    async fn login(&mut self, login: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let token = form.csrf();
+        self.post(
+            "/login",
+            &[("_csrf", &token), ("login", login), ("password", password)],
+        )
+        .await
+    }
+
+    /// The CSRF token of the session, read from a page that has forms.
+    async fn token(&mut self) -> String {
+        self.get("/settings").await.csrf()
+    }
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_login_needs_its_token() {
+    let h = hub();
+    let mut b = h.browser();
+    for path in [
+        "/",
+        "/documents",
+        "/settings",
+        "/m/1/1",
+        "/agenda",
+        "/events",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(p.location(), "/login", "{path}");
+    }
+    // A login post without the login page's cookie and token (login CSRF) is refused.
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("_csrf", "forged"),
+                ("login", CAMILLE),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(!b.cookies.contains_key("__Host-mshub"));
+}
+
+#[tokio::test]
+async fn a_patient_logs_in_with_its_ins_and_gets_a_strict_fresh_session() {
+    let h = hub();
+    let mut b = h.browser();
+    let bad = b.login(CAMILLE_INS, "wrong password!").await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.text().contains("Identifiant ou mot de passe incorrect"));
+
+    let form = b.get("/login").await;
+    let page_csp = form.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(page_csp.contains("script-src 'self'") && !page_csp.contains("unsafe-inline"));
+    assert!(form.text().contains("<html lang=\"fr\">"));
+    let ok = b
+        .post(
+            "/login",
+            &[
+                ("_csrf", &form.csrf()),
+                ("login", CAMILLE_INS),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/");
+    let set: Vec<&str> = ok
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let session = set.iter().find(|c| c.starts_with("__Host-mshub=")).unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    let first = b.cookies["__Host-mshub"].clone();
+    let inbox = b.get("/").await;
+    assert_eq!(inbox.status, StatusCode::OK);
+    assert!(inbox.text().contains("Messages reçus"));
+
+    // A new login rotates: the session the browser carried is closed, and a token the server
+    // never issued (fixation) is never adopted.
+    let mut c = h.browser();
+    let form = c.get("/login").await;
+    c.cookies.insert("__Host-mshub".into(), first.clone());
+    let p = c
+        .post(
+            "/login",
+            &[
+                ("_csrf", &form.csrf()),
+                ("login", CAMILLE),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_ne!(c.cookies["__Host-mshub"], first);
+    assert_eq!(
+        b.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "old session closed"
+    );
+    let mut d = h.browser();
+    let form = d.get("/login").await;
+    d.cookies
+        .insert("__Host-mshub".into(), "chosen-by-an-attacker".into());
+    d.post(
+        "/login",
+        &[
+            ("_csrf", &form.csrf()),
+            ("login", CAMILLE),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_ne!(d.cookies["__Host-mshub"], "chosen-by-an-attacker");
+}
+
+#[tokio::test]
+async fn professionals_are_sent_to_their_mail_client() {
+    let h = hub();
+    let mut b = h.browser();
+    let p = b.login(MARTIN, PASSWORD).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.text().contains("réservé aux patients"));
+    assert!(!b.cookies.contains_key("__Host-mshub"));
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled() {
+    let h = hub();
+    let mut b = h.browser();
+    let mut last = StatusCode::OK;
+    for _ in 0..8 {
+        last = b.login(CAMILLE, "not the password").await.status;
+        if last == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // Even the right password waits its turn.
+    let p = b.login(CAMILLE, PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(p.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
+async fn the_inbox_shows_sender_identity_unread_marks_and_pages() {
+    let h = hub();
+    for n in 0..30 {
+        h.deliver_text(MARTIN, &format!("Message {n:02}"));
+    }
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let first = b.get("/").await.text();
+    assert!(first.contains("Message 29"), "newest first");
+    assert!(!first.contains("Message 04"), "only one page");
+    assert!(first.contains("Non lu"));
+    assert!(first.contains("Claire Martin</strong>, Médecin, cardiologie"));
+    assert!(first.contains("30 messages, dont 30 non lus"));
+    let second = b.get("/?page=1").await.text();
+    assert!(second.contains("Message 04") && second.contains("Message 00"));
+    assert!(!second.contains("Message 29"));
+}
+
+#[tokio::test]
+async fn reading_marks_seen_and_html_is_sanitized() {
+    let h = hub();
+    let path = h.deliver(
+        MARTIN,
+        "HTML",
+        "Content-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour <b>Camille</b></p>\
+         <script>alert(1)</script><img src=\"https://tracker.example/p.gif\">\
+         <a href=\"javascript:steal()\">x</a>\r\n",
+        true,
+    );
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.text();
+    assert!(text.contains("<b>Camille</b>"));
+    assert!(!text.contains("alert(1)"));
+    assert!(!text.contains("tracker.example"));
+    assert!(!text.contains("javascript:"));
+    assert!(text.contains("contenus distants de ce message ont été bloqués"));
+    let inbox = h
+        .store
+        .special_mailbox(h.camille.id, SpecialUse::Inbox)
+        .unwrap();
+    let meta = &h.store.messages(inbox.id).unwrap()[0];
+    assert!(meta.flags.contains(&Flag::Seen));
+}
+
+#[tokio::test]
+async fn another_patients_message_is_not_found() {
+    let h = hub();
+    let path = h.deliver_text(MARTIN, "Pour Camille");
+    let mut b = h.browser();
+    b.login(HELENE, PASSWORD).await;
+    assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.get(&format!("{path}/part/0")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_reply_reaches_the_professional_and_lands_in_sent() {
+    let h = hub();
+    let path = h.deliver_text(MARTIN, "Résultats");
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let page = b.get(&path).await;
+    assert!(page.text().contains("Envoyer la réponse"));
+    let token = page.csrf();
+    // Without its token the reply is refused.
+    let forged = b
+        .post_multipart(
+            &format!("{path}/reply"),
+            &[("_csrf", None, b"nope"), ("body", None, b"Merci")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let sent = b
+        .post_multipart(
+            &format!("{path}/reply"),
+            &[
+                ("_csrf", None, token.as_bytes()),
+                ("body", None, "Merci docteur, à jeudi.".as_bytes()),
+                ("attachment", Some("note.txt"), b"tension 12/8"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text());
+    assert_eq!(sent.location(), format!("{path}?sent=1"));
+    assert!(b
+        .get(sent.location())
+        .await
+        .text()
+        .contains("Votre réponse a été envoyée"));
+
+    let martin = account(&h, MARTIN);
+    let inbox = h
+        .store
+        .special_mailbox(martin.id, SpecialUse::Inbox)
+        .unwrap();
+    let metas = h.store.messages(inbox.id).unwrap();
+    assert_eq!(metas.len(), 1);
+    let raw = String::from_utf8(h.store.read_message(inbox.id, metas[0].uid).unwrap()).unwrap();
+    assert!(
+        raw.contains("Subject: =?utf-8?Q?Re:_R=C3=A9sultats?="),
+        "{raw}"
+    );
+    assert!(raw.contains("In-Reply-To: <"));
+    assert!(raw.contains("note.txt"));
+    assert!(raw.contains(CAMILLE));
+    let sent_box = h
+        .store
+        .special_mailbox(h.camille.id, SpecialUse::Sent)
+        .unwrap();
+    assert_eq!(h.store.messages(sent_box.id).unwrap().len(), 1);
+    assert!(b.get("/sent").await.text().contains("Claire Martin"));
+}
+
+#[tokio::test]
+async fn a_patient_cannot_start_a_conversation_even_by_forging_the_form() {
+    let h = hub();
+    // A message that did not open a conversation (no record): the page offers no reply and
+    // the MTA refuses one anyway.
+    let path = h.deliver(
+        STRANGER,
+        "Info",
+        "Content-Type: text/plain\r\n\r\nBonjour\r\n",
+        false,
+    );
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let page = b.get(&path).await;
+    assert!(!page.text().contains("Envoyer la réponse"));
+    let token = b.token().await;
+    let p = b
+        .post_multipart(
+            &format!("{path}/reply"),
+            &[
+                ("_csrf", None, token.as_bytes()),
+                ("body", None, b"Bonjour"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.text().contains("qui vous a écrit"), "{}", p.text());
+    let stranger = account(&h, STRANGER);
+    let inbox = h
+        .store
+        .special_mailbox(stranger.id, SpecialUse::Inbox)
+        .unwrap();
+    assert!(h.store.messages(inbox.id).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn documents_are_listed_viewed_masked_classified_and_deleted() {
+    let h = hub();
+    let id = h.file_pdf("bilan");
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let list = b.get("/documents").await.text();
+    assert!(list.contains("À classer"));
+    assert!(list.contains(&format!("/documents/{id}")));
+    let doc = b.get(&format!("/documents/{id}")).await;
+    assert!(doc.text().contains("Ouvrir le PDF"));
+    let file = b.get(&format!("/documents/{id}/file?inline=1")).await;
+    assert_eq!(file.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(file.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("inline"));
+    assert!(file.body.starts_with(b"%PDF-1.4\n% bilan"));
+
+    let token = doc.csrf();
+    assert_eq!(
+        b.post(&format!("/documents/{id}/mask"), &[]).await.status,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    let masked = b
+        .post(&format!("/documents/{id}/mask"), &[("_csrf", &token)])
+        .await;
+    assert_eq!(masked.status, StatusCode::SEE_OTHER);
+    let vault = Vault::new(h.store.clone(), h.directory.clone());
+    assert!(vault.document(mshub_vault::DocumentId(id)).unwrap().masked);
+    assert!(b
+        .get("/documents")
+        .await
+        .text()
+        .contains("Masqué aux professionnels"));
+    b.post(&format!("/documents/{id}/unmask"), &[("_csrf", &token)])
+        .await;
+    assert!(!vault.document(mshub_vault::DocumentId(id)).unwrap().masked);
+
+    // Classify as a biology report (LOINC 11502-2), then a code outside the table is refused.
+    let p = b
+        .post(
+            &format!("/documents/{id}/classify"),
+            &[("_csrf", &token), ("code", "11502-2")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(b.get("/documents").await.text().contains("Biologie"));
+    let p = b
+        .post(
+            &format!("/documents/{id}/classify"),
+            &[("_csrf", &token), ("code", "00000-0")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+
+    // Delete needs its confirmation.
+    let p = b
+        .post(&format!("/documents/{id}/delete"), &[("_csrf", &token)])
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    let p = b
+        .post(
+            &format!("/documents/{id}/delete"),
+            &[("_csrf", &token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.get(&format!("/documents/{id}")).await.status,
+        StatusCode::GONE
+    );
+    assert!(!b
+        .get("/documents")
+        .await
+        .text()
+        .contains(&format!("/documents/{id}\"")));
+    assert!(b
+        .get("/documents/history")
+        .await
+        .text()
+        .contains("a supprimé le document"));
+}
+
+#[tokio::test]
+async fn the_access_history_names_the_professional_who_read() {
+    let h = hub();
+    let id = h.file_pdf("ecg");
+    let vault = Vault::new(h.store.clone(), h.directory.clone());
+    vault
+        .read_document(&account(&h, MARTIN), mshub_vault::DocumentId(id))
+        .unwrap();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let history = b.get("/documents/history").await.text();
+    assert!(
+        history.contains("Claire Martin (claire.martin@chu.mshub.test)"),
+        "{history}"
+    );
+    assert!(history.contains("a consulté le document"));
+    assert!(history.contains("bilan.pdf") || history.contains("Document"));
+}
+
+#[tokio::test]
+async fn a_relative_reads_by_delegation_but_changes_nothing_and_is_audited() {
+    let h = hub();
+    let path = h.deliver_text(MARTIN, "Pour Camille");
+    let id = h.file_pdf("delegation");
+    let mut camille = h.browser();
+    camille.login(CAMILLE, PASSWORD).await;
+    let token = camille.token().await;
+    let p = camille
+        .post(
+            "/settings/delegations",
+            &[("_csrf", &token), ("address", HELENE), ("level", "read")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text());
+    // Delegating to a professional is refused.
+    let p = camille
+        .post(
+            "/settings/delegations",
+            &[("_csrf", &token), ("address", MARTIN), ("level", "read")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+
+    let helene_account = account(&h, HELENE);
+    let mut helene = h.browser();
+    helene.login(HELENE, PASSWORD).await;
+    let settings = helene.get("/settings").await.text();
+    assert!(settings.contains("Ouvrir l'espace de Camille Durand"));
+    let token = helene.token().await;
+    let p = helene
+        .post(
+            "/space",
+            &[("_csrf", &token), ("space", &h.camille.id.0.to_string())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let inbox = helene.get("/").await.text();
+    assert!(inbox.contains("Vous consultez l'espace de"));
+    assert!(inbox.contains("Pour Camille"));
+    let message = helene.get(&path).await.text();
+    assert!(!message.contains("Envoyer la réponse"));
+    assert!(message.contains("lecture seulement"));
+    // The relative's read leaves the message unread for Camille.
+    let camille_inbox = h
+        .store
+        .special_mailbox(h.camille.id, SpecialUse::Inbox)
+        .unwrap();
+    assert!(!h.store.messages(camille_inbox.id).unwrap()[0]
+        .flags
+        .contains(&Flag::Seen));
+    // Reading a document is audited under the relative's address.
+    helene.get(&format!("/documents/{id}/file")).await;
+    let history = camille.get("/documents/history").await.text();
+    assert!(
+        history.contains(HELENE) && history.contains("(délégation)"),
+        "{history}"
+    );
+    // Owner-only actions are refused.
+    let p = helene
+        .post(&format!("/documents/{id}/mask"), &[("_csrf", &token)])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = helene
+        .post_multipart(
+            &format!("{path}/reply"),
+            &[
+                ("_csrf", None, token.as_bytes()),
+                ("body", None, b"Bonjour"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+
+    // Revoked: the relative's very next request is back in its own space.
+    let token = camille.token().await;
+    let p = camille
+        .post(
+            "/settings/delegations/revoke",
+            &[
+                ("_csrf", &token),
+                ("delegate", &helene_account.id.0.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = helene.get(&path).await;
+    assert_ne!(after.status, StatusCode::OK);
+    assert!(!helene.get("/").await.text().contains("Pour Camille"));
+}
+
+#[tokio::test]
+async fn password_change_needs_the_current_one_and_ends_other_sessions() {
+    let h = hub();
+    let mut b = h.browser();
+    let mut other = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    other.login(CAMILLE, PASSWORD).await;
+    let token = b.token().await;
+    let new = "a-much-longer-new-secret";
+    let p = b
+        .post(
+            "/settings/password",
+            &[
+                ("_csrf", &token),
+                ("current", "wrong"),
+                ("new", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = b
+        .post(
+            "/settings/password",
+            &[
+                ("_csrf", &token),
+                ("current", PASSWORD),
+                ("new", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    let p = b
+        .post(
+            "/settings/password",
+            &[
+                ("_csrf", &token),
+                ("current", PASSWORD),
+                ("new", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.get("/").await.status,
+        StatusCode::OK,
+        "this browser got a new session"
+    );
+    assert_eq!(
+        other.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "others are signed out"
+    );
+    let mut again = h.browser();
+    assert_eq!(
+        again.login(CAMILLE, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        again.login(CAMILLE, new).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn an_application_password_is_shown_once_and_revocable() {
+    let h = hub();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let token = b.token().await;
+    let p = b
+        .post(
+            "/settings/app-passwords",
+            &[("_csrf", &token), ("label", "Thunderbird")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    let text = p.text();
+    let at = text.find("<code class=\"secret\">").unwrap() + 20;
+    let clear = &text[at..at + text[at..].find('<').unwrap()];
+    assert!(clear.len() >= 16);
+    let settings = b.get("/settings").await.text();
+    assert!(settings.contains("Thunderbird"));
+    assert!(!settings.contains(clear), "shown once only");
+    let stored = account(&h, CAMILLE).app_passwords;
+    assert_eq!(stored.len(), 1);
+    let p = b
+        .post(
+            "/settings/app-passwords/revoke",
+            &[("_csrf", &token), ("id", &stored[0].id.to_string())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(account(&h, CAMILLE).app_passwords.is_empty());
+}
+
+#[tokio::test]
+async fn notification_preferences_are_kept_and_honoured() {
+    let h = hub();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let token = b.token().await;
+    // Unchecked boxes are absent from the form: both off.
+    let p = b
+        .post("/settings/notifications", &[("_csrf", &token)])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let vault = Vault::new(h.store.clone(), h.directory.clone());
+    let notices = vault.patient_settings(h.camille.id).unwrap().notices;
+    assert!(!notices.new_document && !notices.first_access);
+    let inbox = h
+        .store
+        .special_mailbox(h.camille.id, SpecialUse::Inbox)
+        .unwrap();
+    let before = h.store.messages(inbox.id).unwrap().len();
+    h.file_pdf("silent");
+    assert_eq!(
+        h.store.messages(inbox.id).unwrap().len(),
+        before,
+        "no new-document notice"
+    );
+}
+
+#[tokio::test]
+async fn the_export_holds_messages_and_documents() {
+    let h = hub();
+    h.deliver_text(MARTIN, "Exporté");
+    h.file_pdf("export");
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let token = b.token().await;
+    let p = b.post("/settings/export", &[("_csrf", &token)]).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(p.headers[header::CONTENT_TYPE], "application/zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(p.body)).unwrap();
+    let names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("messages/INBOX/") && n.ends_with(".eml")),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("documents/a-classer/") && n.ends_with("bilan.pdf")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"LISEZMOI.txt".to_string()));
+}
+
+#[tokio::test]
+async fn closing_the_space_signs_out_and_refuses_later_logins() {
+    let h = hub();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let token = b.token().await;
+    let p = b
+        .post(
+            "/settings/close",
+            &[("_csrf", &token), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "confirmation needed");
+    let p = b
+        .post(
+            "/settings/close",
+            &[
+                ("_csrf", &token),
+                ("password", PASSWORD),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(account(&h, CAMILLE).disabled);
+    assert_eq!(b.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.browser().login(CAMILLE, PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let h = hub();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let stolen = b.cookies["__Host-mshub"].clone();
+    let token = b.token().await;
+    assert_eq!(
+        b.post("/logout", &[("_csrf", "bad")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let p = b.post("/logout", &[("_csrf", &token)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/login");
+    let mut replay = h.browser();
+    replay.cookies.insert("__Host-mshub".into(), stolen);
+    assert_eq!(replay.get("/").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn new_mail_is_announced_as_a_server_sent_event() {
+    use http_body_util::BodyExt as _;
+    let h = hub();
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let cookie = format!("__Host-mshub={}", b.cookies["__Host-mshub"]);
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/events")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    h.deliver_text(MARTIN, "En direct");
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .unwrap();
+    let data = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(data.contains("event: message"), "{data}");
+}

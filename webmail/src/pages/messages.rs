@@ -463,7 +463,6 @@ pub async fn read(
             @if !summary.to.is_empty() { dt { "À" } dd { (summary.to.join(", ")) } }
             dt { "Date" } dd { time datetime=(iso_utc(summary.date.unwrap_or(meta.internal_date))) { (datetime_fr(summary.date.unwrap_or(meta.internal_date))) } }
         }
-        h2 { (summary.subject) }
         @match (&text, &html_part) {
             (_, Some(h)) if text.as_deref().is_none_or(|t| t.trim().is_empty()) => {
                 @let (clean, had_remote) = sanitize(h);

@@ -28,6 +28,7 @@ mod auth;
 mod csrf;
 pub mod delegation;
 mod export;
+mod listing;
 pub mod pages;
 pub mod security;
 pub mod server;
@@ -58,6 +59,7 @@ pub struct Webmail {
     pub(crate) mta: Arc<Mta>,
     pub(crate) sessions: session::Sessions,
     pub(crate) summaries: summary::Summaries,
+    pub(crate) lists: listing::Lists,
     pub(crate) delegations: delegation::Delegations,
 }
 
@@ -71,6 +73,7 @@ impl Webmail {
             mta,
             sessions: session::Sessions::default(),
             summaries: summary::Summaries::default(),
+            lists: listing::Lists::default(),
         })
     }
 }

@@ -104,21 +104,21 @@ fn correspondent_line(c: &Correspondent) -> Markup {
 }
 
 /// The cached summary of a message, parsed once from its decrypted bytes.
-fn summary(app: &Webmail, mailbox: MailboxId, meta: &MessageMeta) -> Arc<Summary> {
-    if let Some(s) = app.summaries.get(mailbox, meta.uid) {
+fn summary(app: &Webmail, mailbox: MailboxId, uid: Uid) -> Arc<Summary> {
+    if let Some(s) = app.summaries.get(mailbox, uid) {
         return s;
     }
-    let parsed = match app.store.read_message(mailbox, meta.uid) {
+    let parsed = match app.store.read_message(mailbox, uid) {
         Ok(raw) => Summary::parse(&raw),
         Err(e) => {
-            tracing::warn!(%mailbox, uid = %meta.uid, error = %e, "message unreadable");
+            tracing::warn!(%mailbox, %uid, error = %e, "message unreadable");
             return Arc::new(Summary {
                 subject: "(message illisible)".into(),
                 ..Summary::default()
             });
         }
     };
-    app.summaries.put(mailbox, meta.uid, parsed)
+    app.summaries.put(mailbox, uid, parsed)
 }
 
 struct Row {
@@ -143,18 +143,15 @@ fn listing(
     page_no: usize,
 ) -> mshub_store::Result<Listing> {
     let mailbox = app.store.special_mailbox(who.space.id, use_)?;
-    let metas = app.store.messages(mailbox.id)?;
-    let unread = metas
-        .iter()
-        .filter(|m| !m.flags.contains(&Flag::Seen))
-        .count();
-    let rows = metas
+    let list = app.lists.get(&app.store, &mailbox)?;
+    let rows = list
+        .entries
         .iter()
         .rev()
         .skip(page_no.saturating_mul(PAGE_SIZE))
         .take(PAGE_SIZE)
-        .map(|meta| {
-            let s = summary(app, mailbox.id, meta);
+        .map(|entry| {
+            let s = summary(app, mailbox.id, entry.uid);
             // In the sent folder the correspondent is the recipient.
             let (addr, name) = if use_ == SpecialUse::Sent {
                 (s.to.first().map(String::as_str), None)
@@ -162,9 +159,9 @@ fn listing(
                 (s.from_address.as_deref(), s.from_name.as_deref())
             };
             Row {
-                uid: meta.uid,
-                seen: meta.flags.contains(&Flag::Seen),
-                date: meta.internal_date,
+                uid: entry.uid,
+                seen: entry.seen,
+                date: entry.arrived,
                 who: correspondent(app, addr, name),
                 summary: s,
             }
@@ -172,8 +169,8 @@ fn listing(
         .collect();
     Ok(Listing {
         mailbox: mailbox.id,
-        total: metas.len(),
-        unread,
+        total: list.entries.len(),
+        unread: list.unread,
         rows,
     })
 }

@@ -1,5 +1,164 @@
-//! # mshub-agenda (not built yet)
+//! # mshub-agenda
 //!
-//! Will own the patient's agenda: iCalendar/iTIP invitations in delivered mail create, update
-//! (by UID and SEQUENCE) or cancel appointments; accepting or declining sends an iTIP REPLY by
-//! mail; prevention reminders; an ICS feed. It registers itself with the MTA as a filer.
+//! The patient's agenda (DESIGN §3): iCalendar invitations that professionals and hospital
+//! systems send by mail become the patient's appointments. Start with
+//! [`Agenda::file_message`] ([`filing`]): the delivery pipeline hands it a message durably in a
+//! patient's INBOX; each `text/calendar` part or `.ics` file is read within bounds ([`ics`]),
+//! and RFC 5546 decides ([`itip`]) whether it creates, updates (higher SEQUENCE, or later
+//! DTSTAMP) or cancels the appointment of that UID. Appointments are sealed to the patient's
+//! key at rest ([`appointments`]).
+//!
+//! Then what the webmail calls: [`Agenda::appointments`], [`Agenda::occurrences`] (bounded
+//! expansion of recurrences, [`recurrence`]), [`Agenda::respond`] (accept or decline: records
+//! the answer and builds the iTIP REPLY e-mail the webmail submits, [`reply`]), the private ICS
+//! feed ([`feed`]), appointment reminders ([`Agenda::send_due_reminders`], [`reminders`]) and
+//! the prevention calendar ([`prevention_reminders`], data in `data/prevention.toml`).
+//!
+//! Like the vault, the crate does not know the MTA: the binary adapts
+//! [`Agenda::file_message`] to the MTA's `Filer` trait with [`AgendaFiling::outcome`].
+
+pub mod appointments;
+mod error;
+pub mod feed;
+pub mod filing;
+pub mod ics;
+pub mod itip;
+pub mod prevention;
+pub mod recurrence;
+pub mod reminders;
+pub mod reply;
+
+use std::sync::Arc;
+
+use mshub_directory::Directory;
+use mshub_store::{AccountId, Store};
+
+pub use appointments::{Appointment, PartStat, Status};
+pub use chrono::NaiveDate;
+pub use error::{AgendaError, Rejection, Result};
+pub use filing::{may_carry_invitation, AgendaFiling, EventFiling, EventOutcome, FilingStatus};
+pub use ics::IcsLimits;
+pub use prevention::{prevention_reminders, PreventionReminder};
+pub use recurrence::{Occurrence, RecurrenceLimits};
+pub use reminders::DueReminder;
+pub use reply::{Answer, Reply};
+
+use appointments::Records;
+
+/// Bounds and settings of the agenda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgendaLimits {
+    pub ics: IcsLimits,
+    pub recurrence: RecurrenceLimits,
+    /// How long before an appointment the patient is reminded (default 24 h).
+    pub reminder_lead_secs: i64,
+}
+
+impl Default for AgendaLimits {
+    fn default() -> Self {
+        Self {
+            ics: IcsLimits::default(),
+            recurrence: RecurrenceLimits::default(),
+            reminder_lead_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The agenda over the hub's store and directory.
+pub struct Agenda {
+    store: Arc<Store>,
+    directory: Arc<Directory>,
+    limits: AgendaLimits,
+}
+
+impl Agenda {
+    pub fn new(store: Arc<Store>, directory: Arc<Directory>) -> Self {
+        Self::with_limits(store, directory, AgendaLimits::default())
+    }
+
+    pub fn with_limits(store: Arc<Store>, directory: Arc<Directory>, limits: AgendaLimits) -> Self {
+        Self {
+            store,
+            directory,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &AgendaLimits {
+        &self.limits
+    }
+
+    fn records(&self) -> Records<'_> {
+        Records { store: &self.store }
+    }
+
+    /// The patient's appointments (cancelled ones included, marked so), by start time.
+    pub fn appointments(&self, patient: AccountId) -> Result<Vec<Appointment>> {
+        Ok(self
+            .records()
+            .all(patient)?
+            .into_iter()
+            .map(|r| r.appointment)
+            .collect())
+    }
+
+    /// One appointment by UID.
+    pub fn appointment(&self, patient: AccountId, uid: &str) -> Result<Option<Appointment>> {
+        Ok(self
+            .records()
+            .get(patient, uid)?
+            .map(|(r, _)| r.appointment))
+    }
+
+    /// The occurrences of the patient's appointments (not cancelled) overlapping
+    /// `[from_unix, to_unix)`, by start; at most [`RecurrenceLimits::max_occurrences`], over a
+    /// window of at most [`RecurrenceLimits::max_window_secs`] from `from_unix`.
+    pub fn occurrences(
+        &self,
+        patient: AccountId,
+        from_unix: i64,
+        to_unix: i64,
+    ) -> Result<Vec<Occurrence>> {
+        let limits = &self.limits.recurrence;
+        let mut all = Vec::new();
+        for record in self.records().all(patient)? {
+            let a = &record.appointment;
+            if a.status == Status::Cancelled {
+                continue;
+            }
+            for (start, end, overridden) in
+                recurrence::expand(&record.ics, from_unix, to_unix, limits)
+            {
+                all.push(Occurrence {
+                    uid: a.uid.clone(),
+                    summary: a.summary.clone(),
+                    location: a.location.clone(),
+                    start,
+                    end,
+                    overridden,
+                });
+            }
+        }
+        all.sort_by(|x, y| (x.start, &x.uid).cmp(&(y.start, &y.uid)));
+        all.truncate(limits.max_occurrences);
+        Ok(all)
+    }
+
+    /// When to remind the patient of `record`: `lead` before its next occurrence after `now`,
+    /// or at once if that is already past; never for a cancelled or declined appointment.
+    fn reminder_due(&self, record: &appointments::Record, now: i64) -> Option<i64> {
+        let a = &record.appointment;
+        if a.status == Status::Cancelled || a.partstat == PartStat::Declined {
+            return None;
+        }
+        let next = if a.recurrent {
+            recurrence::expand(&record.ics, now, i64::MAX, &self.limits.recurrence)
+                .into_iter()
+                .map(|(s, ..)| s)
+                .find(|&s| s > now)?
+        } else {
+            a.start
+        };
+        (next > now).then(|| (next - self.limits.reminder_lead_secs).max(now))
+    }
+}

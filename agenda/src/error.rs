@@ -1,0 +1,64 @@
+//! The one error enum of the crate, and the reasons an invitation is not filed.
+
+use serde::{Deserialize, Serialize};
+
+use mshub_directory::DirectoryError;
+use mshub_store::StoreError;
+
+/// Why a calendar part of a message was not filed. Each reason is given in French (for the
+/// patient) and in English (for the sender's system and the logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Rejection {
+    #[error("fichier iCalendar trop volumineux ({size} octets, maximum {limit}) — iCalendar part of {size} bytes, more than the {limit} allowed")]
+    TooLarge { size: usize, limit: usize },
+    #[error("composants iCalendar imbriqués sur plus de {limit} niveaux — iCalendar components nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    #[error("plus de {limit} composants iCalendar — more than {limit} iCalendar components")]
+    TooManyComponents { limit: usize },
+    #[error("fichier iCalendar illisible : {detail} — unreadable iCalendar data: {detail}")]
+    Unreadable { detail: String },
+    #[error("événement {uid:?} invalide : {detail} — invalid event {uid:?}: {detail}")]
+    InvalidEvent { uid: String, detail: String },
+    #[error("méthode iTIP {method} non prise en charge (REQUEST, CANCEL ou PUBLISH attendu) — unsupported iTIP method {method} (RFC 5546 §1.4)")]
+    UnsupportedMethod { method: String },
+    #[error("aucun événement (VEVENT) dans le calendrier — no VEVENT in the calendar")]
+    NoEvent,
+    #[error("mise à jour périmée de {uid:?} ignorée (SEQUENCE {incoming}, le rendez-vous enregistré est à {current}) — stale update of {uid:?} ignored (SEQUENCE {incoming}, stored {current}; RFC 5546 §2.1.5)")]
+    Stale {
+        uid: String,
+        incoming: i64,
+        current: i64,
+    },
+    #[error(
+        "erreur interne lors du classement : {detail} — internal error while filing: {detail}"
+    )]
+    Internal { detail: String },
+}
+
+/// Everything the agenda can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AgendaError {
+    #[error("invitation refused: {0}")]
+    Rejected(#[from] Rejection),
+    #[error("{0} is not a patient account")]
+    NotAPatient(String),
+    #[error("no appointment with UID {0:?}")]
+    NoSuchAppointment(String),
+    #[error("appointment {0:?} was cancelled by its organizer: there is nothing to answer")]
+    Cancelled(String),
+    #[error("appointment {0:?} has no organizer to answer to")]
+    NoOrganizer(String),
+    #[error("agenda data file error: {0}")]
+    Data(String),
+    #[error("could not build the message: {0}")]
+    Mail(String),
+    #[error("no random source: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+pub type Result<T, E = AgendaError> = std::result::Result<T, E>;

@@ -1,0 +1,330 @@
+//! Filing of invitations from delivered mail (DESIGN §3, RFC 5546 §3.2 for an attendee): every
+//! `text/calendar` part or `.ics` attachment of a message to a patient creates, updates or
+//! cancels appointments; the [`AgendaFiling`] report says what became of each event.
+
+use std::collections::BTreeSet;
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+use mshub_directory::{Account, Address};
+use mshub_store::Batch;
+
+use crate::appointments::{lane, retry, Record, Records};
+use crate::ics::{read_invitation, EventGroup, Method};
+use crate::itip::{decide, merge_overrides, Decision};
+use crate::{Agenda, Appointment, PartStat, Rejection, Result, Status};
+
+/// Cheap prefilter for the delivery pipeline: could this message carry an invitation?
+pub fn may_carry_invitation(raw: &[u8]) -> bool {
+    const NEEDLES: [&[u8]; 4] = [
+        b"text/calendar",
+        b"application/ics",
+        b".ics",
+        b"begin:vcalendar",
+    ];
+    raw.windows(3).enumerate().any(|(i, w)| {
+        matches!(w[0].to_ascii_lowercase(), b't' | b'a' | b'.' | b'b')
+            && NEEDLES.iter().any(|n| {
+                raw.get(i..i + n.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(n))
+            })
+    })
+}
+
+/// What became of one event (one UID) of a calendar part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    Created,
+    Updated,
+    Cancelled,
+    /// Already stored in this version: nothing to do.
+    Unchanged,
+    Failed(Rejection),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFiling {
+    /// The event's UID, or the part's name when the part could not be read.
+    pub name: String,
+    pub summary: String,
+    pub outcome: EventOutcome,
+}
+
+/// The three outcomes the MTA's `FilingOutcome` distinguishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilingStatus {
+    NotApplicable,
+    Filed { summary: String },
+    Failed { reason: String },
+}
+
+/// What [`Agenda::file_message`] did with a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgendaFiling {
+    pub events: Vec<EventFiling>,
+}
+
+impl AgendaFiling {
+    /// A French sentence for the recipient and the sender.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| {
+                let what = if e.summary.is_empty() {
+                    format!("rendez-vous {}", e.name)
+                } else {
+                    format!("rendez-vous « {} »", e.summary)
+                };
+                match &e.outcome {
+                    EventOutcome::Created => format!("{what} ajouté à l'agenda"),
+                    EventOutcome::Updated => format!("{what} mis à jour"),
+                    EventOutcome::Cancelled => format!("{what} annulé"),
+                    EventOutcome::Unchanged => format!("{what} déjà à jour"),
+                    EventOutcome::Failed(r) => format!("{what} refusé : {r}"),
+                }
+            })
+            .collect();
+        parts.join(" ; ")
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Rejection> {
+        self.events.iter().filter_map(|e| match &e.outcome {
+            EventOutcome::Failed(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Refusals (including stale updates) win, so that the sender hears of them.
+    pub fn outcome(&self) -> FilingStatus {
+        if self.events.is_empty() {
+            FilingStatus::NotApplicable
+        } else if self.failures().next().is_some() {
+            FilingStatus::Failed {
+                reason: self.summary(),
+            }
+        } else {
+            FilingStatus::Filed {
+                summary: self.summary(),
+            }
+        }
+    }
+}
+
+/// The calendar parts of a message: `text/calendar`, `application/ics`, or a `.ics` file.
+fn calendar_parts(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    let mut seen = BTreeSet::new();
+    let mut parts = Vec::new();
+    for part in &message.parts {
+        if part.is_multipart() || part.is_message() {
+            continue;
+        }
+        let ctype = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
+            .unwrap_or_default();
+        let name = part.attachment_name().unwrap_or("").to_string();
+        let is_calendar = ctype == "text/calendar"
+            || ctype == "application/ics"
+            || name.to_ascii_lowercase().ends_with(".ics");
+        if !is_calendar {
+            continue;
+        }
+        let body = part.contents().to_vec();
+        // Thunderbird and Outlook send the same calendar inline and as invite.ics.
+        if seen.insert(body.clone()) {
+            let label = if name.is_empty() { ctype } else { name };
+            parts.push((label, body));
+        }
+    }
+    parts
+}
+
+impl Agenda {
+    /// Files the invitations of a message durably in `recipient`'s INBOX. Only patients get
+    /// appointments; for anyone else the outcome is "not applicable".
+    pub fn file_message(
+        &self,
+        recipient: &Account,
+        sender: Option<&Address>,
+        raw: &[u8],
+    ) -> AgendaFiling {
+        let mut filing = AgendaFiling::default();
+        if !recipient.kind.is_patient() {
+            return filing;
+        }
+        let mut done_uids = BTreeSet::new();
+        for (name, body) in calendar_parts(raw) {
+            let invitation = match read_invitation(&body, &self.limits.ics) {
+                Ok(i) => i,
+                Err(rejection) => {
+                    filing.events.push(EventFiling {
+                        name,
+                        summary: String::new(),
+                        outcome: EventOutcome::Failed(rejection),
+                    });
+                    continue;
+                }
+            };
+            for group in &invitation.groups {
+                let outcome = self
+                    .file_group(recipient, sender, invitation.method, group)
+                    .unwrap_or_else(|e| {
+                        EventOutcome::Failed(match e {
+                            crate::AgendaError::Rejected(r) => r,
+                            other => Rejection::Internal {
+                                detail: other.to_string(),
+                            },
+                        })
+                    });
+                // The same event in two parts of one message is reported once.
+                if outcome == EventOutcome::Unchanged && done_uids.contains(&group.uid) {
+                    continue;
+                }
+                done_uids.insert(group.uid.clone());
+                filing.events.push(EventFiling {
+                    name: group.uid.clone(),
+                    summary: group.main().map(|m| m.summary.clone()).unwrap_or_default(),
+                    outcome,
+                });
+            }
+        }
+        filing
+    }
+
+    fn file_group(
+        &self,
+        patient: &Account,
+        sender: Option<&Address>,
+        method: Method,
+        group: &EventGroup,
+    ) -> Result<EventOutcome> {
+        let Some(main) = group.main() else {
+            return Err(Rejection::NoEvent.into());
+        };
+        let records = Records { store: &self.store };
+        let me = patient.address.as_str().to_ascii_lowercase();
+        let invited_by = sender.map(|s| s.as_str().to_ascii_lowercase());
+        retry(&self.store, lane(patient.id), || {
+            let current = records.get(patient.id, &group.uid)?;
+            let decision = decide(current.as_ref().map(|(r, _)| &r.appointment), group);
+            let (record, outcome) = match (decision, &current) {
+                (Decision::Duplicate, _) => return Ok((Batch::new(), EventOutcome::Unchanged)),
+                (Decision::Stale { incoming, current }, _) => {
+                    return Err(Rejection::Stale {
+                        uid: group.uid.clone(),
+                        incoming,
+                        current,
+                    }
+                    .into())
+                }
+                (Decision::MergeOverrides, Some((old, _))) => {
+                    let mut record = old.clone();
+                    record.ics = merge_overrides(&old.ics, &group.ics, method == Method::Cancel)?;
+                    let a = &mut record.appointment;
+                    a.sequence = a.sequence.max(main.sequence);
+                    a.invited_by = invited_by.clone().or(a.invited_by.take());
+                    (record, EventOutcome::Updated)
+                }
+                (Decision::Replace { reset_partstat }, Some((old, _))) => {
+                    let mut record = Record {
+                        appointment: appointment_of(main, &group.uid, &me, invited_by.clone()),
+                        ics: group.ics.clone(),
+                    };
+                    let a = &mut record.appointment;
+                    if !reset_partstat && a.partstat == PartStat::NeedsAction {
+                        a.partstat = old.appointment.partstat;
+                    }
+                    if a.invited_by.is_none() {
+                        a.invited_by = old.appointment.invited_by.clone();
+                    }
+                    if method == Method::Cancel {
+                        // RFC 5546 §3.2.5: the whole event is cancelled; keep what it was.
+                        let mut kept = old.clone();
+                        kept.appointment.status = Status::Cancelled;
+                        kept.appointment.sequence = a.sequence;
+                        kept.appointment.dtstamp = a.dtstamp;
+                        (kept, EventOutcome::Cancelled)
+                    } else {
+                        (record, EventOutcome::Updated)
+                    }
+                }
+                _ => {
+                    let mut record = Record {
+                        appointment: appointment_of(main, &group.uid, &me, invited_by.clone()),
+                        ics: group.ics.clone(),
+                    };
+                    if method == Method::Cancel {
+                        record.appointment.status = Status::Cancelled;
+                        (record, EventOutcome::Cancelled)
+                    } else {
+                        (record, EventOutcome::Created)
+                    }
+                }
+            };
+            let outcome = match (outcome, record.appointment.status) {
+                (EventOutcome::Updated, Status::Cancelled) => EventOutcome::Cancelled,
+                (o, _) => o,
+            };
+            let mut batch = Batch::new();
+            let due = self.reminder_due(&record, mshub_store::now());
+            records.put(
+                &mut batch,
+                patient.id,
+                &record,
+                current.map(|(_, raw)| raw),
+                due,
+            )?;
+            Ok((batch, outcome))
+        })
+    }
+}
+
+fn appointment_of(
+    facts: &crate::ics::EventFacts,
+    uid: &str,
+    me: &str,
+    invited_by: Option<String>,
+) -> Appointment {
+    let partstat = facts
+        .attendees
+        .iter()
+        .find(|(a, _)| a == me)
+        .map(|(_, p)| *p)
+        .unwrap_or(PartStat::NeedsAction);
+    Appointment {
+        uid: uid.to_string(),
+        summary: facts.summary.clone(),
+        location: facts.location.clone(),
+        description: facts.description.clone(),
+        organizer: facts.organizer.as_ref().map(|(a, _)| a.clone()),
+        organizer_name: facts.organizer.as_ref().and_then(|(_, n)| n.clone()),
+        invited_by,
+        start: facts.start,
+        end: facts.end,
+        tzid: facts.tzid.clone(),
+        status: facts.status,
+        sequence: facts.sequence,
+        dtstamp: facts.dtstamp,
+        partstat,
+        recurrent: facts.recurrent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefilter_finds_calendar_markers_in_any_case() {
+        assert!(may_carry_invitation(
+            b"Content-Type: TEXT/CALENDAR; method=REQUEST"
+        ));
+        assert!(may_carry_invitation(b"filename=\"invite.ICS\""));
+        assert!(may_carry_invitation(b"BEGIN:VCALENDAR"));
+        assert!(!may_carry_invitation(b"Subject: hello\r\n\r\nplain text"));
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mshub_agenda::Agenda;
 use mshub_mta::{Delivered, Filer, FilingOutcome};
 use mshub_vault::{FilingStatus, Vault};
 
@@ -33,10 +34,41 @@ impl Filer for VaultFiler {
     }
 }
 
+/// Invitations (text/calendar, .ics) to a patient into the patient's agenda.
+struct AgendaFiler(Agenda);
+
+impl Filer for AgendaFiler {
+    fn name(&self) -> &'static str {
+        "agenda"
+    }
+
+    fn may_apply(&self, message: &[u8]) -> bool {
+        mshub_agenda::may_carry_invitation(message)
+    }
+
+    fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
+        match self
+            .0
+            .file_message(d.recipient, d.sender, d.message)
+            .outcome()
+        {
+            mshub_agenda::FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
+            mshub_agenda::FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
+            mshub_agenda::FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
+        }
+    }
+}
+
 /// Every filer of the hub, in the order they run.
 pub fn filers(hub: &Hub) -> Vec<Arc<dyn Filer>> {
-    vec![Arc::new(VaultFiler(Vault::new(
-        hub.store.clone(),
-        hub.directory.clone(),
-    )))]
+    vec![
+        Arc::new(VaultFiler(Vault::new(
+            hub.store.clone(),
+            hub.directory.clone(),
+        ))),
+        Arc::new(AgendaFiler(Agenda::new(
+            hub.store.clone(),
+            hub.directory.clone(),
+        ))),
+    ]
 }

@@ -22,13 +22,9 @@ pub fn may_carry_invitation(raw: &[u8]) -> bool {
         b".ics",
         b"begin:vcalendar",
     ];
-    raw.windows(3).enumerate().any(|(i, w)| {
-        matches!(w[0].to_ascii_lowercase(), b't' | b'a' | b'.' | b'b')
-            && NEEDLES.iter().any(|n| {
-                raw.get(i..i + n.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(n))
-            })
-    })
+    NEEDLES
+        .iter()
+        .any(|n| raw.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)))
 }
 
 /// What became of one event (one UID) of a calendar part.

@@ -3,8 +3,9 @@
 //!
 //! Trees:
 //! - `agenda-appointment`: account ‖ sha256(UID) → sealed JSON [`Record`];
-//! - `agenda-reminder`: due time ‖ account ‖ sha256(UID) → empty, the reminders to send, in
-//!   time order (the one piece of clear metadata: that an account has something at a time);
+//! - `agenda-reminder`: due time ‖ account ‖ sha256(UID) → start of the occurrence reminded
+//!   of, the reminders to send in time order (the one piece of clear metadata: that an account
+//!   has something at a time);
 //! - `agenda-reminder-of`: account ‖ sha256(UID) → due time, to find that entry again.
 
 use serde::{Deserialize, Serialize};
@@ -147,14 +148,14 @@ impl Records<'_> {
     }
 
     /// Adds to `batch` the writes that store `record` (expected to replace `previous`, for the
-    /// compare-and-swap) and move its reminder to `reminder_due`.
+    /// compare-and-swap) and move its reminder to `reminder` (due time, occurrence start).
     pub fn put(
         &self,
         batch: &mut Batch,
         patient: AccountId,
         record: &Record,
         previous: Option<Vec<u8>>,
-        reminder_due: Option<i64>,
+        reminder: Option<(i64, i64)>,
     ) -> Result<()> {
         let key = record_key(patient, &record.appointment.uid);
         let plain = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
@@ -163,20 +164,29 @@ impl Records<'_> {
         })?;
         batch.check(APPOINTMENTS, key.clone(), previous);
         batch.put(APPOINTMENTS, key.clone(), self.store.seal(patient, &plain)?);
-        self.move_reminder(batch, &key, reminder_due)?;
+        self.move_reminder(batch, &key, reminder)?;
         Ok(())
     }
 
-    /// Replaces the reminder entry of an appointment (none if `due` is `None`).
-    pub fn move_reminder(&self, batch: &mut Batch, key: &[u8], due: Option<i64>) -> Result<()> {
+    /// Replaces the reminder entry of an appointment: `(due time, occurrence start)`, or none.
+    pub fn move_reminder(
+        &self,
+        batch: &mut Batch,
+        key: &[u8],
+        reminder: Option<(i64, i64)>,
+    ) -> Result<()> {
         if let Some(old) = self.store.kv().get(REMINDER_OF, key)? {
             if let Ok(bytes) = <[u8; 8]>::try_from(old.as_slice()) {
                 batch.remove(REMINDERS, reminder_key(i64::from_be_bytes(bytes), key));
             }
         }
-        match due {
-            Some(due) => {
-                batch.put(REMINDERS, reminder_key(due, key), Vec::new());
+        match reminder {
+            Some((due, start)) => {
+                batch.put(
+                    REMINDERS,
+                    reminder_key(due, key),
+                    start.to_be_bytes().to_vec(),
+                );
                 batch.put(REMINDER_OF, key.to_vec(), due.to_be_bytes().to_vec());
             }
             None => batch.remove(REMINDER_OF, key.to_vec()),

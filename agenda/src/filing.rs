@@ -266,7 +266,7 @@ impl Agenda {
                 (o, _) => o,
             };
             let mut batch = Batch::new();
-            let due = self.reminder_due(&record, mshub_store::now());
+            let due = self.next_reminder(&record, mshub_store::now());
             records.put(
                 &mut batch,
                 patient.id,

@@ -143,22 +143,4 @@ impl Agenda {
         all.truncate(limits.max_occurrences);
         Ok(all)
     }
-
-    /// When to remind the patient of `record`: `lead` before its next occurrence after `now`,
-    /// or at once if that is already past; never for a cancelled or declined appointment.
-    fn reminder_due(&self, record: &appointments::Record, now: i64) -> Option<i64> {
-        let a = &record.appointment;
-        if a.status == Status::Cancelled || a.partstat == PartStat::Declined {
-            return None;
-        }
-        let next = if a.recurrent {
-            recurrence::expand(&record.ics, now, i64::MAX, &self.limits.recurrence)
-                .into_iter()
-                .map(|(s, ..)| s)
-                .find(|&s| s > now)?
-        } else {
-            a.start
-        };
-        (next > now).then(|| (next - self.limits.reminder_lead_secs).max(now))
-    }
 }

@@ -10,8 +10,8 @@ use mail_builder::MessageBuilder;
 
 use mshub_store::{AccountId, Batch, SpecialUse};
 
-use crate::appointments::REMINDERS;
-use crate::{Agenda, AgendaError, Result};
+use crate::appointments::{Record, REMINDERS};
+use crate::{Agenda, AgendaError, PartStat, Result, Status};
 
 /// How many reminders one call reads at most (the next call takes the rest).
 const BATCH: usize = 1000;
@@ -67,10 +67,29 @@ fn french_date(unix: i64) -> String {
 }
 
 impl Agenda {
+    /// When to remind the patient of `record`, and of which occurrence: `lead` before its next
+    /// occurrence after `now`, or at once if that is already past; never for a cancelled or
+    /// declined appointment.
+    pub(crate) fn next_reminder(&self, record: &Record, now: i64) -> Option<(i64, i64)> {
+        let a = &record.appointment;
+        if a.status == Status::Cancelled || a.partstat == PartStat::Declined {
+            return None;
+        }
+        let next = if a.recurrent {
+            crate::recurrence::expand(&record.ics, now, i64::MAX, &self.limits.recurrence)
+                .into_iter()
+                .map(|(s, ..)| s)
+                .find(|&s| s > now)?
+        } else {
+            a.start
+        };
+        (next > now).then(|| ((next - self.limits.reminder_lead_secs).max(now), next))
+    }
+
     /// The reminders due at `now_unix` (at most 1000 per call), oldest first.
     pub fn due_reminders(&self, now_unix: i64) -> Result<Vec<DueReminder>> {
         let mut due = Vec::new();
-        for (key, _) in self.store.kv().scan(REMINDERS, &[], None, Some(BATCH))? {
+        for (key, value) in self.store.kv().scan(REMINDERS, &[], None, Some(BATCH))? {
             let (Some(at), Some(account)) = (key.get(..8), key.get(8..16)) else {
                 continue;
             };
@@ -92,18 +111,12 @@ impl Agenda {
                 continue;
             };
             let plain = self.store.open_sealed(patient, &sealed)?;
-            let record: crate::appointments::Record =
+            let record: Record =
                 serde_json::from_slice(&plain).map_err(|e| AgendaError::Data(e.to_string()))?;
             let a = &record.appointment;
-            // The occurrence reminded of: the first one at or after the due time.
-            let start = if a.recurrent {
-                crate::recurrence::expand(&record.ics, at, i64::MAX, &self.limits.recurrence)
-                    .first()
-                    .map(|o| o.0)
-                    .unwrap_or(a.start)
-            } else {
-                a.start
-            };
+            let start = <[u8; 8]>::try_from(value.as_slice())
+                .map(i64::from_be_bytes)
+                .unwrap_or(a.start);
             due.push(DueReminder {
                 patient,
                 uid: a.uid.clone(),
@@ -133,7 +146,7 @@ impl Agenda {
                 self.directory.hub_domain().as_str(),
             )?;
             let next = match self.records().get(reminder.patient, &reminder.uid)? {
-                Some((record, _)) => self.reminder_due(&record, reminder.start),
+                Some((record, _)) => self.next_reminder(&record, reminder.start),
                 None => None,
             };
             let mut extra = Batch::new();

@@ -63,7 +63,7 @@ impl Agenda {
                 .ok_or_else(|| AgendaError::NoOrganizer(uid.to_string()))?;
             record.appointment.partstat = answer.partstat();
             let mut batch = Batch::new();
-            let due = self.reminder_due(&record, mshub_store::now());
+            let due = self.next_reminder(&record, mshub_store::now());
             records.put(&mut batch, patient.id, &record, Some(raw), due)?;
             Ok((batch, record.appointment))
         })?;

@@ -448,3 +448,64 @@ fn feed_token_serves_the_calendar_until_revoked() {
     assert!(h.agenda.feed(&token).unwrap().is_none());
     assert!(h.agenda.feed(&new).unwrap().is_some());
 }
+
+#[test]
+fn recurring_appointment_is_reminded_before_each_occurrence() {
+    let h = hub();
+    // Daily at 10:00 Paris (09:00 UTC in March before DST), three times from 1 March 2027.
+    let series = calendar(
+        "REQUEST",
+        &[vevent(
+            "daily@chu",
+            0,
+            "20270101T000000Z",
+            "20270301T100000",
+            "RRULE:FREQ=DAILY;COUNT=3\r\n",
+        )],
+    );
+    h.agenda.file_message(
+        &h.camille,
+        Some(&addr(MARTIN)),
+        &message(&series, "REQUEST"),
+    );
+    let first = 1_803_891_600; // 2027-03-01T09:00:00Z
+    let mut sent = 0;
+    for day in 0..4 {
+        let now = first + day * 86_400 - 12 * 3600;
+        let due = h.agenda.due_reminders(now).unwrap();
+        if day < 3 {
+            assert_eq!(due.len(), 1, "day {day}");
+            assert_eq!(due[0].start, first + day * 86_400);
+        }
+        sent += h.agenda.send_due_reminders(now).unwrap();
+    }
+    assert_eq!(sent, 3);
+}
+
+#[test]
+fn calendar_file_without_method_is_filed_as_a_publication() {
+    let h = hub();
+    let ics = calendar(
+        "REQUEST",
+        &[vevent(
+            "plain@chu",
+            0,
+            "20270101T000000Z",
+            "20270301T100000",
+            "",
+        )],
+    )
+    .replace("METHOD:REQUEST\r\n", "");
+    let raw = format!(
+        "From: <{MARTIN}>\r\nTo: <{CAMILLE}>\r\nSubject: rdv\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         Voir la pièce jointe.\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"rdv.ics\"\r\n\r\n{ics}\r\n--b--\r\n"
+    );
+    let filing = h.agenda.file_message(&h.camille, None, raw.as_bytes());
+    assert!(
+        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        "{filing:?}"
+    );
+    assert_eq!(h.agenda.appointments(h.camille.id).unwrap().len(), 1);
+}

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use mshub_imap::ImapConfig;
 use mshub_mta::MtaConfig;
 use mshub_store::MasterKey;
+use mshub_webmail::WebmailConfig;
 
 /// The environment variable that carries the master key.
 pub const MASTER_KEY_ENV: &str = "MSHUB_MASTER_KEY";
@@ -35,6 +36,7 @@ pub struct Config {
     pub log: LogConfig,
     pub mta: MtaConfig,
     pub imap: ImapConfig,
+    pub webmail: WebmailConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,7 @@ impl Default for Config {
             log: LogConfig::default(),
             mta: MtaConfig::default(),
             imap: ImapConfig::default(),
+            webmail: WebmailConfig::default(),
         }
     }
 }
@@ -213,6 +216,14 @@ idle_timeout_secs = 1800
 max_line = 65536
 # Most simultaneous connections from one IP address.
 max_connections_per_source = 500
+
+[webmail]
+# A patient's session ends after this many seconds without a request...
+session_idle_secs = 1800
+# ...and in any case this many seconds after login.
+session_max_secs = 43200
+# Form posts accepted per minute from one session (or one address before login).
+posts_per_minute = 60
 "#;
 
 impl Config {

@@ -50,7 +50,12 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         imap: bind(listen.imap, "IMAP").await?,
         imaps: bind(listen.imaps, "IMAP over TLS").await?,
     };
-    let webmail = Webmail::new(hub.store.clone(), hub.directory.clone(), mta.clone());
+    let webmail = Webmail::with_config(
+        hub.config.webmail.clone(),
+        hub.store.clone(),
+        hub.directory.clone(),
+        mta.clone(),
+    );
     let https = bind(listen.https, "HTTPS").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(
@@ -88,6 +93,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let control_task = tokio::spawn(crate::control::serve(hub.clone(), control, stopped.clone()));
     let mta_task = tokio::spawn(mta.serve(listeners, stopped.clone()));
     let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped.clone()));
+    let reminders_task = tokio::spawn(reminders(hub.clone(), stopped.clone()));
     let https_task = tokio::spawn(webmail.serve(https, https_tls, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
@@ -96,6 +102,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), mta_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), imap_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), https_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), reminders_task).await;
     match control_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "control socket"),
         Err(e) => tracing::warn!(error = %e, "control socket task"),
@@ -103,6 +110,34 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     }
     println!("mshub stopped");
     Ok(())
+}
+
+/// How often the agenda looks for appointments to remind patients of.
+const REMINDER_PERIOD: Duration = Duration::from_secs(60);
+
+/// Sends the agenda's due appointment reminders every [`REMINDER_PERIOD`] until stopped. A
+/// reminder is marked sent in the same commit as its notice, so a stop loses or doubles none.
+async fn reminders(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let agenda = std::sync::Arc::new(mshub_agenda::Agenda::new(
+        hub.store.clone(),
+        hub.directory.clone(),
+    ));
+    loop {
+        let agenda = agenda.clone();
+        let sent =
+            tokio::task::spawn_blocking(move || agenda.send_due_reminders(mshub_store::now()))
+                .await;
+        match sent {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(reminders = n, "appointment reminders sent"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "appointment reminders"),
+            Err(e) => tracing::warn!(error = %e, "appointment reminders task"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REMINDER_PERIOD) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.

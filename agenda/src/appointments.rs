@@ -61,6 +61,10 @@ pub struct Appointment {
     /// The envelope sender of the message that brought the invitation (or its update): the
     /// address the patient's REPLY goes to (DESIGN §4: a patient answers, never starts).
     pub invited_by: Option<String>,
+    /// The Message-ID of that message: the REPLY refers to it (In-Reply-To, References), which
+    /// is how the MTA knows the patient answers and does not start a conversation.
+    #[serde(default)]
+    pub invitation_id: Option<String>,
     /// First occurrence, Unix seconds (UTC).
     pub start: i64,
     pub end: i64,

@@ -153,6 +153,9 @@ impl Agenda {
             return filing;
         }
         let mut done_uids = BTreeSet::new();
+        let message_id = mail_parser::MessageParser::new()
+            .parse_headers(raw)
+            .and_then(|m| m.message_id().map(str::to_string));
         for (name, body) in calendar_parts(raw) {
             let invitation = match read_invitation(&body, &self.limits.ics) {
                 Ok(i) => i,
@@ -167,7 +170,13 @@ impl Agenda {
             };
             for group in &invitation.groups {
                 let outcome = self
-                    .file_group(recipient, sender, invitation.method, group)
+                    .file_group(
+                        recipient,
+                        sender,
+                        message_id.as_deref(),
+                        invitation.method,
+                        group,
+                    )
                     .unwrap_or_else(|e| {
                         EventOutcome::Failed(match e {
                             crate::AgendaError::Rejected(r) => r,
@@ -195,6 +204,7 @@ impl Agenda {
         &self,
         patient: &Account,
         sender: Option<&Address>,
+        message_id: Option<&str>,
         method: Method,
         group: &EventGroup,
     ) -> Result<EventOutcome> {
@@ -204,6 +214,11 @@ impl Agenda {
         let records = Records { store: &self.store };
         let me = patient.address.as_str().to_ascii_lowercase();
         let invited_by = sender.map(|s| s.as_str().to_ascii_lowercase());
+        let via = Via {
+            invited_by,
+            invitation_id: message_id.map(str::to_string),
+        };
+        let invited_by = &via.invited_by;
         retry(&self.store, lane(patient.id), || {
             let current = records.get(patient.id, &group.uid)?;
             let decision = decide(current.as_ref().map(|(r, _)| &r.appointment), group);
@@ -222,12 +237,15 @@ impl Agenda {
                     record.ics = merge_overrides(&old.ics, &group.ics, method == Method::Cancel)?;
                     let a = &mut record.appointment;
                     a.sequence = a.sequence.max(main.sequence);
-                    a.invited_by = invited_by.clone().or(a.invited_by.take());
+                    if invited_by.is_some() {
+                        a.invited_by = invited_by.clone();
+                        a.invitation_id = via.invitation_id.clone();
+                    }
                     (record, EventOutcome::Updated)
                 }
                 (Decision::Replace { reset_partstat }, Some((old, _))) => {
                     let mut record = Record {
-                        appointment: appointment_of(main, &group.uid, &me, invited_by.clone()),
+                        appointment: appointment_of(main, &group.uid, &me, &via),
                         ics: group.ics.clone(),
                     };
                     let a = &mut record.appointment;
@@ -236,6 +254,7 @@ impl Agenda {
                     }
                     if a.invited_by.is_none() {
                         a.invited_by = old.appointment.invited_by.clone();
+                        a.invitation_id = old.appointment.invitation_id.clone();
                     }
                     if method == Method::Cancel {
                         // RFC 5546 §3.2.5: the whole event is cancelled; keep what it was.
@@ -250,7 +269,7 @@ impl Agenda {
                 }
                 _ => {
                     let mut record = Record {
-                        appointment: appointment_of(main, &group.uid, &me, invited_by.clone()),
+                        appointment: appointment_of(main, &group.uid, &me, &via),
                         ics: group.ics.clone(),
                     };
                     if method == Method::Cancel {
@@ -279,12 +298,13 @@ impl Agenda {
     }
 }
 
-fn appointment_of(
-    facts: &crate::ics::EventFacts,
-    uid: &str,
-    me: &str,
+/// The message an invitation came in: who sent it, and its Message-ID.
+struct Via {
     invited_by: Option<String>,
-) -> Appointment {
+    invitation_id: Option<String>,
+}
+
+fn appointment_of(facts: &crate::ics::EventFacts, uid: &str, me: &str, via: &Via) -> Appointment {
     let partstat = facts
         .attendees
         .iter()
@@ -298,7 +318,8 @@ fn appointment_of(
         description: facts.description.clone(),
         organizer: facts.organizer.as_ref().map(|(a, _)| a.clone()),
         organizer_name: facts.organizer.as_ref().and_then(|(_, n)| n.clone()),
-        invited_by,
+        invited_by: via.invited_by.clone(),
+        invitation_id: via.invitation_id.clone(),
         start: facts.start,
         end: facts.end,
         tzid: facts.tzid.clone(),

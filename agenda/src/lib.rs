@@ -27,6 +27,7 @@ pub mod prevention;
 pub mod recurrence;
 pub mod reminders;
 pub mod reply;
+pub mod vaccinations;
 
 use std::sync::Arc;
 

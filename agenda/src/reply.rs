@@ -196,11 +196,17 @@ fn reply_message(
             ),
         ],
     );
-    MessageBuilder::new()
+    let mut builder = MessageBuilder::new()
         .from((patient.kind.display_name(), patient.address.to_string()))
         .to(to.to_string())
         .subject(format!("{subject} : {title}"))
-        .date(mshub_store::now())
+        .date(mshub_store::now());
+    // RFC 5322 §3.6.4: the answer threads with the invitation (and the MTA recognises an
+    // answer by it).
+    if let Some(id) = &a.invitation_id {
+        builder = builder.in_reply_to(id.clone()).references(id.clone());
+    }
+    builder
         .body(body)
         .write_to_vec()
         .map_err(|e| AgendaError::Mail(e.to_string()))

@@ -25,6 +25,7 @@
 
 pub mod api;
 mod auth;
+pub mod config;
 mod csrf;
 pub mod delegation;
 mod export;
@@ -36,6 +37,7 @@ pub mod session;
 mod summary;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -49,6 +51,7 @@ use mshub_store::Store;
 use mshub_vault::Vault;
 
 pub use auth::Professional;
+pub use config::WebmailConfig;
 
 /// What the handlers share: the store and directory, the vault (documents), the MTA (the
 /// patient's replies go through its submission path) and the browser sessions.
@@ -56,8 +59,10 @@ pub struct Webmail {
     pub(crate) store: Arc<Store>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) vault: Vault,
+    pub(crate) agenda: mshub_agenda::Agenda,
     pub(crate) mta: Arc<Mta>,
     pub(crate) sessions: session::Sessions,
+    pub(crate) post_limits: Arc<security::PostLimits>,
     pub(crate) summaries: summary::Summaries,
     pub(crate) lists: listing::Lists,
     pub(crate) delegations: delegation::Delegations,
@@ -65,13 +70,27 @@ pub struct Webmail {
 
 impl Webmail {
     pub fn new(store: Arc<Store>, directory: Arc<Directory>, mta: Arc<Mta>) -> Arc<Self> {
+        Self::with_config(WebmailConfig::default(), store, directory, mta)
+    }
+
+    pub fn with_config(
+        config: WebmailConfig,
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        mta: Arc<Mta>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            sessions: session::Sessions::new(
+                Duration::from_secs(config.session_idle_secs),
+                Duration::from_secs(config.session_max_secs),
+            ),
+            post_limits: Arc::new(security::PostLimits::new(config.posts_per_minute)),
             vault: Vault::new(store.clone(), directory.clone()),
+            agenda: mshub_agenda::Agenda::new(store.clone(), directory.clone()),
             delegations: delegation::Delegations::new(store.clone()),
             store,
             directory,
             mta,
-            sessions: session::Sessions::default(),
             summaries: summary::Summaries::default(),
             lists: listing::Lists::default(),
         })
@@ -106,6 +125,10 @@ pub fn router(app: Arc<Webmail>) -> Router {
         .merge(professionals)
         .merge(patients)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            app.post_limits.clone(),
+            security::limit_posts,
+        ))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(security::headers))
         .with_state(app)

@@ -24,10 +24,6 @@ pub const COOKIE: &str = "__Host-mshub";
 /// The cookie of the login form's CSRF token, before any session exists.
 pub const LOGIN_COOKIE: &str = "__Host-mshub-login";
 
-/// A session ends after this long without a request.
-pub const IDLE: Duration = Duration::from_secs(30 * 60);
-/// And in any case this long after login.
-pub const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
 /// Sessions kept at most; past it the oldest are dropped (memory stays bounded).
 const MAX_SESSIONS: usize = 100_000;
 
@@ -85,12 +81,33 @@ impl Session {
     }
 }
 
-#[derive(Default)]
 pub struct Sessions {
     table: Mutex<HashMap<[u8; 32], Session>>,
+    /// A session ends after this long without a request…
+    idle: Duration,
+    /// …and in any case this long after login.
+    absolute: Duration,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30 * 60), Duration::from_secs(12 * 3600))
+    }
 }
 
 impl Sessions {
+    pub fn new(idle: Duration, absolute: Duration) -> Self {
+        Self {
+            table: Mutex::default(),
+            idle,
+            absolute,
+        }
+    }
+
+    fn alive(&self, s: &Session, now: Instant) -> bool {
+        now.duration_since(s.last_seen) < self.idle && now.duration_since(s.created) < self.absolute
+    }
+
     /// Opens a session for `account`; returns its token (for the cookie) and the session.
     pub fn open(&self, account: AccountId, method: &'static str) -> Option<(String, Session)> {
         let token = random_token();
@@ -108,7 +125,10 @@ impl Sessions {
         };
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         if table.len() >= MAX_SESSIONS {
-            table.retain(|_, s| alive(s, now));
+            table.retain(|_, s| {
+                now.duration_since(s.last_seen) < self.idle
+                    && now.duration_since(s.created) < self.absolute
+            });
             if table.len() >= MAX_SESSIONS {
                 if let Some(oldest) = table
                     .iter()
@@ -129,7 +149,7 @@ impl Sessions {
         let k = key(token);
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let session = table.get_mut(&k)?;
-        if !alive(session, now) {
+        if !self.alive(session, now) {
             table.remove(&k);
             return None;
         }
@@ -168,10 +188,6 @@ impl Sessions {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, s| !(s.account == delegate && s.acting_for == space));
     }
-}
-
-fn alive(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.last_seen) < IDLE && now.duration_since(s.created) < ABSOLUTE
 }
 
 /// `Set-Cookie` for a session token (RFC 6265 §4.1): strict, and no Max-Age, so it dies with
@@ -238,6 +254,22 @@ mod tests {
         let (c, _) = sessions.open(AccountId(2), "password").unwrap();
         sessions.close_all(AccountId(1));
         assert!(sessions.get(&c).is_some());
+    }
+
+    #[test]
+    fn idle_sessions_expire() {
+        let sessions = Sessions::new(Duration::from_millis(30), Duration::from_secs(60));
+        let (token, _) = sessions.open(AccountId(1), "password").unwrap();
+        assert!(sessions.get(&token).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(sessions.get(&token).is_none());
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_millis(30));
+        let (token, _) = sessions.open(AccountId(1), "password").unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            sessions.get(&token).is_none(),
+            "absolute expiry despite activity"
+        );
     }
 
     #[test]

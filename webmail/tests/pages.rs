@@ -1071,3 +1071,190 @@ async fn new_mail_is_announced_as_a_server_sent_event() {
     let data = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
     assert!(data.contains("event: message"), "{data}");
 }
+
+#[tokio::test]
+async fn form_posts_are_rate_limited_per_session() {
+    let h = hub();
+    let config = mshub_webmail::WebmailConfig {
+        posts_per_minute: 3,
+        ..Default::default()
+    };
+    let router = router(Webmail::with_config(
+        config,
+        h.store.clone(),
+        h.directory.clone(),
+        h.mta.clone(),
+    ));
+    let mut b = Browser {
+        router,
+        cookies: HashMap::new(),
+    };
+    b.login(CAMILLE, PASSWORD).await; // one post, by address
+    let token = b.token().await;
+    for _ in 0..3 {
+        let p = b
+            .post(
+                "/settings/notifications",
+                &[("_csrf", &token), ("new_document", "on")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER);
+    }
+    let p = b
+        .post(
+            "/settings/notifications",
+            &[("_csrf", &token), ("new_document", "on")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(p.headers.contains_key(header::RETRY_AFTER));
+    // Reading is not limited.
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+}
+
+/// An invitation from Dr Martin for 2027-03-15 09:00 Paris time, as a simple client sends it.
+fn invitation(sequence: u32, method: &str) -> String {
+    format!(
+        "From: <{MARTIN}>\r\nTo: <{CAMILLE}>\r\nSubject: Consultation\r\n\
+         Message-ID: <invite-{sequence}@chu.mshub.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/calendar; charset=utf-8; method={method}\r\n\r\n\
+         BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:{method}\r\n\
+         BEGIN:VEVENT\r\nUID:rdv-cardio-1@chu.mshub.test\r\nSEQUENCE:{sequence}\r\n\
+         DTSTAMP:20261120T100000Z\r\nDTSTART;TZID=Europe/Paris:20270315T090000\r\n\
+         DTEND;TZID=Europe/Paris:20270315T093000\r\nSUMMARY:Consultation de cardiologie\r\n\
+         LOCATION:CHU, bâtiment B\r\n\
+         ORGANIZER;CN=Dr Claire Martin:mailto:{MARTIN}\r\n\
+         ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{CAMILLE}\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+#[tokio::test]
+async fn an_invitation_is_in_the_agenda_and_accepting_replies_to_the_organizer() {
+    let h = hub();
+    let agenda = mshub_agenda::Agenda::new(h.store.clone(), h.directory.clone());
+    let martin = Address::try_from(MARTIN).unwrap();
+    h.mta
+        .conversations()
+        .record(h.camille.id, &martin, Some("invite-0@chu.mshub.test"))
+        .unwrap();
+    let filed = agenda.file_message(
+        &h.camille,
+        Some(&martin),
+        invitation(0, "REQUEST").as_bytes(),
+    );
+    assert!(
+        matches!(filed.outcome(), mshub_agenda::FilingStatus::Filed { .. }),
+        "{:?}",
+        filed.outcome()
+    );
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let page = b.get("/agenda").await;
+    let text = page.text();
+    assert!(text.contains("Consultation de cardiologie"), "{text}");
+    assert!(text.contains("15 mars 2027 à 09:00"), "Paris time: {text}");
+    assert!(text.contains("Organisé par Dr Claire Martin"));
+    assert!(text.contains("Réponse attendue"));
+    let token = page.csrf();
+    let p = b
+        .post(
+            "/agenda/respond",
+            &[
+                ("_csrf", &token),
+                ("uid", "rdv-cardio-1@chu.mshub.test"),
+                ("answer", "accept"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text());
+    assert!(b.get("/agenda").await.text().contains("Vous avez accepté"));
+    let inbox = h
+        .store
+        .special_mailbox(account(&h, MARTIN).id, SpecialUse::Inbox)
+        .unwrap();
+    let metas = h.store.messages(inbox.id).unwrap();
+    assert_eq!(metas.len(), 1);
+    let raw = String::from_utf8(h.store.read_message(inbox.id, metas[0].uid).unwrap()).unwrap();
+    assert!(raw.contains("METHOD:REPLY"), "{raw}");
+    assert!(raw.contains("PARTSTAT=ACCEPTED"), "{raw}");
+
+    // A cancellation shows as such and can no longer be answered.
+    agenda.file_message(
+        &h.camille,
+        Some(&martin),
+        invitation(1, "CANCEL").as_bytes(),
+    );
+    let text = b.get("/agenda").await.text();
+    assert!(text.contains("annulé par l'organisateur"), "{text}");
+    let p = b
+        .post(
+            "/agenda/respond",
+            &[
+                ("_csrf", &token),
+                ("uid", "rdv-cardio-1@chu.mshub.test"),
+                ("answer", "decline"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_calendar_feed_is_served_by_its_secret_url_until_renewed() {
+    let h = hub();
+    let agenda = mshub_agenda::Agenda::new(h.store.clone(), h.directory.clone());
+    agenda.file_message(
+        &h.camille,
+        Some(&Address::try_from(MARTIN).unwrap()),
+        invitation(0, "REQUEST").as_bytes(),
+    );
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let text = b.get("/agenda").await.text();
+    let at = text.find("/agenda/feed/").unwrap();
+    let url = &text[at..at + text[at..].find('<').unwrap()];
+    assert!(url.ends_with(".ics"));
+    // No session needed: a phone's calendar fetches it.
+    let mut phone = h.browser();
+    let feed = phone.get(url).await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert!(feed.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/calendar"));
+    assert!(feed.text().contains("Consultation de cardiologie"));
+    assert_eq!(
+        phone.get("/agenda/feed/guess.ics").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let token = b.token().await;
+    let p = b.post("/agenda/feed/renew", &[("_csrf", &token)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(phone.get(url).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn prevention_reminders_follow_age_and_what_was_done() {
+    let h = hub();
+    let mut b = h.browser();
+    // Hélène, born 1955: influenza every year from 65, among others.
+    b.login(HELENE, PASSWORD).await;
+    let text = b.get("/agenda").await.text();
+    assert!(text.to_lowercase().contains("grippe"), "{text}");
+    let token = b.token().await;
+    let key_at = text.find("name=\"key\" value=\"").unwrap() + 18;
+    let key = &text[key_at..key_at + text[key_at..].find('"').unwrap()];
+    let before = text.matches("name=\"key\"").count();
+    let p = b
+        .post("/agenda/prevention", &[("_csrf", &token), ("key", key)])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = b
+        .get("/agenda")
+        .await
+        .text()
+        .matches("name=\"key\"")
+        .count();
+    assert_eq!(after, before - 1, "{key} done today is no longer due");
+}

@@ -763,7 +763,7 @@ pub async fn reply(
 }
 
 /// The MTA's refusal, in words a patient reads.
-fn refusal_fr(refusal: &mshub_mta::refusal::Refusal) -> String {
+pub(crate) fn refusal_fr(refusal: &mshub_mta::refusal::Refusal) -> String {
     use mshub_mta::refusal::Refusal;
     match refusal {
         Refusal::PatientCannotStart(_) => {

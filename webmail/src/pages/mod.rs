@@ -82,6 +82,10 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/settings/export", post(settings::export))
         .route("/settings/close", post(settings::close))
         .route("/agenda", get(agenda::show))
+        .route("/agenda/respond", post(agenda::respond))
+        .route("/agenda/prevention", post(agenda::prevention_done))
+        .route("/agenda/feed/renew", post(agenda::renew_feed))
+        .route("/agenda/feed/{file}", get(agenda::feed))
         .route("/apps", get(apps::show))
 }
 

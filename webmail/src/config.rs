@@ -1,0 +1,25 @@
+//! The web part of the configuration tree (`[webmail]` in `mshub.toml`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebmailConfig {
+    /// A patient's session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// And in any case this many seconds after login.
+    pub session_max_secs: u64,
+    /// Form posts (replies, settings, logins…) accepted per minute from one session, or from
+    /// one address before login; past it, `429` with `Retry-After`. Reading is not limited.
+    pub posts_per_minute: u32,
+}
+
+impl Default for WebmailConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            posts_per_minute: 60,
+        }
+    }
+}

@@ -22,6 +22,7 @@
 
 pub mod api;
 mod auth;
+pub mod saml;
 pub mod security;
 pub mod server;
 
@@ -38,6 +39,7 @@ use mshub_store::Store;
 use mshub_vault::Vault;
 
 pub use auth::Professional;
+pub use saml::{SamlConfig, SamlError, SamlIdentity, SamlSp};
 
 /// What the handlers share: the directory (logins) and the vault (documents).
 pub struct Webmail {

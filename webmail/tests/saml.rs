@@ -245,6 +245,67 @@ fn a_response_tampered_after_signing_is_refused() {
     }
 }
 
+/// XML signature wrapping: a forged assertion (another INS, another ID) placed beside or around
+/// the genuine signed one, with or without a copy of its signature: refused.
+#[test]
+fn a_forged_assertion_wrapped_around_a_signed_one_is_refused() {
+    let idp = Idp::new();
+    let sp = sp_of(&idp);
+    for sign in ["assertion", "response"] {
+        let login = sp.login_redirect("").unwrap();
+        let xml = decode(&idp.respond(&sp, &login, CAMILLE_INS, sign));
+        let start = xml.find("<ns1:Assertion").expect("pysaml2 prefixes");
+        let end = xml.find("</ns1:Assertion>").unwrap() + "</ns1:Assertion>".len();
+        let genuine = &xml[start..end];
+        let forged =
+            genuine
+                .replace(CAMILLE_INS, DOMINIQUE_INS)
+                .replacen(" ID=\"", " ID=\"forged-", 1);
+        let unsigned_forged = match (
+            forged.find("<ns2:Signature"),
+            forged.find("</ns2:Signature>"),
+        ) {
+            (Some(a), Some(b)) => format!(
+                "{}{}",
+                &forged[..a],
+                &forged[b + "</ns2:Signature>".len()..]
+            ),
+            _ => forged.clone(),
+        };
+        let extensions = |inner: &str| format!("<ns0:Extensions>{inner}</ns0:Extensions>");
+        let attacks = [
+            // Forged before, then after, the genuine one.
+            format!("{}{unsigned_forged}{}", &xml[..start], &xml[start..]),
+            format!("{}{unsigned_forged}{}", &xml[..end], &xml[end..]),
+            // Genuine hidden in Extensions, forged (with a copy of the signature) in its place.
+            format!(
+                "{}{}{forged}{}",
+                &xml[..start],
+                extensions(genuine),
+                &xml[end..]
+            ),
+            format!(
+                "{}{}{unsigned_forged}{}",
+                &xml[..start],
+                extensions(genuine),
+                &xml[end..]
+            ),
+        ];
+        for (i, attack) in attacks.iter().enumerate() {
+            let outcome = sp.consume(
+                &encode(attack),
+                slice::from_ref(&login.request_id),
+                SystemTime::now(),
+            );
+            assert!(
+                outcome.is_err(),
+                "signed {sign}, attack {i}: accepted as {:?}",
+                outcome.map(|who| who.ins)
+            );
+        }
+    }
+}
+
 #[test]
 fn an_unsigned_response_is_refused() {
     let idp = Idp::new();

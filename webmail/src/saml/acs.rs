@@ -2,6 +2,7 @@
 //! posted `SAMLResponse`, and who it says logged in.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -39,10 +40,14 @@ impl SamlSp {
 
         // 2. samael: signature against the metadata's certificates, then its own checks, on the
         //    signed part only. The assertion it returns is what was signed.
+        //    samael has an `expect` on a path of its parser: a panic there is a refusal, not a
+        //    dead request handler.
         let ids: Vec<&str> = outstanding_request_ids.iter().map(String::as_str).collect();
-        let assertion = self
-            .sp
-            .parse_xml_response(&xml, Some(&ids))
+        let verified = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.sp.parse_xml_response(&xml, Some(&ids))
+        }));
+        let assertion = verified
+            .map_err(|_| SamlError::Unreadable)?
             .map_err(SamlError::from)?;
 
         // 3. Our checks on the signed assertion, against `now`.

@@ -224,6 +224,19 @@ session_idle_secs = 1800
 session_max_secs = 43200
 # Form posts accepted per minute from one session (or one address before login).
 posts_per_minute = 60
+
+[webmail.saml]
+# The identity provider's SAML metadata (XML: its signing certificate and an HTTP-Redirect
+# SingleSignOnService). Single sign-on is off while this is unset.
+# idp_metadata = "/etc/mshub/idp-metadata.xml"
+# This hub's entity id, also the URL of its SP metadata (GET /saml/metadata).
+sp_entity_id = "https://localhost:8443/saml/metadata"
+# Where the identity provider posts its responses; responses to another address are refused.
+acs_url = "https://localhost:8443/saml/acs"
+# The attribute carrying the patient's INS, or "NameID".
+identity_attribute = "ins"
+# Clock difference tolerated with the identity provider, in seconds.
+max_clock_skew_secs = 120
 "#;
 
 impl Config {

@@ -55,7 +55,8 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         hub.store.clone(),
         hub.directory.clone(),
         mta.clone(),
-    );
+    )
+    .context("[webmail.saml]")?;
     let https = bind(listen.https, "HTTPS").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(

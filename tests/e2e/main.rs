@@ -9,6 +9,7 @@ mod imap;
 mod imap_interop;
 mod malformed;
 mod smtp;
+mod sso;
 mod support;
 mod vault;
 mod webmail;

@@ -12,6 +12,9 @@ pub struct WebmailConfig {
     /// Form posts (replies, settings, logins…) accepted per minute from one session, or from
     /// one address before login; past it, `429` with `Retry-After`. Reading is not limited.
     pub posts_per_minute: u32,
+    /// Single sign-on through the operator's SAML identity provider (off until
+    /// `idp_metadata` is set).
+    pub saml: crate::saml::SamlConfig,
 }
 
 impl Default for WebmailConfig {
@@ -20,6 +23,7 @@ impl Default for WebmailConfig {
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
             posts_per_minute: 60,
+            saml: crate::saml::SamlConfig::default(),
         }
     }
 }

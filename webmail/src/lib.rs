@@ -31,6 +31,7 @@ pub mod delegation;
 mod export;
 mod listing;
 pub mod pages;
+pub mod saml;
 pub mod security;
 pub mod server;
 pub mod session;
@@ -52,6 +53,7 @@ use mshub_vault::Vault;
 
 pub use auth::Professional;
 pub use config::WebmailConfig;
+pub use saml::{SamlConfig, SamlError, SamlIdentity, SamlSp};
 
 /// What the handlers share: the store and directory, the vault (documents), the MTA (the
 /// patient's replies go through its submission path) and the browser sessions.
@@ -66,20 +68,37 @@ pub struct Webmail {
     pub(crate) summaries: summary::Summaries,
     pub(crate) lists: listing::Lists,
     pub(crate) delegations: delegation::Delegations,
+    /// Single sign-on, when an identity provider is configured.
+    pub(crate) sso: Option<pages::sso::Sso>,
 }
 
 impl Webmail {
+    /// The web inbox with the default configuration (no single sign-on).
     pub fn new(store: Arc<Store>, directory: Arc<Directory>, mta: Arc<Mta>) -> Arc<Self> {
-        Self::with_config(WebmailConfig::default(), store, directory, mta)
+        Self::build(WebmailConfig::default(), None, store, directory, mta)
     }
 
+    /// The web inbox as configured; fails when the SAML identity provider's metadata is
+    /// unreadable or unsafe.
     pub fn with_config(
         config: WebmailConfig,
         store: Arc<Store>,
         directory: Arc<Directory>,
         mta: Arc<Mta>,
+    ) -> Result<Arc<Self>, SamlError> {
+        let sp = SamlSp::from_config(&config.saml)?;
+        Ok(Self::build(config, sp, store, directory, mta))
+    }
+
+    fn build(
+        config: WebmailConfig,
+        sp: Option<SamlSp>,
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        mta: Arc<Mta>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            sso: sp.map(pages::sso::Sso::new),
             sessions: session::Sessions::new(
                 Duration::from_secs(config.session_idle_secs),
                 Duration::from_secs(config.session_max_secs),

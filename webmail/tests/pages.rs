@@ -1079,12 +1079,9 @@ async fn form_posts_are_rate_limited_per_session() {
         posts_per_minute: 3,
         ..Default::default()
     };
-    let router = router(Webmail::with_config(
-        config,
-        h.store.clone(),
-        h.directory.clone(),
-        h.mta.clone(),
-    ));
+    let router = router(
+        Webmail::with_config(config, h.store.clone(), h.directory.clone(), h.mta.clone()).unwrap(),
+    );
     let mut b = Browser {
         router,
         cookies: HashMap::new(),

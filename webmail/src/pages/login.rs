@@ -26,7 +26,7 @@ fn add_cookie(r: &mut Response, value: &str) {
     }
 }
 
-fn login_page(status: StatusCode, error: Option<&str>, login: &str) -> Response {
+fn login_page(sso: bool, status: StatusCode, error: Option<&str>, login: &str) -> Response {
     let token = random_token();
     let mut r = page(
         "Connexion",
@@ -47,6 +47,9 @@ fn login_page(status: StatusCode, error: Option<&str>, login: &str) -> Response 
                     autocomplete="current-password" required;
                 p { button type="submit" { "Se connecter" } }
             }
+            @if sso {
+                p { a class="button secondary" href="/saml/login" { "Se connecter avec mon fournisseur d'identité" } }
+            }
             p class="hint" {
                 "Votre identifiant est votre INS (15 caractères, sur votre carte Vitale ou votre "
                 "attestation de droits) ou votre adresse de messagerie santé."
@@ -64,7 +67,7 @@ pub async fn form(app: App, headers: HeaderMap) -> Response {
             return see_other("/");
         }
     }
-    login_page(StatusCode::OK, None, "")
+    login_page(app.sso.is_some(), StatusCode::OK, None, "")
 }
 
 #[derive(Deserialize)]
@@ -95,6 +98,7 @@ pub async fn submit(
     let cookie = session::cookie(&headers, session::LOGIN_COOKIE).unwrap_or("");
     if !same_secret(cookie, &form.csrf) {
         return login_page(
+            app.sso.is_some(),
             StatusCode::FORBIDDEN,
             Some("Le formulaire a expiré. Saisissez à nouveau vos identifiants."),
             &form.login,
@@ -116,6 +120,7 @@ pub async fn submit(
         Ok(a) => a,
         Err(DirectoryError::BadCredentials) => {
             return login_page(
+                app.sso.is_some(),
                 StatusCode::UNAUTHORIZED,
                 Some("Identifiant ou mot de passe incorrect."),
                 &form.login,
@@ -123,6 +128,7 @@ pub async fn submit(
         }
         Err(DirectoryError::Throttled { retry_after_secs }) => {
             let mut r = login_page(
+                app.sso.is_some(),
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&format!(
                     "Trop de tentatives de connexion. Réessayez dans {retry_after_secs} secondes."
@@ -136,6 +142,7 @@ pub async fn submit(
         }
         Err(DirectoryError::Disabled(_)) => {
             return login_page(
+                app.sso.is_some(),
                 StatusCode::FORBIDDEN,
                 Some("Ce compte est désactivé ou l'espace santé est fermé."),
                 &form.login,
@@ -156,6 +163,7 @@ pub fn start_session(
 ) -> Response {
     if !account.kind.is_patient() {
         return login_page(
+            app.sso.is_some(),
             StatusCode::FORBIDDEN,
             Some(
                 "L'espace web est réservé aux patients. Les professionnels de santé utilisent \
@@ -236,7 +244,7 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 mod tests {
     #[test]
     fn the_login_page_is_french_and_labelled() {
-        let r = super::login_page(axum::http::StatusCode::OK, None, "");
+        let r = super::login_page(false, axum::http::StatusCode::OK, None, "");
         assert!(r
             .headers()
             .get_all(axum::http::header::SET_COOKIE)

@@ -19,6 +19,7 @@ mod format;
 pub mod login;
 pub mod messages;
 pub mod settings;
+pub mod sso;
 
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; 
 pub fn router() -> Router<Arc<Webmail>> {
     Router::new()
         .route("/login", get(login::form).post(login::submit))
+        .route("/saml/metadata", get(sso::metadata))
+        .route("/saml/login", get(sso::login))
+        .route("/saml/acs", post(sso::acs))
         .route("/logout", post(login::logout))
         .route("/space", post(login::switch_space))
         .route("/", get(messages::inbox))

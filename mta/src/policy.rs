@@ -202,6 +202,19 @@ impl Policy {
         recipients: &[Recipient],
     ) -> Result<(), Refusal> {
         let Some(account) = client.account else {
+            // Mail from outside may not wear a local identity (the webmail shows the directory's
+            // name and profession for a local From:).
+            for from in &headers.from {
+                if let Ok(a) = Address::try_from(from.as_str()) {
+                    if self
+                        .directory
+                        .is_local(&a.domain())
+                        .map_err(|_| Refusal::StorageFailed)?
+                    {
+                        return Err(Refusal::LocalFromWithoutAuth(from.clone()));
+                    }
+                }
+            }
             return Ok(());
         };
         if headers.from.is_empty() {

@@ -44,6 +44,9 @@ pub enum Refusal {
     ClientCertificateRequired(String),
     NotYourAddress(String),
     FromHeaderNotYours(String),
+    /// An unauthenticated client (a peer operator, a system without AUTH) wrote a From: in one
+    /// of this hub's own domains: the recipient would see a local identity it never sent.
+    LocalFromWithoutAuth(String),
     MissingFromHeader,
     RelayDenied(String),
     UnknownRecipient(String),
@@ -95,6 +98,7 @@ impl Refusal {
             Refusal::ClientCertificateRequired(d) => r(550, "5.7.1", format!("Mail from {d} must come with a client certificate of the trust space").into()),
             Refusal::NotYourAddress(a) => r(550, "5.7.1", format!("You may not send as {a}: use your own address or an organisation mailbox you belong to").into()),
             Refusal::FromHeaderNotYours(a) => r(550, "5.7.1", format!("The From: header {a} is not an address you may send as").into()),
+            Refusal::LocalFromWithoutAuth(a) => r(550, "5.7.1", format!("The From: header {a} is an address of this hub: authenticate to send as it").into()),
             Refusal::MissingFromHeader => r(550, "5.7.1", "The message has no From: header".into()),
             Refusal::RelayDenied(a) => r(550, "5.7.1", format!("Relaying to {a} denied: authenticate to send outside this hub").into()),
             Refusal::UnknownRecipient(a) => r(550, "5.1.1", format!("No such recipient here: {a}").into()),

@@ -309,6 +309,22 @@ async fn relay_policy_replies() {
 }
 
 #[tokio::test]
+async fn a_peer_cannot_write_a_from_header_of_this_hub() {
+    let hub = hub(MtaConfig::default());
+    let mut c = Client::connect(&hub, Door::Relay, true).await;
+    c.expect("EHLO peer.test", "250").await;
+    c.expect("MAIL FROM:<dr.x@autre-operateur.test>", "250 2.1.0")
+        .await;
+    c.expect(&format!("RCPT TO:<{CAMILLE}>"), "250 2.1.5").await;
+    // The patient's web inbox would show the local professional's identity.
+    let r = c
+        .data(&message(MARTIN, CAMILLE, "", "Je suis votre médecin"))
+        .await;
+    assert!(r.starts_with("550 5.7.1") && r.contains(MARTIN), "{r}");
+    assert!(inbox(&hub, CAMILLE).is_empty());
+}
+
+#[tokio::test]
 async fn submission_checks_envelope_and_from_header() {
     let hub = hub(MtaConfig::default());
     let mut c = Client::connect(&hub, Door::Submission, true).await;

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `mshub` binary as an operator would. One test binary
 //! for all of them (one link, one place to look).
 
+mod agenda;
 mod api;
 mod cli;
 mod demo;

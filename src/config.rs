@@ -224,6 +224,8 @@ session_idle_secs = 1800
 session_max_secs = 43200
 # Form posts accepted per minute from one session (or one address before login).
 posts_per_minute = 60
+# Calls per minute accepted from one referenced app's token.
+app_calls_per_minute = 120
 
 [webmail.saml]
 # The identity provider's SAML metadata (XML: its signing certificate and an HTTP-Redirect

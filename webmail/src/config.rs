@@ -12,6 +12,8 @@ pub struct WebmailConfig {
     /// Form posts (replies, settings, logins…) accepted per minute from one session, or from
     /// one address before login; past it, `429` with `Retry-After`. Reading is not limited.
     pub posts_per_minute: u32,
+    /// Calls per minute accepted from one referenced app's token (`/api/apps/v1`).
+    pub app_calls_per_minute: u32,
     /// Single sign-on through the operator's SAML identity provider (off until
     /// `idp_metadata` is set).
     pub saml: crate::saml::SamlConfig,
@@ -23,6 +25,7 @@ impl Default for WebmailConfig {
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
             posts_per_minute: 60,
+            app_calls_per_minute: 120,
             saml: crate::saml::SamlConfig::default(),
         }
     }

@@ -30,6 +30,7 @@ mod csrf;
 pub mod delegation;
 mod export;
 mod listing;
+pub mod oauth;
 pub mod pages;
 pub mod saml;
 pub mod security;
@@ -62,11 +63,15 @@ pub struct Webmail {
     pub(crate) directory: Arc<Directory>,
     pub(crate) vault: Vault,
     pub(crate) agenda: mshub_agenda::Agenda,
+    pub(crate) catalogue: mshub_catalogue::Catalogue,
     pub(crate) mta: Arc<Mta>,
     pub(crate) sessions: session::Sessions,
     pub(crate) post_limits: Arc<security::PostLimits>,
+    /// Calls per minute of each app token.
+    pub(crate) app_limits: security::PostLimits,
     pub(crate) summaries: summary::Summaries,
     pub(crate) lists: listing::Lists,
+    pub(crate) identities: summary::Identities,
     pub(crate) delegations: delegation::Delegations,
     /// Single sign-on, when an identity provider is configured.
     pub(crate) sso: Option<pages::sso::Sso>,
@@ -106,12 +111,15 @@ impl Webmail {
             post_limits: Arc::new(security::PostLimits::new(config.posts_per_minute)),
             vault: Vault::new(store.clone(), directory.clone()),
             agenda: mshub_agenda::Agenda::new(store.clone(), directory.clone()),
+            catalogue: mshub_catalogue::Catalogue::new(store.clone(), directory.clone()),
+            app_limits: security::PostLimits::new(config.app_calls_per_minute),
             delegations: delegation::Delegations::new(store.clone()),
             store,
             directory,
             mta,
             summaries: summary::Summaries::default(),
             lists: listing::Lists::default(),
+            identities: summary::Identities::default(),
         })
     }
 }
@@ -136,12 +144,26 @@ pub fn router(app: Arc<Webmail>) -> Router {
             auth::require_professional,
         ));
 
+    // Referenced apps, with a bearer token bound to (app, patient, scopes).
+    let apps = Router::new()
+        .route(
+            "/api/apps/v1/measurements",
+            axum::routing::post(api::apps::add_measurement),
+        )
+        .route("/api/apps/v1/documents", get(api::apps::documents))
+        .route("/api/apps/v1/documents/{id}", get(api::apps::document))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            api::apps::require_app,
+        ));
+
     // Patients in a browser: the pages check their session (and CSRF on every POST) through
     // the `SignedIn` and `Form` extractors.
     let patients = pages::router();
 
     public
         .merge(professionals)
+        .merge(apps)
         .merge(patients)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

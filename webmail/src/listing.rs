@@ -34,6 +34,16 @@ pub struct Lists {
 }
 
 impl Lists {
+    /// The cached list of `mailbox` if it is current; never reads the store.
+    pub fn cached(&self, mailbox: &Mailbox) -> Option<Arc<List>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&mailbox.id)
+            .filter(|l| l.modseq == mailbox.highest_modseq)
+            .cloned()
+    }
+
     /// The list of `mailbox` as of its current HIGHESTMODSEQ.
     pub fn get(&self, store: &Store, mailbox: &Mailbox) -> mshub_store::Result<Arc<List>> {
         if let Some(list) = self

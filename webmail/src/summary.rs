@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mail_parser::{Address as MimeAddress, MessageParser, MimeHeaders};
 
@@ -98,6 +99,34 @@ impl Summaries {
         }
         cache.insert((mailbox, uid), summary.clone());
         summary
+    }
+}
+
+/// Directory identities of correspondents, kept a minute: a renamed professional shows under
+/// the new name within a minute, and an inbox page costs no directory reads.
+#[derive(Default)]
+pub struct Identities {
+    cache: Mutex<HashMap<String, (Arc<crate::pages::messages::Correspondent>, Instant)>>,
+}
+
+/// How long an identity is reused.
+const IDENTITY_TTL: Duration = Duration::from_secs(60);
+/// Identities kept at most; past it the cache starts over.
+const MAX_IDENTITIES: usize = 10_000;
+
+impl Identities {
+    pub fn get(&self, address: &str) -> Option<Arc<crate::pages::messages::Correspondent>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (c, at) = cache.get(address)?;
+        (at.elapsed() < IDENTITY_TTL).then(|| c.clone())
+    }
+
+    pub fn put(&self, address: &str, c: Arc<crate::pages::messages::Correspondent>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_IDENTITIES {
+            cache.clear();
+        }
+        cache.insert(address.to_string(), (c, Instant::now()));
     }
 }
 

@@ -5,6 +5,7 @@
 //! the same: 400 bad input, 401 (with `WWW-Authenticate`) no or wrong credentials, 403
 //! refused, 404 unknown, 410 deleted, 429 (with `Retry-After`) throttled, 500 internal.
 
+pub mod apps;
 pub mod documents;
 
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};

@@ -5,7 +5,7 @@
 //! echoed by the form (double submit), which stops login CSRF. A successful login always opens
 //! a new session (rotation) and drops the login cookie.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -26,7 +26,13 @@ fn add_cookie(r: &mut Response, value: &str) {
     }
 }
 
-fn login_page(sso: bool, status: StatusCode, error: Option<&str>, login: &str) -> Response {
+fn login_page(
+    sso: bool,
+    status: StatusCode,
+    error: Option<&str>,
+    login: &str,
+    next: &str,
+) -> Response {
     let token = random_token();
     let mut r = page(
         "Connexion",
@@ -38,6 +44,7 @@ fn login_page(sso: bool, status: StatusCode, error: Option<&str>, login: &str) -
             }
             form method="post" action="/login" {
                 (crate::csrf::field(&token))
+                @if !next.is_empty() { input type="hidden" name="next" value=(next); }
                 label for="login" { "Identifiant (INS ou adresse de messagerie)" }
                 input type="text" id="login" name="login" value=(login) autocomplete="username"
                     required autocapitalize="none" spellcheck="false"
@@ -61,13 +68,34 @@ fn login_page(sso: bool, status: StatusCode, error: Option<&str>, login: &str) -
     r
 }
 
-pub async fn form(app: App, headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+pub struct Next {
+    #[serde(default)]
+    next: String,
+}
+
+/// Where to go after login: a path of this site only (never `//host` or a scheme).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        ""
+    }
+}
+
+pub async fn form(app: App, headers: HeaderMap, Query(next): Query<Next>) -> Response {
     if let Some(token) = session::cookie(&headers, session::COOKIE) {
         if app.sessions.get(token).is_some() {
             return see_other("/");
         }
     }
-    login_page(app.sso.is_some(), StatusCode::OK, None, "")
+    login_page(
+        app.sso.is_some(),
+        StatusCode::OK,
+        None,
+        "",
+        safe_next(&next.next),
+    )
 }
 
 #[derive(Deserialize)]
@@ -78,6 +106,8 @@ pub struct LoginForm {
     login: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// A patient may type its INS instead of its address.
@@ -102,6 +132,7 @@ pub async fn submit(
             StatusCode::FORBIDDEN,
             Some("Le formulaire a expiré. Saisissez à nouveau vos identifiants."),
             &form.login,
+            safe_next(&form.next),
         );
     }
     let source = peer;
@@ -124,6 +155,7 @@ pub async fn submit(
                 StatusCode::UNAUTHORIZED,
                 Some("Identifiant ou mot de passe incorrect."),
                 &form.login,
+                safe_next(&form.next),
             )
         }
         Err(DirectoryError::Throttled { retry_after_secs }) => {
@@ -134,6 +166,7 @@ pub async fn submit(
                     "Trop de tentatives de connexion. Réessayez dans {retry_after_secs} secondes."
                 )),
                 &form.login,
+                safe_next(&form.next),
             );
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
@@ -146,11 +179,19 @@ pub async fn submit(
                 StatusCode::FORBIDDEN,
                 Some("Ce compte est désactivé ou l'espace santé est fermé."),
                 &form.login,
+                safe_next(&form.next),
             )
         }
         Err(e) => return internal("login", &e),
     };
-    start_session(&app, &headers, &account, "password")
+    let mut r = start_session(&app, &headers, &account, "password");
+    let next = safe_next(&form.next);
+    if r.status() == StatusCode::SEE_OTHER && !next.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(next) {
+            r.headers_mut().insert(axum::http::header::LOCATION, v);
+        }
+    }
+    r
 }
 
 /// Opens a new session for `account` (rotation: any session the browser had is ended) and
@@ -169,6 +210,7 @@ pub fn start_session(
                 "L'espace web est réservé aux patients. Les professionnels de santé utilisent \
                  leur logiciel de messagerie (IMAP et SMTP).",
             ),
+            "",
             "",
         );
     }
@@ -243,8 +285,17 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn after_login_only_paths_of_this_site_are_followed() {
+        assert_eq!(super::safe_next("/oauth/authorize?x=1"), "/oauth/authorize?x=1");
+        assert_eq!(super::safe_next("//evil.example/"), "");
+        assert_eq!(super::safe_next("https://evil.example/"), "");
+        assert_eq!(super::safe_next("/\\evil.example"), "");
+        assert_eq!(super::safe_next(""), "");
+    }
+
+    #[test]
     fn the_login_page_is_french_and_labelled() {
-        let r = super::login_page(false, axum::http::StatusCode::OK, None, "");
+        let r = super::login_page(false, axum::http::StatusCode::OK, None, "", "");
         assert!(r
             .headers()
             .get_all(axum::http::header::SET_COOKIE)

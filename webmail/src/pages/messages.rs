@@ -41,7 +41,8 @@ pub struct Paging {
 }
 
 /// Who a correspondent is, as the directory knows it.
-struct Correspondent {
+#[derive(Clone)]
+pub(crate) struct Correspondent {
     name: String,
     /// Profession and specialty, or the kind of mailbox.
     role: Option<String>,
@@ -49,7 +50,33 @@ struct Correspondent {
     is_professional: bool,
 }
 
-fn correspondent(app: &Webmail, address: Option<&str>, fallback: Option<&str>) -> Correspondent {
+/// The correspondent of `address`, from the webmail's short-lived cache of directory
+/// identities (see [`crate::summary::Identities`]): an inbox page names the same few senders
+/// again and again.
+fn correspondent(
+    app: &Webmail,
+    address: Option<&str>,
+    fallback: Option<&str>,
+) -> Arc<Correspondent> {
+    if let Some(a) = address {
+        if let Some(c) = app.identities.get(a) {
+            return c;
+        }
+    }
+    let c = Arc::new(lookup_correspondent(app, address, fallback));
+    match address {
+        // Only known accounts are cached: an unknown sender's name is the message's own.
+        Some(a) if c.role.is_some() => app.identities.put(a, c.clone()),
+        _ => {}
+    }
+    c
+}
+
+fn lookup_correspondent(
+    app: &Webmail,
+    address: Option<&str>,
+    fallback: Option<&str>,
+) -> Correspondent {
     let unknown = || Correspondent {
         name: fallback
             .or(address)
@@ -126,7 +153,7 @@ struct Row {
     seen: bool,
     date: i64,
     summary: Arc<Summary>,
-    who: Correspondent,
+    who: Arc<Correspondent>,
 }
 
 struct Listing {
@@ -136,43 +163,63 @@ struct Listing {
     rows: Vec<Row>,
 }
 
+/// A page of a folder. With `cached_only`, it does no slow work (no message decryption, no
+/// rebuild of the list, no directory read) and gives `None` where that would be needed, so it
+/// can run on the async workers: the common case of an inbox looked at again.
 fn listing(
     app: &Webmail,
     who: &SignedIn,
     use_: SpecialUse,
     page_no: usize,
-) -> mshub_store::Result<Listing> {
+    cached_only: bool,
+) -> mshub_store::Result<Option<Listing>> {
     let mailbox = app.store.special_mailbox(who.space.id, use_)?;
-    let list = app.lists.get(&app.store, &mailbox)?;
-    let rows = list
+    let list = if cached_only {
+        match app.lists.cached(&mailbox) {
+            Some(l) => l,
+            None => return Ok(None),
+        }
+    } else {
+        app.lists.get(&app.store, &mailbox)?
+    };
+    let mut rows = Vec::with_capacity(PAGE_SIZE);
+    for entry in list
         .entries
         .iter()
         .rev()
         .skip(page_no.saturating_mul(PAGE_SIZE))
         .take(PAGE_SIZE)
-        .map(|entry| {
-            let s = summary(app, mailbox.id, entry.uid);
-            // In the sent folder the correspondent is the recipient.
-            let (addr, name) = if use_ == SpecialUse::Sent {
-                (s.to.first().map(String::as_str), None)
-            } else {
-                (s.from_address.as_deref(), s.from_name.as_deref())
-            };
-            Row {
-                uid: entry.uid,
-                seen: entry.seen,
-                date: entry.arrived,
-                who: correspondent(app, addr, name),
-                summary: s,
-            }
-        })
-        .collect();
-    Ok(Listing {
+    {
+        let s = match app.summaries.get(mailbox.id, entry.uid) {
+            Some(s) => s,
+            None if cached_only => return Ok(None),
+            None => summary(app, mailbox.id, entry.uid),
+        };
+        // In the sent folder the correspondent is the recipient.
+        let (addr, name) = if use_ == SpecialUse::Sent {
+            (s.to.first().map(String::as_str), None)
+        } else {
+            (s.from_address.as_deref(), s.from_name.as_deref())
+        };
+        let who = match addr.and_then(|a| app.identities.get(a)) {
+            Some(c) => c,
+            None if cached_only => return Ok(None),
+            None => correspondent(app, addr, name),
+        };
+        rows.push(Row {
+            uid: entry.uid,
+            seen: entry.seen,
+            date: entry.arrived,
+            who,
+            summary: s,
+        });
+    }
+    Ok(Some(Listing {
         mailbox: mailbox.id,
         total: list.entries.len(),
         unread: list.unread,
         rows,
-    })
+    }))
 }
 
 async fn list(app: Arc<Webmail>, who: SignedIn, use_: SpecialUse, page_no: usize) -> Response {
@@ -180,11 +227,22 @@ async fn list(app: Arc<Webmail>, who: SignedIn, use_: SpecialUse, page_no: usize
         SpecialUse::Sent => ("Messages envoyés", "/sent", "Destinataire"),
         _ => ("Messages reçus", "/", "Expéditeur"),
     };
-    let for_list = who.clone();
-    let l = match blocking(move || listing(&app, &for_list, use_, page_no)).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return internal("message list", &e),
-        Err(r) => return r,
+    // Most views find everything cached: no hop to the blocking pool then.
+    let fast = match listing(&app, &who, use_, page_no, true) {
+        Ok(l) => l,
+        Err(e) => return internal("message list", &e),
+    };
+    let l = match fast {
+        Some(l) => l,
+        None => {
+            let for_list = who.clone();
+            match blocking(move || listing(&app, &for_list, use_, page_no, false)).await {
+                Ok(Ok(Some(l))) => l,
+                Ok(Ok(None)) => return internal("message list", &"no listing"),
+                Ok(Err(e)) => return internal("message list", &e),
+                Err(r) => return r,
+            }
+        }
     };
     let pages = l.total.div_ceil(PAGE_SIZE).max(1);
     let content = html! {

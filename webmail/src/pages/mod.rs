@@ -18,6 +18,7 @@ pub mod documents;
 mod format;
 pub mod login;
 pub mod messages;
+pub mod profile;
 pub mod settings;
 pub mod sso;
 
@@ -91,6 +92,14 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/agenda/feed/renew", post(agenda::renew_feed))
         .route("/agenda/feed/{file}", get(agenda::feed))
         .route("/apps", get(apps::show))
+        .route("/apps/{id}", get(apps::detail))
+        .route("/apps/{id}/revoke", post(apps::revoke))
+        .route("/profile", get(profile::show))
+        .route(
+            "/oauth/authorize",
+            get(crate::oauth::authorize).post(crate::oauth::consent),
+        )
+        .route("/oauth/token", post(crate::oauth::token))
 }
 
 /// A live session, the account signed in, and the space it looks at (its own, or a
@@ -137,7 +146,20 @@ impl FromRequestParts<Arc<Webmail>> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Webmail>) -> Result<Self, Response> {
-        let to_login = || see_other("/login");
+        // A page asked for without a session comes back after login (GET only: a form post
+        // is never replayed).
+        let wanted = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .filter(|p| parts.method == axum::http::Method::GET && p != "/" && p != "/events");
+        let to_login = || match &wanted {
+            Some(p) => see_other(&format!(
+                "/login?{}",
+                serde_urlencoded::to_string([("next", p.as_str())]).unwrap_or_default()
+            )),
+            None => see_other("/login"),
+        };
         let Some(token) = session::cookie(&parts.headers, session::COOKIE) else {
             return Err(to_login());
         };
@@ -187,15 +209,17 @@ pub enum Area {
     Documents,
     Agenda,
     Apps,
+    Profile,
     Settings,
     None,
 }
 
-const NAV: [(Area, &str, &str); 5] = [
+const NAV: [(Area, &str, &str); 6] = [
     (Area::Messages, "/", "Messages"),
     (Area::Documents, "/documents", "Documents"),
     (Area::Agenda, "/agenda", "Agenda"),
     (Area::Apps, "/apps", "Applications"),
+    (Area::Profile, "/profile", "Profil"),
     (Area::Settings, "/settings", "Paramètres"),
 ];
 

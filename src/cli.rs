@@ -52,11 +52,16 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Demo { data } => {
             let config_path = demo::prepare(&data)?;
-            let config = Config::load(&config_path)?;
+            let mut config = Config::load(&config_path)?;
+            let demo_catalogue = demo::DemoCatalogue::in_dir(
+                config_path.parent().unwrap_or(std::path::Path::new(".")),
+            );
+            demo_catalogue.prepare(&mut config)?;
             init_logging(&config);
             let hub = Hub::open(config)?;
             demo::seed(&hub.directory)?;
-            demo::print_banner(&hub, &config_path)?;
+            let apps = demo_catalogue.seed(&hub)?;
+            demo::print_banner(&hub, &config_path, &apps)?;
             runtime()?.block_on(serve::run(hub))
         }
         Command::Serve => {

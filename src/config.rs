@@ -37,6 +37,7 @@ pub struct Config {
     pub mta: MtaConfig,
     pub imap: ImapConfig,
     pub webmail: WebmailConfig,
+    pub catalogue: CatalogueConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,14 @@ pub struct LogConfig {
     pub filter: String,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// OpenPGP certificates (armored or binary) of the referencing authorities: a catalogue of
+    /// health apps is imported only with a valid detached signature by one of them.
+    pub authorities: Vec<PathBuf>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -86,6 +95,7 @@ impl Default for Config {
             mta: MtaConfig::default(),
             imap: ImapConfig::default(),
             webmail: WebmailConfig::default(),
+            catalogue: CatalogueConfig::default(),
         }
     }
 }
@@ -239,6 +249,13 @@ acs_url = "https://localhost:8443/saml/acs"
 identity_attribute = "ins"
 # Clock difference tolerated with the identity provider, in seconds.
 max_clock_skew_secs = 120
+
+[catalogue]
+# OpenPGP certificates of the referencing authorities (files, armored or binary).
+# `mshub catalogue import FILE SIGNATURE` accepts a catalogue of health apps only with a valid
+# detached signature by one of them, whose key is neither expired nor revoked.
+# authorities = ["/etc/mshub/referencing-authority.asc"]
+authorities = []
 "#;
 
 impl Config {
@@ -268,6 +285,7 @@ impl Config {
         if let Some(p) = self.mta.peer_ca.as_mut() {
             abs(p);
         }
+        self.catalogue.authorities.iter_mut().for_each(abs);
     }
 
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.
@@ -323,5 +341,24 @@ mod tests {
         assert_eq!(c.data_dir, dir.path().join("store"));
         assert_eq!(c.tls.cert, PathBuf::from("/abs/cert.pem"));
         assert_eq!(c.tls.key, dir.path().join("tls/key.pem"));
+    }
+
+    #[test]
+    fn catalogue_authorities_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mshub.toml");
+        std::fs::write(
+            &path,
+            "[catalogue]\nauthorities = [\"authority.asc\", \"/etc/other.asc\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.catalogue.authorities,
+            [
+                dir.path().join("authority.asc"),
+                PathBuf::from("/etc/other.asc")
+            ]
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The control socket: while the hub runs it holds the store's lock, so operator commands
-//! (`mshub account …`, `domain …`, `queue …`, `audit …`) are forwarded to it through a Unix
+//! (`mshub account …`, `domain …`, `queue …`, `audit …`, `catalogue …`) are forwarded to it through a Unix
 //! socket in the data directory, readable by the hub's user only, and run there by the same
 //! code ([`crate::operate`]).
 //!
@@ -76,7 +76,7 @@ pub fn forward(config: &Config, op: &Operation) -> anyhow::Result<()> {
             .context("reading standard input")?;
     }
     let mut request = serde_json::to_vec(&Request {
-        args: forwarded_args(),
+        args: op.forwarded_args(forwarded_args()),
         stdin,
     })?;
     request.push(b'\n');

@@ -3,20 +3,28 @@
 //! same directory reuses everything.
 //!
 //! Layout of the demo directory: `mshub.toml` (written once; edit it to change ports),
-//! `master.key`, `tls/`, and `store/` (the encrypted data directory proper).
+//! `master.key`, `tls/`, `store/` (the encrypted data directory proper), and the DEMO
+//! referencing authority of the apps catalogue: `catalogue-authority.asc` (its certificate),
+//! `catalogue-authority-DEMO-ONLY-secret-key.asc`, and the example catalogue it signed,
+//! `catalogue.toml` and `catalogue.toml.sig` ([`DemoCatalogue`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
+use mshub_catalogue::{authority, file, Catalogue, Imported};
 use mshub_directory::{AccountKind, Address, BirthDate, Directory, Ins, Profession, Rpps, Sex};
 use mshub_store::MasterKey;
 
-use crate::config::{Config, ListenConfig};
+use crate::config::{CatalogueConfig, Config, ListenConfig};
 use crate::hub::Hub;
 
 pub const HUB_DOMAIN: &str = "mshub.test";
 pub const PRO_DOMAIN: &str = "hopital.mshub.test";
+/// The demo referencing authority's certificate, in the demo directory.
+pub const CATALOGUE_AUTHORITY: &str = "catalogue-authority.asc";
 
 /// The demo accounts: address, password, kind. Passwords for the demo only.
 pub fn demo_accounts() -> anyhow::Result<Vec<(Address, &'static str, AccountKind)>> {
@@ -65,6 +73,9 @@ pub fn prepare(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
             master_key_file: Some("master.key".into()),
             local_domains: vec![PRO_DOMAIN.into()],
             listen: ListenConfig::demo(),
+            catalogue: CatalogueConfig {
+                authorities: vec![CATALOGUE_AUTHORITY.into()],
+            },
             ..Config::default()
         };
         let text = format!(
@@ -104,7 +115,7 @@ pub fn seed(directory: &Directory) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn print_banner(hub: &Hub, config_path: &Path) -> anyhow::Result<()> {
+pub fn print_banner(hub: &Hub, config_path: &Path, apps: &Imported) -> anyhow::Result<()> {
     let l = &hub.config.listen;
     println!("mshub demo — hub domain {}", hub.config.hub_domain);
     println!("  configuration  {}", config_path.display());
@@ -126,7 +137,90 @@ pub fn print_banner(hub: &Hub, config_path: &Path) -> anyhow::Result<()> {
     );
     println!("  hospital systems: SMTP relay {}", l.smtp_relay);
     println!("  patients: https://{}/", l.https);
+    println!(
+        "  apps catalogue: {} referenced apps, signed by the DEMO authority {} ({CATALOGUE_AUTHORITY})",
+        apps.file.apps.len(),
+        apps.file.signed_by
+    );
     Ok(())
+}
+
+/// The demo's referencing authority: a key made for the demo only, its certificate configured
+/// as the authority, and the example catalogue signed with it.
+pub struct DemoCatalogue {
+    /// The authority's public certificate (the file `[catalogue] authorities` lists).
+    pub certificate: PathBuf,
+    /// The DEMO secret key: never an authority outside the demo.
+    pub secret_key: PathBuf,
+    /// The signed example catalogue and its detached signature.
+    pub file: PathBuf,
+    pub signature: PathBuf,
+}
+
+impl DemoCatalogue {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            certificate: dir.join(CATALOGUE_AUTHORITY),
+            secret_key: dir.join("catalogue-authority-DEMO-ONLY-secret-key.asc"),
+            file: dir.join("catalogue.toml"),
+            signature: dir.join("catalogue.toml.sig"),
+        }
+    }
+
+    /// Creates the demo authority key once, and makes `config` trust it (also for a demo
+    /// configuration written before the catalogue existed).
+    pub fn prepare(&self, config: &mut Config) -> anyhow::Result<()> {
+        if !self.certificate.exists() || !self.secret_key.exists() {
+            let key = authority::generate(
+                "Autorité de référencement DÉMO — clé de démonstration, sans valeur",
+                SystemTime::now() - Duration::from_secs(3600),
+                Some(Duration::from_secs(5 * 365 * 24 * 3600)),
+            )
+            .map_err(|e| anyhow::anyhow!("generating the demo authority key: {e}"))?;
+            crate::tls::write_private(&self.secret_key, key.secret.as_bytes())?;
+            std::fs::write(&self.certificate, key.public.as_bytes())
+                .with_context(|| format!("writing {}", self.certificate.display()))?;
+            // A new key: any catalogue signed by an earlier one is stale.
+            let _ = std::fs::remove_file(&self.signature);
+        }
+        if !config.catalogue.authorities.contains(&self.certificate) {
+            config.catalogue.authorities.push(self.certificate.clone());
+        }
+        Ok(())
+    }
+
+    /// Imports the example catalogue, signed by the demo authority, unless a valid catalogue is
+    /// already in use. Returns the current catalogue.
+    pub fn seed(&self, hub: &Hub) -> anyhow::Result<Arc<Imported>> {
+        let catalogue = Catalogue::new(hub.store.clone(), hub.directory.clone());
+        let today = mshub_store::now();
+        if let Some(current) = catalogue.current()? {
+            let authorities = crate::operate::authorities(hub)?;
+            if current.reverify(&authorities, SystemTime::now()).is_ok() {
+                return Ok(current);
+            }
+        }
+        let text = file::demo_issued_at(today);
+        let secret = std::fs::read(&self.secret_key)
+            .with_context(|| format!("reading {}", self.secret_key.display()))?;
+        let signature = authority::sign(&secret, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("signing the demo catalogue: {e}"))?;
+        std::fs::write(&self.file, &text)
+            .with_context(|| format!("writing {}", self.file.display()))?;
+        std::fs::write(&self.signature, &signature)
+            .with_context(|| format!("writing {}", self.signature.display()))?;
+        catalogue
+            .import(
+                text.as_bytes(),
+                signature.as_bytes(),
+                &crate::operate::authorities(hub)?,
+                "demo",
+            )
+            .context("importing the demo catalogue")?;
+        catalogue
+            .current()?
+            .context("the demo catalogue is not in the store after its import")
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! The operator's commands (accounts, trust space, queue, audit), run against an open hub and
+//! The operator's commands (accounts, trust space, queue, audit, catalogue), run against an open hub and
 //! writing to any output: from the command line when the hub is stopped, or inside the running
 //! hub when the command line forwards them through the control socket.
 
 use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
+use mshub_catalogue::{Catalogue, Scope};
 use mshub_directory::{
     AccountKind, Address, BirthDate, Domain, DomainEntry, DomainRole, Ins, Profession, Route, Rpps,
     Sex, TlsPolicy,
@@ -32,6 +34,9 @@ pub enum Operation {
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The signed catalogue of referenced health apps.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
 }
 
 impl Operation {
@@ -45,6 +50,30 @@ impl Operation {
                     ..
                 })
         )
+    }
+}
+
+impl Operation {
+    /// The arguments to run this operation in the running hub, given this process's (`args`):
+    /// the hub has its own working directory, so file arguments become absolute paths.
+    pub fn forwarded_args(&self, args: Vec<String>) -> Vec<String> {
+        match self {
+            Operation::Catalogue(CatalogueCommand::Import { file, signature }) => {
+                let abs = |p: &Path| {
+                    std::path::absolute(p)
+                        .unwrap_or_else(|_| p.to_path_buf())
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                vec![
+                    "catalogue".into(),
+                    "import".into(),
+                    abs(file),
+                    abs(signature),
+                ]
+            }
+            _ => args,
+        }
     }
 }
 
@@ -153,6 +182,21 @@ pub enum QueueCommand {
 }
 
 #[derive(Subcommand)]
+pub enum CatalogueCommand {
+    /// Verify a catalogue file's detached OpenPGP signature against the referencing
+    /// authorities of the configuration ([catalogue] authorities) and make it the current
+    /// catalogue. Refuses anything unsigned, modified, signed by another key, or expired.
+    Import {
+        /// The catalogue (TOML).
+        file: PathBuf,
+        /// Its detached signature (armored or binary).
+        signature: PathBuf,
+    },
+    /// List the apps of the current catalogue.
+    List,
+}
+
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check every link of the audit chain.
     Verify,
@@ -168,6 +212,7 @@ pub fn run(
         Operation::Account(cmd) => account(hub, cmd, stdin, out),
         Operation::Domain(cmd) => domain(hub, cmd, out),
         Operation::Queue(QueueCommand::List) => queue(hub, out),
+        Operation::Catalogue(cmd) => catalogue(hub, cmd, out),
         Operation::Audit(AuditCommand::Verify) => {
             let report = hub.store.verify_audit()?;
             writeln!(
@@ -178,6 +223,68 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+/// Reads and concatenates the configured authorities' certificates.
+pub fn authorities(hub: &Hub) -> anyhow::Result<Vec<u8>> {
+    let paths = &hub.config.catalogue.authorities;
+    if paths.is_empty() {
+        bail!(
+            "no referencing authority is configured: list its OpenPGP certificate in \
+             [catalogue] authorities"
+        );
+    }
+    let mut all = Vec::new();
+    for path in paths {
+        all.extend(std::fs::read(path).with_context(|| {
+            format!("cannot read the authority certificate {}", path.display())
+        })?);
+        all.push(b'\n');
+    }
+    Ok(all)
+}
+
+fn catalogue(hub: &Hub, cmd: CatalogueCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    let catalogue = Catalogue::new(hub.store.clone(), hub.directory.clone());
+    match cmd {
+        CatalogueCommand::Import { file, signature } => {
+            let authorities = authorities(hub)?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let sig = std::fs::read(&signature)
+                .with_context(|| format!("cannot read {}", signature.display()))?;
+            let count = catalogue
+                .import(&data, &sig, &authorities, OPERATOR)
+                .with_context(|| format!("catalogue {} refused", file.display()))?;
+            if let Some(current) = catalogue.current()? {
+                writeln!(
+                    out,
+                    "imported {count} apps from {}: issued {}, valid until {}, signed by {}",
+                    file.display(),
+                    current.file.issued,
+                    current.file.valid_until,
+                    current.file.signed_by
+                )?;
+            }
+        }
+        CatalogueCommand::List => {
+            let apps = catalogue.apps()?;
+            if apps.is_empty() {
+                writeln!(out, "no catalogue imported")?;
+            }
+            for app in apps {
+                writeln!(
+                    out,
+                    "{:<20} {:<32} {:<24} {}",
+                    app.id,
+                    app.name,
+                    app.category,
+                    Scope::join(&app.scopes)
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn queue(hub: &Hub, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -133,6 +133,12 @@ pub fn with_dates(text: &str, issued: NaiveDate, valid_until: NaiveDate) -> Stri
     out
 }
 
+/// The demo catalogue issued on the day of `now` (Unix seconds), valid a year.
+pub fn demo_issued_at(now: i64) -> String {
+    let today = crate::day_of(now);
+    with_dates(DEMO, today, today + chrono::Days::new(365))
+}
+
 pub(crate) fn parse_date(what: &str, s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| CatalogueError::InvalidFile(format!("{what} {s:?} is not a YYYY-MM-DD date")))

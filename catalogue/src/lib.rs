@@ -56,6 +56,19 @@ pub struct Imported {
     pub imported_by: String,
 }
 
+impl Imported {
+    /// Verifies the stored catalogue again, e.g. against the authorities configured now.
+    pub fn reverify(&self, authorities: &[u8], now: SystemTime) -> Result<CatalogueFile> {
+        let decode = |s: &str| b64().decode(s).map_err(|e| corrupt("catalogue", e));
+        Catalogue::verify(
+            &decode(&self.data_b64)?,
+            &decode(&self.signature_b64)?,
+            authorities,
+            now,
+        )
+    }
+}
+
 /// The catalogue, consents, app tokens and measurements, over the hub's store. Cheap to make:
 /// everything lives in the store, so several instances (the webmail's, an operator command's)
 /// see the same state.

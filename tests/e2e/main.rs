@@ -3,6 +3,7 @@
 
 mod agenda;
 mod api;
+mod catalogue;
 mod cli;
 mod demo;
 mod federation;

@@ -540,7 +540,8 @@ impl Catalogue {
     }
 
     /// Checks a bearer token (RFC 6750) at `now`. Fails at once after [`Catalogue::revoke`] or
-    /// a change of consent, when the app leaves the catalogue, or when the token expired.
+    /// a change of consent, when the app leaves the catalogue, when the patient's account is
+    /// disabled, or when the token expired.
     pub fn authenticate(&self, bearer: &str, now: i64) -> Result<AppGrant> {
         let hash = sha256(bearer);
         let store = self.store();
@@ -562,6 +563,14 @@ impl Catalogue {
         let Some(app) = self.app(&record.app_id)? else {
             return Err(CatalogueError::InvalidToken);
         };
+        // A disabled account's apps stop with it (the directory caches decoded accounts).
+        let active = self
+            .directory()
+            .account(record.patient)?
+            .is_some_and(|a| a.kind.is_patient() && !a.disabled);
+        if !active {
+            return Err(CatalogueError::InvalidToken);
+        }
         Ok(AppGrant {
             scopes: record
                 .scopes

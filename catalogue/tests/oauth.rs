@@ -410,3 +410,46 @@ fn consent_is_sealed_at_rest() {
         );
     }
 }
+
+#[test]
+fn disabling_the_patient_stops_the_apps() {
+    let h = hub();
+    let (code, verifier) = code(&h, 'a', &write());
+    let token = h
+        .catalogue
+        .exchange(APP, &code, &verifier, REDIRECT, now())
+        .unwrap();
+    h.directory
+        .set_disabled(&h.camille.address, true, "operator")
+        .unwrap();
+    assert!(h
+        .catalogue
+        .authenticate(&token.access_token, now())
+        .is_err());
+    h.directory
+        .set_disabled(&h.camille.address, false, "operator")
+        .unwrap();
+    h.catalogue
+        .authenticate(&token.access_token, now())
+        .unwrap();
+}
+
+#[test]
+fn a_code_raced_by_two_exchanges_gives_at_most_one_token() {
+    let h = std::sync::Arc::new(hub());
+    let (code, verifier) = code(&h, 'a', &write());
+    let outcomes: Vec<_> = (0..4)
+        .map(|_| {
+            let (h, code, verifier) = (h.clone(), code.clone(), verifier.clone());
+            std::thread::spawn(move || {
+                h.catalogue
+                    .exchange(APP, &code, &verifier, REDIRECT, now())
+                    .is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+}

@@ -129,8 +129,17 @@ impl Catalogue {
         let certs = signature::authorities(authorities)?;
         let signed_by = signature::verify(data, signature, certs, now)?;
         let mut file = CatalogueFile::parse(data)?;
-        if !file.valid_on(day_of(unix(now))) {
+        let today = day_of(unix(now));
+        if !file.valid_on(today) {
             return Err(CatalogueError::CatalogueExpired(file.valid_until));
+        }
+        // A day of tolerance for the authority's time zone. Later would block every import
+        // until then (an older catalogue never replaces a newer one).
+        if file::parse_date("issued", &file.issued)? > today + chrono::Days::new(1) {
+            return Err(CatalogueError::InvalidFile(format!(
+                "issued {} is in the future",
+                file.issued
+            )));
         }
         file.signed_by = signed_by;
         Ok(file)

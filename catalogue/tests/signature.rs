@@ -229,6 +229,15 @@ fn catalogue_past_valid_until_is_refused() {
 }
 
 #[test]
+fn catalogue_issued_in_the_future_is_refused() {
+    let key = authority_key();
+    let data = catalogue_text(3);
+    let sig = authority::sign(key.secret.as_bytes(), data.as_bytes()).unwrap();
+    let err = verify(&data, &sig, &key.public).unwrap_err();
+    assert!(err.to_string().contains("in the future"), "{err}");
+}
+
+#[test]
 fn signed_but_invalid_file_is_refused_with_the_reason() {
     let key = authority_key();
     let data = catalogue_text(0).replace(

@@ -5,7 +5,9 @@
 //! Trees: `agenda-feed` sha256(token) → account id; `agenda-feed-owner` account → sealed token.
 
 use calcard::icalendar::{
-    ICalendarComponentType, ICalendarMethod, ICalendarProperty, ICalendarStatus, ICalendarValue,
+    ICalendarComponentType, ICalendarMethod, ICalendarParameter, ICalendarParameterName,
+    ICalendarParameterValue, ICalendarParticipationStatus, ICalendarProperty, ICalendarStatus,
+    ICalendarValue,
 };
 use sha2::{Digest, Sha256};
 
@@ -96,20 +98,59 @@ impl Agenda {
             ICalendarProperty::Method,
             ICalendarValue::Method(ICalendarMethod::Publish),
         );
+        let me = self
+            .directory
+            .account(patient)?
+            .map(|a| a.address.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
         for record in self.records().all(patient)? {
             let Ok(mut cal) = parse_calendar(&record.ics) else {
                 continue;
             };
-            if record.appointment.status == crate::Status::Cancelled {
-                // RFC 5546 §3.2.5: a cancelled event stays, marked so.
-                for comp in &mut cal.components {
-                    if comp.component_type == ICalendarComponentType::VEvent {
-                        comp.entries.retain(|e| e.name != ICalendarProperty::Status);
-                        comp.add_property(
-                            ICalendarProperty::Status,
-                            ICalendarValue::Status(ICalendarStatus::Cancelled),
-                        );
+            let a = &record.appointment;
+            for comp in &mut cal.components {
+                if comp.component_type != ICalendarComponentType::VEvent {
+                    continue;
+                }
+                // The patient's answer as recorded (RFC 5545 §3.2.12), not as invited.
+                for entry in comp
+                    .entries
+                    .iter_mut()
+                    .filter(|e| e.name == ICalendarProperty::Attendee)
+                {
+                    let mine = entry
+                        .calendar_address()
+                        .is_some_and(|addr| addr.trim().eq_ignore_ascii_case(&me));
+                    if mine {
+                        entry
+                            .params
+                            .retain(|p| p.name != ICalendarParameterName::Partstat);
+                        entry.params.push(ICalendarParameter {
+                            name: ICalendarParameterName::Partstat,
+                            value: ICalendarParameterValue::Partstat(match a.partstat {
+                                crate::PartStat::NeedsAction => {
+                                    ICalendarParticipationStatus::NeedsAction
+                                }
+                                crate::PartStat::Accepted => ICalendarParticipationStatus::Accepted,
+                                crate::PartStat::Declined => ICalendarParticipationStatus::Declined,
+                            }),
+                        });
                     }
+                }
+                if a.status == crate::Status::Cancelled {
+                    // RFC 5546 §3.2.5: a cancelled event stays, marked so, at the sequence of
+                    // its cancellation.
+                    comp.entries.retain(|e| {
+                        e.name != ICalendarProperty::Status && e.name != ICalendarProperty::Sequence
+                    });
+                    comp.add_property(
+                        ICalendarProperty::Status,
+                        ICalendarValue::Status(ICalendarStatus::Cancelled),
+                    );
+                    comp.add_property(
+                        ICalendarProperty::Sequence,
+                        ICalendarValue::Integer(a.sequence),
+                    );
                 }
             }
             out.add_timezones_of(&cal);

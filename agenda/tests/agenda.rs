@@ -113,6 +113,13 @@ fn request_update_stale_update_then_cancel() {
         FilingStatus::Filed { .. }
     ));
     h.agenda.respond(&h.camille, uid, Answer::Accept).unwrap();
+    // The feed carries the answer as recorded, not as invited.
+    let feed = h
+        .agenda
+        .calendar_of(h.camille.id)
+        .unwrap()
+        .replace("\r\n ", "");
+    assert!(feed.contains("PARTSTAT=ACCEPTED"), "{feed}");
     // Same version again: unchanged, still filed.
     let again = file(v0, "REQUEST");
     assert_eq!(again.events[0].outcome, EventOutcome::Unchanged);
@@ -182,6 +189,12 @@ fn request_update_stale_update_then_cancel() {
     );
     let a = h.agenda.appointment(h.camille.id, uid).unwrap().unwrap();
     assert_eq!(a.status, Status::Cancelled);
+    // The feed shows the cancellation at its own SEQUENCE.
+    let feed = h.agenda.calendar_of(h.camille.id).unwrap();
+    assert!(
+        feed.contains("STATUS:CANCELLED") && feed.contains("SEQUENCE:2"),
+        "{feed}"
+    );
     assert!(h
         .agenda
         .occurrences(h.camille.id, 1_790_000_000, 1_900_000_000)

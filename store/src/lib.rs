@@ -20,6 +20,7 @@ mod error;
 pub mod events;
 mod keyring;
 pub mod mailbox;
+mod plain_cache;
 mod sled_backend;
 
 use std::path::{Path, PathBuf};
@@ -99,7 +100,11 @@ pub struct Store {
     events: Events,
     dir: PathBuf,
     lanes: [std::sync::Mutex<()>; LANES],
+    plain: plain_cache::PlainCache,
 }
+
+/// Memory kept for recently used blobs, opened ([`plain_cache`]).
+pub const PLAIN_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Store {
     /// Opens the embedded store in `dir` (created if missing): `dir/kv` for sled, `dir/blobs`
@@ -126,6 +131,7 @@ impl Store {
             events: Events::new(),
             dir: dir.to_path_buf(),
             lanes: std::array::from_fn(|_| std::sync::Mutex::new(())),
+            plain: plain_cache::PlainCache::new(PLAIN_CACHE_BYTES),
         })
     }
 
@@ -201,12 +207,18 @@ impl Store {
         }
     }
 
-    /// Reads and opens a blob of `owner`.
+    /// Reads and opens a blob of `owner` (from memory when it was opened or written lately).
     pub fn read_blob(&self, owner: AccountId, id: BlobId) -> Result<Vec<u8>> {
-        self.keyring.open(owner, &self.sealed_bytes(id)?)
+        if let Some(plain) = self.plain.get(owner, id) {
+            return Ok(plain.to_vec());
+        }
+        let plain = self.keyring.open(owner, &self.sealed_bytes(id)?)?;
+        self.plain.put(owner, id, &plain);
+        Ok(plain)
     }
 
     pub fn delete_blob(&self, id: BlobId) -> Result<()> {
+        self.plain.remove(id);
         let mut batch = Batch::new();
         batch.remove(INLINE_BLOBS, id.as_bytes().to_vec());
         let _ = self.kv.commit(&batch)?;
@@ -217,6 +229,7 @@ impl Store {
     /// [`SealedBlob::remove_from`]): what is left is their files, if any.
     pub(crate) fn delete_blob_files(&self, ids: impl IntoIterator<Item = BlobId>) -> Result<()> {
         for id in ids {
+            self.plain.remove(id);
             self.blobs.delete(id)?;
         }
         Ok(())

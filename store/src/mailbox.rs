@@ -489,17 +489,21 @@ impl Store {
     ) -> Result<MessageMeta> {
         let (owner, _) = self.mailbox_required(mailbox)?;
         let sealed = self.place_sealed(self.keyring.seal(owner.account, raw_message)?)?;
-        self.insert_message(
-            mailbox,
-            &sealed,
-            flags,
-            internal_date,
-            raw_message.len() as u64,
-            extra,
-        )
-        .inspect_err(|_| {
-            let _ = self.blobs.delete(sealed.id);
-        })
+        let meta = self
+            .insert_message(
+                mailbox,
+                &sealed,
+                flags,
+                internal_date,
+                raw_message.len() as u64,
+                extra,
+            )
+            .inspect_err(|_| {
+                let _ = self.blobs.delete(sealed.id);
+            })?;
+        // Its reader and the filers read it soon: no need to decrypt what was just sealed.
+        self.plain.put(owner.account, sealed.id, raw_message);
+        Ok(meta)
     }
 
     /// Commits the message record (and an inline blob) under the mailbox's compare-and-swap.

@@ -3,6 +3,7 @@
 
 mod agenda;
 mod api;
+mod apps;
 mod catalogue;
 mod cli;
 mod demo;

@@ -22,6 +22,11 @@ const MAILBOX: Tree = Tree("mailbox");
 const MAILBOX_NAME: Tree = Tree("mailbox-name");
 const MESSAGE: Tree = Tree("message");
 const EXPUNGED: Tree = Tree("expunged");
+/// mailbox ‖ MODSEQ ‖ UID → nothing: the messages by their last change, so that "what changed
+/// since MODSEQ n" (an IMAP session's resynchronisation, RFC 7162) reads only the changes.
+/// Kept from the version that added it on: older records show up once they change, which is
+/// all a session that selected its mailbox later needs.
+const BY_MODSEQ: Tree = Tree("message-modseq");
 
 /// IMAP's hierarchy delimiter for this store.
 pub const DELIMITER: char = '/';
@@ -228,6 +233,13 @@ pub struct FlagUpdate {
 fn name_key(account: AccountId, name: &str) -> Vec<u8> {
     let mut k = account.to_key().to_vec();
     k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn modseq_key(mailbox: MailboxId, modseq: ModSeq, uid: Uid) -> Vec<u8> {
+    let mut k = mailbox.0.to_be_bytes().to_vec();
+    k.extend_from_slice(&modseq.0.to_be_bytes());
+    k.extend_from_slice(&uid.0.to_be_bytes());
     k
 }
 
@@ -449,6 +461,7 @@ impl Store {
             batch.remove(MAILBOX_NAME, name_key(mailbox.account, &mailbox.name));
             for m in &messages {
                 batch.remove(MESSAGE, message_key(id, m.uid));
+                batch.remove(BY_MODSEQ, modseq_key(id, m.modseq, m.uid));
                 SealedBlob::remove_from(m.blob, &mut batch);
             }
             for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
@@ -538,6 +551,11 @@ impl Store {
             batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
             batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
             batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
+            batch.put(
+                BY_MODSEQ,
+                modseq_key(mailbox, meta.modseq, meta.uid),
+                Vec::new(),
+            );
             sealed.add_to(&mut batch);
             extra(&meta, &mut batch);
             Ok((batch, (meta, mb.account)))
@@ -611,6 +629,8 @@ impl Store {
                     FlagOp::Remove => meta.flags.difference(flags).cloned().collect(),
                 };
                 if new != meta.flags {
+                    batch.remove(BY_MODSEQ, modseq_key(mailbox, meta.modseq, uid));
+                    batch.put(BY_MODSEQ, modseq_key(mailbox, modseq, uid), Vec::new());
                     meta.flags = new;
                     meta.modseq = modseq;
                     batch.put(MESSAGE, message_key(mailbox, uid), json(&meta));
@@ -654,6 +674,7 @@ impl Store {
                     continue;
                 };
                 batch.remove(MESSAGE, message_key(mailbox, uid));
+                batch.remove(BY_MODSEQ, modseq_key(mailbox, meta.modseq, uid));
                 SealedBlob::remove_from(meta.blob, &mut batch);
                 batch.put(EXPUNGED, message_key(mailbox, uid), modseq.0.to_be_bytes());
                 mb.exists = mb.exists.saturating_sub(1);
@@ -683,6 +704,31 @@ impl Store {
             },
         });
         Ok(uids)
+    }
+
+    /// The messages of `mailbox` changed (appended, copied in, flags set) after `since`, by
+    /// MODSEQ: what a session that knew the mailbox at `since` has to learn, read from the
+    /// MODSEQ index without going through every message.
+    pub fn changed_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<MessageMeta>> {
+        let after = modseq_key(mailbox, since, Uid(u32::MAX));
+        let mut out = Vec::new();
+        for (k, _) in self
+            .kv
+            .scan(BY_MODSEQ, &mailbox.0.to_be_bytes(), Some(&after), None)?
+        {
+            let uid = k
+                .get(16..20)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::corrupt("modseq index", "bad key"))?;
+            // Gone or changed again since the scan: the record says what is true now.
+            if let Some(meta) = self.message(mailbox, Uid::try_from(uid)?)? {
+                if meta.modseq > since {
+                    out.push(meta);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// UIDs expunged after `since` (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.10).
@@ -814,9 +860,11 @@ impl Store {
                 dmb.exists += 1;
                 dmb.size += meta.size;
                 batch.put(MESSAGE, message_key(to, new.uid), json(&new));
+                batch.put(BY_MODSEQ, modseq_key(to, new.modseq, new.uid), Vec::new());
                 if let (Some(smb), Some(modseq)) = (smb.as_mut(), src_modseq) {
                     batch.check(MESSAGE, message_key(from, uid), Some(raw));
                     batch.remove(MESSAGE, message_key(from, uid));
+                    batch.remove(BY_MODSEQ, modseq_key(from, meta.modseq, uid));
                     batch.put(EXPUNGED, message_key(from, uid), modseq.0.to_be_bytes());
                     smb.exists = smb.exists.saturating_sub(1);
                     smb.size = smb.size.saturating_sub(meta.size);
@@ -1011,6 +1059,46 @@ mod tests {
             store.read_message(before.id, Uid(4)),
             Err(StoreError::NoSuchMessage { uid: 4, .. })
         ));
+    }
+
+    #[test]
+    fn changed_since_reads_only_what_changed_after_a_modseq() {
+        let (_dir, store) = open();
+        let mb = inbox(&store).id;
+        for n in 1..=4 {
+            append(&store, mb, n);
+        }
+        let known = inbox(&store).highest_modseq;
+        assert!(store.changed_since(mb, known).unwrap().is_empty());
+        store
+            .store_flags(mb, &uids(&[2]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        store.expunge(mb, &uids(&[3])).unwrap();
+        append(&store, mb, 5);
+        let changed: Vec<u32> = store
+            .changed_since(mb, known)
+            .unwrap()
+            .iter()
+            .map(|m| m.uid.get())
+            .collect();
+        assert_eq!(changed, [2, 5]);
+        // A second change of the same message: listed once, as it is now.
+        store
+            .store_flags(mb, &uids(&[2]), FlagOp::Add, &flags(&[Flag::Flagged]), None)
+            .unwrap();
+        let again = store.changed_since(mb, known).unwrap();
+        assert_eq!(again.iter().filter(|m| m.uid.get() == 2).count(), 1);
+        assert_eq!(store.expunged_since(mb, known).unwrap(), uids(&[3]));
+        // Moved away: gone from the source's changes, in the destination's.
+        let drafts = store.mailbox(ALICE, "Drafts").unwrap().unwrap().id;
+        let dknown = store.mailbox_by_id(drafts).unwrap().unwrap().highest_modseq;
+        store.move_messages(mb, &uids(&[5]), drafts).unwrap();
+        assert!(store
+            .changed_since(mb, known)
+            .unwrap()
+            .iter()
+            .all(|m| m.uid.get() != 5));
+        assert_eq!(store.changed_since(drafts, dknown).unwrap().len(), 1);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub(crate) struct Selected {
     pub known: HashMap<Uid, (ModSeq, BTreeSet<Flag>)>,
     /// RFC 5182 SEARCHRES: what the last `SEARCH RETURN (SAVE)` found.
     pub saved: Vec<Uid>,
+    /// The MODSEQ up to which the client was told of expunges (they wait while a command
+    /// forbids EXPUNGE responses, RFC 9051 §7.5.1); `mailbox.highest_modseq` is the one up to
+    /// which it was told of everything else.
+    pub expunges_told: ModSeq,
 }
 
 pub(crate) fn flag_list(flags: &BTreeSet<Flag>) -> String {
@@ -35,6 +39,7 @@ pub(crate) fn flag_list(flags: &BTreeSet<Flag>) -> String {
 
 impl Selected {
     pub fn new(mailbox: Mailbox, read_only: bool, messages: &[MessageMeta]) -> Self {
+        let expunges_told = mailbox.highest_modseq;
         Self {
             mailbox,
             read_only,
@@ -44,6 +49,7 @@ impl Selected {
                 .map(|m| (m.uid, (m.modseq, m.flags.clone())))
                 .collect(),
             saved: Vec::new(),
+            expunges_told,
         }
     }
 
@@ -95,33 +101,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Deleted by another session: nothing more to say about it.
             return Ok(());
         };
-        let current: HashMap<Uid, MessageMeta> = self
-            .imap
-            .store
-            .messages(id)?
-            .into_iter()
-            .map(|m| (m.uid, m))
-            .collect();
+        // Nothing changed since the client was last told (the common case: one read of the
+        // mailbox record).
+        let told = sel.mailbox.highest_modseq;
+        let pending_expunges = expunge && sel.expunges_told < told;
+        if mailbox.highest_modseq == told && !pending_expunges {
+            return Ok(());
+        }
+        // Only what changed: from the MODSEQ index and the expunge tombstones.
+        let changed = self.imap.store.changed_since(id, told)?;
+        let gone = if expunge {
+            self.imap.store.expunged_since(id, sel.expunges_told)?
+        } else {
+            Vec::new()
+        };
         let mut lines = Vec::new();
         let condstore = self.condstore;
         let qresync = self.qresync;
         let Some(sel) = &mut self.selected else {
             return Ok(());
         };
-        sel.mailbox = mailbox;
         if expunge {
+            sel.expunges_told = mailbox.highest_modseq;
+            // Highest position first, so that each number is right when the client reads it.
+            let mut positions: Vec<usize> = gone
+                .iter()
+                .filter_map(|uid| sel.uids.binary_search(uid).ok())
+                .collect();
+            positions.sort_unstable_by(|a, b| b.cmp(a));
+            positions.dedup();
             let mut vanished = Vec::new();
-            // Highest first, so that each number is right when the client reads it.
-            for i in (0..sel.uids.len()).rev() {
-                let uid = sel.uids[i];
-                if !current.contains_key(&uid) {
-                    sel.uids.remove(i);
-                    sel.known.remove(&uid);
-                    if qresync {
-                        vanished.push(uid.get());
-                    } else {
-                        lines.push(format!("{} EXPUNGE", i + 1));
-                    }
+            for i in positions {
+                let uid = sel.uids.remove(i);
+                sel.known.remove(&uid);
+                if qresync {
+                    vanished.push(uid.get());
+                } else {
+                    lines.push(format!("{} EXPUNGE", i + 1));
                 }
             }
             // RFC 7162 §3.2.10: with QRESYNC, VANISHED replaces EXPUNGE.
@@ -130,17 +146,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 lines.push(format!("VANISHED {}", sequence_set(&vanished)));
             }
         }
+        sel.mailbox = mailbox;
         let last = sel.uids.last().copied();
-        let mut new: Vec<&MessageMeta> = current
-            .values()
-            .filter(|m| last.is_none_or(|l| m.uid > l))
-            .collect();
-        new.sort_by_key(|m| m.uid);
-        for (seq, uid) in sel.uids.iter().enumerate() {
-            let Some(meta) = current.get(uid) else {
+        let mut new: Vec<&MessageMeta> = Vec::new();
+        for meta in &changed {
+            if last.is_none_or(|l| meta.uid > l) {
+                new.push(meta);
+                continue;
+            }
+            let Ok(seq) = sel.uids.binary_search(&meta.uid) else {
                 continue;
             };
-            let known = sel.known.get(uid);
+            let known = sel.known.get(&meta.uid);
             if known.is_none_or(|(modseq, flags)| *modseq != meta.modseq && *flags != meta.flags) {
                 let modseq = if condstore {
                     format!(" MODSEQ ({})", meta.modseq.0)
@@ -151,11 +168,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     "{} FETCH (FLAGS {} UID {}{modseq})",
                     seq + 1,
                     flag_list(&meta.flags),
-                    uid
+                    meta.uid
                 ));
             }
-            sel.known.insert(*uid, (meta.modseq, meta.flags.clone()));
+            sel.known
+                .insert(meta.uid, (meta.modseq, meta.flags.clone()));
         }
+        new.sort_by_key(|m| m.uid);
         if !new.is_empty() {
             for m in &new {
                 sel.uids.push(m.uid);

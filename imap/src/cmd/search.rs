@@ -21,6 +21,12 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 /// Does a header field named `name` contain `needle` (any field of that name)?
+/// Whether a header block holds anything decoding would change: an encoded word (RFC 2047
+/// `=?`) or bytes outside ASCII.
+fn needs_decoding(header: &[u8]) -> bool {
+    !header.is_ascii() || header.windows(2).any(|w| w == b"=?")
+}
+
 fn header_contains(header: &[u8], name: &str, needle: &str) -> bool {
     header_lines(header).into_iter().any(|line| {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -90,10 +96,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             K::And(keys) => keys.iter().all(|k| self.eval(k, ctx, seq, m, cache)),
             K::Header(name, needle) => self.load(ctx, m.uid, cache).is_some_and(|p| {
                 header_contains(p.header(), name, needle)
-                    || p.decoded()
-                        .headers
-                        .iter()
-                        .any(|(n, v)| n == name && contains(v.as_bytes(), needle))
+                    // Decoding (RFC 2047 encoded words, raw UTF-8) can only change the answer
+                    // for a header that has any: the rest is compared as it is.
+                    || (needs_decoding(p.header())
+                        && p.decoded()
+                            .headers
+                            .iter()
+                            .any(|(n, v)| n == name && contains(v.as_bytes(), needle)))
             }),
             K::Body(needle) => self.load(ctx, m.uid, cache).is_some_and(|p| {
                 contains(p.text(), needle) || contains(p.decoded().text.as_bytes(), needle)

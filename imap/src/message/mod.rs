@@ -1,6 +1,7 @@
 //! A stored message as FETCH and SEARCH see it: its MIME tree (parsed with mail-parser, lazily
-//! at the first FETCH that needs it), ENVELOPE, BODYSTRUCTURE and sections (RFC 9051 §6.4.5,
-//! §7.5.2). Nothing is precomputed at delivery: the session keeps a few parsed messages.
+//! at the first FETCH that needs it — the header block alone needs no parse), ENVELOPE,
+//! BODYSTRUCTURE and sections (RFC 9051 §6.4.5, §7.5.2). Nothing is precomputed at delivery:
+//! the session keeps a few parsed messages, and the store keeps recently read ones opened.
 
 mod structure;
 
@@ -16,7 +17,10 @@ const MAX_NESTING: usize = 8;
 
 pub struct Parsed {
     pub raw: Vec<u8>,
-    pub root: MessageNode,
+    /// End of the top-level header block: HEADER, HEADER.FIELDS and TEXT need no more.
+    header_end: usize,
+    /// The MIME tree, ENVELOPE included, built at the first FETCH that needs it.
+    root: std::sync::OnceLock<MessageNode>,
     decoded: std::sync::OnceLock<Decoded>,
 }
 
@@ -96,12 +100,16 @@ pub fn header_end(raw: &[u8]) -> usize {
 
 impl Parsed {
     pub fn new(raw: Vec<u8>) -> Self {
-        let root = message_node(&raw, 0, 0);
         Parsed {
+            header_end: header_end(&raw),
             raw,
-            root,
+            root: std::sync::OnceLock::new(),
             decoded: std::sync::OnceLock::new(),
         }
+    }
+
+    fn root(&self) -> &MessageNode {
+        self.root.get_or_init(|| message_node(&self.raw, 0, 0))
     }
 
     /// Decoded headers and text, computed at the first SEARCH that needs them.
@@ -135,20 +143,20 @@ impl Parsed {
     }
 
     pub fn header(&self) -> &[u8] {
-        &self.raw[self.root.header.clone()]
+        &self.raw[..self.header_end]
     }
 
     pub fn text(&self) -> &[u8] {
-        &self.raw[self.root.text.clone()]
+        &self.raw[self.header_end..]
     }
 
     pub fn envelope(&self) -> &[u8] {
-        &self.root.envelope
+        &self.root().envelope
     }
 
     pub fn body_structure(&self, extensible: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        write_part(&mut out, &self.root.body, extensible);
+        write_part(&mut out, &self.root().body, extensible);
         out
     }
 
@@ -165,12 +173,17 @@ impl Parsed {
             }
         };
         if section.part.is_empty() {
+            // The top level: from the header block's end, without building the MIME tree.
             return Some(match &section.text {
                 None => raw.clone(),
-                Some(t) => message_text(&self.root, t),
+                Some(SectionText::Header | SectionText::Mime) => self.header().to_vec(),
+                Some(SectionText::Text) => self.text().to_vec(),
+                Some(SectionText::HeaderFields { not, fields }) => {
+                    header_fields(self.header(), fields, *not)
+                }
             });
         }
-        let mut part = &self.root.body;
+        let mut part = &self.root().body;
         for &n in &section.part {
             part = child(part, n as usize)?;
         }
@@ -196,7 +209,7 @@ impl Parsed {
         if part.is_empty() {
             return Ok(self.raw.clone());
         }
-        let mut p = &self.root.body;
+        let mut p = &self.root().body;
         for &n in part {
             p = child(p, n as usize).ok_or(BinaryError::NoSuchPart)?;
         }

@@ -98,7 +98,8 @@ fn loopback(uri: &str) -> Option<(&str, &str)> {
     let mut rest = &rest[host.len()..];
     if let Some(after) = rest.strip_prefix(':') {
         let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 5 {
+        // A port is 1 to 65535 (RFC 3986 §3.2.3 allows more digits; TCP does not).
+        if !after[..digits].parse::<u16>().is_ok_and(|p| p > 0) {
             return None;
         }
         rest = &after[digits..];
@@ -290,6 +291,16 @@ mod tests {
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             referenced_on: "2026-01-01".into(),
         }
+    }
+
+    #[test]
+    fn a_loopback_redirect_takes_any_real_port_only() {
+        let a = app(&["http://127.0.0.1/callback"]);
+        assert!(a.accepts_redirect("http://127.0.0.1:5555/callback"));
+        assert!(a.accepts_redirect("http://127.0.0.1:65535/callback"));
+        assert!(!a.accepts_redirect("http://127.0.0.1:99999/callback"));
+        assert!(!a.accepts_redirect("http://127.0.0.1:0/callback"));
+        assert!(!a.accepts_redirect("http://127.0.0.1:5555/other"));
     }
 
     #[test]

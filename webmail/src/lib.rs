@@ -130,7 +130,9 @@ pub fn router(app: Arc<Webmail>) -> Router {
     let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/static/app.css", get(pages::assets::css))
-        .route("/static/live.js", get(pages::assets::js));
+        .route("/static/live.js", get(pages::assets::js))
+        .route("/static/icon.svg", get(pages::assets::icon))
+        .route("/favicon.ico", get(pages::assets::icon));
 
     // Health professionals, HTTP Basic (account or application password, Door::Mail).
     let professionals = Router::new()

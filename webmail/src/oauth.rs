@@ -122,17 +122,25 @@ fn check(catalogue: &Catalogue, req: &AuthorizeRequest) -> Result<Checked, Respo
 /// The consent page may post to us and then send the browser to the app: its form-action must
 /// allow the app's origin (browsers apply form-action to the redirect too).
 fn consent_csp(redirect_uri: &str) -> Option<HeaderValue> {
-    let origin: String = {
-        let (scheme, rest) = redirect_uri.split_once("://")?;
-        let host = rest.split(['/', '?', '#']).next()?;
-        format!("{scheme}://{host}")
+    // CSP3 §2.3.1: a host-source for http(s), a scheme-source (`fr.app.example:`) for a
+    // native app's private-use scheme (RFC 8252 §7.1).
+    let source: String = match redirect_uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next()?;
+            format!("{scheme}://{host}")
+        }
+        None => {
+            let (scheme, _) = redirect_uri.split_once(':')?;
+            format!("{scheme}:")
+        }
     };
-    if origin.contains(|c: char| c.is_whitespace() || c == ';' || c == '\'') {
+    let scheme_ok = |c: char| c.is_ascii_alphanumeric() || "+-.:/[]".contains(c);
+    if source.is_empty() || !source.chars().all(scheme_ok) {
         return None;
     }
     HeaderValue::from_str(&crate::pages::PAGE_CSP.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
+        &format!("form-action 'self' {source}"),
     ))
     .ok()
 }
@@ -353,5 +361,25 @@ pub async fn token(State(app): App, Form(req): Form<TokenRequest>) -> Response {
         }
         Ok(Err(e)) => token_error(StatusCode::BAD_REQUEST, e.oauth_error(), &e.to_string()),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_consent_page_may_send_the_browser_to_the_app_only() {
+        let csp = |uri: &str| super::consent_csp(uri).map(|v| v.to_str().unwrap().to_string());
+        assert!(csp("http://127.0.0.1:5555/callback")
+            .unwrap()
+            .contains("form-action 'self' http://127.0.0.1:5555;"));
+        assert!(csp("fr.pharmaclair.app:/auth")
+            .unwrap()
+            .contains("form-action 'self' fr.pharmaclair.app:;"));
+        // Only the origin is taken: what follows it never reaches the policy.
+        assert!(!csp("https://a.example/cb' 'unsafe-inline")
+            .unwrap()
+            .contains("unsafe-inline"));
+        assert!(csp("https://a.example' 'unsafe-inline/cb").is_none());
+        assert!(csp("x; script-src *:/").is_none());
     }
 }

@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/live.js");
+const ICON: &str = include_str!("../../assets/icon.svg");
 
 pub async fn css() -> impl IntoResponse {
     (
@@ -24,5 +25,16 @@ pub async fn js() -> impl IntoResponse {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         JS,
+    )
+}
+
+/// The site's icon (also answered for `/favicon.ico`, which browsers ask for by themselves).
+pub async fn icon() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "image/svg+xml"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
     )
 }

@@ -286,7 +286,10 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 mod tests {
     #[test]
     fn after_login_only_paths_of_this_site_are_followed() {
-        assert_eq!(super::safe_next("/oauth/authorize?x=1"), "/oauth/authorize?x=1");
+        assert_eq!(
+            super::safe_next("/oauth/authorize?x=1"),
+            "/oauth/authorize?x=1"
+        );
         assert_eq!(super::safe_next("//evil.example/"), "");
         assert_eq!(super::safe_next("https://evil.example/"), "");
         assert_eq!(super::safe_next("/\\evil.example"), "");

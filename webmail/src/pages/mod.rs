@@ -233,6 +233,7 @@ pub fn page(title: &str, who: Option<&SignedIn>, area: Area, content: Markup) ->
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — Mon espace santé" }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
                 script src="/static/live.js" defer {}
             }
             body {

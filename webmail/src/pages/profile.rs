@@ -21,6 +21,11 @@ fn kind_fr(kind: MeasurementKind) -> &'static str {
     kind.label_fr()
 }
 
+/// One decimal, with the French decimal comma.
+fn decimal_fr(v: f64) -> String {
+    format!("{v:.1}").replace('.', ",")
+}
+
 fn value_fr(m: &Measurement) -> String {
     let num = |v: f64| {
         if v.fract() == 0.0 {
@@ -71,8 +76,8 @@ fn chart(kind: MeasurementKind, points: &[&Measurement]) -> Markup {
             title id={ "chart-" (kind.name()) } { "Évolution : " (title) }
             line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#555" {}
             line x1=(PAD) y1=(PAD) x2=(PAD) y2=(H - PAD) stroke="#555" {}
-            text x="4" y=(PAD + 4.0) font-size="12" fill="#1b1b1b" { (format!("{hi:.1}")) }
-            text x="4" y=(H - PAD) font-size="12" fill="#1b1b1b" { (format!("{lo:.1}")) }
+            text x="4" y=(PAD + 4.0) font-size="12" fill="#1b1b1b" { (decimal_fr(hi)) }
+            text x="4" y=(H - PAD) font-size="12" fill="#1b1b1b" { (decimal_fr(lo)) }
             text x=(PAD) y=(H - 12.0) font-size="12" fill="#1b1b1b" { (date_fr(t0 as i64)) }
             text x=(W - PAD) y=(H - 12.0) font-size="12" fill="#1b1b1b" text-anchor="end" { (date_fr(t1 as i64)) }
             polyline points=(line(false)) fill="none" stroke="#0b4f9c" stroke-width="2" {}

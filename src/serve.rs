@@ -116,8 +116,9 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
 /// How often the agenda looks for appointments to remind patients of.
 const REMINDER_PERIOD: Duration = Duration::from_secs(60);
 
-/// Sends the agenda's due appointment reminders every [`REMINDER_PERIOD`] until stopped. A
-/// reminder is marked sent in the same commit as its notice, so a stop loses or doubles none.
+/// Sends the agenda's due appointment reminders every [`REMINDER_PERIOD`], and announces the
+/// prevention calendar once a day, until stopped. A reminder or notice is marked sent in the
+/// same commit as the message, so a stop loses or doubles none.
 async fn reminders(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let agenda = std::sync::Arc::new(mshub_agenda::Agenda::new(
         hub.store.clone(),

@@ -17,6 +17,7 @@
 //! Like the vault, the crate does not know the MTA: the binary adapts
 //! [`Agenda::file_message`] to the MTA's `Filer` trait with [`AgendaFiling::outcome`].
 
+pub mod announce;
 pub mod appointments;
 mod error;
 pub mod feed;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use mshub_directory::Directory;
 use mshub_store::{AccountId, Store};
 
+pub use announce::day_of;
 pub use appointments::{Appointment, PartStat, Status};
 pub use chrono::NaiveDate;
 pub use error::{AgendaError, Rejection, Result};

@@ -207,6 +207,6 @@ fn reminder_message(r: &DueReminder, to: &str, hub_domain: &str) -> Result<Vec<u
         .map_err(|e| AgendaError::Mail(e.to_string()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

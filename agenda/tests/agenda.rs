@@ -522,3 +522,42 @@ fn calendar_file_without_method_is_filed_as_a_publication() {
     );
     assert_eq!(h.agenda.appointments(h.camille.id).unwrap().len(), 1);
 }
+
+#[test]
+fn prevention_steps_due_are_announced_once_by_mail() {
+    let h = hub();
+    let today = mshub_agenda::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let inbox = h
+        .store
+        .special_mailbox(h.camille.id, mshub_store::SpecialUse::Inbox)
+        .unwrap();
+    let count = || h.store.messages(inbox.id).unwrap().len();
+    // Camille, 42: cervical screening (25-65) has never been recorded.
+    assert_eq!(
+        h.agenda.announce_prevention(today, 1_795_650_000).unwrap(),
+        1
+    );
+    assert_eq!(count(), 1);
+    let raw = h
+        .store
+        .read_message(inbox.id, h.store.messages(inbox.id).unwrap()[0].uid)
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(
+        text.contains("pr=c3=a9vention") || text.contains("prévention"),
+        "{text}"
+    );
+    // The same day again, or the next: nothing new to say.
+    assert_eq!(
+        h.agenda.announce_prevention(today, 1_795_650_000).unwrap(),
+        0
+    );
+    let tomorrow = today.succ_opt().unwrap();
+    assert_eq!(
+        h.agenda
+            .announce_prevention(tomorrow, 1_795_736_400)
+            .unwrap(),
+        0
+    );
+    assert_eq!(count(), 1);
+}

@@ -41,11 +41,7 @@ fn status_fr(a: &Appointment) -> &'static str {
 }
 
 fn today(now: i64) -> Option<NaiveDate> {
-    chrono_date(now)
-}
-
-fn chrono_date(unix: i64) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(i32::try_from(unix.div_euclid(86_400) + 719_163).ok()?)
+    mshub_agenda::day_of(now)
 }
 
 pub async fn show(

@@ -26,6 +26,7 @@
 pub mod api;
 mod auth;
 pub mod config;
+mod conversations;
 mod csrf;
 pub mod delegation;
 mod export;
@@ -71,6 +72,7 @@ pub struct Webmail {
     pub(crate) app_limits: security::PostLimits,
     pub(crate) summaries: summary::Summaries,
     pub(crate) lists: listing::Lists,
+    pub(crate) threads: conversations::ThreadCache,
     pub(crate) identities: summary::Identities,
     pub(crate) delegations: delegation::Delegations,
     /// Single sign-on, when an identity provider is configured.
@@ -119,6 +121,7 @@ impl Webmail {
             mta,
             summaries: summary::Summaries::default(),
             lists: listing::Lists::default(),
+            threads: conversations::ThreadCache::default(),
             identities: summary::Identities::default(),
         })
     }

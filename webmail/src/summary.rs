@@ -25,6 +25,8 @@ pub struct Summary {
     pub attachments: Vec<String>,
     pub message_id: Option<String>,
     pub references: Vec<String>,
+    /// The conversation this message belongs to ([`crate::conversations::thread_key`]).
+    pub thread: Option<String>,
 }
 
 impl Summary {
@@ -59,11 +61,22 @@ impl Summary {
                     .map_or_else(|| "pièce jointe".to_string(), str::to_string)
             })
             .collect();
-        let references = match m.references() {
-            mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
-            mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
-            _ => Vec::new(),
+        let ids = |v: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+            match v {
+                mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
+                mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+                _ => Vec::new(),
+            }
         };
+        let references = ids(m.references());
+        // A reply with In-Reply-To but no References (RFC 5322 §3.6.4 allows it) still joins
+        // its parent's conversation.
+        let root_chain = if references.is_empty() {
+            ids(m.in_reply_to())
+        } else {
+            references.clone()
+        };
+        let thread = crate::conversations::thread_key(&root_chain, m.message_id());
         Summary {
             from_address,
             from_name,
@@ -73,6 +86,7 @@ impl Summary {
             attachments,
             message_id: m.message_id().map(str::to_string),
             references,
+            thread,
         }
     }
 }

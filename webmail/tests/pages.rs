@@ -133,7 +133,9 @@ impl Hub {
     /// A message from `from` in Camille's INBOX, recorded as a conversation the way delivery
     /// does (only then may she answer). Returns its path.
     fn deliver(&self, from: &str, subject: &str, body: &str, opens_conversation: bool) -> String {
-        let id = format!("{}@chu.mshub.test", subject.len() * 7 + body.len());
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("m{n}@chu.mshub.test");
         let message = format!(
             "From: \"Dr Claire Martin\" <{from}>\r\nTo: <{CAMILLE}>\r\nSubject: {subject}\r\n\
              Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}>\r\n\
@@ -1513,4 +1515,58 @@ async fn an_app_is_connected_by_consent_pushes_measurements_and_dies_when_revoke
         .to_str()
         .unwrap()
         .contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn the_inbox_groups_a_conversation_and_the_message_shows_its_thread() {
+    let h = hub();
+    let first = h.deliver_text(MARTIN, "Bilan");
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    // Camille answers (Sent), then the doctor answers her answer (References: the root).
+    let token = b.get(&first).await.csrf();
+    let p = b
+        .post_multipart(
+            &format!("{first}/reply"),
+            &[("_csrf", None, token.as_bytes()), ("body", None, b"Merci")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let root = {
+        let inbox = h
+            .store
+            .special_mailbox(h.camille.id, SpecialUse::Inbox)
+            .unwrap();
+        let m = &h.store.messages(inbox.id).unwrap()[0];
+        let raw = String::from_utf8(h.store.read_message(inbox.id, m.uid).unwrap()).unwrap();
+        let at = raw.find("Message-ID: <").unwrap() + 12;
+        raw[at..at + raw[at..].find('>').unwrap() + 1].to_string()
+    };
+    let second = h.deliver(
+        MARTIN,
+        "Re: Bilan",
+        &format!(
+            "References: {root} <reponse@patient.mshub.test>\r\n\
+             Content-Type: text/plain\r\n\r\nRendez-vous jeudi.\r\n"
+        ),
+        false,
+    );
+    h.deliver_text(STRANGER, "Autre sujet");
+    let inbox = b.get("/").await.text();
+    assert!(
+        inbox.contains("3 messages, dont 2 non lus, en 2 conversations"),
+        "{inbox}"
+    );
+    assert!(inbox.contains("2 messages"), "{inbox}");
+    assert!(
+        inbox.contains(&format!("href=\"{second}\"")),
+        "the conversation opens on its newest"
+    );
+    let page = b.get(&second).await.text();
+    assert!(page.contains("Dans cette conversation"), "{page}");
+    assert!(page.contains(&format!("href=\"{first}\"")));
+    assert!(
+        page.contains("Vous"),
+        "the patient's own answer, from Sent: {page}"
+    );
 }

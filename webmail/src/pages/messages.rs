@@ -148,19 +148,49 @@ fn summary(app: &Webmail, mailbox: MailboxId, uid: Uid) -> Arc<Summary> {
     app.summaries.put(mailbox, uid, parsed)
 }
 
+/// A line of a list: a conversation of the inbox (shown by its newest message), or a message
+/// of the sent folder.
 struct Row {
     uid: Uid,
     seen: bool,
     date: i64,
     summary: Arc<Summary>,
     who: Arc<Correspondent>,
+    /// Messages in the conversation.
+    count: usize,
 }
 
 struct Listing {
     mailbox: MailboxId,
+    /// Lines in all (conversations, or messages in the sent folder).
+    lines: usize,
+    /// Messages in the folder.
     total: usize,
     unread: usize,
     rows: Vec<Row>,
+}
+
+/// The conversations of `mailbox` as of `list`: cached, or built from the summaries (which
+/// may decrypt messages: never with `cached_only`).
+fn threads_of(
+    app: &Webmail,
+    mailbox: &mshub_store::Mailbox,
+    list: &crate::listing::List,
+    cached_only: bool,
+) -> Option<Arc<crate::conversations::Threads>> {
+    if let Some(t) = app
+        .threads
+        .cached(mailbox)
+        .filter(|_| list.modseq == mailbox.highest_modseq)
+    {
+        return Some(t);
+    }
+    if cached_only {
+        return None;
+    }
+    Some(app.threads.build(mailbox.id, list, |uid| {
+        summary(app, mailbox.id, uid).thread.clone()
+    }))
 }
 
 /// A page of a folder. With `cached_only`, it does no slow work (no message decryption, no
@@ -182,18 +212,33 @@ fn listing(
     } else {
         app.lists.get(&app.store, &mailbox)?
     };
+    // The inbox by conversation, newest first; the sent folder message by message.
+    let lines: Vec<(Uid, bool, i64, usize)> = if use_ == SpecialUse::Inbox {
+        let Some(threads) = threads_of(app, &mailbox, &list, cached_only) else {
+            return Ok(None);
+        };
+        threads
+            .list
+            .iter()
+            .map(|c| (c.latest(), c.unread == 0, c.arrived, c.uids.len()))
+            .collect()
+    } else {
+        list.entries
+            .iter()
+            .rev()
+            .map(|e| (e.uid, e.seen, e.arrived, 1))
+            .collect()
+    };
     let mut rows = Vec::with_capacity(PAGE_SIZE);
-    for entry in list
-        .entries
+    for &(uid, seen, date, count) in lines
         .iter()
-        .rev()
         .skip(page_no.saturating_mul(PAGE_SIZE))
         .take(PAGE_SIZE)
     {
-        let s = match app.summaries.get(mailbox.id, entry.uid) {
+        let s = match app.summaries.get(mailbox.id, uid) {
             Some(s) => s,
             None if cached_only => return Ok(None),
-            None => summary(app, mailbox.id, entry.uid),
+            None => summary(app, mailbox.id, uid),
         };
         // In the sent folder the correspondent is the recipient.
         let (addr, name) = if use_ == SpecialUse::Sent {
@@ -207,15 +252,17 @@ fn listing(
             None => correspondent(app, addr, name),
         };
         rows.push(Row {
-            uid: entry.uid,
-            seen: entry.seen,
-            date: entry.arrived,
+            uid,
+            seen,
+            date,
             who,
             summary: s,
+            count,
         });
     }
     Ok(Some(Listing {
         mailbox: mailbox.id,
+        lines: lines.len(),
         total: list.entries.len(),
         unread: list.unread,
         rows,
@@ -244,7 +291,7 @@ async fn list(app: Arc<Webmail>, who: SignedIn, use_: SpecialUse, page_no: usize
             }
         }
     };
-    let pages = l.total.div_ceil(PAGE_SIZE).max(1);
+    let pages = l.lines.div_ceil(PAGE_SIZE).max(1);
     let content = html! {
         p class="actions" {
             @if use_ == SpecialUse::Sent {
@@ -255,7 +302,10 @@ async fn list(app: Arc<Webmail>, who: SignedIn, use_: SpecialUse, page_no: usize
         }
         p class="meta" {
             (l.total) " message" @if l.total > 1 { "s" }
-            @if use_ != SpecialUse::Sent { ", dont " (l.unread) " non lu" @if l.unread > 1 { "s" } }
+            @if use_ != SpecialUse::Sent {
+                ", dont " (l.unread) " non lu" @if l.unread > 1 { "s" }
+                ", en " (l.lines) " conversation" @if l.lines > 1 { "s" }
+            }
             "."
         }
         p id="live" role="status" aria-live="polite" data-href=(base) {}
@@ -267,6 +317,7 @@ async fn list(app: Arc<Webmail>, who: SignedIn, use_: SpecialUse, page_no: usize
                     li class=[(!row.seen).then_some("unread")] {
                         @if !row.seen { span class="tag unread" { "Non lu" } " " }
                         a class="subject" href={ "/m/" (l.mailbox) "/" (row.uid) } { (row.summary.subject) }
+                        @if row.count > 1 { " " span class="tag" { (row.count) " messages" } }
                         div class="meta" {
                             span class="visually-hidden" { (area_label) " : " }
                             (correspondent_line(&row.who))
@@ -447,24 +498,20 @@ pub async fn read(
                         .has_written(for_read.space.id, &a)
                         .unwrap_or(false)
             });
+        let thread = conversation_of(&app, &for_read, &summary, mailbox, uid)
+            .map_err(|e| internal("conversation", &e))?;
         Ok(Some((
-            mailbox,
-            uid,
-            meta,
-            raw,
-            filings,
-            mailbox_use,
-            summary,
-            from,
-            may_answer,
+            (mailbox, uid, meta, raw, filings, mailbox_use),
+            (summary, from, may_answer, thread),
         )))
     })
     .await;
-    let (mailbox, uid, meta, raw, filings, mailbox_use, summary, from, may_answer) = match loaded {
-        Ok(Ok(Some(v))) => v,
-        Ok(Ok(None)) => return super::not_found(),
-        Ok(Err(r)) | Err(r) => return r,
-    };
+    let ((mailbox, uid, meta, raw, filings, mailbox_use), (summary, from, may_answer, thread)) =
+        match loaded {
+            Ok(Ok(Some(v))) => v,
+            Ok(Ok(None)) => return super::not_found(),
+            Ok(Err(r)) | Err(r) => return r,
+        };
     let Some(message) = MessageParser::default().parse(&raw) else {
         return error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -527,6 +574,20 @@ pub async fn read(
             (Some(t), _) => { pre class="body-text" { (t) } }
             _ => { p class="hint" { "Ce message n'a pas de texte." } }
         }
+        @if !thread.is_empty() {
+            h2 { "Dans cette conversation" }
+            ul class="plain" {
+                @for t in &thread {
+                    li {
+                        time datetime=(iso_utc(t.arrived)) { (datetime_fr(t.arrived)) } " — "
+                        @if t.sent { "Vous" } @else { (t.from) }
+                        " : "
+                        a href={ "/m/" (t.mailbox) "/" (t.uid) } { (t.subject) }
+                        @if !t.seen { " " span class="tag unread" { "Non lu" } }
+                    }
+                }
+            }
+        }
         @if !attachments.is_empty() {
             h2 { "Pièces jointes" }
             ul class="plain" {
@@ -572,6 +633,66 @@ pub async fn read(
         }
     };
     page(&summary.subject, Some(&who), Area::Messages, content)
+}
+
+/// Another message of the conversation, for the list under the one being read.
+struct ThreadLine {
+    mailbox: MailboxId,
+    uid: Uid,
+    arrived: i64,
+    sent: bool,
+    seen: bool,
+    from: String,
+    subject: String,
+}
+
+/// The other messages of `of`'s conversation, in the inbox and the sent folder, oldest
+/// first.
+fn conversation_of(
+    app: &Webmail,
+    who: &SignedIn,
+    of: &Summary,
+    current_mailbox: MailboxId,
+    current: Uid,
+) -> mshub_store::Result<Vec<ThreadLine>> {
+    let Some(key) = &of.thread else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for use_ in [SpecialUse::Inbox, SpecialUse::Sent] {
+        let mailbox = app.store.special_mailbox(who.space.id, use_)?;
+        let list = app.lists.get(&app.store, &mailbox)?;
+        let Some(threads) = threads_of(app, &mailbox, &list, false) else {
+            continue;
+        };
+        let Some(conversation) = threads.of_key(key) else {
+            continue;
+        };
+        for &uid in &conversation.uids {
+            if mailbox.id == current_mailbox && uid == current {
+                continue;
+            }
+            let Ok(i) = list.entries.binary_search_by_key(&uid, |e| e.uid) else {
+                continue;
+            };
+            let s = summary(app, mailbox.id, uid);
+            out.push(ThreadLine {
+                mailbox: mailbox.id,
+                uid,
+                arrived: list.entries[i].arrived,
+                sent: use_ == SpecialUse::Sent,
+                seen: list.entries[i].seen || use_ == SpecialUse::Sent,
+                from: s
+                    .from_name
+                    .clone()
+                    .or_else(|| s.from_address.clone())
+                    .unwrap_or_default(),
+                subject: s.subject.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|t| t.arrived);
+    Ok(out)
 }
 
 fn filer_label(filer: &str) -> &str {

@@ -212,29 +212,37 @@ fn listing(
     } else {
         app.lists.get(&app.store, &mailbox)?
     };
-    // The inbox by conversation, newest first; the sent folder message by message.
-    let lines: Vec<(Uid, bool, i64, usize)> = if use_ == SpecialUse::Inbox {
+    // The inbox by conversation, newest first; the sent folder message by message. Only the
+    // page's lines are gathered (a folder may hold tens of thousands).
+    let skip = page_no.saturating_mul(PAGE_SIZE);
+    let (line_count, lines): (usize, Vec<(Uid, bool, i64, usize)>) = if use_ == SpecialUse::Inbox {
         let Some(threads) = threads_of(app, &mailbox, &list, cached_only) else {
             return Ok(None);
         };
-        threads
-            .list
-            .iter()
-            .map(|c| (c.latest(), c.unread == 0, c.arrived, c.uids.len()))
-            .collect()
+        (
+            threads.list.len(),
+            threads
+                .list
+                .iter()
+                .skip(skip)
+                .take(PAGE_SIZE)
+                .map(|c| (c.latest(), c.unread == 0, c.arrived, c.uids.len()))
+                .collect(),
+        )
     } else {
-        list.entries
-            .iter()
-            .rev()
-            .map(|e| (e.uid, e.seen, e.arrived, 1))
-            .collect()
+        (
+            list.entries.len(),
+            list.entries
+                .iter()
+                .rev()
+                .skip(skip)
+                .take(PAGE_SIZE)
+                .map(|e| (e.uid, e.seen, e.arrived, 1))
+                .collect(),
+        )
     };
     let mut rows = Vec::with_capacity(PAGE_SIZE);
-    for &(uid, seen, date, count) in lines
-        .iter()
-        .skip(page_no.saturating_mul(PAGE_SIZE))
-        .take(PAGE_SIZE)
-    {
+    for &(uid, seen, date, count) in &lines {
         let s = match app.summaries.get(mailbox.id, uid) {
             Some(s) => s,
             None if cached_only => return Ok(None),
@@ -262,7 +270,7 @@ fn listing(
     }
     Ok(Some(Listing {
         mailbox: mailbox.id,
-        lines: lines.len(),
+        lines: line_count,
         total: list.entries.len(),
         unread: list.unread,
         rows,

@@ -562,7 +562,8 @@ async fn garbage_gets_bad_or_no_and_the_session_stays_up() {
     assert_eq!(c.line().await, "* BAD missing tag");
     c.send(&vec![b'A'; 100_000]).await;
     c.send(b"\r\n").await;
-    assert!(c.line().await.ends_with(" BAD Command line too long"));
+    let l = c.line().await;
+    assert!(l.ends_with(" BAD Command line too long"), "{l}");
     assert_eq!(
         last(&c.cmd("f", "FETCH 1:* (FLAGS").await),
         "f BAD expected ' ' at offset 18"

@@ -93,6 +93,9 @@ pub struct Session<S> {
     overflow: Option<Vec<u8>>,
 }
 
+/// Room made in the input buffer before each read.
+const READ_CHUNK: usize = 4096;
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub fn new(imap: Arc<Imap>, io: S, conn: Connection) -> Self {
         Self {
@@ -192,10 +195,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Reads more input into the buffer, with the idle timeout; `Err` ends the session.
     pub(crate) async fn read_more(&mut self) -> Result<(), Ended> {
-        let mut buf = [0u8; 16 * 1024];
+        // Straight into the input buffer's spare room: a waiting read then holds no buffer of
+        // its own (a 16 KiB array here lived in every idle session's future). After a large
+        // literal the buffer goes back to a small one.
+        if self.inbuf.is_empty() && self.inbuf.capacity() > 16 * READ_CHUNK {
+            self.inbuf = Vec::new();
+        }
+        if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK {
+            self.inbuf.reserve(READ_CHUNK);
+        }
         match tokio::time::timeout(
             Duration::from_secs(self.imap.config.idle_timeout_secs),
-            self.io.read(&mut buf),
+            self.io.read_buf(&mut self.inbuf),
         )
         .await
         {
@@ -205,10 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(Ended::TimedOut)
             }
             Ok(Err(_)) | Ok(Ok(0)) => Err(Ended::Closed),
-            Ok(Ok(n)) => {
-                self.inbuf.extend_from_slice(&buf[..n]);
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
         }
     }
 
@@ -230,6 +238,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.overflow = None;
         loop {
             if let Some(line) = self.take_line() {
+                // A whole line may arrive in one read, longer than the limit all the same.
+                if line.len() > max && self.overflow.is_none() {
+                    self.overflow = Some(line[..64.min(max)].to_vec());
+                }
                 return Ok(match self.overflow {
                     Some(_) => None,
                     None => Some(line),

@@ -934,3 +934,49 @@ async fn list_extended_selection_return_and_multiple_patterns() {
         "i NO [CANNOT] A mailbox cannot move inside itself"
     );
 }
+
+#[tokio::test]
+async fn a_large_message_keeps_its_structure_and_loses_it_with_the_message() {
+    let hub = hub();
+    let mut c = Client::login(&hub, MARTIN, "demo-martin").await;
+    let pdf = "JVBERi0xLjQK".repeat(30_000); // 360 KB of base64
+    let msg = format!(
+        "From: <labo@hopital.mshub.test>\r\nSubject: Gros compte rendu\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         Voici.\r\n--b\r\nContent-Type: application/pdf; name=cr.pdf\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n--b--\r\n"
+    );
+    c.append("a", "INBOX", "()", msg.as_bytes()).await;
+    c.cmd("s", "SELECT INBOX").await;
+    let first = c.cmd("f", "FETCH 1 (ENVELOPE BODYSTRUCTURE)").await;
+    assert!(
+        first[0].contains("\"APPLICATION\" \"PDF\"")
+            || first[0].contains("\"application\" \"pdf\""),
+        "{first:?}"
+    );
+    // Kept beside the message, sealed: a second session answers the same from it.
+    let inbox = hub
+        .store
+        .special_mailbox(martin_id(&hub), SpecialUse::Inbox)
+        .unwrap();
+    let meta = hub.store.messages(inbox.id).unwrap()[0].clone();
+    assert!(hub
+        .store
+        .derived(martin_id(&hub), meta.blob, "imap-structure")
+        .unwrap()
+        .is_some());
+    let mut d = Client::login(&hub, MARTIN, "demo-martin").await;
+    d.cmd("s", "SELECT INBOX").await;
+    assert_eq!(
+        d.cmd("f", "FETCH 1 (ENVELOPE BODYSTRUCTURE)").await[0],
+        first[0]
+    );
+    // Expunged: the stored structure goes with the message.
+    c.cmd("d", "STORE 1 +FLAGS (\\Deleted)").await;
+    c.cmd("e", "EXPUNGE").await;
+    assert!(hub
+        .store
+        .derived(martin_id(&hub), meta.blob, "imap-structure")
+        .unwrap()
+        .is_none());
+}

@@ -64,6 +64,8 @@ impl std::fmt::Display for AccountId {
 pub const SYSTEM_ACCOUNT: AccountId = AccountId(0);
 
 const COUNTERS: Tree = Tree("counter");
+/// blob ‖ kind → sealed data derived from the blob ([`Store::put_derived`]).
+const DERIVED: Tree = Tree("derived");
 const INLINE_BLOBS: Tree = Tree("blob");
 /// Sealed blobs up to this size are kept in the key-value store (see [`Store::place_sealed`]).
 pub const INLINE_BLOB_MAX: usize = 64 * 1024;
@@ -217,8 +219,50 @@ impl Store {
         Ok(plain)
     }
 
+    /// Keeps data derived from a blob (e.g. IMAP's BODYSTRUCTURE of a large message, so that
+    /// it is not parsed again), sealed to `owner` like the blob, and removed with it. A cache:
+    /// written without waiting for the disk.
+    pub fn put_derived(
+        &self,
+        owner: AccountId,
+        blob: BlobId,
+        kind: &str,
+        plain: &[u8],
+    ) -> Result<()> {
+        let mut key = blob.as_bytes().to_vec();
+        key.extend_from_slice(kind.as_bytes());
+        let mut batch = Batch::new();
+        batch.put(DERIVED, key, self.keyring.seal(owner, plain)?);
+        let _ = self.kv.apply(&batch)?;
+        Ok(())
+    }
+
+    /// What [`Store::put_derived`] kept, if anything.
+    pub fn derived(&self, owner: AccountId, blob: BlobId, kind: &str) -> Result<Option<Vec<u8>>> {
+        let mut key = blob.as_bytes().to_vec();
+        key.extend_from_slice(kind.as_bytes());
+        self.kv
+            .get(DERIVED, &key)?
+            .map(|sealed| self.keyring.open(owner, &sealed))
+            .transpose()
+    }
+
+    fn forget_derived(&self, id: BlobId) -> Result<()> {
+        let entries = self.kv.scan(DERIVED, id.as_bytes(), None, None)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for (k, _) in entries {
+            batch.remove(DERIVED, k);
+        }
+        let _ = self.kv.apply(&batch)?;
+        Ok(())
+    }
+
     pub fn delete_blob(&self, id: BlobId) -> Result<()> {
         self.plain.remove(id);
+        self.forget_derived(id)?;
         let mut batch = Batch::new();
         batch.remove(INLINE_BLOBS, id.as_bytes().to_vec());
         let _ = self.kv.commit(&batch)?;
@@ -230,6 +274,7 @@ impl Store {
     pub(crate) fn delete_blob_files(&self, ids: impl IntoIterator<Item = BlobId>) -> Result<()> {
         for id in ids {
             self.plain.remove(id);
+            self.forget_derived(id)?;
             self.blobs.delete(id)?;
         }
         Ok(())

@@ -5,13 +5,13 @@ use std::collections::{BTreeSet, HashSet};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{Flag, FlagOp, MessageMeta, Uid};
+use mshub_store::{Flag, FlagOp, MailboxId, MessageMeta, Uid};
 
 use super::Done;
 use crate::codec::write::{literal, nstring};
 use crate::codec::{FetchItem, SectionText, SeqSet};
 use crate::date::format_date_time;
-use crate::message::BinaryError;
+use crate::message::{BinaryError, Structure};
 use crate::session::selected::flag_list;
 use crate::session::{Flow, Session};
 
@@ -55,6 +55,36 @@ fn sets_seen(item: &FetchItem) -> bool {
             | FetchItem::Rfc822
             | FetchItem::Rfc822Text
     )
+}
+
+/// Messages larger than this keep their ENVELOPE and BODYSTRUCTURE stored (smaller ones are
+/// parsed from the store's memory of opened messages, which is faster than opening a record).
+const STRUCTURE_STORED_ABOVE: u64 = 256 * 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// The stored structure of a message, computed and stored the first time.
+    fn structure(
+        &mut self,
+        mailbox: MailboxId,
+        meta: &MessageMeta,
+    ) -> Result<Structure, mshub_store::StoreError> {
+        let Some(owner) = self.selected.as_ref().map(|s| s.mailbox.account) else {
+            return Err(mshub_store::StoreError::NoSuchMailbox(mailbox.to_string()));
+        };
+        let store = self.imap.store.clone();
+        if let Some(s) = store
+            .derived(owner, meta.blob, Structure::KIND)?
+            .and_then(|b| Structure::decode(&b))
+        {
+            return Ok(s);
+        }
+        let structure = Structure::of(&*self.parsed(mailbox, meta.uid)?);
+        // A cache: a failure to keep it only costs a parse next time.
+        if let Err(e) = store.put_derived(owner, meta.blob, Structure::KIND, &structure.encode()) {
+            tracing::warn!(error = %e, "could not keep a message's structure");
+        }
+        Ok(structure)
+    }
 }
 
 fn needs_content(item: &FetchItem) -> bool {
@@ -127,11 +157,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         let content = items.iter().any(needs_content);
+        // ENVELOPE / BODYSTRUCTURE / BODY only: a large message answers from its stored
+        // structure, without being decrypted and parsed again.
+        let structure_only = content
+            && items.iter().filter(|i| needs_content(i)).all(|i| {
+                matches!(
+                    i,
+                    FetchItem::Envelope | FetchItem::BodyStructure | FetchItem::Body
+                )
+            });
         for meta in &metas {
             let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(meta.uid)) else {
                 continue;
             };
-            let parsed = if content {
+            let structure = if structure_only && meta.size > STRUCTURE_STORED_ABOVE {
+                match self.structure(mailbox, meta) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::error!(error = %e, uid = %meta.uid, "cannot read a message");
+                        self.untagged(&format!("{seq} FETCH (UID {})", meta.uid));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let parsed = if content && structure.is_none() {
                 match self.parsed(mailbox, meta.uid) {
                     Ok(p) => Some(p),
                     Err(e) => {
@@ -166,6 +217,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     FetchItem::ModSeq => {
                         b.extend_from_slice(format!("MODSEQ ({})", meta.modseq.0).as_bytes())
+                    }
+                    FetchItem::Envelope | FetchItem::BodyStructure | FetchItem::Body
+                        if structure.is_some() =>
+                    {
+                        let Some(st) = &structure else { continue };
+                        let (label, bytes) = match item {
+                            FetchItem::Envelope => ("ENVELOPE ", &st.envelope),
+                            FetchItem::BodyStructure => ("BODYSTRUCTURE ", &st.extensible),
+                            _ => ("BODY ", &st.basic),
+                        };
+                        b.extend_from_slice(label.as_bytes());
+                        b.extend_from_slice(bytes);
                     }
                     _ => {
                         let Some(p) = &parsed else { continue };

@@ -196,6 +196,54 @@ impl Parsed {
     }
 }
 
+/// What FETCH ENVELOPE, BODYSTRUCTURE and BODY answer, ready to send: computed once for a
+/// large message and kept sealed beside it by the store ([`Structure::KIND`]), so that a client
+/// listing a mailbox does not make the hub decrypt and parse megabytes again.
+pub struct Structure {
+    pub envelope: Vec<u8>,
+    pub extensible: Vec<u8>,
+    pub basic: Vec<u8>,
+}
+
+impl Structure {
+    /// The store's name for it.
+    pub const KIND: &'static str = "imap-structure";
+
+    pub fn of(parsed: &Parsed) -> Self {
+        Self {
+            envelope: parsed.envelope().to_vec(),
+            extensible: parsed.body_structure(true),
+            basic: parsed.body_structure(false),
+        }
+    }
+
+    /// Three length-prefixed (u32, big-endian) byte strings.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in [&self.envelope, &self.extensible, &self.basic] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut rest = bytes;
+        let mut next = || -> Option<Vec<u8>> {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let part = rest.get(4..4 + len)?.to_vec();
+            rest = &rest[4 + len..];
+            Some(part)
+        };
+        let (envelope, extensible, basic) = (next()?, next()?, next()?);
+        Some(Self {
+            envelope,
+            extensible,
+            basic,
+        })
+    }
+}
+
 /// Why `BINARY[part]` cannot be served.
 pub enum BinaryError {
     NoSuchPart,

@@ -14,8 +14,26 @@ use crate::ics::{read_invitation, EventGroup, Method};
 use crate::itip::{decide, merge_overrides, Decision};
 use crate::{Agenda, Appointment, PartStat, Rejection, Result, Status};
 
-/// Cheap prefilter for the delivery pipeline: could this message carry an invitation?
+/// Cheap prefilter for the delivery pipeline: could this message carry an invitation? Only a
+/// `text/calendar` (or `application/ics`) message, or a multipart one that mentions a calendar,
+/// can (RFC 6047 §2.4): most mail is answered from its header block alone.
 pub fn may_carry_invitation(raw: &[u8]) -> bool {
+    let top = MessageParser::new()
+        .parse_headers(raw)
+        .and_then(|m| {
+            m.content_type().map(|ct| {
+                ct.ctype().to_ascii_lowercase()
+                    + "/"
+                    + &ct.subtype().unwrap_or("").to_ascii_lowercase()
+            })
+        })
+        .unwrap_or_else(|| "text/plain".into());
+    if top == "text/calendar" || top == "application/ics" {
+        return true;
+    }
+    if !top.starts_with("multipart/") {
+        return false;
+    }
     const NEEDLES: [&[u8]; 4] = [
         b"text/calendar",
         b"application/ics",
@@ -338,10 +356,24 @@ mod tests {
     #[test]
     fn prefilter_finds_calendar_markers_in_any_case() {
         assert!(may_carry_invitation(
-            b"Content-Type: TEXT/CALENDAR; method=REQUEST"
+            b"Content-Type: TEXT/CALENDAR; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n"
         ));
-        assert!(may_carry_invitation(b"filename=\"invite.ICS\""));
-        assert!(may_carry_invitation(b"BEGIN:VCALENDAR"));
-        assert!(!may_carry_invitation(b"Subject: hello\r\n\r\nplain text"));
+        let multipart = |inner: &str| {
+            format!("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n{inner}\r\n--b--\r\n")
+        };
+        assert!(may_carry_invitation(
+            multipart("Content-Disposition: attachment; filename=\"invite.ICS\"\r\n\r\nx")
+                .as_bytes()
+        ));
+        assert!(may_carry_invitation(
+            multipart("Content-Type: text/plain\r\n\r\nBEGIN:VCALENDAR").as_bytes()
+        ));
+        assert!(!may_carry_invitation(
+            multipart("Content-Type: text/plain\r\n\r\nBonjour").as_bytes()
+        ));
+        // A single text part cannot carry an invitation (RFC 6047), whatever it says.
+        assert!(!may_carry_invitation(
+            b"Subject: hello\r\n\r\nBEGIN:VCALENDAR plain text about invite.ics"
+        ));
     }
 }

@@ -22,6 +22,7 @@ pub mod appointments;
 mod error;
 pub mod feed;
 pub mod filing;
+pub mod french;
 pub mod ics;
 pub mod itip;
 pub mod prevention;

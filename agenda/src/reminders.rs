@@ -32,40 +32,6 @@ pub struct DueReminder {
     record_key: Vec<u8>,
 }
 
-/// "mardi 14 janvier 2025 à 09h30" in Europe/Paris.
-fn french_date(unix: i64) -> String {
-    use chrono::{Datelike, TimeZone, Timelike};
-    const DAYS: [&str; 7] = [
-        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-    ];
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    match crate::ics::DEFAULT_TZ.timestamp_opt(unix, 0).single() {
-        Some(t) => format!(
-            "{} {} {} {} à {:02}h{:02}",
-            DAYS[t.weekday().num_days_from_monday() as usize],
-            t.day(),
-            MONTHS[t.month0() as usize],
-            t.year(),
-            t.hour(),
-            t.minute()
-        ),
-        None => unix.to_string(),
-    }
-}
-
 impl Agenda {
     /// When to remind the patient of `record`, and of which occurrence: `lead` before its next
     /// occurrence after `now`, or at once if that is already past; never for a cancelled or
@@ -179,7 +145,7 @@ fn reminder_message(r: &DueReminder, to: &str, hub_domain: &str) -> Result<Vec<u
     };
     let mut body = format!(
         "Bonjour,\r\n\r\nRappel : « {title} » le {}.\r\n",
-        french_date(r.start)
+        crate::french::long_datetime(r.start)
     );
     if !r.location.is_empty() {
         body.push_str(&format!("Lieu : {}\r\n", r.location));

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use mshub_agenda::AgendaConfig;
 use mshub_imap::ImapConfig;
 use mshub_mta::MtaConfig;
 use mshub_store::MasterKey;
@@ -37,6 +38,7 @@ pub struct Config {
     pub mta: MtaConfig,
     pub imap: ImapConfig,
     pub webmail: WebmailConfig,
+    pub agenda: AgendaConfig,
     pub catalogue: CatalogueConfig,
 }
 
@@ -95,6 +97,7 @@ impl Default for Config {
             mta: MtaConfig::default(),
             imap: ImapConfig::default(),
             webmail: WebmailConfig::default(),
+            agenda: AgendaConfig::default(),
             catalogue: CatalogueConfig::default(),
         }
     }
@@ -249,6 +252,10 @@ acs_url = "https://localhost:8443/saml/acs"
 identity_attribute = "ins"
 # Clock difference tolerated with the identity provider, in seconds.
 max_clock_skew_secs = 120
+
+[agenda]
+# How long before an appointment the patient is reminded by mail, in seconds (24 h).
+reminder_lead_secs = 86400
 
 [catalogue]
 # OpenPGP certificates of the referencing authorities (files, armored or binary).

@@ -66,9 +66,10 @@ pub fn filers(hub: &Hub) -> Vec<Arc<dyn Filer>> {
             hub.store.clone(),
             hub.directory.clone(),
         ))),
-        Arc::new(AgendaFiler(Agenda::new(
+        Arc::new(AgendaFiler(Agenda::with_limits(
             hub.store.clone(),
             hub.directory.clone(),
+            (&hub.config.agenda).into(),
         ))),
     ]
 }

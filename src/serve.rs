@@ -50,8 +50,10 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         imap: bind(listen.imap, "IMAP").await?,
         imaps: bind(listen.imaps, "IMAP over TLS").await?,
     };
+    let mut webmail_config = hub.config.webmail.clone();
+    webmail_config.agenda = hub.config.agenda.clone();
     let webmail = Webmail::with_config(
-        hub.config.webmail.clone(),
+        webmail_config,
         hub.store.clone(),
         hub.directory.clone(),
         mta.clone(),
@@ -120,9 +122,10 @@ const REMINDER_PERIOD: Duration = Duration::from_secs(60);
 /// prevention calendar once a day, until stopped. A reminder or notice is marked sent in the
 /// same commit as the message, so a stop loses or doubles none.
 async fn reminders(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let agenda = std::sync::Arc::new(mshub_agenda::Agenda::new(
+    let agenda = std::sync::Arc::new(mshub_agenda::Agenda::with_limits(
         hub.store.clone(),
         hub.directory.clone(),
+        (&hub.config.agenda).into(),
     ));
     loop {
         let agenda = agenda.clone();

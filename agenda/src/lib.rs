@@ -49,6 +49,31 @@ pub use reply::{Answer, Reply};
 
 use appointments::Records;
 
+/// The `[agenda]` section of `mshub.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgendaConfig {
+    /// How long before an appointment the patient is reminded by mail, in seconds.
+    pub reminder_lead_secs: i64,
+}
+
+impl Default for AgendaConfig {
+    fn default() -> Self {
+        Self {
+            reminder_lead_secs: AgendaLimits::default().reminder_lead_secs,
+        }
+    }
+}
+
+impl From<&AgendaConfig> for AgendaLimits {
+    fn from(config: &AgendaConfig) -> Self {
+        Self {
+            reminder_lead_secs: config.reminder_lead_secs.max(0),
+            ..Self::default()
+        }
+    }
+}
+
 /// Bounds and settings of the agenda.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgendaLimits {

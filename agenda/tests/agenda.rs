@@ -441,6 +441,33 @@ fn reminder_is_sent_once_into_the_inbox() {
 }
 
 #[test]
+fn the_reminder_lead_comes_from_the_configuration() {
+    let h = hub();
+    let config = mshub_agenda::AgendaConfig {
+        reminder_lead_secs: 2 * 3600,
+    };
+    let agenda =
+        mshub_agenda::Agenda::with_limits(h.store.clone(), h.directory.clone(), (&config).into());
+    agenda.file_message(
+        &h.camille,
+        Some(&addr(MARTIN)),
+        &fixture("thunderbird-request.eml"),
+    );
+    // With a 2 h lead: nothing 23 h before, due 1 h before.
+    assert!(agenda
+        .due_reminders(T2027_01_12_0900Z - 23 * 3600)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        agenda
+            .due_reminders(T2027_01_12_0900Z - 3600)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn feed_token_serves_the_calendar_until_revoked() {
     let h = hub();
     h.agenda.file_message(

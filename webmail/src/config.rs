@@ -17,6 +17,10 @@ pub struct WebmailConfig {
     /// Single sign-on through the operator's SAML identity provider (off until
     /// `idp_metadata` is set).
     pub saml: crate::saml::SamlConfig,
+    /// The agenda's settings, which the binary copies here from `[agenda]` (the agenda page's
+    /// answers move reminders).
+    #[serde(skip)]
+    pub agenda: mshub_agenda::AgendaConfig,
 }
 
 impl Default for WebmailConfig {
@@ -27,6 +31,7 @@ impl Default for WebmailConfig {
             posts_per_minute: 60,
             app_calls_per_minute: 120,
             saml: crate::saml::SamlConfig::default(),
+            agenda: mshub_agenda::AgendaConfig::default(),
         }
     }
 }

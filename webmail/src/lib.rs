@@ -112,7 +112,11 @@ impl Webmail {
             ),
             post_limits: Arc::new(security::PostLimits::new(config.posts_per_minute)),
             vault: Vault::new(store.clone(), directory.clone()),
-            agenda: mshub_agenda::Agenda::new(store.clone(), directory.clone()),
+            agenda: mshub_agenda::Agenda::with_limits(
+                store.clone(),
+                directory.clone(),
+                (&config.agenda).into(),
+            ),
             catalogue: mshub_catalogue::Catalogue::new(store.clone(), directory.clone()),
             app_limits: security::PostLimits::new(config.app_calls_per_minute),
             delegations: delegation::Delegations::new(store.clone()),

@@ -13,7 +13,7 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use mshub_directory::{Account, Address, DirectoryError, Door, Ins};
+use mshub_directory::{Account, DirectoryError, Door, Ins};
 use mshub_store::AccountId;
 
 use super::{blocking, internal, page, see_other, App, Area};
@@ -275,11 +275,6 @@ pub async fn switch_space(State(app): App, Posted(who, form): Posted<SpaceForm>)
         );
     }
     see_other("/")
-}
-
-/// The address a form gave, or the reason it is not one.
-pub fn parse_address(text: &str) -> Result<Address, String> {
-    Address::try_from(text.trim()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -178,11 +178,7 @@ fn threads_of(
     list: &crate::listing::List,
     cached_only: bool,
 ) -> Option<Arc<crate::conversations::Threads>> {
-    if let Some(t) = app
-        .threads
-        .cached(mailbox)
-        .filter(|_| list.modseq == mailbox.highest_modseq)
-    {
+    if let Some(t) = app.threads.cached(mailbox) {
         return Some(t);
     }
     if cached_only {
@@ -449,8 +445,6 @@ fn sanitize(html: &str) -> (String, bool) {
 pub struct ReadQuery {
     #[serde(default)]
     sent: Option<String>,
-    #[serde(default)]
-    refused: Option<String>,
 }
 
 pub async fn read(
@@ -564,9 +558,6 @@ pub async fn read(
         p { a href=(back) { "← Retour à la liste" } }
         @if q.sent.is_some() {
             p class="notice" role="status" { "Votre réponse a été envoyée. Elle figure dans vos messages envoyés." }
-        }
-        @if let Some(reason) = &q.refused {
-            p class="error" role="alert" { "Envoi refusé : " (reason) }
         }
         dl class="meta" {
             dt { "De" } dd { (correspondent_line(&from)) @if let Some(a) = &summary.from_address { " <" (a) ">" } }

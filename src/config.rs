@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use mshub_agenda::AgendaConfig;
 use mshub_imap::ImapConfig;
 use mshub_mta::MtaConfig;
+use mshub_prescription::PrescriptionConfig;
 use mshub_store::MasterKey;
 use mshub_webmail::WebmailConfig;
 
@@ -40,6 +41,7 @@ pub struct Config {
     pub webmail: WebmailConfig,
     pub agenda: AgendaConfig,
     pub catalogue: CatalogueConfig,
+    pub prescription: PrescriptionConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +101,7 @@ impl Default for Config {
             webmail: WebmailConfig::default(),
             agenda: AgendaConfig::default(),
             catalogue: CatalogueConfig::default(),
+            prescription: PrescriptionConfig::default(),
         }
     }
 }
@@ -263,6 +266,16 @@ reminder_lead_secs = 86400
 # detached signature by one of them, whose key is neither expired nor revoked.
 # authorities = ["/etc/mshub/referencing-authority.asc"]
 authorities = []
+
+[prescription]
+# PEM file of the hub's Ed25519 key that signs e-prescriptions (PKCS#8, e.g. made with
+# `openssl genpkey -algorithm ed25519 -out prescription-signing-key.pem`). Unset: the hub
+# issues no prescription (an ordonnance.json is refused with that reason; the mail is delivered).
+# `mshub demo` generates one in its data directory.
+# signing_key = "/etc/mshub/prescription-signing-key.pem"
+# The hub's public HTTPS address: the QR code of a prescription opens
+# <public_url>/ordonnance/<id>?h=...&s=... for the pharmacist.
+public_url = "https://localhost:8443"
 "#;
 
 impl Config {
@@ -293,6 +306,9 @@ impl Config {
             abs(p);
         }
         self.catalogue.authorities.iter_mut().for_each(abs);
+        if let Some(p) = self.prescription.signing_key.as_mut() {
+            abs(p);
+        }
     }
 
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use mshub_directory::{Directory, Domain, DomainEntry, DomainRole};
+use mshub_prescription::Prescriptions;
 use mshub_store::Store;
 
 use crate::config::Config;
@@ -15,6 +16,8 @@ pub struct Hub {
     pub config: Config,
     pub store: Arc<Store>,
     pub directory: Arc<Directory>,
+    /// E-prescriptions, signed with the key of `[prescription]` (if any).
+    pub prescriptions: Arc<Prescriptions>,
 }
 
 impl Hub {
@@ -35,10 +38,14 @@ impl Hub {
                 )?;
             }
         }
+        let prescriptions = Arc::new(
+            Prescriptions::new(store.clone(), &config.prescription).context("[prescription]")?,
+        );
         Ok(Self {
             config,
             store,
             directory,
+            prescriptions,
         })
     }
 }

@@ -77,6 +77,8 @@ pub struct Webmail {
     pub(crate) delegations: delegation::Delegations,
     /// Single sign-on, when an identity provider is configured.
     pub(crate) sso: Option<pages::sso::Sso>,
+    /// E-prescriptions, once the binary hands them over ([`Webmail::enable_prescriptions`]).
+    pub(crate) prescriptions: std::sync::OnceLock<Arc<mshub_prescription::Prescriptions>>,
 }
 
 impl Webmail {
@@ -127,7 +129,14 @@ impl Webmail {
             lists: listing::Lists::default(),
             threads: conversations::ThreadCache::default(),
             identities: summary::Identities::default(),
+            prescriptions: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Serves the prescription pages (the patient's, and the pharmacist's that the QR code
+    /// opens) over these prescriptions. Without it they answer that the service is off.
+    pub fn enable_prescriptions(&self, prescriptions: Arc<mshub_prescription::Prescriptions>) {
+        let _ = self.prescriptions.set(prescriptions);
     }
 }
 

@@ -314,6 +314,15 @@ async fn a_pharmacist_dispenses_partially_then_fully_and_the_patient_sees_it() {
     assert_eq!(page.field("version"), "0");
     // The pharmacist's session opens no patient page.
     assert_eq!(pharma.get("/").await.status, StatusCode::FORBIDDEN);
+    // Signed in already, the login page sends it straight on to the next prescription.
+    let p = pharma
+        .get(&format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("next", link.as_str())]).unwrap()
+        ))
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), link);
 
     let post_path = format!("/ordonnance/{id}");
     // Without the session's CSRF token: refused.

@@ -86,7 +86,9 @@ fn safe_next(next: &str) -> &str {
 pub async fn form(app: App, headers: HeaderMap, Query(next): Query<Next>) -> Response {
     if let Some(token) = session::cookie(&headers, session::COOKIE) {
         if app.sessions.get(token).is_some() {
-            return see_other("/");
+            // Already signed in: straight on (a pharmacist to the prescription it scanned).
+            let next = safe_next(&next.next);
+            return see_other(if next.is_empty() { "/" } else { next });
         }
     }
     login_page(

@@ -199,17 +199,17 @@ fn field(reply: &HttpReply, name: &str) -> String {
     rest[..rest.find('"').unwrap()].replace("&amp;", "&")
 }
 
-fn order_message(today: &str) -> Vec<u8> {
+fn order_message(today: &str, rpps: &str, subject: &str) -> Vec<u8> {
     let order = format!(
-        r#"{{"version":1,"prescriber":{{"rpps":"10003456786"}},"patient":{{"ins":"284057511204339"}},
+        r#"{{"version":1,"prescriber":{{"rpps":"{rpps}"}},"patient":{{"ins":"284057511204339"}},
 "date":"{today}","validity_days":90,"lines":[
  {{"drug":"Amoxicilline 1 g, comprimé pelliculé","dose":"1 comprimé matin et soir","duration":"7 jours","quantity":2,"renewals":0}},
  {{"drug":"Paracétamol 500 mg, gélule","dose":"1 à 2 gélules si douleur, 6 par jour au plus","duration":"1 mois","quantity":1,"renewals":1}}
 ]}}"#
     );
     format!(
-        "From: Dr Jean Martin <{martin}>\r\nTo: <{camille}>\r\nSubject: Votre ordonnance\r\n\
-         Date: Thu, 26 Nov 2026 09:00:00 +0000\r\nMessage-ID: <ordonnance-e2e@hopital.mshub.test>\r\n\
+        "From: Dr Jean Martin <{martin}>\r\nTo: <{camille}>\r\nSubject: {subject}\r\n\
+         Date: Thu, 26 Nov 2026 09:00:00 +0000\r\nMessage-ID: <{rpps}-e2e@hopital.mshub.test>\r\n\
          MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"sep\"\r\n\r\n\
          --sep\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
          Bonjour, voici votre ordonnance.\r\n\
@@ -223,29 +223,19 @@ fn order_message(today: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharmacist() {
-    let (mut hub, https, _tmp) = hub_with_known_https_port();
-    add_professional(
-        &hub,
-        PHARMACIST,
-        "10000000017",
-        "Sophie",
-        "Lambert",
-        "pharmacist",
-    );
-    add_professional(&hub, NURSE, "10000000009", "Inès", "Leroy", "nurse");
+/// Today in UTC, as the prescriber's software dates a prescription.
+fn today() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_string()
+}
 
-    // The doctor sends the prescription with smtplib, over TLS, with AUTH.
-    let today = {
-        let out = Command::new("date")
-            .args(["-u", "+%Y-%m-%d"])
-            .output()
-            .unwrap();
-        text(&out.stdout).trim().to_string()
-    };
-    let message = hub.dir.join("ordonnance.eml");
-    std::fs::write(&message, order_message(&today)).unwrap();
+/// Dr Martin sends an `ordonnance.json` naming `rpps` to Camille with smtplib (TLS, AUTH).
+fn send_order(hub: &Instance, rpps: &str, subject: &str) {
+    let message = hub.dir.join(format!("{rpps}.eml"));
+    std::fs::write(&message, order_message(&today(), rpps, subject)).unwrap();
     let port = hub.ports.submissions.to_string();
     let sent = send_py(&[
         "--port",
@@ -271,6 +261,77 @@ fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharma
         text(&sent.stdout),
         text(&sent.stderr)
     );
+}
+
+/// The path of the message of Camille's inbox with this subject, once it is there.
+fn message_path(patient: &Web, subject: &str) -> String {
+    let mut path = String::new();
+    assert!(
+        poll(Duration::from_secs(30), Duration::from_millis(300), || {
+            let inbox = text(&patient.get("/").body);
+            let Some(at) = inbox.find(&format!(">{subject}<")) else {
+                return false;
+            };
+            let Some(href) = inbox[..at].rfind("href=\"/m/") else {
+                return false;
+            };
+            let rest = &inbox[href + 6..];
+            path = rest[..rest.find('"').unwrap()].to_string();
+            true
+        }),
+        "no message {subject:?} in the inbox"
+    );
+    path
+}
+
+#[test]
+fn a_refused_prescription_is_delivered_with_the_reason() {
+    let (hub, https, _tmp) = hub_with_known_https_port();
+    // Another doctor's RPPS than the authenticated sender's.
+    send_order(&hub, "10000000017", "Ordonnance au mauvais RPPS");
+    let patient = Web::new(&hub.ca, https);
+    patient.login(CAMILLE, "");
+    let path = message_path(&patient, "Ordonnance au mauvais RPPS");
+    let mut page = String::new();
+    assert!(
+        poll(Duration::from_secs(20), Duration::from_millis(300), || {
+            page = text(&patient.get(&path).body);
+            page.contains("Ordonnance : non classé")
+        }),
+        "no filing outcome on the message: {page}"
+    );
+    assert!(
+        page.contains("le RPPS de l&#39;ordonnance (10000000017) n&#39;est pas celui de l&#39;expéditeur authentifié")
+            || page.contains("le RPPS de l'ordonnance (10000000017) n'est pas celui de l'expéditeur authentifié"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Bonjour, voici votre ordonnance."),
+        "the message itself is there"
+    );
+    let list = text(&patient.get("/ordonnances").body);
+    assert!(
+        list.contains("pas encore reçu d'ordonnance")
+            || list.contains("pas encore reçu d&#39;ordonnance"),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharmacist() {
+    let (mut hub, https, _tmp) = hub_with_known_https_port();
+    add_professional(
+        &hub,
+        PHARMACIST,
+        "10000000017",
+        "Sophie",
+        "Lambert",
+        "pharmacist",
+    );
+    add_professional(&hub, NURSE, "10000000009", "Inès", "Leroy", "nurse");
+
+    // The doctor sends the prescription with smtplib, over TLS, with AUTH.
+    send_order(&hub, "10003456786", "Votre ordonnance");
 
     // The patient finds it in the web inbox and downloads the PDF copy.
     let patient = Web::new(&hub.ca, https);
@@ -292,6 +353,16 @@ fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharma
     let pdf = patient.get(&format!("/ordonnances/{id}/pdf"));
     assert_eq!(pdf.status, 200);
     assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    // The message says what was filed.
+    let message = text(
+        &patient
+            .get(&message_path(&patient, "Votre ordonnance"))
+            .body,
+    );
+    assert!(
+        message.contains(&format!("Ordonnance : ordonnance sécurisée n° {id} émise")),
+        "{message}"
+    );
     // The same copy is in the vault, category prescriptions.
     let documents = text(&patient.get("/documents").body);
     assert!(documents.contains("Ordonnance du"), "{documents}");

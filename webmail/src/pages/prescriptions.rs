@@ -67,7 +67,11 @@ fn line_progress(record: &Record, i: usize) -> String {
         return String::new();
     };
     let state = record.lines.get(i).copied().unwrap_or_default();
-    let mut s = format!("{} délivrance(s) sur {}", state.fills_done, line.fills());
+    let mut s = format!(
+        "Délivrances complètes : {} sur {}",
+        state.fills_done,
+        line.fills()
+    );
     if state.current > 0 {
         s.push_str(&format!(
             " ; en cours : {} sur {}",
@@ -224,16 +228,15 @@ pub async fn detail(State(app): App, who: SignedIn, Path(id): Path<String>) -> R
             }
             p { a class="button" href={ "/ordonnances/" (p.id) "/pdf" } { "Télécharger l'ordonnance (PDF)" } }
             h2 { "Prescription" }
-            table {
-                thead { tr { th { "Médicament" } th { "Posologie" } th { "Durée" } th { "Par délivrance" } th { "Délivré" } } }
-                tbody {
-                    @for (i, line) in p.lines.iter().enumerate() {
-                        tr {
-                            td { (line.drug) }
-                            td { (line.dose) }
-                            td { (line.duration) }
-                            td { (line.quantity) @if line.renewals > 0 { " (à renouveler " (line.renewals) " fois)" } }
-                            td { (line_progress(&record, i)) }
+            ol class="prescription-lines" {
+                @for (i, line) in p.lines.iter().enumerate() {
+                    li {
+                        p { strong { (line.drug) } }
+                        p { "Posologie : " (line.dose) br; "Durée : " (line.duration) }
+                        p class="meta" {
+                            "Par délivrance : " (line.quantity)
+                            @if line.renewals > 0 { " — à renouveler " (line.renewals) " fois" }
+                            br; (line_progress(&record, i))
                         }
                     }
                 }

@@ -40,6 +40,7 @@
 //!
 //! Refusals ([`Refusal`]) say why in French; the message itself is always delivered.
 
+pub mod dispensing;
 pub mod error;
 pub mod model;
 pub mod order;
@@ -52,12 +53,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use dispensing::{DispensedLine, Dispensing, Give};
 pub use error::{Outcome, PrescriptionError, Refusal, Result};
 pub use model::{Line, Patient, Prescriber, Prescription, PrescriptionId};
 pub use order::{find_order, may_carry_order, ORDER_FILE};
-pub use records::{
-    DispensedLine, Dispensing, Give, Issued, LineState, Prescriptions, Record, Status,
-};
+pub use records::{Issued, LineState, Prescriptions, Record, Status};
 pub use signing::{Link, SigningKey};
 
 /// `[prescription]` in `mshub.toml`.

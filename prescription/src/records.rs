@@ -1,5 +1,5 @@
 //! Issued prescriptions at rest, their verification when a pharmacist scans the QR code, and
-//! dispensing (délivrance).
+//! the patient's and the pharmacist's reading of them; dispensing itself is [`crate::dispensing`].
 //!
 //! A record is stored under its id as `patient id (8 bytes) ‖ sealed JSON`: the content and
 //! the dispensing history are health data, sealed to the patient's key like the vault's
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use mshub_directory::{Account, AccountKind, Profession};
 use mshub_store::{AccountId, AuditEvent, Batch, Commit, Store, Tree};
 
+use crate::dispensing::Dispensing;
 use crate::model::day;
 use crate::order::{parse_order, DEFAULT_VALIDITY_DAYS};
 use crate::signing::{Link, SigningKey};
@@ -25,7 +26,7 @@ use crate::{
 };
 
 /// id → patient id ‖ sealed [`Record`].
-const RECORDS: Tree = Tree("prescription");
+pub(crate) const RECORDS: Tree = Tree("prescription");
 /// patient ‖ issued at ‖ id → nothing: a patient's prescriptions in issuing order.
 const BY_PATIENT: Tree = Tree("prescription-patient");
 /// patient ‖ SHA-256 of the raw message → id: issuing is idempotent per delivered message.
@@ -38,28 +39,6 @@ pub struct LineState {
     pub fills_done: u32,
     /// Units already delivered of the dispensing under way.
     pub current: u32,
-}
-
-/// What one line got in one dispensing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DispensedLine {
-    /// Index of the line (0-based).
-    pub line: usize,
-    pub quantity: u32,
-    /// Which dispensing of the line it was: 1 the first, 2 the first renewal…
-    pub fill: u32,
-    /// Whether this completed that dispensing.
-    pub completed: bool,
-}
-
-/// One dispensing, by one pharmacist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dispensing {
-    /// Unix time.
-    pub at: i64,
-    pub pharmacist: String,
-    pub pharmacist_name: String,
-    pub lines: Vec<DispensedLine>,
 }
 
 /// An issued prescription with its signature and dispensing state.
@@ -92,15 +71,6 @@ impl Status {
             Status::Expired => "expirée",
         }
     }
-}
-
-/// What a pharmacist delivers of one line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Give {
-    /// This many units of the dispensing under way.
-    Units(u32),
-    /// What remains of the dispensing under way.
-    Rest,
 }
 
 impl Record {
@@ -182,7 +152,7 @@ pub struct Issued {
 
 /// The hub's prescriptions: issuing, verification, dispensing.
 pub struct Prescriptions {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     key: Option<SigningKey>,
     public_url: String,
 }
@@ -220,7 +190,7 @@ fn prescriber_of(sender: &Account) -> std::result::Result<Prescriber, Refusal> {
     })
 }
 
-fn is_pharmacist(account: &Account) -> bool {
+pub(crate) fn is_pharmacist(account: &Account) -> bool {
     !account.disabled
         && matches!(
             account.kind,
@@ -245,7 +215,7 @@ fn by_patient_key(patient: AccountId, issued_at: i64, id: &PrescriptionId) -> Ve
 }
 
 /// The audit subject of a scanned id: the id when it has an id's shape, never raw input.
-fn subject(id: &str) -> String {
+pub(crate) fn subject(id: &str) -> String {
     match PrescriptionId::try_from(id) {
         Ok(id) => format!("prescription:{id}"),
         Err(_) => "prescription:malformed".into(),
@@ -301,7 +271,7 @@ impl Prescriptions {
         Ok((owner, record))
     }
 
-    fn encode(&self, owner: AccountId, record: &Record) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self, owner: AccountId, record: &Record) -> Result<Vec<u8>> {
         let json =
             serde_json::to_vec(record).map_err(|e| PrescriptionError::Internal(e.to_string()))?;
         let mut value = owner.to_key().to_vec();
@@ -498,7 +468,7 @@ impl Prescriptions {
 
     /// Checks a scanned link: signature, id, content, validity. Fully dispensed is reported by
     /// the caller ([`Record::fully_dispensed`]) since the history is still worth showing.
-    fn check(
+    pub(crate) fn check(
         &self,
         id: &str,
         hash: &str,
@@ -566,168 +536,6 @@ impl Prescriptions {
         self.audit_scan(pharmacist, id, "prescription.scan", code)?;
         result
     }
-
-    /// Records a dispensing by `pharmacist` of the prescription scanned as (`id`, `hash`,
-    /// `signature`), read at `version`: what `gives` says for each line (by index). The link is
-    /// checked again; the record is rewritten with a compare-and-swap. Audited
-    /// (`prescription.dispense`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn dispense(
-        &self,
-        pharmacist: &Account,
-        id: &str,
-        hash: &str,
-        signature: &str,
-        version: usize,
-        gives: &[(usize, Give)],
-        now: i64,
-    ) -> std::result::Result<(Record, Dispensing), Outcome> {
-        let result = self.dispense_checked(pharmacist, id, hash, signature, version, gives, now);
-        let detail = match &result {
-            Ok((_, d)) => format!(
-                "outcome:ok lines:{}",
-                d.lines
-                    .iter()
-                    .map(|l| format!(
-                        "{}x{}{}",
-                        l.line + 1,
-                        l.quantity,
-                        if l.completed { "" } else { "p" }
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            Err(Outcome::Refused(r)) => format!("outcome:{}", r.code()),
-            Err(Outcome::Failed(_)) => "outcome:error".into(),
-        };
-        self.store.audit(
-            AuditEvent::new(
-                pharmacist.address.as_str(),
-                "prescription.dispense",
-                subject(id),
-            )
-            .with_detail(detail),
-        )?;
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn dispense_checked(
-        &self,
-        pharmacist: &Account,
-        id: &str,
-        hash: &str,
-        signature: &str,
-        version: usize,
-        gives: &[(usize, Give)],
-        now: i64,
-    ) -> std::result::Result<(Record, Dispensing), Outcome> {
-        if !is_pharmacist(pharmacist) {
-            return Err(Refusal::NotPharmacist.into());
-        }
-        let lane = id.bytes().fold(0x7278_0000_0000_0000u64, |h, b| {
-            h.rotate_left(5) ^ u64::from(b)
-        });
-        let outcome = self.store.retry(lane, || {
-            let (owner, record, raw) = match self.check(id, hash, signature, now) {
-                Ok(found) => found,
-                Err(Outcome::Refused(r)) => return Ok((Batch::new(), Err(Outcome::Refused(r)))),
-                Err(Outcome::Failed(PrescriptionError::Store(e))) => return Err(e),
-                Err(other) => return Ok((Batch::new(), Err(other))),
-            };
-            match apply(record, pharmacist, version, gives, now) {
-                Ok((next, dispensing)) => {
-                    let value = match self.encode(owner, &next) {
-                        Ok(v) => v,
-                        Err(PrescriptionError::Store(e)) => return Err(e),
-                        Err(other) => return Ok((Batch::new(), Err(other.into()))),
-                    };
-                    let mut batch = Batch::new();
-                    batch.check(RECORDS, id.as_bytes(), Some(raw));
-                    batch.put(RECORDS, id.as_bytes(), value);
-                    Ok((batch, Ok((next, dispensing))))
-                }
-                Err(refusal) => Ok((Batch::new(), Err(refusal.into()))),
-            }
-        })?;
-        outcome
-    }
-}
-
-/// The dispensing `gives` applied to `record`, read at `version` (pure: no store).
-fn apply(
-    mut record: Record,
-    pharmacist: &Account,
-    version: usize,
-    gives: &[(usize, Give)],
-    now: i64,
-) -> std::result::Result<(Record, Dispensing), Refusal> {
-    if record.fully_dispensed() {
-        return Err(Refusal::FullyDispensed);
-    }
-    if record.version() != version {
-        return Err(Refusal::Conflict);
-    }
-    let mut lines = Vec::new();
-    for &(i, give) in gives {
-        let Some(line) = record.prescription.lines.get(i) else {
-            return Err(Refusal::Quantity(format!(
-                "la ligne {} n'existe pas",
-                i + 1
-            )));
-        };
-        if lines.iter().any(|l: &DispensedLine| l.line == i) {
-            return Err(Refusal::Quantity(format!(
-                "la ligne {} est donnée deux fois",
-                i + 1
-            )));
-        }
-        let remaining = record.remaining_in_fill(i);
-        let quantity = match give {
-            Give::Units(0) => continue,
-            Give::Units(n) => n,
-            Give::Rest => remaining,
-        };
-        if record.line_exhausted(i) {
-            return Err(Refusal::Quantity(format!(
-                "la ligne {} ({}) a déjà été entièrement délivrée, renouvellements compris",
-                i + 1,
-                line.drug
-            )));
-        }
-        if quantity > remaining {
-            return Err(Refusal::Quantity(format!(
-                "ligne {} ({}) : {quantity} demandé(s), il en reste {remaining} à délivrer pour cette délivrance",
-                i + 1,
-                line.drug
-            )));
-        }
-        let state = &mut record.lines[i];
-        let fill = state.fills_done + 1;
-        state.current += quantity;
-        let completed = state.current >= line.quantity;
-        if completed {
-            state.fills_done += 1;
-            state.current = 0;
-        }
-        lines.push(DispensedLine {
-            line: i,
-            quantity,
-            fill,
-            completed,
-        });
-    }
-    if lines.is_empty() {
-        return Err(Refusal::Nothing);
-    }
-    let dispensing = Dispensing {
-        at: now,
-        pharmacist: pharmacist.address.to_string(),
-        pharmacist_name: pharmacist.kind.display_name(),
-        lines,
-    };
-    record.history.push(dispensing.clone());
-    Ok((record, dispensing))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use mshub_directory::{Account, AccountKind, Address, BirthDate, Ins, Profession,
 use mshub_store::{AccountId, MasterKey, Store};
 
 use super::*;
+use crate::dispensing::Give;
 use crate::order::tests::sample;
 
 struct World {

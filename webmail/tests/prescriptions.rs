@@ -25,6 +25,8 @@ const CAMILLE: &str = "284057511204339@patient.mshub.test";
 const MARTIN: &str = "claire.martin@chu.mshub.test";
 const PHARMA: &str = "paul.pharma@officine.mshub.test";
 const NURSE: &str = "ines.leroy@chu.mshub.test";
+/// Camille's mother, a patient too, to whom Camille delegates.
+const HELENE: &str = "255081416802538@patient.mshub.test";
 
 struct Hub {
     _dir: tempfile::TempDir,
@@ -76,6 +78,16 @@ fn hub() -> Hub {
             given_name: "Camille".into(),
             family_name: "Durand".into(),
             birth_date: BirthDate::try_from("1984-05-12").unwrap(),
+            sex: Sex::Female,
+        },
+    );
+    add(
+        HELENE,
+        AccountKind::Patient {
+            ins: Ins::try_from("255081416802538").unwrap(),
+            given_name: "Hélène".into(),
+            family_name: "Durand".into(),
+            birth_date: BirthDate::try_from("1955-08-14").unwrap(),
             sex: Sex::Female,
         },
     );
@@ -233,6 +245,21 @@ impl Browser {
             Body::from(body),
         )
         .await
+    }
+
+    async fn login(&mut self, login: &str) {
+        let form = self.get("/login").await;
+        let p = self
+            .post(
+                "/login",
+                &[
+                    ("_csrf", &form.field("_csrf")),
+                    ("login", login),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER);
     }
 
     /// Follows the QR's link signed out: the login page, then back to the link.
@@ -494,4 +521,59 @@ async fn tampered_links_and_other_professions_are_refused() {
         scans.contains(&format!("{NURSE} outcome:not-pharmacist")),
         "{scans:?}"
     );
+}
+
+#[tokio::test]
+async fn a_relative_reads_a_prescription_by_delegation_and_the_read_is_audited() {
+    let h = hub();
+    let (id, _) = h.issue();
+    let mut camille = h.browser();
+    camille.login(CAMILLE).await;
+    let token = camille.get("/settings").await.field("_csrf");
+    let p = camille
+        .post(
+            "/settings/delegations",
+            &[("_csrf", &token), ("address", HELENE), ("level", "read")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text());
+    // Camille's own reads are not in her access history.
+    assert_eq!(
+        camille.get(&format!("/ordonnances/{id}")).await.status,
+        StatusCode::OK
+    );
+
+    let mut helene = h.browser();
+    helene.login(HELENE).await;
+    // In her own space, Camille's prescription is not found.
+    assert_eq!(
+        helene.get(&format!("/ordonnances/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let token = helene.get("/settings").await.field("_csrf");
+    let p = helene
+        .post(
+            "/space",
+            &[("_csrf", &token), ("space", &h.camille.id.0.to_string())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = helene.get(&format!("/ordonnances/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("Amoxicilline"));
+    assert_eq!(
+        helene.get(&format!("/ordonnances/{id}/pdf")).await.status,
+        StatusCode::OK
+    );
+    let reads: Vec<String> = h
+        .store
+        .audit_records(0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == "prescription.read")
+        .map(|r| format!("{} {}", r.event.actor, r.event.detail))
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads[0].starts_with(HELENE) && reads[0].ends_with("ground:delegate part:page"));
+    assert!(reads[1].ends_with("part:pdf"));
 }

@@ -183,10 +183,13 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
     )
 }
 
+/// One of the space's prescriptions and its QR code's URL. A relative reading through a
+/// delegation is in the patient's access history (`prescription.read`, ground `delegate`).
 async fn own_record(
     app: &std::sync::Arc<Webmail>,
     who: &SignedIn,
     id: String,
+    part: &'static str,
 ) -> Result<(Record, String), Response> {
     let rx = service(app)?;
     let space = who.space.id;
@@ -195,15 +198,27 @@ async fn own_record(
             .and_then(|r| r.map(|r| rx.url(&r).map(|u| (r, u))).transpose())
     })
     .await?;
-    match found {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(super::not_found()),
-        Err(e) => Err(internal("prescription", &e)),
+    let (record, url) = match found {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(super::not_found()),
+        Err(e) => return Err(internal("prescription", &e)),
+    };
+    if !who.is_owner() {
+        app.store
+            .audit(
+                mshub_store::AuditEvent::new(
+                    who.me.address.as_str(),
+                    "prescription.read",
+                    format!("prescription:{}", record.prescription.id),
+                )
+                .with_detail(format!("patient:{space} ground:delegate part:{part}")),
+            )
+            .map_err(|e| internal("audit", &e))?;
     }
+    Ok((record, url))
 }
-
 pub async fn detail(State(app): App, who: SignedIn, Path(id): Path<String>) -> Response {
-    let (record, url) = match own_record(&app, &who, id).await {
+    let (record, url) = match own_record(&app, &who, id, "page").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -248,7 +263,7 @@ pub async fn detail(State(app): App, who: SignedIn, Path(id): Path<String>) -> R
 }
 
 pub async fn pdf(State(app): App, who: SignedIn, Path(id): Path<String>) -> Response {
-    let (record, url) = match own_record(&app, &who, id).await {
+    let (record, url) = match own_record(&app, &who, id, "pdf").await {
         Ok(v) => v,
         Err(r) => return r,
     };

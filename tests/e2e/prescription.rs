@@ -284,54 +284,11 @@ fn message_path(patient: &Web, subject: &str) -> String {
     path
 }
 
-#[test]
-fn a_refused_prescription_is_delivered_with_the_reason() {
-    let (hub, https, _tmp) = hub_with_known_https_port();
-    // Another doctor's RPPS than the authenticated sender's.
-    send_order(&hub, "10000000017", "Ordonnance au mauvais RPPS");
-    let patient = Web::new(&hub.ca, https);
-    patient.login(CAMILLE, "");
-    let path = message_path(&patient, "Ordonnance au mauvais RPPS");
-    let mut page = String::new();
-    assert!(
-        poll(Duration::from_secs(20), Duration::from_millis(300), || {
-            page = text(&patient.get(&path).body);
-            page.contains("Ordonnance : non classé")
-        }),
-        "no filing outcome on the message: {page}"
-    );
-    assert!(
-        page.contains("le RPPS de l&#39;ordonnance (10000000017) n&#39;est pas celui de l&#39;expéditeur authentifié")
-            || page.contains("le RPPS de l'ordonnance (10000000017) n'est pas celui de l'expéditeur authentifié"),
-        "{page}"
-    );
-    assert!(
-        page.contains("Bonjour, voici votre ordonnance."),
-        "the message itself is there"
-    );
-    let list = text(&patient.get("/ordonnances").body);
-    assert!(
-        list.contains("pas encore reçu d'ordonnance")
-            || list.contains("pas encore reçu d&#39;ordonnance"),
-        "{list}"
-    );
-}
-
-#[test]
-fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharmacist() {
-    let (mut hub, https, _tmp) = hub_with_known_https_port();
-    add_professional(
-        &hub,
-        PHARMACIST,
-        "10000000017",
-        "Sophie",
-        "Lambert",
-        "pharmacist",
-    );
-    add_professional(&hub, NURSE, "10000000009", "Inès", "Leroy", "nurse");
-
+/// Dr Martin sends the prescription; the patient signs in, finds it, and fetches its PDF copy,
+/// whose QR code poppler renders and zxing-cpp decodes. The patient's browser, the id, the URL.
+fn issue_and_decode(hub: &Instance, https: u16) -> (Web, String, String) {
     // The doctor sends the prescription with smtplib, over TLS, with AUTH.
-    send_order(&hub, "10003456786", "Votre ordonnance");
+    send_order(hub, "10003456786", "Votre ordonnance");
 
     // The patient finds it in the web inbox and downloads the PDF copy.
     let patient = Web::new(&hub.ca, https);
@@ -400,6 +357,57 @@ fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharma
     let prefix = format!("https://127.0.0.1:{https}/ordonnance/{id}?h=");
     assert!(url.starts_with(&prefix), "{url}");
     assert!(url.len() <= 300, "{} characters", url.len());
+    (patient, id, url)
+}
+
+#[test]
+fn a_refused_prescription_is_delivered_with_the_reason() {
+    let (hub, https, _tmp) = hub_with_known_https_port();
+    // Another doctor's RPPS than the authenticated sender's.
+    send_order(&hub, "10000000017", "Ordonnance au mauvais RPPS");
+    let patient = Web::new(&hub.ca, https);
+    patient.login(CAMILLE, "");
+    let path = message_path(&patient, "Ordonnance au mauvais RPPS");
+    let mut page = String::new();
+    assert!(
+        poll(Duration::from_secs(20), Duration::from_millis(300), || {
+            page = text(&patient.get(&path).body);
+            page.contains("Ordonnance : non classé")
+        }),
+        "no filing outcome on the message: {page}"
+    );
+    assert!(
+        page.contains("le RPPS de l&#39;ordonnance (10000000017) n&#39;est pas celui de l&#39;expéditeur authentifié")
+            || page.contains("le RPPS de l'ordonnance (10000000017) n'est pas celui de l'expéditeur authentifié"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Bonjour, voici votre ordonnance."),
+        "the message itself is there"
+    );
+    let list = text(&patient.get("/ordonnances").body);
+    assert!(
+        list.contains("pas encore reçu d'ordonnance")
+            || list.contains("pas encore reçu d&#39;ordonnance"),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharmacist() {
+    let (mut hub, https, _tmp) = hub_with_known_https_port();
+    add_professional(
+        &hub,
+        PHARMACIST,
+        "10000000017",
+        "Sophie",
+        "Lambert",
+        "pharmacist",
+    );
+    add_professional(&hub, NURSE, "10000000009", "Inès", "Leroy", "nurse");
+
+    let (patient, id, url) = issue_and_decode(&hub, https);
+    let prefix = format!("https://127.0.0.1:{https}/ordonnance/{id}?h=");
     let path = url[format!("https://127.0.0.1:{https}").len()..].to_string();
 
     // The pharmacist opens the decoded URL: login first, then back to it.
@@ -523,4 +531,72 @@ fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharma
         .iter()
         .all(|r| !r.event.detail.contains("Amoxicilline")));
     store.verify_audit().unwrap();
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The same, with the pharmacist in headless Chromium (tests/e2e/browser/prescription.mjs:
+/// sign-in from the QR code's URL, a typed quantity and a ticked box, axe-core, CSP). Needs
+/// Debian's chromium, node and the npm packages of tests/e2e/browser (`scripts/install-deps
+/// --tests`); missing ones fail the test, never skip it.
+#[test]
+fn a_pharmacist_records_a_dispensing_in_a_browser() {
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser");
+    assert!(
+        Path::new(CHROMIUM).exists()
+            && browser.join("node_modules/playwright-core/package.json").exists()
+            && browser.join("node_modules/axe-core/package.json").exists(),
+        "chromium or the npm packages of tests/e2e/browser are missing: run `scripts/install-deps --tests`"
+    );
+    let (hub, https, _tmp) = hub_with_known_https_port();
+    add_professional(
+        &hub,
+        PHARMACIST,
+        "10000000017",
+        "Sophie",
+        "Lambert",
+        "pharmacist",
+    );
+    let (patient, id, url) = issue_and_decode(&hub, https);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("e2e-artifacts/prescription");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut child = Command::new("node")
+        .current_dir(&browser)
+        .arg("prescription.mjs")
+        .args([
+            url.as_str(),
+            PHARMACIST.0,
+            PHARMACIST.1,
+            shots.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the browser run failed ({status:?}):\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let page = text(&patient.get(&format!("/ordonnances/{id}")).body);
+    assert!(page.contains("Sophie Lambert"), "{page}");
+    assert!(page.contains("partiellement délivrée"), "{page}");
 }

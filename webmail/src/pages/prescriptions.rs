@@ -537,6 +537,7 @@ pub async fn dispense(
                             @if l.completed { " (délivrance complète)" } @else { " (délivrance partielle)" } }
                     }
                 }
+                @if !record.fully_dispensed() { (back_link(&id, &h, &s)) }
                 (prescription_facts(&record))
                 (history(&record))
             },

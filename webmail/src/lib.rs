@@ -15,6 +15,9 @@
 //!   API's guard authenticates with HTTP Basic through [`Directory::authenticate`] (throttled,
 //!   argon2 off the async runtime) and lets only health professionals through; the pages'
 //!   guard is a session cookie, and every state-changing form is checked for its CSRF token;
+//! - a professional's session (a pharmacist opening a prescription's QR code,
+//!   [`pages::prescriptions`]) opens no patient page; the prescription page decides by
+//!   profession, and the prescription crate checks and audits every scan and dispensing;
 //! - a patient's reply goes through the MTA's submission path ([`Mta::submit`]), which
 //!   enforces "a patient answers, never starts" whatever the page showed;
 //! - access to documents is decided and audited by the vault alone

@@ -21,6 +21,7 @@ pub mod events;
 mod keyring;
 pub mod mailbox;
 mod plain_cache;
+mod s3_blobs;
 mod sled_backend;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use keyring::MasterKey;
 pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
+pub use s3_blobs::{S3BlobStore, S3Options};
 pub use sled_backend::SledBackend;
 
 use keyring::Keyring;
@@ -115,6 +117,18 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let kv: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("kv"))?);
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir.join("blobs"))?);
+        Self::with_backends(dir, kv, blobs, master)
+    }
+
+    /// Opens the store in `dir` like [`Store::open`], with its sealed blobs in `blobs` (e.g. an
+    /// [`S3BlobStore`]) instead of `dir/blobs`.
+    pub fn open_with_blobs(
+        dir: &Path,
+        blobs: Arc<dyn BlobStore>,
+        master: MasterKey,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let kv: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("kv"))?);
         Self::with_backends(dir, kv, blobs, master)
     }
 

@@ -354,4 +354,70 @@ mod tests {
         assert!(err.contains("retries"), "{err}");
         assert!(err.contains("127.0.0.1:1"), "{err}");
     }
+
+    /// A one-thread HTTP server that answers each request with the next of `statuses` (then
+    /// 200), one request per connection, and counts what it got.
+    struct Scripted {
+        port: u16,
+        requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    fn scripted(statuses: &'static [u16]) -> Scripted {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = std::io::BufReader::new(stream);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let status = statuses.get(n).copied().unwrap_or(200);
+                let reply = format!(
+                    "HTTP/1.1 {status} Scripted\r\nETag: \"e{n}\"\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n"
+                );
+                let _ = reader.get_mut().write_all(reply.as_bytes());
+            }
+        });
+        Scripted { port, requests }
+    }
+
+    #[test]
+    fn a_put_is_retried_through_transient_server_errors() {
+        let server = scripted(&[503, 500]);
+        let store =
+            S3BlobStore::connect(&options(&format!("http://127.0.0.1:{}", server.port))).unwrap();
+        store.put(BlobId::random(), b"sealed").unwrap();
+        assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_refusal_is_not_retried_and_says_why() {
+        let server = scripted(&[403, 403, 403]);
+        let store =
+            S3BlobStore::connect(&options(&format!("http://127.0.0.1:{}", server.port))).unwrap();
+        let err = store
+            .put(BlobId::random(), b"sealed")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("storing blob"), "{err}");
+        assert!(err.contains("403"), "{err}");
+        assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -118,6 +118,7 @@ impl Garage {
     /// Starts Garage and prepares a bucket `mshub` with a key that may read and write it.
     pub fn start() -> Result<Garage, String> {
         let garage = binary()?;
+        check_version(&garage)?;
         let dir = tempfile::Builder::new()
             .prefix("mshub-garage-")
             .tempdir()
@@ -180,12 +181,11 @@ admin_token = "{admin_token}"
             access_key_id: format!("GK{}", random_hex(12)?),
             secret_access_key: random_hex(32)?,
         };
-        this.set_up(&garage, s3).map_err(|e| this.with_log(e))?;
+        this.set_up(s3).map_err(|e| this.with_log(e))?;
         Ok(this)
     }
 
-    fn set_up(&mut self, garage: &Path, s3_port: u16) -> Result<(), String> {
-        self.check_version(garage)?;
+    fn set_up(&mut self, s3_port: u16) -> Result<(), String> {
         let deadline = Instant::now() + BOOT_TIMEOUT;
         // `garage status` answers once the node's RPC is up.
         loop {
@@ -237,26 +237,6 @@ admin_token = "{admin_token}"
                 return Err(format!("Garage's S3 port {s3_port} never accepted"));
             }
             std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(())
-    }
-
-    fn check_version(&self, garage: &Path) -> Result<(), String> {
-        let out = Command::new(garage)
-            .arg("--version")
-            .output()
-            .map_err(|e| format!("cannot run {} --version: {e}", garage.display()))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "garage cargo:2.5.0 [features: …]" from crates.io, "garage v2.5.0 …" from a release.
-        if !text
-            .split(|c: char| c.is_whitespace() || c == ':' || c == 'v')
-            .any(|word| word == GARAGE_VERSION)
-        {
-            return Err(format!(
-                "{} is not Garage v{GARAGE_VERSION}: {:?} (run `scripts/install-deps --tests`)",
-                garage.display(),
-                text.trim()
-            ));
         }
         Ok(())
     }
@@ -326,6 +306,26 @@ admin_token = "{admin_token}"
             ("MSHUB_S3_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
         ]
     }
+}
+
+fn check_version(garage: &Path) -> Result<(), String> {
+    let out = Command::new(garage)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {} --version: {e}", garage.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "garage cargo:2.5.0 [features: …]" from crates.io, "garage v2.5.0 …" from a release.
+    if !text
+        .split(|c: char| c.is_whitespace() || c == ':' || c == 'v')
+        .any(|word| word == GARAGE_VERSION)
+    {
+        return Err(format!(
+            "{} is not Garage v{GARAGE_VERSION}: {:?} (run `scripts/install-deps --tests`)",
+            garage.display(),
+            text.trim()
+        ));
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {

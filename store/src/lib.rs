@@ -2,7 +2,8 @@
 //!
 //! The hub's embedded store. Start with [`Store::open`]: it opens the key-value backend
 //! (sled by default, behind the [`Backend`] trait), the blob directory, and the keyring that
-//! seals every blob to its owner's OpenPGP key under the operator's [`MasterKey`].
+//! seals every blob to its owner's OpenPGP key under the operator's [`MasterKey`]. Sealed blobs
+//! may live in an S3-compatible bucket instead ([`S3BlobStore`], [`Store::open_with_blobs`]).
 //!
 //! On top of that the store keeps, per account, mailboxes with IMAP's bookkeeping
 //! (UIDVALIDITY, UIDNEXT, MODSEQ: [`mailbox`]), publishes [`Change`] events after each commit,

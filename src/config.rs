@@ -1,8 +1,8 @@
 //! The one configuration tree (TOML). Every field has a default; unknown keys are refused with
 //! their name, so a typo never silently falls back to a default.
 //!
-//! Environment: only `MSHUB_MASTER_KEY` is read (here, nowhere else): it overrides
-//! `master_key_file`.
+//! Environment: only `MSHUB_MASTER_KEY` and `MSHUB_PG_PASSWORD` are read (here, nowhere
+//! else): the first overrides `master_key_file`, the second the password of `[store] url`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,8 @@ use mshub_webmail::WebmailConfig;
 
 /// The environment variable that carries the master key.
 pub const MASTER_KEY_ENV: &str = "MSHUB_MASTER_KEY";
+/// The environment variable that carries the PostgreSQL password (`[store] backend = "postgres"`).
+pub const PG_PASSWORD_ENV: &str = "MSHUB_PG_PASSWORD";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +34,7 @@ pub struct Config {
     /// More local domains (organisations' domains hosted here), besides `hub_domain` and
     /// `patient.<hub_domain>`.
     pub local_domains: Vec<String>,
+    pub store: StoreConfig,
     pub tls: TlsConfig,
     pub listen: ListenConfig,
     pub log: LogConfig,
@@ -40,6 +43,39 @@ pub struct Config {
     pub webmail: WebmailConfig,
     pub agenda: AgendaConfig,
     pub catalogue: CatalogueConfig,
+}
+
+/// Where the key-value records live (messages' metadata, accounts, queue, audit…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sled`: embedded, in `data_dir` (one process). `postgres`: a PostgreSQL database that
+    /// several hub nodes may share.
+    pub backend: StoreBackend,
+    /// With `postgres`: `postgres://user@host:port/database`. The password may be in the URL
+    /// or, better, in `MSHUB_PG_PASSWORD`, which overrides it.
+    pub url: Option<String>,
+    /// With `postgres`: connections this node keeps for queries (one more listens for the
+    /// other nodes' changes).
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sled,
+            url: None,
+            pool_size: mshub_store::PG_DEFAULT_POOL_SIZE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +127,7 @@ impl Default for Config {
             data_dir: "data".into(),
             master_key_file: None,
             local_domains: Vec::new(),
+            store: StoreConfig::default(),
             tls: TlsConfig::default(),
             listen: ListenConfig::default(),
             log: LogConfig::default(),
@@ -169,6 +206,18 @@ data_dir = "data"
 
 # More local domains hosted here (organisations), besides hub_domain and patient.<hub_domain>.
 local_domains = []
+
+[store]
+# "sled": the embedded store in data_dir, for one process. "postgres": a PostgreSQL database
+# (15 or later) that several hub nodes share; each node keeps its own data_dir (control socket)
+# and the sealed blobs must be shared too (the same directory at data_dir/blobs on every node).
+backend = "sled"
+# With "postgres": where the database is. The password is better given in the environment
+# variable MSHUB_PG_PASSWORD, which overrides one in the URL. The schema is created or
+# upgraded at start.
+# url = "postgres://mshub@db.example:5432/mshub"
+# With "postgres": connections this node keeps for queries (one more listens for changes).
+pool_size = 16
 
 [tls]
 # PEM certificate chain and private key presented by every service (TLS 1.2 and 1.3 only).
@@ -295,6 +344,14 @@ impl Config {
         self.catalogue.authorities.iter_mut().for_each(abs);
     }
 
+    /// The PostgreSQL URL and password (`MSHUB_PG_PASSWORD`, if set, overrides the URL's).
+    pub fn postgres(&self) -> anyhow::Result<(&str, Option<String>)> {
+        let Some(url) = self.store.url.as_deref() else {
+            bail!("[store] backend = \"postgres\" needs [store] url = \"postgres://user@host/db\"");
+        };
+        Ok((url, std::env::var(PG_PASSWORD_ENV).ok()))
+    }
+
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Ok(secret) = std::env::var(MASTER_KEY_ENV) {
@@ -321,6 +378,28 @@ mod tests {
     fn example_parses_to_exactly_the_defaults() {
         let parsed: Config = toml::from_str(EXAMPLE).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn store_backend_is_sled_unless_postgres_is_asked_for() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sled);
+        let c: Config = toml::from_str(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://mshub@127.0.0.1/mshub\"",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(c.postgres().unwrap().0, "postgres://mshub@127.0.0.1/mshub");
+        let err = toml::from_str::<Config>("[store]\nbackend = \"mysql\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mysql"), "{err}");
+        let c: Config = toml::from_str("[store]\nbackend = \"postgres\"").unwrap();
+        assert!(c
+            .postgres()
+            .unwrap_err()
+            .to_string()
+            .contains("[store] url"));
     }
 
     #[test]

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use mshub_directory::{Directory, Domain, DomainEntry, DomainRole};
-use mshub_store::Store;
+use mshub_store::{Backend, BlobStore, FsBlobStore, PgBackend, SledBackend, Store};
 
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 
 /// Cheap to clone: the configuration and shared handles.
 #[derive(Clone)]
@@ -21,7 +21,7 @@ impl Hub {
     pub fn open(config: Config) -> anyhow::Result<Self> {
         let hub_domain = Domain::try_from(config.hub_domain.as_str()).context("hub_domain")?;
         let master = config.master_key()?;
-        let store = Arc::new(Store::open(&config.data_dir, master)?);
+        let store = Arc::new(open_store(&config, master)?);
         let directory = Arc::new(Directory::open(store.clone(), hub_domain)?);
         for name in &config.local_domains {
             let domain = Domain::try_from(name.as_str()).context("local_domains")?;
@@ -41,4 +41,25 @@ impl Hub {
             directory,
         })
     }
+}
+
+/// The store from `[store]` (records) and the blob directory in `data_dir` (sealed blobs).
+fn open_store(config: &Config, master: mshub_store::MasterKey) -> anyhow::Result<Store> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let kv: Arc<dyn Backend> = match config.store.backend {
+        StoreBackend::Sled => Arc::new(SledBackend::open(&dir.join("kv"))?),
+        StoreBackend::Postgres => {
+            let (url, password) = config.postgres()?;
+            Arc::new(
+                PgBackend::open(url, password.as_deref(), config.store.pool_size)
+                    .context("[store] backend = \"postgres\"")?,
+            )
+        }
+    };
+    // Blobs: the directory in data_dir (shared between nodes when several run); an object
+    // store would be chosen here.
+    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir.join("blobs"))?);
+    Ok(Store::with_backends(dir, kv, blobs, master)?)
 }

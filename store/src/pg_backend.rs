@@ -343,6 +343,9 @@ impl PgBackend {
             tokio::spawn(connection);
             let migrated = async {
                 let tx = client.transaction().await?;
+                // "already exists, skipping" is the normal case, not news for the log.
+                tx.batch_execute("SET LOCAL client_min_messages = warning")
+                    .await?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                     .await?;
                 tx.batch_execute(

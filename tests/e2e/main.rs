@@ -11,6 +11,7 @@ mod federation;
 mod imap;
 mod imap_interop;
 mod malformed;
+mod scaleout;
 mod smtp;
 mod sso;
 mod support;

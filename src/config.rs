@@ -270,6 +270,9 @@ retry_max_secs = 3600
 give_up_secs = 172800
 # Send a "delayed" DSN once after this many seconds.
 delay_notice_secs = 14400
+# A node delivering a queued message holds it this many seconds at most: with several nodes
+# on one store, a message whose node died mid-delivery is delivered by another after that.
+lease_secs = 600
 
 [imap]
 # Seconds of silence before a connection is closed (RFC 9051: at least 30 minutes).

@@ -85,11 +85,37 @@ impl Outbound {
             .collect();
         for entry in due {
             let id = entry.id;
+            // Another node sharing the store may be delivering it, or have just done so.
+            let entry = match self.take(id, now) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(queue_id = id, error = %e, "queue lease not taken");
+                    continue;
+                }
+            };
             if let Err(e) = self.attempt(entry).await {
                 tracing::error!(queue_id = id, error = %e, "queue entry could not be processed");
             }
+            if let Err(e) = self.queue.release(id) {
+                tracing::warn!(queue_id = id, error = %e, "queue lease not released");
+            }
         }
         Ok(())
+    }
+
+    /// The entry, re-read under this node's lease, if it is still due here.
+    fn take(&self, id: u64, now: i64) -> Result<Option<QueuedMessage>, MtaError> {
+        if !self.queue.lease(id, now, self.config.lease_secs)? {
+            return Ok(None);
+        }
+        match self.queue.get(id)? {
+            Some(entry) if entry.next_attempt <= now => Ok(Some(entry)),
+            _ => {
+                self.queue.release(id)?;
+                Ok(None)
+            }
+        }
     }
 
     fn route_for(&self, domain: &mshub_directory::Domain) -> Result<Option<Route>, MtaError> {

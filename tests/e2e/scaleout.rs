@@ -148,3 +148,198 @@ fn mail_delivered_on_node_a_wakes_idle_on_node_b_within_a_second() {
         "the two nodes applied the schema once"
     );
 }
+
+/// The configuration of node `dir` of operator A on PostgreSQL, trusting the peer operator
+/// of the federation tests; `first` holds the key, certificate and CA both nodes use.
+fn write_relaying_node(dir: &Path, first: &Path, url: &str, relay: u16) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("store")).unwrap();
+    let path = dir.join("mshub.toml");
+    let f = |p: &str| first.join(p).display().to_string();
+    std::fs::write(
+        &path,
+        format!(
+            r#"hub_domain = "mshub.test"
+data_dir = "store"
+master_key_file = "{key}"
+local_domains = ["hopital.mshub.test"]
+[store]
+backend = "postgres"
+url = "{url}"
+pool_size = 4
+[tls]
+cert = "{cert}"
+key = "{tlskey}"
+[listen]
+smtp_relay = "127.0.0.1:{relay}"
+submission = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
+imap = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
+https = "127.0.0.1:0"
+[mta]
+peer_ca = "{ca}"
+[mta.queue]
+retry_initial_secs = 1
+retry_max_secs = 1
+lease_secs = 3
+"#,
+            key = f("master.key"),
+            cert = f("tls/cert.pem"),
+            tlskey = f("tls/key.pem"),
+            ca = f("ca.pem"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn copies(inbox: &[Vec<u8>], marker: &str) -> usize {
+    inbox.iter().filter(|m| contains(m, marker)).count()
+}
+
+#[test]
+fn queued_mail_is_relayed_once_by_two_nodes_and_after_one_is_killed() {
+    use crate::federation::{has, send_from_a, stop_and_poll_inbox, write_pki, BERNARD};
+    use std::time::Duration;
+
+    let pg = pg::PgCluster::start();
+    let url = pg.create_db("relay");
+    let tmp = tempfile::tempdir().unwrap();
+    let a1_dir = tmp.path().join("node-a1");
+    let a2_dir = tmp.path().join("node-a2");
+    let p_dir = tmp.path().join("peer");
+    write_pki(&[&a1_dir, &p_dir]);
+    let (a_relay, a2_relay, p_relay) = (free_port(), free_port(), free_port());
+    std::fs::write(a1_dir.join("master.key"), "a1".repeat(32)).unwrap();
+    std::fs::write(p_dir.join("master.key"), "b2".repeat(32)).unwrap();
+    let a1_config = write_relaying_node(&a1_dir, &a1_dir, &url, a_relay);
+    let a2_config = write_relaying_node(&a2_dir, &a1_dir, &url, a2_relay);
+    std::fs::create_dir_all(a1_dir.join("store/blobs")).unwrap();
+    std::os::unix::fs::symlink(a1_dir.join("store/blobs"), a2_dir.join("store/blobs")).unwrap();
+    crate::federation::write_config(
+        &p_dir,
+        "autre.test",
+        "clinique.autre.test",
+        p_relay,
+        172_800,
+        14_400,
+    );
+
+    let mut a1 = Instance::new(
+        &a1_dir,
+        a1_config,
+        "mshub.test",
+        a1_dir.join("ca.pem"),
+        vec![
+            "demo".into(),
+            "--data".into(),
+            a1_dir.to_str().unwrap().into(),
+        ],
+    );
+    a1.cli(
+        &[
+            "domain",
+            "trust",
+            "clinique.autre.test",
+            "--route",
+            &format!("127.0.0.1:{p_relay}"),
+            "--tls",
+            "required",
+        ],
+        "",
+    );
+    let mut a2 = Instance::new(
+        &a2_dir,
+        a2_config.clone(),
+        "mshub.test",
+        a1_dir.join("ca.pem"),
+        vec![
+            "--config".into(),
+            a2_config.to_str().unwrap().into(),
+            "serve".into(),
+        ],
+    );
+    let p_config = p_dir.join("mshub.toml");
+    let mut p = Instance::new(
+        &p_dir,
+        p_config.clone(),
+        "autre.test",
+        p_dir.join("ca.pem"),
+        vec![
+            "--config".into(),
+            p_config.to_str().unwrap().into(),
+            "serve".into(),
+        ],
+    );
+    p.cli(
+        &[
+            "account",
+            "add",
+            BERNARD,
+            "professional",
+            "--rpps",
+            "10000000009",
+            "--given-name",
+            "Luc",
+            "--family-name",
+            "Bernard",
+            "--profession",
+            "physician",
+            "--password-stdin",
+        ],
+        "bernard-password\n",
+    );
+    p.cli(
+        &[
+            "domain",
+            "trust",
+            "hopital.mshub.test",
+            "--route",
+            &format!("127.0.0.1:{a_relay}"),
+            "--tls",
+            "mutual-tls",
+        ],
+        "",
+    );
+    a1.start();
+    a2.start();
+
+    // The peer is down while both nodes retry every second: when it comes back, the two
+    // nodes' runners find the entry due together, and only the lease holder relays it.
+    send_from_a(&a1, "TWO-NODES-7a1c");
+    std::thread::sleep(Duration::from_secs(3));
+    p.start();
+    std::thread::sleep(Duration::from_secs(4));
+    let inbox = stop_and_poll_inbox(
+        &mut p,
+        BERNARD,
+        Duration::from_secs(20),
+        Duration::from_secs(2),
+        has("TWO-NODES-7a1c"),
+    );
+    assert_eq!(
+        copies(&inbox, "TWO-NODES-7a1c"),
+        1,
+        "relayed once by two nodes"
+    );
+
+    // Queued on A1, which is killed (SIGKILL) while retrying: A2 relays it, once.
+    send_from_a(&a1, "KILLED-NODE-3f9d");
+    std::thread::sleep(Duration::from_millis(1500));
+    a1.kill();
+    p.start();
+    let inbox = stop_and_poll_inbox(
+        &mut p,
+        BERNARD,
+        Duration::from_secs(30),
+        Duration::from_secs(3),
+        has("KILLED-NODE-3f9d"),
+    );
+    assert_eq!(
+        copies(&inbox, "KILLED-NODE-3f9d"),
+        1,
+        "relayed once by the surviving node"
+    );
+    assert_eq!(copies(&inbox, "TWO-NODES-7a1c"), 1);
+    a2.stop();
+}

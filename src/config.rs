@@ -317,6 +317,11 @@ reminder_lead_secs = 86400
 authorities = []
 "#;
 
+/// `MSHUB_PG_PASSWORD`, if set.
+pub fn pg_password_from_env() -> Option<String> {
+    std::env::var(PG_PASSWORD_ENV).ok()
+}
+
 impl Config {
     /// Reads `path` and resolves its relative paths against the file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -352,7 +357,7 @@ impl Config {
         let Some(url) = self.store.url.as_deref() else {
             bail!("[store] backend = \"postgres\" needs [store] url = \"postgres://user@host/db\"");
         };
-        Ok((url, std::env::var(PG_PASSWORD_ENV).ok()))
+        Ok((url, pg_password_from_env()))
     }
 
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.

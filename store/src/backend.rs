@@ -130,6 +130,9 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// Every tree holding at least one entry, by name (to copy a whole store).
+    fn tree_names(&self) -> Result<Vec<String>>;
+
     /// How change events reach the other nodes sharing this backend; `None` (the default)
     /// for a backend only one process can open, where events stay in the process.
     fn change_feed(&self) -> Option<Arc<dyn ChangeFeed>> {

@@ -410,22 +410,6 @@ impl PgBackend {
             }
         }
     }
-
-    /// Every tree that holds at least one entry (for copying a whole store).
-    pub fn tree_names(&self) -> Result<Vec<String>> {
-        self.with_conn(|conn| async move {
-            let r = conn
-                .client
-                .query(
-                    "SELECT DISTINCT tree FROM kv WHERE value IS NOT NULL ORDER BY tree",
-                    &[],
-                )
-                .await;
-            (conn, r)
-        })?
-        .map_err(pg)
-        .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
-    }
 }
 
 /// Starts the backend's runtime on a thread of its own, so that it is never dropped inside
@@ -595,6 +579,21 @@ impl Backend for PgBackend {
 
     fn sync(&self, _ticket: SyncTicket) -> Result<()> {
         Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        self.with_conn(|conn| async move {
+            let r = conn
+                .client
+                .query(
+                    "SELECT DISTINCT tree FROM kv WHERE value IS NOT NULL ORDER BY tree",
+                    &[],
+                )
+                .await;
+            (conn, r)
+        })?
+        .map_err(pg)
+        .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 
     fn change_feed(&self) -> Option<Arc<dyn ChangeFeed>> {

@@ -279,7 +279,21 @@ fn concurrent_cas_increments(nodes: &[Arc<dyn Backend>; 2]) {
     );
 }
 
+fn tree_names_lists_non_empty_trees(kv: &dyn Backend) {
+    assert_eq!(kv.tree_names().unwrap(), Vec::<String>::new());
+    put(kv, B, b"k", b"v");
+    put(kv, A, &[0xff], b"v");
+    put(kv, Tree("a"), b"", b"v");
+    let mut b = Batch::new();
+    b.check(Tree("absent-only"), b"k".to_vec(), None);
+    b.put(Tree("gamma"), b"k".to_vec(), b"v".to_vec());
+    b.remove(Tree("gamma"), b"k".to_vec());
+    assert_eq!(kv.commit(&b).unwrap(), Commit::Done);
+    assert_eq!(kv.tree_names().unwrap(), ["a", "alpha", "beta"]);
+}
+
 fn conformance(fresh: &dyn Fn() -> [Arc<dyn Backend>; 2]) {
+    tree_names_lists_non_empty_trees(&*fresh()[0]);
     get_put_remove(&*fresh()[0]);
     scan_order_prefix_after_limit(&*fresh()[0]);
     batch_is_atomic(&*fresh()[0]);

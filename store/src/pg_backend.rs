@@ -312,6 +312,13 @@ impl PgBackend {
         if config.get_application_name().is_none() {
             config.application_name("mshub");
         }
+        // The store's promise (a returned commit is durable) must not depend on the server's
+        // or the role's defaults.
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c synchronous_commit=on"),
+            None => "-c synchronous_commit=on".to_string(),
+        };
+        config.options(options);
         let (handle, stop) = start_runtime()?;
         let link = Arc::new(Link { config, handle });
         let backend = Self {

@@ -19,6 +19,7 @@ pub mod blob;
 mod error;
 pub mod events;
 mod keyring;
+mod lease;
 pub mod mailbox;
 mod pg_backend;
 mod plain_cache;

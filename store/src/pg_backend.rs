@@ -417,6 +417,21 @@ impl PgBackend {
             }
         }
     }
+    /// A read, run once more on a fresh connection if its connection turned out to be dead
+    /// (the server restarted since it was pooled): reads are safe to repeat, writes are not.
+    fn read<T, Fut>(&self, f: impl Fn(Conn) -> Fut + Send + Sync + 'static) -> Result<T>
+    where
+        T: Send + 'static,
+        Fut:
+            Future<Output = (Conn, std::result::Result<T, tokio_postgres::Error>)> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let again = f.clone();
+        match self.with_conn(move |conn| f(conn))? {
+            Err(e) if e.is_closed() => self.with_conn(move |conn| again(conn))?.map_err(pg),
+            other => other.map_err(pg),
+        }
+    }
 }
 
 /// Starts the backend's runtime on a thread of its own, so that it is never dropped inside
@@ -520,12 +535,14 @@ async fn run_batch(
 
 impl Backend for PgBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let key = key.to_vec();
-        self.with_conn(move |conn| async move {
-            let r = conn.client.query_opt(&conn.st.get, &[&tree.0, &key]).await;
-            (conn, r)
-        })?
-        .map_err(pg)
+        let key = Arc::new(key.to_vec());
+        self.read(move |conn| {
+            let key = key.clone();
+            async move {
+                let r = conn.client.query_opt(&conn.st.get, &[&tree.0, &*key]).await;
+                (conn, r)
+            }
+        })
         .map(|row| row.and_then(|r| r.get(0)))
     }
 
@@ -546,15 +563,16 @@ impl Backend for PgBackend {
             return Ok(Vec::new());
         }
         let limit = limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-        self.with_conn(move |conn| async move {
-            let st = &conn.st.scan[usize::from(exclusive)][usize::from(upper.is_none())];
-            let r = conn
-                .client
-                .query(st, &[&tree.0, &from, &upper, &limit])
-                .await;
-            (conn, r)
-        })?
-        .map_err(pg)
+        let bounds = Arc::new((from, upper));
+        self.read(move |conn| {
+            let bounds = bounds.clone();
+            async move {
+                let (from, upper) = &*bounds;
+                let st = &conn.st.scan[usize::from(exclusive)][usize::from(upper.is_none())];
+                let r = conn.client.query(st, &[&tree.0, from, upper, &limit]).await;
+                (conn, r)
+            }
+        })
         .map(|rows| {
             rows.into_iter()
                 .filter_map(|r| Some((r.get::<_, Vec<u8>>(0), r.get::<_, Option<Vec<u8>>>(1)?)))

@@ -577,3 +577,79 @@ fn changes_on_one_postgres_node_reach_the_other_within_a_second() {
         }
     );
 }
+
+#[test]
+fn acknowledged_appends_survive_a_postgres_crash_and_the_nodes_reconnect() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b] = two_pg_nodes(&pg, "crash", dir.path());
+    a.provision_account(ACCOUNT).unwrap();
+    let inbox = a.special_mailbox(ACCOUNT, SpecialUse::Inbox).unwrap();
+    let acked: Vec<_> = (0..20)
+        .map(|i| {
+            a.append(inbox.id, &message(i), BTreeSet::new(), 0)
+                .unwrap()
+                .uid
+        })
+        .collect();
+
+    pg.crash_and_restart();
+
+    // A read is repeated on a fresh connection when its pooled one died with the server.
+    assert_eq!(a.messages(inbox.id).unwrap().len(), acked.len());
+
+    // Pooled connections died with the server: a call may fail (with a reason, no panic) until
+    // fresh ones are opened.
+    let mut appended = None;
+    let start = Instant::now();
+    while appended.is_none() && start.elapsed() < Duration::from_secs(20) {
+        match b.append(inbox.id, &message(99), BTreeSet::new(), 0) {
+            Ok(meta) => appended = Some(meta),
+            Err(e) => {
+                assert!(e.to_string().contains("PostgreSQL"), "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let after = appended.expect("node B writes again after PostgreSQL restarted");
+    let uids: Vec<_> = a
+        .messages(inbox.id)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    for uid in &acked {
+        assert!(
+            uids.contains(uid),
+            "acknowledged UID {uid} lost in the crash"
+        );
+    }
+    assert_eq!(
+        after.uid.get() as usize,
+        acked.len() + 1,
+        "no UID reused or skipped"
+    );
+
+    // The listeners reconnect: changes cross nodes again (a notice sent while a listener was
+    // away is lost, hence several tries).
+    let mut on_b = b.events().subscribe();
+    let mut heard = false;
+    for i in 0..20 {
+        let meta = a
+            .append(inbox.id, &message(200 + i), BTreeSet::new(), 0)
+            .unwrap();
+        if wait_for(&mut on_b, Duration::from_secs(1), |c| {
+            c.kind
+                == ChangeKind::Appended {
+                    uid: meta.uid,
+                    modseq: meta.modseq,
+                }
+        })
+        .is_some()
+        {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "node B's listener never came back");
+}

@@ -143,6 +143,17 @@ impl Outbound {
         }
         let mut newly_failed = Vec::new();
         for (domain, indexes) in by_domain {
+            // Each domain may take minutes (a minute per SMTP step at most): the lease is
+            // renewed before each, so that no other node takes the entry meanwhile.
+            if !self
+                .queue
+                .lease(entry.id, mshub_store::now(), self.config.lease_secs)?
+            {
+                return Err(MtaError::Internal(
+                    "another node took this entry's lease: mta.queue.lease_secs is too short"
+                        .into(),
+                ));
+            }
             let domain = mshub_directory::Domain::try_from(domain.as_str())?;
             let outcome = match (self.route_for(&domain)?, &self.connector) {
                 (None, _) => Err(AttemptError::Permanent(format!(

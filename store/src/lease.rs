@@ -37,6 +37,21 @@ impl Store {
         batch.put(LEASES, name.as_bytes(), crate::json(&held));
         Ok(self.kv.commit(&batch)? == Commit::Done)
     }
+
+    /// Writes, in `batch`, the lease `name` held by `holder` until `until`: taken exactly when
+    /// the batch's other writes land (e.g. with the record of the work it guards).
+    pub fn lease_in(batch: &mut Batch, name: &str, holder: &str, until: i64) {
+        let held = Held {
+            holder: holder.to_string(),
+            until,
+        };
+        batch.put(LEASES, name.as_bytes(), crate::json(&held));
+    }
+
+    /// Removes, in `batch`, the lease `name` (the work it guarded is done).
+    pub fn release_in(batch: &mut Batch, name: &str) {
+        batch.remove(LEASES, name.as_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -27,20 +27,23 @@
 //!   each node `LISTEN`s on a connection of its own and re-publishes the other nodes' notices.
 //!   A notice sent while a node's listener is reconnecting is lost to that node (it logs the
 //!   reconnection); IMAP clients then see the change at their next command.
+mod feed;
+mod pool;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use crate::backend::{Applied, Backend, Batch, Entries, SyncTicket, Tree};
 use crate::events::ChangeFeed;
 use crate::{Result, StoreError};
+use feed::PgFeed;
+use pool::{start_runtime, Link, Pool};
 
 /// The NOTIFY channel of change events.
 pub const CHANNEL: &str = "mshub_changes";
@@ -67,7 +70,6 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         PRIMARY KEY (tree, key)
     );",
 )];
-
 type PgConnection =
     tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
 
@@ -143,122 +145,6 @@ struct Conn {
     client: Client,
     st: Statements,
 }
-
-/// Where to connect, and the runtime that drives every connection.
-struct Link {
-    config: tokio_postgres::Config,
-    handle: Handle,
-}
-
-impl Link {
-    /// Runs `f` on the backend's runtime and blocks this thread until it is done. Safe from any
-    /// thread, a tokio worker included: the caller only waits on a channel.
-    fn block<T, Fut>(&self, f: impl FnOnce() -> Fut + Send + 'static) -> Result<T>
-    where
-        T: Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            let _ = tx.send(f().await);
-        });
-        rx.recv()
-            .map_err(|_| StoreError::Backend("the PostgreSQL runtime stopped".into()))
-    }
-
-    async fn connect(
-        config: tokio_postgres::Config,
-    ) -> std::result::Result<(Client, PgConnection), String> {
-        match tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls)).await {
-            Ok(Ok(pair)) => Ok(pair),
-            Ok(Err(e)) => Err(describe(&e)),
-            Err(_) => Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
-        }
-    }
-
-    /// A new connection with its statements prepared; its I/O is driven by a task.
-    fn open_conn(&self) -> Result<Conn> {
-        let config = self.config.clone();
-        self.block(move || async move {
-            let (client, connection) = Self::connect(config).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "PostgreSQL connection ended");
-                }
-            });
-            let st = Statements::prepare(&client)
-                .await
-                .map_err(|e| describe(&e))?;
-            Ok(Conn { client, st })
-        })?
-        .map_err(|e: String| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))
-    }
-}
-
-/// A bounded pool of connections, taken and given back by blocking callers.
-struct Pool {
-    state: Mutex<PoolState>,
-    freed: Condvar,
-    max: usize,
-}
-
-struct PoolState {
-    idle: Vec<Conn>,
-    /// Connections in existence (idle, lent, or being opened).
-    open: usize,
-}
-
-impl Pool {
-    fn take(&self, link: &Link) -> Result<Conn> {
-        let deadline = std::time::Instant::now() + POOL_WAIT;
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(conn) = st.idle.pop() {
-                if !conn.client.is_closed() {
-                    return Ok(conn);
-                }
-                st.open -= 1;
-                continue;
-            }
-            if st.open < self.max {
-                st.open += 1;
-                drop(st);
-                return link.open_conn().inspect_err(|_| self.lost());
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(StoreError::Backend(format!(
-                    "all {} PostgreSQL connections stayed busy for {} s",
-                    self.max,
-                    POOL_WAIT.as_secs()
-                )));
-            }
-            st = self
-                .freed
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    fn give_back(&self, conn: Conn) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if conn.client.is_closed() {
-            st.open -= 1;
-        } else {
-            st.idle.push(conn);
-        }
-        self.freed.notify_one();
-    }
-
-    /// A lent connection that will not come back.
-    fn lost(&self) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.open -= 1;
-        self.freed.notify_one();
-    }
-}
-
 pub struct PgBackend {
     link: Arc<Link>,
     pool: Pool,
@@ -322,14 +208,7 @@ impl PgBackend {
         let (handle, stop) = start_runtime()?;
         let link = Arc::new(Link { config, handle });
         let backend = Self {
-            pool: Pool {
-                state: Mutex::new(PoolState {
-                    idle: Vec::new(),
-                    open: 0,
-                }),
-                freed: Condvar::new(),
-                max: pool_size.max(1),
-            },
+            pool: Pool::new(pool_size),
             feed: Arc::new(PgFeed::new(link.clone())),
             link,
             _stop: stop,
@@ -433,41 +312,6 @@ impl PgBackend {
         }
     }
 }
-
-/// Starts the backend's runtime on a thread of its own, so that it is never dropped inside
-/// another runtime: dropping the returned sender ends the thread, which drops the runtime.
-fn start_runtime() -> Result<(Handle, tokio::sync::oneshot::Sender<()>)> {
-    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("mshub-postgres".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("mshub-postgres-io")
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => {
-                    let _ = handle_tx.send(Ok(rt.handle().clone()));
-                    rt.block_on(async {
-                        let _ = stop_rx.await;
-                    });
-                    rt.shutdown_timeout(Duration::from_secs(1));
-                }
-                Err(e) => {
-                    let _ = handle_tx.send(Err(e));
-                }
-            }
-        })
-        .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL thread: {e}")))?;
-    let handle = handle_rx
-        .recv()
-        .map_err(|_| StoreError::Backend("the PostgreSQL thread ended at start".into()))?
-        .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL runtime: {e}")))?;
-    Ok((handle, stop_tx))
-}
-
 /// What a batch did inside its transaction.
 enum Outcome {
     Committed,
@@ -625,154 +469,6 @@ impl Backend for PgBackend {
         Some(self.feed.clone())
     }
 }
-
-/// Change events over `LISTEN/NOTIFY`: notices go out in order on one connection, and come
-/// in on another that this node keeps listening (reconnecting when it drops).
-struct PgFeed {
-    link: Arc<Link>,
-    outbox: tokio::sync::mpsc::UnboundedSender<String>,
-    inbox: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
-}
-
-impl PgFeed {
-    fn new(link: Arc<Link>) -> Self {
-        let (outbox, inbox) = tokio::sync::mpsc::unbounded_channel();
-        Self {
-            link,
-            outbox,
-            inbox: Mutex::new(Some(inbox)),
-        }
-    }
-
-    /// Sends the queued notices, in order, reconnecting as needed.
-    async fn send_notices(
-        config: tokio_postgres::Config,
-        mut inbox: tokio::sync::mpsc::UnboundedReceiver<String>,
-    ) {
-        let mut conn: Option<Conn> = None;
-        while let Some(notice) = inbox.recv().await {
-            for attempt in 0..2 {
-                if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-                    conn = match Link::connect(config.clone()).await {
-                        Ok((client, connection)) => {
-                            tokio::spawn(async move {
-                                let _ = connection.await;
-                            });
-                            match Statements::prepare(&client).await {
-                                Ok(st) => Some(Conn { client, st }),
-                                Err(e) => {
-                                    tracing::warn!(error = %describe(&e), "change notices: cannot prepare");
-                                    None
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "change notices: cannot connect to PostgreSQL");
-                            None
-                        }
-                    };
-                }
-                let Some(c) = &conn else { break };
-                match c.client.execute(&c.st.notify, &[&CHANNEL, &notice]).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %describe(&e), attempt, "change notice not sent");
-                        conn = None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl ChangeFeed for PgFeed {
-    fn announce(&self, notice: String) {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(inbox) = inbox.take() {
-            self.link
-                .handle
-                .spawn(Self::send_notices(self.link.config.clone(), inbox));
-        }
-        // The sender task only ends with the runtime: nothing to tell anyone then.
-        let _ = self.outbox.send(notice);
-    }
-
-    fn listen(&self, deliver: Box<dyn Fn(&str) + Send + Sync>) -> Result<()> {
-        let (ready_tx, ready_rx) =
-            std::sync::mpsc::sync_channel::<std::result::Result<(), String>>(1);
-        let config = self.link.config.clone();
-        self.link
-            .handle
-            .spawn(listen_loop(config, deliver, ready_tx));
-        match ready_rx.recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Backend(format!(
-                "cannot listen for other nodes' changes on PostgreSQL: {e}"
-            ))),
-            Err(_) => Err(StoreError::Backend(
-                "cannot listen for other nodes' changes on PostgreSQL: no answer".into(),
-            )),
-        }
-    }
-}
-
-/// Keeps one connection listening on [`CHANNEL`], reconnecting with a growing pause.
-async fn listen_loop(
-    config: tokio_postgres::Config,
-    deliver: Box<dyn Fn(&str) + Send + Sync>,
-    ready: std::sync::mpsc::SyncSender<std::result::Result<(), String>>,
-) {
-    let mut ready = Some(ready);
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let failure = match Link::connect(config.clone()).await {
-            Ok((client, mut connection)) => {
-                let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel();
-                let driver = tokio::spawn(async move {
-                    let mut messages =
-                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    use futures_util::StreamExt as _;
-                    while let Some(message) = messages.next().await {
-                        match message {
-                            Ok(AsyncMessage::Notification(n)) => {
-                                let _ = note_tx.send(n.payload().to_string());
-                            }
-                            Ok(_) => {}
-                            Err(e) => return describe(&e),
-                        }
-                    }
-                    "the connection closed".to_string()
-                });
-                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
-                    Ok(()) => {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(Ok(()));
-                        } else {
-                            tracing::info!("listening again for other nodes' changes");
-                        }
-                        pause = Duration::from_millis(100);
-                        while let Some(payload) = note_rx.recv().await {
-                            deliver(&payload);
-                        }
-                        let why = driver.await.unwrap_or_else(|e| e.to_string());
-                        drop(client);
-                        why
-                    }
-                    Err(e) => describe(&e),
-                }
-            }
-            Err(e) => e,
-        };
-        if let Some(r) = ready.take() {
-            let _ = r.send(Err(failure));
-            return;
-        }
-        tracing::warn!(error = %failure, "lost the PostgreSQL change listener; reconnecting");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

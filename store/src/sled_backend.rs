@@ -322,6 +322,26 @@ impl Backend for SledBackend {
         Ok(Applied::Done(SyncTicket(seq)))
     }
 
+    fn tree_names(&self) -> Result<Vec<String>> {
+        // Keys are `tree ‖ NUL ‖ key`: read the first key of each tree, then skip past it.
+        let mut names = Vec::new();
+        let mut from = Vec::new();
+        while let Some((k, _)) = self
+            .data
+            .range(from.clone()..)
+            .next()
+            .transpose()
+            .map_err(backend)?
+        {
+            let end = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            let name = String::from_utf8_lossy(&k[..end]).into_owned();
+            from = k[..end].to_vec();
+            from.push(1);
+            names.push(name);
+        }
+        Ok(names)
+    }
+
     fn sync(&self, ticket: SyncTicket) -> Result<()> {
         // Durability: the batch is on disk before the caller may acknowledge anything.
         self.gate.wait_durable(ticket.0, || self.move_and_flush())

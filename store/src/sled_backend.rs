@@ -234,9 +234,11 @@ impl Backend for SledBackend {
     ) -> Result<Entries> {
         let full_prefix = full_key(tree, prefix);
         let strip = tree.0.len() + 1;
-        let start = match after {
-            Some(after) => std::ops::Bound::Excluded(full_key(tree, after)),
-            None => std::ops::Bound::Included(full_prefix.clone()),
+        // From the prefix, or past `after` when that is further (an `after` sorting before the
+        // prefix does not hide the prefix's keys).
+        let start = match after.map(|a| full_key(tree, a)) {
+            Some(after) if after >= full_prefix => std::ops::Bound::Excluded(after),
+            _ => std::ops::Bound::Included(full_prefix.clone()),
         };
         // The overlay's entries in range first (it only shrinks once sled has them), then
         // sled's, merged in key order with the overlay's taking precedence.

@@ -59,6 +59,26 @@ impl Conversations {
         batch.put(CONVERSATION, key, now.to_be_bytes());
     }
 
+    /// Records, durably and on its own, that `correspondent` wrote to `patient` (for callers
+    /// outside delivery, which uses [`Conversations::record_in`]).
+    pub fn record(
+        &self,
+        patient: AccountId,
+        correspondent: &Address,
+        message_id: Option<&str>,
+    ) -> Result<(), MtaError> {
+        let mut batch = Batch::new();
+        Self::record_in(
+            &mut batch,
+            patient,
+            correspondent,
+            message_id,
+            mshub_store::now(),
+        );
+        let _ = self.store.kv().commit(&batch)?;
+        Ok(())
+    }
+
     /// Has `correspondent` ever written to `patient`?
     pub fn has_written(
         &self,

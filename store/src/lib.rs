@@ -41,8 +41,8 @@ pub use keyring::MasterKey;
 pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
-pub use s3_blobs::{S3BlobStore, S3Options};
 pub use pg_backend::{PgBackend, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
+pub use s3_blobs::{S3BlobStore, S3Options};
 pub use sled_backend::SledBackend;
 
 use keyring::Keyring;

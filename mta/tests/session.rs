@@ -891,7 +891,6 @@ async fn another_node_leaves_a_fresh_filing_to_the_node_that_delivered_it() {
         "mx2.mshub.test".into(),
         hub.store.clone(),
         hub.directory.clone(),
-        hub.mta.conversations().clone(),
         Arc::new(mshub_mta::queue::Queue::open(hub.store.clone()).unwrap()),
         vec![Arc::new(FailingFiler)],
     );

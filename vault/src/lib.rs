@@ -36,6 +36,7 @@
 
 pub mod access;
 pub mod cda;
+pub mod dicom;
 mod document;
 mod error;
 pub mod filing;
@@ -51,6 +52,7 @@ use mshub_directory::Directory;
 use mshub_store::Store;
 
 pub use access::AccessMatrix;
+pub use dicom::DicomLimits;
 pub use document::{sha1_hex, Author, Document, DocumentId, Source};
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::may_carry_documents;
@@ -66,6 +68,7 @@ pub struct Vault {
     types: DocumentTypes,
     access: AccessMatrix,
     limits: XdmLimits,
+    dicom_limits: DicomLimits,
 }
 
 impl Vault {
@@ -93,7 +96,18 @@ impl Vault {
             types,
             access,
             limits,
+            dicom_limits: DicomLimits::default(),
         }
+    }
+
+    /// The same vault with other bounds on DICOM files.
+    pub fn with_dicom_limits(mut self, limits: DicomLimits) -> Self {
+        self.dicom_limits = limits;
+        self
+    }
+
+    pub fn dicom_limits(&self) -> &DicomLimits {
+        &self.dicom_limits
     }
 
     pub fn types(&self) -> &DocumentTypes {

@@ -8,6 +8,7 @@ mod catalogue;
 mod cli;
 mod demo;
 mod federation;
+mod imaging;
 mod imap;
 mod imap_interop;
 mod malformed;

@@ -5,8 +5,10 @@
 //! INBOX; every IHE XDM archive ([`xdm`]), CDA R2 document ([`cda`]), PDF or image attached
 //! becomes a [`Document`] of that patient — content sealed to the patient's key, typed by the
 //! [`DocumentTypes`] table, audited (`document.file`) — and the patient gets a notification
-//! in the INBOX. What cannot be filed is reported per attachment with a precise [`Rejection`];
-//! the message itself is never touched.
+//! in the INBOX. DICOM files, attached or in an XDM archive, are grouped by study into one
+//! imaging document each ([`dicom`]), shown through [`Vault::read_study`] and
+//! [`Vault::study_image`]. What cannot be filed is reported per attachment with a precise
+//! [`Rejection`]; the message itself is never touched.
 //!
 //! Then the rules ([`rules`]): [`Vault::documents_for_patient`],
 //! [`Vault::documents_for_professional`] and [`Vault::read_document`] apply DESIGN §4 "Vault

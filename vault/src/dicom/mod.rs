@@ -316,7 +316,8 @@ pub fn read_instance(
         if rows <= 0 || columns <= 0 {
             return Err(refused(name, format!("image of {rows} × {columns} pixels")));
         }
-        if (rows * columns) as u64 > limits.max_pixels {
+        // Rows and Columns are US, but a hostile file may give any integer: no overflow here.
+        if rows.saturating_mul(columns) as u64 > limits.max_pixels {
             return Err(refused(
                 name,
                 format!(
@@ -346,9 +347,12 @@ pub fn read_instance(
         }
         match pixels.value() {
             dicom_core::DicomValue::Primitive(p) => {
-                let expected = (rows * columns * samples * bits.max(8) / 8) as u64 * frames as u64;
+                // Only for the sample formats decoded here: rows × columns and frames are
+                // bounded above, so nothing overflows.
+                let expected = || (rows * columns * samples * bits / 8) as u64 * frames as u64;
                 let actual = p.calculate_byte_len() as u64;
-                if instance.undecodable.is_none() && actual < expected {
+                if instance.undecodable.is_none() && actual < expected() {
+                    let expected = expected();
                     return Err(refused(
                         name,
                         format!("pixel data truncated: {actual} bytes for the {expected} that {frames} frame(s) of {rows} × {columns} need"),

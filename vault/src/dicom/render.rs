@@ -120,7 +120,7 @@ pub(crate) fn decode_frame(
     let rows = int(obj, tags::ROWS).unwrap_or(0);
     let columns = int(obj, tags::COLUMNS).unwrap_or(0);
     let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
-    if rows <= 0 || columns <= 0 || (rows * columns) as u64 > limits.max_pixels {
+    if rows <= 0 || columns <= 0 || rows.saturating_mul(columns) as u64 > limits.max_pixels {
         return Err(format!("image of {rows} × {columns} pixels"));
     }
     if i64::from(n) >= frames || frames > i64::from(limits.max_frames) {

@@ -541,3 +541,49 @@ fn study_reads_follow_the_access_rules_and_are_audited() {
     assert!(hub.vault.read_study(&hub.paul, doc.id).is_err());
     hub.store.verify_audit().unwrap();
 }
+
+#[test]
+fn colour_images_are_rendered_in_rgb_interleaved_or_by_plane() {
+    let hub = hub();
+    let (_dir, files) = dicom_files();
+    let filing = hub.file_for_camille(&to_camille(&[
+        ("us-rgb.dcm", "application/dicom", &files["us-rgb.dcm"]),
+        (
+            "us-rgb-planar.dcm",
+            "application/dicom",
+            &files["us-rgb-planar.dcm"],
+        ),
+    ]));
+    let id = filing.documents()[0];
+    for series in [0, 1] {
+        let png = hub
+            .vault
+            .study_image(&hub.camille, id, series, 0, Preset::Default)
+            .unwrap();
+        let (w, h, color, px) = png_pixels(&png);
+        assert_eq!(
+            (w, h, color),
+            (8, 8, png::ColorType::Rgb),
+            "series {series}"
+        );
+        let at = (2 * 8 + 3) * 3;
+        assert_eq!(&px[at..at + 3], &[60, 90, 200], "series {series}");
+    }
+}
+
+#[test]
+fn the_time_budget_refuses_what_is_left() {
+    let (_dir, files) = dicom_files();
+    let hub = hub();
+    let vault =
+        Vault::new(hub.store.clone(), hub.directory.clone()).with_dicom_limits(DicomLimits {
+            time_budget: std::time::Duration::ZERO,
+            ..DicomLimits::default()
+        });
+    let raw = to_camille(&[("ct-1.dcm", "application/dicom", &files["ct-1.dcm"])]);
+    let filing = vault.file_message(&hub.camille, None, &raw);
+    let (name, rejection) = filing.failures().next().expect("refused");
+    assert_eq!(name, "ct-1.dcm");
+    assert!(rejection.to_string().contains("time budget"), "{rejection}");
+    assert!(filing.documents().is_empty());
+}

@@ -56,6 +56,49 @@ fn long_vr(vr: &[u8]) -> bool {
     )
 }
 
+/// The value representations of PS3.5 §6.2. Any other pair of bytes is refused: a reader that
+/// took it for UN would read a 4-byte length where this walk read a 2-byte one, and the two
+/// would disagree on every length after it.
+fn known_vr(vr: &[u8]) -> bool {
+    matches!(
+        vr,
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SQ"
+            | b"SS"
+            | b"ST"
+            | b"SV"
+            | b"TM"
+            | b"UC"
+            | b"UI"
+            | b"UL"
+            | b"UN"
+            | b"UR"
+            | b"US"
+            | b"UT"
+            | b"UV"
+    )
+}
+
 /// Checks a file (starting at `DICM`, after the preamble) and gives its layout.
 pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
     if file.get(..4) != Some(b"DICM") {
@@ -74,6 +117,11 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
         let vr = file
             .get(pos + 4..pos + 6)
             .ok_or_else(|| format!("truncated file meta information at byte {pos}"))?;
+        if !known_vr(vr) {
+            return Err(format!(
+                "invalid value representation in the file meta information at byte {pos}"
+            ));
+        }
         let (len, header) = if long_vr(vr) {
             (u32_at(file, pos + 8), 12)
         } else {
@@ -235,6 +283,12 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                     .get(pos + 4..pos + 6)
                     .and_then(|v| v.try_into().ok())
                     .ok_or((pos, "truncated element header".to_string()))?;
+                if !known_vr(&vr) {
+                    return Err((
+                        pos,
+                        format!("invalid value representation for ({group:04X},{element:04X})"),
+                    ));
+                }
                 if long_vr(&vr) {
                     let len = u32_at(data, pos + 8)
                         .ok_or((pos, "truncated element header".to_string()))?;
@@ -364,6 +418,14 @@ mod tests {
         }
         let err = check(&f, 16).unwrap_err();
         assert!(err.contains("nested more than 16"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_value_representation_is_refused() {
+        let mut f = meta("1.2.840.10008.1.2.1");
+        f.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
+        let err = check(&f, 8).unwrap_err();
+        assert!(err.contains("invalid value representation"), "{err}");
     }
 
     #[test]

@@ -219,7 +219,10 @@ fn hostile_and_truncated_files_are_refused_with_their_reason_and_the_rest_is_fil
         ("absurd-size.dcm", "65535 × 65535"),
         ("many-frames.dcm", "100000 frames"),
         ("deep.dcm", "nested more than 16 deep"),
-        ("unknown-vr.dcm", "invalid value representation for (0008,0016)"),
+        (
+            "unknown-vr.dcm",
+            "invalid value representation for (0008,0016)",
+        ),
         ("garbage.dcm", "no DICM prefix"),
         ("no-preamble-garbage.dcm", "file meta"),
     ];

@@ -126,6 +126,33 @@ pub(crate) fn decode_frame(
     if i64::from(n) >= frames || frames > i64::from(limits.max_frames) {
         return Err(format!("no frame {} of {frames}", n + 1));
     }
+    // What the decoders allocate follows these: only the formats shown here get that far.
+    let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(0);
+    if !matches!(samples, 1 | 3) || !matches!(bits, 8 | 16) {
+        return Err(format!(
+            "{samples} samples per pixel of {bits} bits is not a format shown here"
+        ));
+    }
+    if let Some(dicom_core::DicomValue::PixelSequence(seq)) = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .map(|e| e.value())
+    {
+        for fragment in seq.fragments() {
+            if let Some((height, width, components)) = jpeg_size(fragment) {
+                if i64::from(height) > rows
+                    || i64::from(width) > columns
+                    || i64::from(components) > samples
+                {
+                    return Err(format!(
+                        "a JPEG stream of {width} × {height} pixels and {components} components in an image of {columns} × {rows} and {samples}"
+                    ));
+                }
+            }
+        }
+    }
     let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data_frame(n))
         .map_err(|_| "the pixel data decoder failed on this file".to_string())?
         .map_err(|e| format!("pixel data cannot be decoded: {e}"))?;
@@ -251,6 +278,44 @@ pub(crate) fn decode_frame(
             window,
         },
     })
+}
+
+/// The height, width and number of components a JPEG stream declares in its frame header
+/// (ITU T.81 §B.2.2), if the fragment starts one: the JPEG decoder allocates for them, whatever
+/// the DICOM header says.
+fn jpeg_size(fragment: &[u8]) -> Option<(u16, u16, u8)> {
+    if !fragment.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut pos = 2;
+    while pos + 4 <= fragment.len() {
+        if fragment[pos] != 0xFF {
+            return None;
+        }
+        let marker = fragment[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        let length = usize::from(u16::from_be_bytes([fragment[pos + 2], fragment[pos + 3]]));
+        // SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC); also SOF55 of JPEG-LS (F7).
+        if matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC)) || marker == 0xF7
+        {
+            let h = fragment.get(pos + 5..pos + 7)?;
+            let w = fragment.get(pos + 7..pos + 9)?;
+            let components = *fragment.get(pos + 9)?;
+            return Some((
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([w[0], w[1]]),
+                components,
+            ));
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        pos += 2 + length;
+    }
+    None
 }
 
 fn ybr_to_rgb(ybr: &[u8]) -> Vec<u8> {
@@ -428,6 +493,18 @@ mod tests {
         assert_eq!(window_value(39.5, w), 128);
         // (140 - 39.5) / 399 + 0.5 = 0.7519 → 191.7
         assert_eq!(window_value(140.0, w), 192);
+    }
+
+    #[test]
+    fn the_size_a_jpeg_stream_declares_is_read() {
+        // SOI, APP0 (length 4), SOF0: precision 8, height 0x0200, width 0x0300.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x02,
+            0x00, 0x03, 0x00, 0x01,
+        ];
+        assert_eq!(jpeg_size(&jpeg), Some((0x200, 0x300, 1)));
+        assert_eq!(jpeg_size(b"not a jpeg"), None);
+        assert_eq!(jpeg_size(&jpeg[..10]), None);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn run() -> anyhow::Result<()> {
                 config_path.parent().unwrap_or(std::path::Path::new(".")),
             );
             demo_catalogue.prepare(&mut config)?;
+            demo::prepare_prescription_key(&mut config)?;
             init_logging(&config);
             let hub = Hub::open(config)?;
             demo::seed(&hub.directory)?;

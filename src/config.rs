@@ -1,8 +1,9 @@
 //! The one configuration tree (TOML). Every field has a default; unknown keys are refused with
 //! their name, so a typo never silently falls back to a default.
 //!
-//! Environment: only `MSHUB_MASTER_KEY` is read (here, nowhere else): it overrides
-//! `master_key_file`.
+//! Environment, read here and nowhere else: `MSHUB_MASTER_KEY` overrides `master_key_file`;
+//! with `[blobs] backend = "s3"`, the bucket's credentials come from `MSHUB_S3_ACCESS_KEY_ID`
+//! and `MSHUB_S3_SECRET_ACCESS_KEY`, or else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,17 @@ use serde::{Deserialize, Serialize};
 use mshub_agenda::AgendaConfig;
 use mshub_imap::ImapConfig;
 use mshub_mta::MtaConfig;
-use mshub_store::MasterKey;
+use mshub_prescription::PrescriptionConfig;
+use mshub_store::{MasterKey, S3Options};
 use mshub_webmail::WebmailConfig;
 
 /// The environment variable that carries the master key.
 pub const MASTER_KEY_ENV: &str = "MSHUB_MASTER_KEY";
+/// The S3 credentials' variables, ours first, then the usual AWS ones.
+pub const S3_CREDENTIAL_ENVS: [(&str, &str); 2] = [
+    ("MSHUB_S3_ACCESS_KEY_ID", "MSHUB_S3_SECRET_ACCESS_KEY"),
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -40,6 +47,8 @@ pub struct Config {
     pub webmail: WebmailConfig,
     pub agenda: AgendaConfig,
     pub catalogue: CatalogueConfig,
+    pub prescription: PrescriptionConfig,
+    pub blobs: BlobsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +93,97 @@ pub struct CatalogueConfig {
     pub authorities: Vec<PathBuf>,
 }
 
+/// Where sealed blobs (messages and documents larger than what rides inline in the key-value
+/// store) are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `fs`: files under `data_dir`; `s3`: a bucket of an S3-compatible store, shared by the
+    /// nodes of a scaled-out hub.
+    pub backend: BlobBackend,
+    /// S3 only: base URL of the S3 API (`https://…`; `http://` only on a trusted network).
+    pub endpoint: Option<String>,
+    /// S3 only: the bucket, which must exist and be writable with the credentials.
+    pub bucket: Option<String>,
+    /// S3 only: the region the store signs for (Garage: its `s3_region`).
+    pub region: Option<String>,
+    /// S3 only: prefix of every object name (`<prefix>/ab/abcdef…`).
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    #[default]
+    Fs,
+    S3,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            backend: BlobBackend::Fs,
+            endpoint: None,
+            bucket: None,
+            region: None,
+            prefix: "blobs".into(),
+        }
+    }
+}
+
+impl BlobsConfig {
+    /// The bucket to use, with its credentials from the environment; `None` for `fs`.
+    pub fn s3_options(&self) -> anyhow::Result<Option<S3Options>> {
+        self.s3_options_from(|name| std::env::var(name).ok())
+    }
+
+    fn s3_options_from(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<S3Options>> {
+        if self.backend == BlobBackend::Fs {
+            return Ok(None);
+        }
+        let required = |value: &Option<String>, key: &str| match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            _ => Err(anyhow::anyhow!(
+                "[blobs] backend = \"s3\" needs `{key}` in the configuration"
+            )),
+        };
+        let endpoint = required(&self.endpoint, "endpoint")?;
+        let bucket = required(&self.bucket, "bucket")?;
+        let region = required(&self.region, "region")?;
+        let set = |name: &str| env(name).filter(|v| !v.is_empty());
+        let mut credentials = None;
+        for (id_var, secret_var) in S3_CREDENTIAL_ENVS {
+            match (set(id_var), set(secret_var)) {
+                (Some(id), Some(secret)) => {
+                    credentials = Some((id, secret));
+                    break;
+                }
+                (None, None) => {}
+                (Some(_), None) => bail!("{id_var} is set but {secret_var} is not"),
+                (None, Some(_)) => bail!("{secret_var} is set but {id_var} is not"),
+            }
+        }
+        let Some((access_key_id, secret_access_key)) = credentials else {
+            bail!(
+                "[blobs] backend = \"s3\" needs the bucket's credentials in the environment: \
+                 MSHUB_S3_ACCESS_KEY_ID and MSHUB_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID \
+                 and AWS_SECRET_ACCESS_KEY)"
+            );
+        };
+        Ok(Some(S3Options {
+            endpoint,
+            bucket,
+            region,
+            prefix: self.prefix.clone(),
+            access_key_id,
+            secret_access_key,
+        }))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -99,6 +199,8 @@ impl Default for Config {
             webmail: WebmailConfig::default(),
             agenda: AgendaConfig::default(),
             catalogue: CatalogueConfig::default(),
+            prescription: PrescriptionConfig::default(),
+            blobs: BlobsConfig::default(),
         }
     }
 }
@@ -263,6 +365,28 @@ reminder_lead_secs = 86400
 # detached signature by one of them, whose key is neither expired nor revoked.
 # authorities = ["/etc/mshub/referencing-authority.asc"]
 authorities = []
+
+[prescription]
+# PEM file of the hub's Ed25519 key that signs e-prescriptions (PKCS#8, e.g. made with
+# `openssl genpkey -algorithm ed25519 -out prescription-signing-key.pem`). Unset: the hub
+# issues no prescription (an ordonnance.json is refused with that reason; the mail is delivered).
+# `mshub demo` generates one in its data directory.
+# signing_key = "/etc/mshub/prescription-signing-key.pem"
+# The hub's public HTTPS address: the QR code of a prescription opens
+# <public_url>/ordonnance/<id>?h=...&s=... for the pharmacist.
+public_url = "https://localhost:8443"
+[blobs]
+# Where sealed (encrypted) messages and documents are kept: "fs" for files under data_dir, or
+# "s3" for a bucket of an S3-compatible store (Garage, MinIO, Ceph…), which several hub nodes
+# can share. The bucket only ever receives sealed data. Its credentials are read from the
+# environment: MSHUB_S3_ACCESS_KEY_ID and MSHUB_S3_SECRET_ACCESS_KEY, or else
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+backend = "fs"
+# endpoint = "https://s3.example.org"
+# bucket = "mshub"
+# region = "garage"
+# Prefix of every object name: <prefix>/ab/abcdef…
+prefix = "blobs"
 "#;
 
 impl Config {
@@ -293,6 +417,9 @@ impl Config {
             abs(p);
         }
         self.catalogue.authorities.iter_mut().for_each(abs);
+        if let Some(p) = self.prescription.signing_key.as_mut() {
+            abs(p);
+        }
     }
 
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.
@@ -367,5 +494,80 @@ mod tests {
                 PathBuf::from("/etc/other.asc")
             ]
         );
+    }
+
+    fn s3_blobs(extra: &str) -> BlobsConfig {
+        let text = format!(
+            "[blobs]\nbackend = \"s3\"\nendpoint = \"http://127.0.0.1:3900\"\n\
+             bucket = \"mshub\"\nregion = \"garage\"\n{extra}"
+        );
+        toml::from_str::<Config>(&text).unwrap().blobs
+    }
+
+    #[test]
+    fn fs_blobs_need_nothing_from_the_environment() {
+        let none = |_: &str| -> Option<String> { panic!("the environment was read") };
+        assert_eq!(Config::default().blobs.s3_options_from(none).unwrap(), None);
+    }
+
+    #[test]
+    fn s3_credentials_come_from_ours_then_the_aws_variables() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let blobs = s3_blobs("prefix = \"node-a\"");
+        let aws = blobs
+            .s3_options_from(env(&[
+                ("AWS_ACCESS_KEY_ID", "GKaws"),
+                ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+            ]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(aws.access_key_id, "GKaws");
+        assert_eq!(aws.secret_access_key, "aws-secret");
+        assert_eq!(aws.endpoint, "http://127.0.0.1:3900");
+        assert_eq!(aws.bucket, "mshub");
+        assert_eq!(aws.region, "garage");
+        assert_eq!(aws.prefix, "node-a");
+        let ours = blobs
+            .s3_options_from(env(&[
+                ("AWS_ACCESS_KEY_ID", "GKaws"),
+                ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+                ("MSHUB_S3_ACCESS_KEY_ID", "GKours"),
+                ("MSHUB_S3_SECRET_ACCESS_KEY", "our-secret"),
+            ]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ours.access_key_id, "GKours");
+        assert_eq!(ours.secret_access_key, "our-secret");
+    }
+
+    #[test]
+    fn incomplete_s3_settings_are_refused_with_what_is_missing() {
+        let nothing = |_: &str| None;
+        let err = s3_blobs("")
+            .s3_options_from(nothing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MSHUB_S3_ACCESS_KEY_ID"), "{err}");
+        let half = |name: &str| (name == "MSHUB_S3_ACCESS_KEY_ID").then(|| "GK1".to_string());
+        let err = s3_blobs("").s3_options_from(half).unwrap_err().to_string();
+        assert!(err.contains("MSHUB_S3_SECRET_ACCESS_KEY is not"), "{err}");
+        let no_bucket: Config =
+            toml::from_str("[blobs]\nbackend = \"s3\"\nendpoint = \"https://s3.test\"\n").unwrap();
+        let err = no_bucket
+            .blobs
+            .s3_options_from(nothing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`bucket`"), "{err}");
+        let err = toml::from_str::<Config>("[blobs]\nbackend = \"ceph\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ceph"), "{err}");
     }
 }

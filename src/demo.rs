@@ -147,6 +147,28 @@ pub fn print_banner(hub: &Hub, config_path: &Path, apps: &Imported) -> anyhow::R
 
 /// The demo's referencing authority: a key made for the demo only, its certificate configured
 /// as the authority, and the example catalogue signed with it.
+/// The demo's prescription signing key, generated on first start beside the configuration
+/// when the configuration names none.
+pub fn prepare_prescription_key(config: &mut Config) -> anyhow::Result<()> {
+    if config.prescription.signing_key.is_some() {
+        return Ok(());
+    }
+    let path = config
+        .data_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(PRESCRIPTION_KEY);
+    if !path.exists() {
+        mshub_prescription::SigningKey::generate_file(&path)
+            .with_context(|| format!("generating {}", path.display()))?;
+    }
+    config.prescription.signing_key = Some(path);
+    Ok(())
+}
+
+/// File name of the demo's prescription signing key.
+pub const PRESCRIPTION_KEY: &str = "prescription-signing-key.pem";
+
 pub struct DemoCatalogue {
     /// The authority's public certificate (the file `[catalogue] authorities` lists).
     pub certificate: PathBuf,

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use mshub_agenda::Agenda;
+use mshub_directory::Directory;
 use mshub_mta::{Delivered, Filer, FilingOutcome};
-use mshub_vault::{FilingStatus, Vault};
+use mshub_prescription::{Outcome, Prescriptions};
+use mshub_vault::{Author, FilingStatus, GeneratedDocument, Vault};
 
 use crate::hub::Hub;
 
@@ -59,6 +61,120 @@ impl Filer for AgendaFiler {
     }
 }
 
+/// An `ordonnance.json` from a prescriber to a patient: the hub issues the signed prescription
+/// and files the patient's PDF copy (with its QR code) into the vault, category prescriptions.
+/// A refusal is the filing outcome; the message is delivered all the same.
+struct PrescriptionFiler {
+    prescriptions: Arc<Prescriptions>,
+    vault: Vault,
+    directory: Arc<Directory>,
+}
+
+/// LOINC "Prescription for medication": the vault's category prescriptions.
+const PRESCRIPTION_TYPE: &str = "57833-6";
+
+impl Filer for PrescriptionFiler {
+    fn name(&self) -> &'static str {
+        "prescription"
+    }
+
+    fn may_apply(&self, message: &[u8]) -> bool {
+        mshub_prescription::may_carry_order(message)
+    }
+
+    fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
+        if !d.recipient.kind.is_patient() {
+            return FilingOutcome::NotApplicable;
+        }
+        let order = match mshub_prescription::find_order(d.message) {
+            None => return FilingOutcome::NotApplicable,
+            Some(Err(refusal)) => {
+                return FilingOutcome::Failed {
+                    reason: refusal.to_string(),
+                }
+            }
+            Some(Ok(order)) => order,
+        };
+        let sender = match d.sender.map(|a| self.directory.account_by_address(a)) {
+            Some(Ok(Some(account))) => account,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "prescription: cannot read the sender's account");
+                return FilingOutcome::Failed {
+                    reason: "erreur interne : l'ordonnance n'a pas été émise".into(),
+                };
+            }
+            _ => {
+                return FilingOutcome::Failed {
+                    reason: "prescripteur refusé : l'expéditeur n'est pas un professionnel \
+                             inscrit sur ce service"
+                        .into(),
+                }
+            }
+        };
+        let issued = match self.prescriptions.issue(
+            &sender,
+            d.recipient,
+            &order,
+            d.message,
+            mshub_store::now(),
+        ) {
+            Ok(issued) => issued,
+            Err(Outcome::Refused(refusal)) => {
+                tracing::info!(code = refusal.code(), "prescription refused");
+                return FilingOutcome::Failed {
+                    reason: refusal.to_string(),
+                };
+            }
+            Err(Outcome::Failed(e)) => {
+                tracing::warn!(error = %e, "prescription: issuing failed");
+                return FilingOutcome::Failed {
+                    reason: "erreur interne : l'ordonnance n'a pas été émise".into(),
+                };
+            }
+        };
+        let id = issued.record.prescription.id.clone();
+        if issued.again {
+            return FilingOutcome::Filed {
+                summary: format!("ordonnance sécurisée n° {id} émise"),
+            };
+        }
+        let copy = GeneratedDocument {
+            content: issued.pdf,
+            title: format!(
+                "Ordonnance du {}",
+                mshub_prescription::model::day::french(&issued.record.prescription.date)
+            ),
+            type_code: PRESCRIPTION_TYPE.into(),
+            mime: "application/pdf".into(),
+            file_name: format!("ordonnance-{id}.pdf"),
+            author: Author {
+                person: Some(issued.record.prescription.prescriber.name.clone()),
+                person_id: Some(issued.record.prescription.prescriber.rpps.clone()),
+                institution: None,
+                address: Some(sender.address.clone()),
+            },
+        };
+        match self.vault.file_generated(d.recipient, d.sender, copy) {
+            Ok(doc) => FilingOutcome::Filed {
+                summary: format!(
+                    "ordonnance sécurisée n° {id} émise ; sa copie PDF avec QR code est classée \
+                     dans le coffre-fort (document {})",
+                    doc.id
+                ),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "prescription: the PDF copy was not filed");
+                FilingOutcome::Filed {
+                    summary: format!(
+                        "ordonnance sécurisée n° {id} émise (consultable dans la rubrique \
+                         Ordonnances) ; sa copie PDF n'a pas pu être classée dans le coffre-fort"
+                    ),
+                }
+            }
+        }
+    }
+}
+
 /// Every filer of the hub, in the order they run.
 pub fn filers(hub: &Hub) -> Vec<Arc<dyn Filer>> {
     vec![
@@ -71,5 +187,10 @@ pub fn filers(hub: &Hub) -> Vec<Arc<dyn Filer>> {
             hub.directory.clone(),
             (&hub.config.agenda).into(),
         ))),
+        Arc::new(PrescriptionFiler {
+            prescriptions: hub.prescriptions.clone(),
+            vault: Vault::new(hub.store.clone(), hub.directory.clone()),
+            directory: hub.directory.clone(),
+        }),
     ]
 }

@@ -59,6 +59,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         mta.clone(),
     )
     .context("[webmail.saml]")?;
+    webmail.enable_prescriptions(hub.prescriptions.clone());
     let https = bind(listen.https, "HTTPS").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(

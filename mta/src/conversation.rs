@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use mshub_directory::Address;
-use mshub_store::{AccountId, Applied, Batch, Store, Tree};
+use mshub_store::{AccountId, Batch, Store, Tree};
 
 use crate::MtaError;
 
@@ -41,23 +41,22 @@ impl Conversations {
         Self { store }
     }
 
-    /// Records that `correspondent` wrote to `patient` (message `message_id`, if it has one).
+    /// Records, in `batch`, that `correspondent` wrote to `patient` (message `message_id`, if
+    /// it has one).
     ///
-    /// Applied, not synced: the caller records before storing the message itself, whose
-    /// durable commit then carries this record to disk too (one flush for both).
-    pub fn record(
-        &self,
+    /// The caller puts this in the batch that stores the patient's copy of the message: the
+    /// record is durable exactly when the copy is, and costs no write of its own (each atomic
+    /// batch costs the embedded store two log writes, whatever its size).
+    pub fn record_in(
+        batch: &mut Batch,
         patient: AccountId,
         correspondent: &Address,
         message_id: Option<&str>,
-    ) -> Result<(), MtaError> {
+        now: i64,
+    ) {
         let mut key = prefix(patient, correspondent);
         key.extend_from_slice(normalise_message_id(message_id.unwrap_or("")).as_bytes());
-        let mut batch = Batch::new();
-        batch.put(CONVERSATION, key, mshub_store::now().to_be_bytes());
-        match self.store.kv().apply(&batch)? {
-            Applied::Done(_) | Applied::Conflict => Ok(()),
-        }
+        batch.put(CONVERSATION, key, now.to_be_bytes());
     }
 
     /// Has `correspondent` ever written to `patient`?

@@ -99,7 +99,6 @@ pub struct Delivery {
     hostname: String,
     store: Arc<Store>,
     directory: Arc<Directory>,
-    conversations: Arc<Conversations>,
     queue: Arc<Queue>,
     filers: Vec<Arc<dyn Filer>>,
 }
@@ -109,7 +108,6 @@ impl Delivery {
         hostname: String,
         store: Arc<Store>,
         directory: Arc<Directory>,
-        conversations: Arc<Conversations>,
         queue: Arc<Queue>,
         filers: Vec<Arc<dyn Filer>>,
     ) -> Self {
@@ -117,7 +115,6 @@ impl Delivery {
             hostname,
             store,
             directory,
-            conversations,
             queue,
             filers,
         }
@@ -136,8 +133,10 @@ impl Delivery {
         message: &[u8],
     ) -> Result<DeliveryReport, MtaError> {
         let now = mshub_store::now();
-        // Before the copies: their durable commit carries these records to disk as well.
-        self.record_conversations(envelope, headers)?;
+        // A message from a non-patient to a patient opens (or continues) a conversation the
+        // patient may answer: recorded in the batch of the patient's copy.
+        let correspondents = self.correspondents(envelope, headers);
+        let has_filers = self.wants_filing(message);
         let mut local = Vec::new();
         let mut remote = Vec::new();
         for (recipient, dsn) in &envelope.recipients {
@@ -155,7 +154,11 @@ impl Delivery {
                         .as_ref()
                         .map(|a| a.as_str().as_bytes().to_vec())
                         .unwrap_or_default();
-                    let has_filers = self.wants_filing(message);
+                    let answers: &[Address] = if account.kind.is_patient() {
+                        &correspondents
+                    } else {
+                        &[]
+                    };
                     let meta = self.store.append_with(
                         inbox.id,
                         message,
@@ -167,6 +170,15 @@ impl Delivery {
                                     FILING_PENDING,
                                     filing_key(inbox.id, meta.uid),
                                     sender.clone(),
+                                );
+                            }
+                            for c in answers {
+                                Conversations::record_in(
+                                    batch,
+                                    account.id,
+                                    c,
+                                    headers.message_id.as_deref(),
+                                    now,
                                 );
                             }
                         },
@@ -281,15 +293,12 @@ impl Delivery {
         Ok(())
     }
 
-    /// A message from a non-patient to a patient opens (or continues) a conversation the
-    /// patient may answer.
-    fn record_conversations(
-        &self,
-        envelope: &Envelope,
-        headers: &MessageHeaders,
-    ) -> Result<(), MtaError> {
+    /// Whom a patient receiving this message may answer (DESIGN §4): the envelope sender and
+    /// the header From: addresses on its domain (or checked at submission); nobody when the
+    /// sender is a patient.
+    fn correspondents(&self, envelope: &Envelope, headers: &MessageHeaders) -> Vec<Address> {
         let Some(from) = &envelope.from else {
-            return Ok(());
+            return Vec::new();
         };
         if envelope
             .sender_account
@@ -297,7 +306,7 @@ impl Delivery {
             .is_some_and(|a| a.kind.is_patient())
             || from.domain() == self.directory.patient_domain()
         {
-            return Ok(());
+            return Vec::new();
         }
         // The header From: is whom a patient's client answers; it counts when it is on the
         // envelope sender's domain (or was checked at submission).
@@ -311,17 +320,7 @@ impl Delivery {
                 }
             }
         }
-        let patients = envelope.recipients.iter().filter_map(|(r, _)| match r {
-            Recipient::Local(a) if a.kind.is_patient() => Some(a),
-            _ => None,
-        });
-        for account in patients {
-            for c in &correspondents {
-                self.conversations
-                    .record(account.id, c, headers.message_id.as_deref())?;
-            }
-        }
-        Ok(())
+        correspondents
     }
 
     /// Whether some filer may have work in this message.

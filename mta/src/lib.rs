@@ -93,7 +93,6 @@ impl Mta {
             hostname.clone(),
             store.clone(),
             directory.clone(),
-            conversations.clone(),
             queue.clone(),
             filers,
         ));

@@ -25,6 +25,8 @@ pub enum StoreError {
     NoAccountKey(crate::AccountId),
     #[error("blob {0} does not exist")]
     NoSuchBlob(crate::BlobId),
+    #[error("object storage error while {what}: {reason}")]
+    ObjectStorage { what: String, reason: String },
     #[error("mailbox {0:?} does not exist")]
     NoSuchMailbox(String),
     #[error("mailbox {0:?} already exists")]

@@ -2,7 +2,8 @@
 //!
 //! The hub's embedded store. Start with [`Store::open`]: it opens the key-value backend
 //! (sled by default, behind the [`Backend`] trait), the blob directory, and the keyring that
-//! seals every blob to its owner's OpenPGP key under the operator's [`MasterKey`].
+//! seals every blob to its owner's OpenPGP key under the operator's [`MasterKey`]. Sealed blobs
+//! may live in an S3-compatible bucket instead ([`S3BlobStore`], [`Store::open_with_blobs`]).
 //!
 //! On top of that the store keeps, per account, mailboxes with IMAP's bookkeeping
 //! (UIDVALIDITY, UIDNEXT, MODSEQ: [`mailbox`]), publishes [`Change`] events after each commit,
@@ -21,6 +22,7 @@ pub mod events;
 mod keyring;
 pub mod mailbox;
 mod plain_cache;
+mod s3_blobs;
 mod sled_backend;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +39,7 @@ pub use keyring::MasterKey;
 pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
+pub use s3_blobs::{S3BlobStore, S3Options};
 pub use sled_backend::SledBackend;
 
 use keyring::Keyring;
@@ -115,6 +118,18 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let kv: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("kv"))?);
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir.join("blobs"))?);
+        Self::with_backends(dir, kv, blobs, master)
+    }
+
+    /// Opens the store in `dir` like [`Store::open`], with its sealed blobs in `blobs` (e.g. an
+    /// [`S3BlobStore`]) instead of `dir/blobs`.
+    pub fn open_with_blobs(
+        dir: &Path,
+        blobs: Arc<dyn BlobStore>,
+        master: MasterKey,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let kv: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("kv"))?);
         Self::with_backends(dir, kv, blobs, master)
     }
 

@@ -185,6 +185,7 @@ fn config_example_is_complete_and_a_typo_is_named() {
         "[tls]",
         "[listen]",
         "[log]",
+        "[blobs]",
     ] {
         assert!(example.contains(section), "{section} missing");
     }

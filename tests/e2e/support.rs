@@ -67,8 +67,14 @@ pub struct Running {
 
 impl Running {
     pub fn start(args: &[&str]) -> Running {
+        Self::start_with_env(args, &[])
+    }
+
+    /// As [`Running::start`], with more environment (e.g. an S3 bucket's credentials).
+    pub fn start_with_env(args: &[&str], env: &[(String, String)]) -> Running {
         let mut child = mshub()
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -187,15 +193,29 @@ pub struct Instance {
     /// The CA file clients verify the hub's certificate with.
     pub ca: PathBuf,
     start_args: Vec<String>,
+    /// More environment for the hub's process.
+    pub env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Instance {
     /// `mshub demo` in a fresh temporary directory, every listener on a port the system picks.
     pub fn demo() -> Instance {
+        Self::demo_with("", &[])
+    }
+
+    /// As [`Instance::demo`], with `config` appended to the test configuration (whole TOML
+    /// tables, e.g. a `[blobs]` section) and `env` given to the hub's process.
+    pub fn demo_with(config: &str, env: &[(&str, String)]) -> Instance {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("demo");
-        let config = write_test_demo_config(&dir);
+        let config_path = write_test_demo_config(&dir);
+        if !config.is_empty() {
+            let mut text = std::fs::read_to_string(&config_path).unwrap();
+            text.push_str(config);
+            std::fs::write(&config_path, text).unwrap();
+        }
+        let config = config_path;
         let mut instance = Instance::new(
             &dir,
             config,
@@ -204,6 +224,10 @@ impl Instance {
             vec!["demo".into(), "--data".into(), dir.to_str().unwrap().into()],
         );
         instance._tmp = Some(tmp);
+        instance.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         instance.start();
         instance
     }
@@ -228,6 +252,7 @@ impl Instance {
             hub_domain: hub_domain.into(),
             ca,
             start_args,
+            env: Vec::new(),
             _tmp: None,
         }
     }
@@ -235,7 +260,7 @@ impl Instance {
     pub fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
         let args: Vec<&str> = self.start_args.iter().map(String::as_str).collect();
-        let mut running = Running::start(&args);
+        let mut running = Running::start_with_env(&args, &self.env);
         self.ports = running.smtp_ports();
         self.running = Some(running);
     }

@@ -51,6 +51,17 @@ type XdmDicom = (String, Vec<u8>, bool, bool);
 /// A header the sender may set to give the type (LOINC code) of attached PDFs and images.
 pub const TYPE_HINT_HEADER: &str = "X-Mshub-Document-Type";
 
+/// A document the hub itself made for a patient ([`Vault::file_generated`]).
+pub struct GeneratedDocument {
+    pub content: Vec<u8>,
+    pub title: String,
+    /// LOINC code of the document type (e.g. `57833-6`, a prescription).
+    pub type_code: String,
+    pub mime: String,
+    pub file_name: String,
+    pub author: Author,
+}
+
 /// A document ready to be stored.
 struct NewDocument {
     content: Vec<u8>,
@@ -578,6 +589,39 @@ impl Vault {
             },
         )?;
         Ok(vec![doc])
+    }
+
+    /// Files a document the hub made for a patient from a delivered message (the PDF copy of
+    /// an e-prescription): sealed, typed by `type_code`, audited like any filed document.
+    pub fn file_generated(
+        &self,
+        patient: &Account,
+        sender: Option<&Address>,
+        generated: GeneratedDocument,
+    ) -> Result<Document> {
+        self.store_document_inner(
+            patient,
+            sender,
+            NewDocument {
+                content: generated.content,
+                rendering: None,
+                type_code: Some(generated.type_code),
+                class_code: None,
+                format_code: None,
+                confidentiality: Vec::new(),
+                title: generated.title,
+                author: generated.author,
+                created: None,
+                service_start: None,
+                service_stop: None,
+                mime: generated.mime,
+                file_name: Some(generated.file_name),
+                source: Source::Attachment,
+                masked: false,
+                visible_to_patient: true,
+                study: None,
+            },
+        )
     }
 
     /// Seals the content (and rendering) to the patient, commits the record, audits it.

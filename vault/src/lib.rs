@@ -57,7 +57,7 @@ pub use access::AccessMatrix;
 pub use dicom::DicomLimits;
 pub use document::{sha1_hex, Author, Document, DocumentId, Source};
 pub use error::{Denial, Rejection, Result, VaultError};
-pub use filing::may_carry_documents;
+pub use filing::{may_carry_documents, GeneratedDocument};
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing, FilingStatus};
 pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};

@@ -15,6 +15,9 @@
 //!   API's guard authenticates with HTTP Basic through [`Directory::authenticate`] (throttled,
 //!   argon2 off the async runtime) and lets only health professionals through; the pages'
 //!   guard is a session cookie, and every state-changing form is checked for its CSRF token;
+//! - a professional's session (a pharmacist opening a prescription's QR code,
+//!   [`pages::prescriptions`]) opens no patient page; the prescription page decides by
+//!   profession, and the prescription crate checks and audits every scan and dispensing;
 //! - a patient's reply goes through the MTA's submission path ([`Mta::submit`]), which
 //!   enforces "a patient answers, never starts" whatever the page showed;
 //! - access to documents is decided and audited by the vault alone
@@ -77,6 +80,8 @@ pub struct Webmail {
     pub(crate) delegations: delegation::Delegations,
     /// Single sign-on, when an identity provider is configured.
     pub(crate) sso: Option<pages::sso::Sso>,
+    /// E-prescriptions, once the binary hands them over ([`Webmail::enable_prescriptions`]).
+    pub(crate) prescriptions: std::sync::OnceLock<Arc<mshub_prescription::Prescriptions>>,
 }
 
 impl Webmail {
@@ -127,7 +132,14 @@ impl Webmail {
             lists: listing::Lists::default(),
             threads: conversations::ThreadCache::default(),
             identities: summary::Identities::default(),
+            prescriptions: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Serves the prescription pages (the patient's, and the pharmacist's that the QR code
+    /// opens) over these prescriptions. Without it they answer that the service is off.
+    pub fn enable_prescriptions(&self, prescriptions: Arc<mshub_prescription::Prescriptions>) {
+        let _ = self.prescriptions.set(prescriptions);
     }
 }
 

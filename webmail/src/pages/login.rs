@@ -86,7 +86,9 @@ fn safe_next(next: &str) -> &str {
 pub async fn form(app: App, headers: HeaderMap, Query(next): Query<Next>) -> Response {
     if let Some(token) = session::cookie(&headers, session::COOKIE) {
         if app.sessions.get(token).is_some() {
-            return see_other("/");
+            // Already signed in: straight on (a pharmacist to the prescription it scanned).
+            let next = safe_next(&next.next);
+            return see_other(if next.is_empty() { "/" } else { next });
         }
     }
     login_page(
@@ -184,8 +186,8 @@ pub async fn submit(
         }
         Err(e) => return internal("login", &e),
     };
-    let mut r = start_session(&app, &headers, &account, "password");
     let next = safe_next(&form.next);
+    let mut r = start_session_to(&app, &headers, &account, "password", next);
     if r.status() == StatusCode::SEE_OTHER && !next.is_empty() {
         if let Ok(v) = HeaderValue::from_str(next) {
             r.headers_mut().insert(axum::http::header::LOCATION, v);
@@ -202,7 +204,25 @@ pub fn start_session(
     account: &Account,
     method: &'static str,
 ) -> Response {
-    if !account.kind.is_patient() {
+    start_session_to(app, headers, account, method, "")
+}
+
+/// [`start_session`], knowing where the login goes next: a health professional may sign in
+/// only on its way to a prescription's page (`/ordonnance/…`, the pharmacist's door), which
+/// decides by profession.
+fn start_session_to(
+    app: &crate::Webmail,
+    headers: &HeaderMap,
+    account: &Account,
+    method: &'static str,
+    next: &str,
+) -> Response {
+    let to_prescription = next.starts_with("/ordonnance/")
+        && matches!(
+            account.kind,
+            mshub_directory::AccountKind::Professional { .. }
+        );
+    if !account.kind.is_patient() && !to_prescription {
         return login_page(
             app.sso.is_some(),
             StatusCode::FORBIDDEN,

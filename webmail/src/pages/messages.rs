@@ -698,6 +698,7 @@ fn filer_label(filer: &str) -> &str {
     match filer {
         "vault" => "Documents",
         "agenda" => "Agenda",
+        "prescription" => "Ordonnance",
         other => other,
     }
 }

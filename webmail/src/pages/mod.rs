@@ -19,6 +19,7 @@ mod format;
 pub mod imaging;
 pub mod login;
 pub mod messages;
+pub mod prescriptions;
 pub mod profile;
 pub mod settings;
 pub mod sso;
@@ -107,6 +108,13 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/apps/{id}", get(apps::detail))
         .route("/apps/{id}/revoke", post(apps::revoke))
         .route("/profile", get(profile::show))
+        .route("/ordonnances", get(prescriptions::list))
+        .route("/ordonnances/{id}", get(prescriptions::detail))
+        .route("/ordonnances/{id}/pdf", get(prescriptions::pdf))
+        .route(
+            "/ordonnance/{id}",
+            get(prescriptions::scan).post(prescriptions::dispense),
+        )
         .route(
             "/oauth/authorize",
             get(crate::oauth::authorize).post(crate::oauth::consent),
@@ -188,6 +196,16 @@ impl FromRequestParts<Arc<Webmail>> for SignedIn {
             app.sessions.close(&token);
             return Err(to_login());
         };
+        // A professional signs in only to check a prescription (`prescriptions::Counter`): its
+        // session opens no patient page, and may only sign out.
+        if !me.kind.is_patient() && parts.uri.path() != "/logout" {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "Réservé aux patients",
+                "Ces pages sont celles de l'espace santé des patients. Les professionnels de \
+                 santé n'y ouvrent que les ordonnances qu'on leur présente (QR code).",
+            ));
+        }
         let (space, level) = if session.is_delegate() {
             let level = app
                 .delegations
@@ -220,16 +238,18 @@ pub enum Area {
     Messages,
     Documents,
     Agenda,
+    Prescriptions,
     Apps,
     Profile,
     Settings,
     None,
 }
 
-const NAV: [(Area, &str, &str); 6] = [
+const NAV: [(Area, &str, &str); 7] = [
     (Area::Messages, "/", "Messages"),
     (Area::Documents, "/documents", "Documents"),
     (Area::Agenda, "/agenda", "Agenda"),
+    (Area::Prescriptions, "/ordonnances", "Ordonnances"),
     (Area::Apps, "/apps", "Applications"),
     (Area::Profile, "/profile", "Profil"),
     (Area::Settings, "/settings", "Paramètres"),

@@ -30,6 +30,17 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "demo-data")]
         data: PathBuf,
     },
+    /// Copy every record of a stopped hub's store into an empty one (e.g. sled to
+    /// PostgreSQL), then compare both entry by entry. The password of a PostgreSQL URL may
+    /// come from MSHUB_PG_PASSWORD.
+    Migrate {
+        /// `sled:DIR` (the data directory) or a PostgreSQL URL (`postgres://user@host/db`).
+        #[arg(long, value_name = "STORE")]
+        from: String,
+        /// The empty destination, same forms.
+        #[arg(long, value_name = "STORE")]
+        to: String,
+    },
     #[command(flatten)]
     Operate(Operation),
     /// Configuration.
@@ -65,6 +76,12 @@ pub fn run() -> anyhow::Result<()> {
             demo::print_banner(&hub, &config_path, &apps)?;
             runtime()?.block_on(serve::run(hub))
         }
+        Command::Migrate { from, to } => crate::migrate::run(
+            &from,
+            &to,
+            config::pg_password_from_env().as_deref(),
+            &mut std::io::stdout(),
+        ),
         Command::Serve => {
             let config = load_config(cli.config.as_deref())?;
             init_logging(&config);

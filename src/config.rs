@@ -2,8 +2,9 @@
 //! their name, so a typo never silently falls back to a default.
 //!
 //! Environment, read here and nowhere else: `MSHUB_MASTER_KEY` overrides `master_key_file`;
-//! with `[blobs] backend = "s3"`, the bucket's credentials come from `MSHUB_S3_ACCESS_KEY_ID`
-//! and `MSHUB_S3_SECRET_ACCESS_KEY`, or else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+//! `MSHUB_PG_PASSWORD` the password of `[store] url`; with `[blobs] backend = "s3"`, the
+//! bucket's credentials come from `MSHUB_S3_ACCESS_KEY_ID` and `MSHUB_S3_SECRET_ACCESS_KEY`, or
+//! else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub const S3_CREDENTIAL_ENVS: [(&str, &str); 2] = [
     ("MSHUB_S3_ACCESS_KEY_ID", "MSHUB_S3_SECRET_ACCESS_KEY"),
     ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
 ];
+/// The environment variable that carries the PostgreSQL password (`[store] backend = "postgres"`).
+pub const PG_PASSWORD_ENV: &str = "MSHUB_PG_PASSWORD";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +42,7 @@ pub struct Config {
     /// More local domains (organisations' domains hosted here), besides `hub_domain` and
     /// `patient.<hub_domain>`.
     pub local_domains: Vec<String>,
+    pub store: StoreConfig,
     pub tls: TlsConfig,
     pub listen: ListenConfig,
     pub log: LogConfig,
@@ -49,6 +53,39 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     pub prescription: PrescriptionConfig,
     pub blobs: BlobsConfig,
+}
+
+/// Where the key-value records live (messages' metadata, accounts, queue, audit…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sled`: embedded, in `data_dir` (one process). `postgres`: a PostgreSQL database that
+    /// several hub nodes may share.
+    pub backend: StoreBackend,
+    /// With `postgres`: `postgres://user@host:port/database`. The password may be in the URL
+    /// or, better, in `MSHUB_PG_PASSWORD`, which overrides it.
+    pub url: Option<String>,
+    /// With `postgres`: connections this node keeps for queries (one more listens for the
+    /// other nodes' changes).
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sled,
+            url: None,
+            pool_size: mshub_store::PG_DEFAULT_POOL_SIZE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +228,7 @@ impl Default for Config {
             data_dir: "data".into(),
             master_key_file: None,
             local_domains: Vec::new(),
+            store: StoreConfig::default(),
             tls: TlsConfig::default(),
             listen: ListenConfig::default(),
             log: LogConfig::default(),
@@ -272,6 +310,18 @@ data_dir = "data"
 # More local domains hosted here (organisations), besides hub_domain and patient.<hub_domain>.
 local_domains = []
 
+[store]
+# "sled": the embedded store in data_dir, for one process. "postgres": a PostgreSQL database
+# (15 or later) that several hub nodes share; each node keeps its own data_dir (control socket)
+# and the sealed blobs must be shared too (the same directory at data_dir/blobs on every node).
+backend = "sled"
+# With "postgres": where the database is. The password is better given in the environment
+# variable MSHUB_PG_PASSWORD, which overrides one in the URL. The schema is created or
+# upgraded at start.
+# url = "postgres://mshub@db.example:5432/mshub"
+# With "postgres": connections this node keeps for queries (one more listens for changes).
+pool_size = 16
+
 [tls]
 # PEM certificate chain and private key presented by every service (TLS 1.2 and 1.3 only).
 cert = "tls/cert.pem"
@@ -323,6 +373,9 @@ retry_max_secs = 3600
 give_up_secs = 172800
 # Send a "delayed" DSN once after this many seconds.
 delay_notice_secs = 14400
+# A node delivering a queued message holds it this many seconds at most: with several nodes
+# on one store, a message whose node died mid-delivery is delivered by another after that.
+lease_secs = 600
 
 [imap]
 # Seconds of silence before a connection is closed (RFC 9051: at least 30 minutes).
@@ -389,6 +442,11 @@ backend = "fs"
 prefix = "blobs"
 "#;
 
+/// `MSHUB_PG_PASSWORD`, if set.
+pub fn pg_password_from_env() -> Option<String> {
+    std::env::var(PG_PASSWORD_ENV).ok()
+}
+
 impl Config {
     /// Reads `path` and resolves its relative paths against the file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -422,6 +480,14 @@ impl Config {
         }
     }
 
+    /// The PostgreSQL URL and password (`MSHUB_PG_PASSWORD`, if set, overrides the URL's).
+    pub fn postgres(&self) -> anyhow::Result<(&str, Option<String>)> {
+        let Some(url) = self.store.url.as_deref() else {
+            bail!("[store] backend = \"postgres\" needs [store] url = \"postgres://user@host/db\"");
+        };
+        Ok((url, pg_password_from_env()))
+    }
+
     /// The master key: `MSHUB_MASTER_KEY` if set, else the content of `master_key_file`.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Ok(secret) = std::env::var(MASTER_KEY_ENV) {
@@ -448,6 +514,28 @@ mod tests {
     fn example_parses_to_exactly_the_defaults() {
         let parsed: Config = toml::from_str(EXAMPLE).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn store_backend_is_sled_unless_postgres_is_asked_for() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sled);
+        let c: Config = toml::from_str(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://mshub@127.0.0.1/mshub\"",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(c.postgres().unwrap().0, "postgres://mshub@127.0.0.1/mshub");
+        let err = toml::from_str::<Config>("[store]\nbackend = \"mysql\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mysql"), "{err}");
+        let c: Config = toml::from_str("[store]\nbackend = \"postgres\"").unwrap();
+        assert!(c
+            .postgres()
+            .unwrap_err()
+            .to_string()
+            .contains("[store] url"));
     }
 
     #[test]

@@ -6,9 +6,9 @@ use anyhow::Context;
 
 use mshub_directory::{Directory, Domain, DomainEntry, DomainRole};
 use mshub_prescription::Prescriptions;
-use mshub_store::{S3BlobStore, Store};
+use mshub_store::{Backend, BlobStore, FsBlobStore, PgBackend, S3BlobStore, SledBackend, Store};
 
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 
 /// Cheap to clone: the configuration and shared handles.
 #[derive(Clone)]
@@ -24,13 +24,7 @@ impl Hub {
     pub fn open(config: Config) -> anyhow::Result<Self> {
         let hub_domain = Domain::try_from(config.hub_domain.as_str()).context("hub_domain")?;
         let master = config.master_key()?;
-        let store = Arc::new(match config.blobs.s3_options()? {
-            None => Store::open(&config.data_dir, master)?,
-            Some(s3) => {
-                let blobs = S3BlobStore::open(&s3).context("[blobs] backend = \"s3\"")?;
-                Store::open_with_blobs(&config.data_dir, Arc::new(blobs), master)?
-            }
-        });
+        let store = Arc::new(open_store(&config, master)?);
         let directory = Arc::new(Directory::open(store.clone(), hub_domain)?);
         for name in &config.local_domains {
             let domain = Domain::try_from(name.as_str()).context("local_domains")?;
@@ -54,4 +48,28 @@ impl Hub {
             prescriptions,
         })
     }
+}
+
+/// The store from `[store]` (records) and the blob directory in `data_dir` (sealed blobs).
+fn open_store(config: &Config, master: mshub_store::MasterKey) -> anyhow::Result<Store> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let kv: Arc<dyn Backend> = match config.store.backend {
+        StoreBackend::Sled => Arc::new(SledBackend::open(&dir.join("kv"))?),
+        StoreBackend::Postgres => {
+            let (url, password) = config.postgres()?;
+            Arc::new(
+                PgBackend::open(url, password.as_deref(), config.store.pool_size)
+                    .context("[store] backend = \"postgres\"")?,
+            )
+        }
+    };
+    // Blobs: the directory in data_dir, or a bucket ([blobs] backend = "s3") that several
+    // nodes share.
+    let blobs: Arc<dyn BlobStore> = match config.blobs.s3_options()? {
+        None => Arc::new(FsBlobStore::open(&dir.join("blobs"))?),
+        Some(s3) => Arc::new(S3BlobStore::open(&s3).context("[blobs] backend = \"s3\"")?),
+    };
+    Ok(Store::with_backends(dir, kv, blobs, master)?)
 }

@@ -6,6 +6,7 @@ mod control;
 mod demo;
 mod filing;
 mod hub;
+mod migrate;
 mod operate;
 mod serve;
 mod tls;

@@ -128,11 +128,26 @@ async fn reminders(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
         hub.directory.clone(),
         (&hub.config.agenda).into(),
     ));
+    // Several nodes may share the store: the one holding the lease sends, the others stand by
+    // (and take over within two periods if it dies).
+    let node = mshub_store::BlobId::random().to_string();
     loop {
         let agenda = agenda.clone();
-        let sent =
-            tokio::task::spawn_blocking(move || agenda.send_due_reminders(mshub_store::now()))
-                .await;
+        let store = hub.store.clone();
+        let node = node.clone();
+        let sent = tokio::task::spawn_blocking(move || {
+            let now = mshub_store::now();
+            if !store.lease(
+                "agenda-reminders",
+                &node,
+                now,
+                2 * REMINDER_PERIOD.as_secs(),
+            )? {
+                return Ok(0);
+            }
+            agenda.send_due_reminders(now).map_err(anyhow::Error::from)
+        })
+        .await;
         match sent {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(reminders = n, "appointment reminders sent"),

@@ -44,6 +44,10 @@ pub struct QueueConfig {
     pub give_up_secs: u64,
     /// After this many seconds without delivery, send a "delayed" DSN once.
     pub delay_notice_secs: u64,
+    /// A node delivering a queued message holds it this many seconds at most; when several
+    /// nodes share the store, a message whose node died mid-delivery is taken up by another
+    /// after that. Longer than any one delivery attempt.
+    pub lease_secs: u64,
 }
 
 impl Default for MtaConfig {
@@ -70,6 +74,7 @@ impl Default for QueueConfig {
             retry_max_secs: 3600,
             give_up_secs: 48 * 3600,
             delay_notice_secs: 4 * 3600,
+            lease_secs: 600,
         }
     }
 }

@@ -22,6 +22,9 @@ const FILING: Tree = Tree("filing");
 /// mailbox ‖ UID → sender address: a delivered copy the filers have not finished with. Written
 /// in the same atomic batch as the copy, removed with the filers' outcome, resumed at start.
 const FILING_PENDING: Tree = Tree("filing-pending");
+/// How long the node that delivered a copy keeps the right to file it. With several nodes on
+/// one store, another node resumes the filing only after that (the first may be filing it).
+const FILING_LEASE_SECS: i64 = 600;
 
 /// DSN requests of one recipient (RFC 3461 §4.1, §4.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +104,8 @@ pub struct Delivery {
     directory: Arc<Directory>,
     queue: Arc<Queue>,
     filers: Vec<Arc<dyn Filer>>,
+    /// This process among the nodes sharing the store (random).
+    node: String,
 }
 
 impl Delivery {
@@ -117,6 +122,7 @@ impl Delivery {
             directory,
             queue,
             filers,
+            node: mshub_store::BlobId::random().to_string(),
         }
     }
 
@@ -170,6 +176,12 @@ impl Delivery {
                                     FILING_PENDING,
                                     filing_key(inbox.id, meta.uid),
                                     sender.clone(),
+                                );
+                                Store::lease_in(
+                                    batch,
+                                    &filing_lease(inbox.id, meta.uid),
+                                    &self.node,
+                                    now + FILING_LEASE_SECS,
                                 );
                             }
                             for c in answers {
@@ -400,8 +412,10 @@ impl Delivery {
     }
 
     /// Runs the filers on copies delivered before a stop that came before their filing
-    /// finished. Blocking; called when the MTA starts.
+    /// finished, except those another node delivered less than [`FILING_LEASE_SECS`] ago (it
+    /// may be filing them now). Blocking; called when the MTA starts.
     pub fn resume_filings(&self) -> Result<usize, MtaError> {
+        let now = mshub_store::now();
         let pending = self.store.kv().scan(FILING_PENDING, &[], None, None)?;
         let mut resumed = 0;
         for (key, sender) in pending {
@@ -415,6 +429,14 @@ impl Delivery {
             ) else {
                 continue;
             };
+            if !self.store.lease(
+                &filing_lease(mailbox, uid),
+                &self.node,
+                now,
+                FILING_LEASE_SECS as u64,
+            )? {
+                continue;
+            }
             let copy = self.store.mailbox_by_id(mailbox)?.and_then(|mb| {
                 let account = self.directory.account(mb.account).ok()??;
                 let message = self.store.read_message(mailbox, uid).ok()?;
@@ -424,6 +446,7 @@ impl Delivery {
                 // The copy is gone (expunged, account removed): nothing left to file.
                 let mut batch = mshub_store::Batch::new();
                 batch.remove(FILING_PENDING, key);
+                Store::release_in(&mut batch, &filing_lease(mailbox, uid));
                 let _ = self.store.kv().commit(&batch)?;
                 continue;
             };
@@ -461,6 +484,7 @@ impl Delivery {
             );
         }
         batch.remove(FILING_PENDING, filing_key(mailbox, uid));
+        Store::release_in(&mut batch, &filing_lease(mailbox, uid));
         if records.is_empty() {
             // Nothing to keep: losing this removal in a crash only re-runs the filers on the
             // message at the next start, which they answer the same way. No flush to wait for.
@@ -484,6 +508,11 @@ impl Delivery {
             .and_then(|raw| serde_json::from_slice(&raw).ok())
             .unwrap_or_default())
     }
+}
+
+/// The name of the lease on filing a delivered copy.
+fn filing_lease(mailbox: MailboxId, uid: Uid) -> String {
+    format!("filing:{mailbox}:{uid}")
 }
 
 fn filing_key(mailbox: MailboxId, uid: Uid) -> Vec<u8> {

@@ -85,11 +85,37 @@ impl Outbound {
             .collect();
         for entry in due {
             let id = entry.id;
+            // Another node sharing the store may be delivering it, or have just done so.
+            let entry = match self.take(id, now) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(queue_id = id, error = %e, "queue lease not taken");
+                    continue;
+                }
+            };
             if let Err(e) = self.attempt(entry).await {
                 tracing::error!(queue_id = id, error = %e, "queue entry could not be processed");
             }
+            if let Err(e) = self.queue.release(id) {
+                tracing::warn!(queue_id = id, error = %e, "queue lease not released");
+            }
         }
         Ok(())
+    }
+
+    /// The entry, re-read under this node's lease, if it is still due here.
+    fn take(&self, id: u64, now: i64) -> Result<Option<QueuedMessage>, MtaError> {
+        if !self.queue.lease(id, now, self.config.lease_secs)? {
+            return Ok(None);
+        }
+        match self.queue.get(id)? {
+            Some(entry) if entry.next_attempt <= now => Ok(Some(entry)),
+            _ => {
+                self.queue.release(id)?;
+                Ok(None)
+            }
+        }
     }
 
     fn route_for(&self, domain: &mshub_directory::Domain) -> Result<Option<Route>, MtaError> {
@@ -117,6 +143,17 @@ impl Outbound {
         }
         let mut newly_failed = Vec::new();
         for (domain, indexes) in by_domain {
+            // Each domain may take minutes (a minute per SMTP step at most): the lease is
+            // renewed before each, so that no other node takes the entry meanwhile.
+            if !self
+                .queue
+                .lease(entry.id, mshub_store::now(), self.config.lease_secs)?
+            {
+                return Err(MtaError::Internal(
+                    "another node took this entry's lease: mta.queue.lease_secs is too short"
+                        .into(),
+                ));
+            }
             let domain = mshub_directory::Domain::try_from(domain.as_str())?;
             let outcome = match (self.route_for(&domain)?, &self.connector) {
                 (None, _) => Err(AttemptError::Permanent(format!(

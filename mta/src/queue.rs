@@ -1,18 +1,25 @@
 //! The outbound queue: messages for peer operators' domains, kept durably until each recipient
 //! is delivered, has failed for good, or the give-up time has passed. It survives restarts: the
 //! queue is records in the store plus a sealed blob per message.
+//!
+//! Several nodes may share the store: a node delivers an entry only while it holds the entry's
+//! lease (a record taken by compare-and-swap, with an expiry), and re-reads the entry once it
+//! holds it. Two live nodes never deliver one entry at once; an entry whose node died is taken
+//! up by another when the lease expires.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use mshub_directory::Address;
-use mshub_store::{Batch, BlobId, Store, Tree};
+use mshub_store::{Batch, BlobId, Commit, Store, Tree};
 
 use crate::delivery::DsnRequest;
 use crate::MtaError;
 
 const QUEUE: Tree = Tree("queue");
+/// queue id → [`Lease`] of the node delivering that entry.
+const LEASES: Tree = Tree("queue-lease");
 /// The hub's own account owns the sealed blobs of queued messages.
 pub use mshub_store::SYSTEM_ACCOUNT;
 
@@ -55,9 +62,18 @@ impl QueuedMessage {
     }
 }
 
+/// Who delivers a queued entry, until when (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Lease {
+    node: String,
+    until: i64,
+}
+
 pub struct Queue {
     store: Arc<Store>,
     wake: tokio::sync::Notify,
+    /// This process among the nodes sharing the store (random).
+    node: String,
 }
 
 impl Queue {
@@ -66,6 +82,7 @@ impl Queue {
         Ok(Self {
             store,
             wake: tokio::sync::Notify::new(),
+            node: BlobId::random().to_string(),
         })
     }
 
@@ -117,9 +134,72 @@ impl Queue {
         Ok(())
     }
 
-    /// Removes a finished entry and its blob.
+    /// Takes (or extends) the delivery lease of entry `id` for `secs` from `now`, unless another
+    /// node holds one that has not expired. `true`: this node may deliver the entry (re-read
+    /// it with [`Queue::get`] first: another node may have finished it meanwhile).
+    pub fn lease(&self, id: u64, now: i64, secs: u64) -> Result<bool, MtaError> {
+        let key = id.to_be_bytes();
+        let raw = self.store.kv().get(LEASES, &key)?;
+        if let Some(raw) = &raw {
+            let held: Lease = serde_json::from_slice(raw).map_err(|e| {
+                MtaError::Store(mshub_store::StoreError::Corrupt {
+                    what: "queue lease".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+            if held.node != self.node && held.until > now {
+                return Ok(false);
+            }
+        }
+        let lease = Lease {
+            node: self.node.clone(),
+            until: now.saturating_add(secs as i64),
+        };
+        let mut batch = Batch::new();
+        batch.check(LEASES, key, raw);
+        batch.put(
+            LEASES,
+            key,
+            serde_json::to_vec(&lease).expect("serialisable"),
+        );
+        Ok(self.store.kv().commit(&batch)? == Commit::Done)
+    }
+
+    /// Gives the lease of entry `id` back (if this node holds it), for the next due attempt.
+    pub fn release(&self, id: u64) -> Result<(), MtaError> {
+        let key = id.to_be_bytes();
+        let Some(raw) = self.store.kv().get(LEASES, &key)? else {
+            return Ok(());
+        };
+        if serde_json::from_slice::<Lease>(&raw).is_ok_and(|l| l.node == self.node) {
+            let mut batch = Batch::new();
+            batch.check(LEASES, key, Some(raw));
+            batch.remove(LEASES, key);
+            let _ = self.store.kv().commit(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// The entry as stored now, if it is still queued.
+    pub fn get(&self, id: u64) -> Result<Option<QueuedMessage>, MtaError> {
+        self.store
+            .kv()
+            .get(QUEUE, &id.to_be_bytes())?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    MtaError::Store(mshub_store::StoreError::Corrupt {
+                        what: "queue entry".into(),
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .transpose()
+    }
+
+    /// Removes a finished entry, its lease and its blob.
     pub fn remove(&self, entry: &QueuedMessage) -> Result<(), MtaError> {
         let mut batch = Batch::new();
+        batch.remove(LEASES, entry.id.to_be_bytes());
         batch.remove(QUEUE, entry.id.to_be_bytes());
         let _ = self.store.kv().commit(&batch)?;
         self.store.delete_blob(entry.blob)?;

@@ -863,6 +863,59 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
 }
 
 #[tokio::test]
+async fn another_node_leaves_a_fresh_filing_to_the_node_that_delivered_it() {
+    use mshub_mta::delivery::{DsnRequest, Envelope};
+    use mshub_mta::policy::{MessageHeaders, Recipient};
+    let hub = hub(MtaConfig::default());
+    let camille = hub
+        .directory
+        .account_by_address(&Address::try_from(CAMILLE).unwrap())
+        .unwrap()
+        .unwrap();
+    let envelope = Envelope {
+        from: Some(Address::try_from(MARTIN).unwrap()),
+        recipients: vec![(Recipient::Local(camille), DsnRequest::default())],
+        env_id: None,
+        ret_full: false,
+        sender_account: None,
+    };
+    let raw = message(MARTIN, CAMILLE, "", "FILE-ME! while another node starts");
+    let report = hub
+        .mta
+        .delivery()
+        .deliver(&envelope, &MessageHeaders::default(), raw.as_bytes())
+        .unwrap();
+    let (_, mailbox, uid) = report.local[0].clone();
+    // A second node on the same store starts while the first is (say) still filing.
+    let other = mshub_mta::Delivery::new(
+        "mx2.mshub.test".into(),
+        hub.store.clone(),
+        hub.directory.clone(),
+        hub.mta.conversations().clone(),
+        Arc::new(mshub_mta::queue::Queue::open(hub.store.clone()).unwrap()),
+        vec![Arc::new(FailingFiler)],
+    );
+    assert_eq!(other.resume_filings().unwrap(), 0, "not its copy to file");
+    assert!(hub
+        .mta
+        .delivery()
+        .filing_outcomes(mailbox, uid)
+        .unwrap()
+        .is_empty());
+    // The node that delivered it files it (here: resumes), once.
+    assert_eq!(hub.mta.delivery().resume_filings().unwrap(), 1);
+    assert_eq!(
+        hub.mta
+            .delivery()
+            .filing_outcomes(mailbox, uid)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(other.resume_filings().unwrap(), 0);
+}
+
+#[tokio::test]
 async fn notify_success_returns_a_delivered_dsn_to_the_sender() {
     let hub = hub(MtaConfig::default());
     let mut c = Client::connect(&hub, Door::Submission, true).await;

@@ -2,9 +2,15 @@
 //! PostgreSQL backend implements the same trait for the scale-out path. No backend type leaks
 //! through this interface: keys and values are bytes, trees are names.
 //!
+//! Implementations: [`crate::SledBackend`] (embedded, one process) and [`crate::PgBackend`]
+//! (PostgreSQL, several nodes); `store/tests/conformance.rs` runs one suite on both.
+//!
 //! Invariant: a [`Backend::commit`] that returns `Ok` has been flushed to stable storage; so has
 //! an [`Backend::apply`] once the [`Backend::sync`] of its ticket returned `Ok`.
 
+use std::sync::Arc;
+
+use crate::events::ChangeFeed;
 use crate::Result;
 
 /// A named keyspace (a sled tree, a PostgreSQL table partition).
@@ -122,5 +128,14 @@ pub trait Backend: Send + Sync + 'static {
             }
             Applied::Conflict => Ok(Commit::Conflict),
         }
+    }
+
+    /// Every tree holding at least one entry, by name (to copy a whole store).
+    fn tree_names(&self) -> Result<Vec<String>>;
+
+    /// How change events reach the other nodes sharing this backend; `None` (the default)
+    /// for a backend only one process can open, where events stay in the process.
+    fn change_feed(&self) -> Option<Arc<dyn ChangeFeed>> {
+        None
     }
 }

@@ -20,7 +20,9 @@ pub mod blob;
 mod error;
 pub mod events;
 mod keyring;
+mod lease;
 pub mod mailbox;
+mod pg_backend;
 mod plain_cache;
 mod s3_blobs;
 mod sled_backend;
@@ -34,12 +36,13 @@ pub use audit::{AuditEvent, AuditRecord, AuditReport};
 pub use backend::{Applied, Backend, Batch, Commit, SyncTicket, Tree};
 pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
-pub use events::{Change, ChangeKind, Events};
+pub use events::{Change, ChangeFeed, ChangeKind, Events};
 pub use keyring::MasterKey;
 pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
 pub use s3_blobs::{S3BlobStore, S3Options};
+pub use pg_backend::{PgBackend, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use sled_backend::SledBackend;
 
 use keyring::Keyring;
@@ -141,11 +144,15 @@ impl Store {
         master: MasterKey,
     ) -> Result<Self> {
         let keyring = Keyring::load(kv.clone(), master)?;
+        let events = match kv.change_feed() {
+            Some(feed) => Events::across_nodes(feed)?,
+            None => Events::new(),
+        };
         Ok(Self {
             kv,
             blobs,
             keyring,
-            events: Events::new(),
+            events,
             dir: dir.to_path_buf(),
             lanes: std::array::from_fn(|_| std::sync::Mutex::new(())),
             plain: plain_cache::PlainCache::new(PLAIN_CACHE_BYTES),

@@ -234,9 +234,11 @@ impl Backend for SledBackend {
     ) -> Result<Entries> {
         let full_prefix = full_key(tree, prefix);
         let strip = tree.0.len() + 1;
-        let start = match after {
-            Some(after) => std::ops::Bound::Excluded(full_key(tree, after)),
-            None => std::ops::Bound::Included(full_prefix.clone()),
+        // From the prefix, or past `after` when that is further (an `after` sorting before the
+        // prefix does not hide the prefix's keys).
+        let start = match after.map(|a| full_key(tree, a)) {
+            Some(after) if after >= full_prefix => std::ops::Bound::Excluded(after),
+            _ => std::ops::Bound::Included(full_prefix.clone()),
         };
         // The overlay's entries in range first (it only shrinks once sled has them), then
         // sled's, merged in key order with the overlay's taking precedence.
@@ -320,6 +322,26 @@ impl Backend for SledBackend {
         drop(overlay);
         self.gate.applied(seq);
         Ok(Applied::Done(SyncTicket(seq)))
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        // Keys are `tree ‖ NUL ‖ key`: read the first key of each tree, then skip past it.
+        let mut names = Vec::new();
+        let mut from = Vec::new();
+        while let Some((k, _)) = self
+            .data
+            .range(from.clone()..)
+            .next()
+            .transpose()
+            .map_err(backend)?
+        {
+            let end = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            let name = String::from_utf8_lossy(&k[..end]).into_owned();
+            from = k[..end].to_vec();
+            from.push(1);
+            names.push(name);
+        }
+        Ok(names)
     }
 
     fn sync(&self, ticket: SyncTicket) -> Result<()> {

@@ -12,11 +12,11 @@ use rcgen::{
 
 use crate::support::*;
 
-const BERNARD: &str = "dr.bernard@clinique.autre.test";
+pub(crate) const BERNARD: &str = "dr.bernard@clinique.autre.test";
 
 /// A test CA and, for each directory, a leaf certificate it signed (localhost, 127.0.0.1),
 /// written as `tls/cert.pem`, `tls/key.pem`, with the CA as `ca.pem`.
-fn write_pki(dirs: &[&Path]) {
+pub(crate) fn write_pki(dirs: &[&Path]) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -50,7 +50,7 @@ fn write_pki(dirs: &[&Path]) {
     }
 }
 
-fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     hub: &str,
     local: &str,
@@ -191,7 +191,7 @@ fn operators(a_give_up_secs: u64, a_delay_notice_secs: u64) -> Operators {
 }
 
 /// Dr Martin on A writes to Dr Bernard on B through A's submission port.
-fn send_from_a(a: &Instance, marker: &str) {
+pub(crate) fn send_from_a(a: &Instance, marker: &str) {
     let msg = message(
         MARTIN.0,
         BERNARD,
@@ -211,7 +211,7 @@ fn send_from_a(a: &Instance, marker: &str) {
 
 /// Stops `instance` and reads `address`'s INBOX every `every`, restarting it in between,
 /// until `found` holds or `limit` passes. Leaves the instance stopped.
-fn stop_and_poll_inbox(
+pub(crate) fn stop_and_poll_inbox(
     instance: &mut Instance,
     address: &str,
     limit: Duration,
@@ -233,7 +233,7 @@ fn stop_and_poll_inbox(
     inbox
 }
 
-fn has(marker: &str) -> impl Fn(&[Vec<u8>]) -> bool + '_ {
+pub(crate) fn has(marker: &str) -> impl Fn(&[Vec<u8>]) -> bool + '_ {
     move |inbox: &[Vec<u8>]| inbox.iter().any(|m| contains(m, marker))
 }
 

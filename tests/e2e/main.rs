@@ -15,6 +15,7 @@ mod imap_interop;
 mod malformed;
 mod prescription;
 mod s3_blobs;
+mod scaleout;
 mod smtp;
 mod sso;
 mod support;

@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod federation;
 mod garage;
+mod imaging;
 mod imap;
 mod imap_interop;
 mod malformed;

@@ -29,12 +29,12 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const INSTALL: &str = "run `scripts/install-deps --tests` (installs chromium, node and the npm \
 packages of tests/e2e/browser with npm ci)";
 
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser")
 }
 
 /// Fails (never skips) when a tool the browser test needs is missing.
-fn require_browser_tools() {
+pub(crate) fn require_browser_tools() {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: {INSTALL}"

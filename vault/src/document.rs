@@ -63,6 +63,8 @@ pub enum Source {
     Cda,
     /// A PDF or an image attached to a message.
     Attachment,
+    /// DICOM files of one study (attached, or in an XDM archive), kept as a zip.
+    Dicom,
 }
 
 /// A document of a patient's vault.
@@ -105,6 +107,9 @@ pub struct Document {
     /// `false` until its author releases it (e.g. after an announcement consultation).
     pub visible_to_patient: bool,
     pub deleted: bool,
+    /// A DICOM study: its series and files. The content is then a zip of the original files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<crate::dicom::Study>,
 }
 
 pub fn sha1_hex(bytes: &[u8]) -> String {

@@ -59,6 +59,10 @@ pub enum Rejection {
         "document CDA invalide dans {file} : {detail} — invalid CDA document in {file}: {detail}"
     )]
     NotCda { file: String, detail: String },
+    #[error("fichier DICOM refusé {file} : {detail} — DICOM file {file} refused: {detail}")]
+    DicomRefused { file: String, detail: String },
+    #[error("fichier DICOM trop volumineux {file} (plus de {limit} octets) — DICOM file {file} over the limit of {limit} bytes")]
+    DicomTooLarge { file: String, limit: u64 },
     #[error(
         "erreur interne lors du classement : {detail} — internal error while filing: {detail}"
     )]
@@ -97,6 +101,13 @@ pub enum VaultError {
         document: DocumentId,
         denial: Denial,
     },
+    #[error("document {0} is not a DICOM study")]
+    NotAStudy(DocumentId),
+    #[error("no such image or file in the study of document {document}")]
+    NoSuchImage { document: DocumentId },
+    /// The reason is in French: the patient sees it.
+    #[error("image not shown: {0}")]
+    Undisplayable(String),
     #[error("unknown document type {0:?}: not in the table of document types")]
     UnknownDocumentType(String),
     #[error("{0} is not a patient account")]

@@ -4,15 +4,23 @@
 //! a CDA R2 document (XML with a `ClinicalDocument` root), a PDF or an image. Each attachment
 //! is filed whole or not at all, and its outcome is reported in the [`Filing`].
 //!
+//! DICOM files, attached or inside an XDM archive, are set aside while the attachments are
+//! walked, then grouped by study ([`crate::dicom`]): one document per study of the message.
+//! A DICOM file refused (truncated, hostile, over a limit) is reported on its own; the rest of
+//! its study, and the other attachments, are still filed.
+//!
 //! Filing is idempotent per (patient, message): the delivery pipeline runs its filers again
 //! after a crash, and the second run returns the first run's [`Filing`] without filing twice.
 //! (A crash between filing documents and recording the filing can still file them twice.)
+
+use std::collections::BTreeMap;
 
 use mail_parser::{MessageParser, MimeHeaders};
 use mshub_directory::{Account, AccountKind, Address, Ins};
 use mshub_store::{AuditEvent, Batch, Tree};
 
 use crate::cda::{self, Cda};
+use crate::dicom::{self, NewStudy, StudyBuilder};
 use crate::document::{open_record, seal_record, sha1_hex, Author, Document, DocumentId, Source};
 use crate::notify::notify;
 use crate::xdm::{self, XdmDocument};
@@ -20,6 +28,25 @@ use crate::{AttachmentFiling, AttachmentOutcome, Category, Filing, Rejection, Re
 
 /// patient ‖ SHA-1 of the raw message → sealed [`Filing`].
 const FILED_MESSAGES: Tree = Tree("vault-filed-message");
+
+/// The document type of a DICOM study (LOINC 18726-0, "Radiology studies (set)").
+pub const STUDY_TYPE: &str = "18726-0";
+
+/// A DICOM file set aside while the attachments are walked.
+struct PendingDicom {
+    /// Index of the attachment it came with in the [`Filing`].
+    attachment: usize,
+    /// The attachment's name, or `archive/entry` for a file of an XDM archive.
+    name: String,
+    bytes: Vec<u8>,
+    /// Whether it is the attachment itself (else a file inside an archive).
+    whole: bool,
+    masked: bool,
+    visible_to_patient: bool,
+}
+
+/// A DICOM file of an XDM archive: its URI, content, and whether its entry is masked / visible.
+type XdmDicom = (String, Vec<u8>, bool, bool);
 
 /// A header the sender may set to give the type (LOINC code) of attached PDFs and images.
 pub const TYPE_HINT_HEADER: &str = "X-Mshub-Document-Type";
@@ -53,6 +80,7 @@ struct NewDocument {
     source: Source,
     masked: bool,
     visible_to_patient: bool,
+    study: Option<dicom::Study>,
 }
 
 /// A LOINC code's shape: up to 7 digits, a hyphen, a check digit (e.g. `11502-2`).
@@ -68,6 +96,7 @@ pub fn is_loinc(code: &str) -> bool {
 /// What kind of attachment a MIME part is, if the vault files it.
 enum Kind {
     Xdm,
+    Dicom,
     Cda,
     Plain,
 }
@@ -76,6 +105,9 @@ fn kind_of(name: &str, mime: &str, bytes: &[u8]) -> Option<Kind> {
     let lower = name.to_ascii_lowercase();
     if lower == "ihe_xdm.zip" || xdm::looks_like_xdm(bytes) {
         return Some(Kind::Xdm);
+    }
+    if dicom::looks_like_dicom(name, mime, bytes) {
+        return Some(Kind::Dicom);
     }
     let xml = matches!(
         mime,
@@ -140,6 +172,7 @@ impl Vault {
             .filter(|h| is_loinc(h));
         let mut filing = Filing::default();
         let mut filed = Vec::new();
+        let mut pending = Vec::new();
         for (n, part) in message.attachments().enumerate() {
             if part.is_message() {
                 continue;
@@ -159,8 +192,34 @@ impl Vault {
             let Some(kind) = kind_of(&name, &mime, bytes) else {
                 continue;
             };
+            let attachment = filing.attachments.len();
             let result = match kind {
-                Kind::Xdm => self.file_xdm(recipient, ins, sender, bytes),
+                Kind::Dicom => {
+                    pending.push(PendingDicom {
+                        attachment,
+                        name: name.clone(),
+                        bytes: bytes.to_vec(),
+                        whole: true,
+                        masked: false,
+                        visible_to_patient: true,
+                    });
+                    Ok(Vec::new())
+                }
+                Kind::Xdm => self
+                    .file_xdm(recipient, ins, sender, bytes)
+                    .map(|(docs, dicoms)| {
+                        pending.extend(dicoms.into_iter().map(|(uri, bytes, masked, visible)| {
+                            PendingDicom {
+                                attachment,
+                                name: format!("{name}/{uri}"),
+                                bytes,
+                                whole: false,
+                                masked,
+                                visible_to_patient: visible,
+                            }
+                        }));
+                        docs
+                    }),
                 Kind::Cda => self.file_cda(recipient, ins, sender, bytes, &name),
                 Kind::Plain => self
                     .store_document(
@@ -190,6 +249,7 @@ impl Vault {
                             source: Source::Attachment,
                             masked: false,
                             visible_to_patient: true,
+                            study: None,
                         },
                     )
                     .map(|d| vec![d]),
@@ -206,6 +266,9 @@ impl Vault {
                 }
             };
             filing.attachments.push(AttachmentFiling { name, outcome });
+        }
+        if !pending.is_empty() {
+            self.file_dicom(recipient, sender, pending, &mut filing, &mut filed);
         }
         if filing.attachments.is_empty() {
             return filing;
@@ -253,7 +316,7 @@ impl Vault {
         ins: &Ins,
         sender: Option<&Address>,
         bytes: &[u8],
-    ) -> Result<Vec<Document>, Rejection> {
+    ) -> Result<(Vec<Document>, Vec<XdmDicom>), Rejection> {
         let documents = xdm::read_xdm(bytes, &self.limits)?;
         for d in &documents {
             let document_ins = xdm::parse_patient_id(&d.entry.patient_id)?;
@@ -270,7 +333,18 @@ impl Vault {
             }
         }
         let mut filed = Vec::new();
+        let mut dicoms = Vec::new();
         for XdmDocument { entry, content, .. } in documents {
+            if dicom::looks_like_dicom(&entry.uri, &entry.mime, &content) {
+                let codes: Vec<String> = entry
+                    .confidentiality
+                    .iter()
+                    .map(|c| c.code.clone())
+                    .collect();
+                let (masked, visible) = visibility(&codes);
+                dicoms.push((entry.uri.clone(), content, masked, visible));
+                continue;
+            }
             let cda = (entry.mime.contains("xml") && cda::looks_like_cda(&content))
                 .then(|| cda::parse_cda(&content, &entry.uri).ok())
                 .flatten();
@@ -320,11 +394,152 @@ impl Vault {
                         source: Source::Xdm,
                         masked,
                         visible_to_patient,
+                        study: None,
                     },
                 )?,
             );
         }
-        Ok(filed)
+        Ok((filed, dicoms))
+    }
+
+    /// Groups the message's DICOM files by study and files each study; patches the outcome
+    /// of the attachments they came with.
+    fn file_dicom(
+        &self,
+        recipient: &Account,
+        sender: Option<&Address>,
+        pending: Vec<PendingDicom>,
+        filing: &mut Filing,
+        filed: &mut Vec<Document>,
+    ) {
+        let mut builder = StudyBuilder::new(&self.dicom_limits);
+        // study UID → (attachments, masked, visible)
+        let mut members: BTreeMap<String, (Vec<usize>, bool, bool)> = BTreeMap::new();
+        let mut refused_files = Vec::new();
+        for p in pending {
+            match builder.add(&p.name, &p.bytes) {
+                Ok(Some(uid)) => {
+                    let m = members.entry(uid).or_insert((Vec::new(), false, true));
+                    if !m.0.contains(&p.attachment) {
+                        m.0.push(p.attachment);
+                    }
+                    m.1 |= p.masked;
+                    m.2 &= p.visible_to_patient;
+                }
+                Ok(None) => {}
+                Err(rejection) => {
+                    tracing::info!(attachment = %p.name, %rejection, "vault: DICOM file refused");
+                    if p.whole {
+                        filing.attachments[p.attachment].outcome =
+                            AttachmentOutcome::Failed { rejection };
+                    } else {
+                        refused_files.push(AttachmentFiling {
+                            name: p.name,
+                            outcome: AttachmentOutcome::Failed { rejection },
+                        });
+                    }
+                }
+            }
+        }
+        for (uid, new) in builder.finish() {
+            let Some((attachments, masked, visible)) = members.remove(&uid) else {
+                continue;
+            };
+            let outcome = self.store_study(recipient, sender, new, masked, visible);
+            for a in attachments {
+                let entry = &mut filing.attachments[a].outcome;
+                match (&outcome, entry) {
+                    (Ok(doc), AttachmentOutcome::Filed { documents }) => {
+                        if !documents.contains(&doc.id) {
+                            documents.push(doc.id);
+                        }
+                    }
+                    (Err(rejection), entry) => {
+                        *entry = AttachmentOutcome::Failed {
+                            rejection: rejection.clone(),
+                        };
+                    }
+                    (Ok(_), AttachmentOutcome::Failed { .. }) => {}
+                }
+            }
+            if let Ok(doc) = outcome {
+                filed.push(doc);
+            }
+        }
+        filing.attachments.extend(refused_files);
+        // A DICOMDIR alone files nothing and refuses nothing: it is not reported.
+        filing.attachments.retain(
+            |a| !matches!(&a.outcome, AttachmentOutcome::Filed { documents } if documents.is_empty()),
+        );
+    }
+
+    fn store_study(
+        &self,
+        recipient: &Account,
+        sender: Option<&Address>,
+        new: NewStudy,
+        masked: bool,
+        visible_to_patient: bool,
+    ) -> Result<Document, Rejection> {
+        let NewStudy { study, files } = new;
+        let content = dicom::zip_files(&files).map_err(|e| Rejection::Internal {
+            detail: format!("study archive: {e}"),
+        })?;
+        let mut modalities: Vec<&str> = Vec::new();
+        for s in &study.series {
+            if !s.modality.is_empty() && !modalities.contains(&s.modality.as_str()) {
+                modalities.push(&s.modality);
+            }
+        }
+        let title = study.description.clone().unwrap_or_else(|| {
+            if modalities.is_empty() {
+                "Examen d'imagerie".to_string()
+            } else {
+                format!("Examen d'imagerie ({})", modalities.join(", "))
+            }
+        });
+        let created = study.date.as_ref().map(|d| {
+            let time: String = study
+                .time
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .take(6)
+                .collect();
+            format!("{d}{time}")
+        });
+        let file_name = format!("imagerie-{}.zip", study.date.as_deref().unwrap_or("etude"));
+        let doc = self.store_document(
+            recipient,
+            sender,
+            NewDocument {
+                content,
+                rendering: None,
+                type_code: Some(STUDY_TYPE.to_string()),
+                class_code: None,
+                format_code: None,
+                confidentiality: Vec::new(),
+                title,
+                author: Author {
+                    institution: study.institution.clone(),
+                    address: sender.cloned(),
+                    ..Author::default()
+                },
+                created,
+                service_start: None,
+                service_stop: None,
+                mime: "application/zip".into(),
+                file_name: Some(file_name),
+                source: Source::Dicom,
+                masked,
+                visible_to_patient,
+                study: Some(study),
+            },
+        )?;
+        // Thumbnails now, while the files are at hand: the study page then decodes nothing.
+        self.cache_thumbnails(&doc, &files);
+        Ok(doc)
     }
 
     fn file_cda(
@@ -370,6 +585,7 @@ impl Vault {
                 source: Source::Cda,
                 masked,
                 visible_to_patient,
+                study: None,
             },
         )?;
         Ok(vec![doc])
@@ -403,6 +619,7 @@ impl Vault {
                 source: Source::Attachment,
                 masked: false,
                 visible_to_patient: true,
+                study: None,
             },
         )
     }
@@ -470,6 +687,7 @@ impl Vault {
             masked: new.masked,
             visible_to_patient: new.visible_to_patient,
             deleted: false,
+            study: new.study,
         };
         self.records().insert(&doc, &mut batch)?;
         if self.store.kv().commit(&batch)? != mshub_store::Commit::Done {
@@ -481,6 +699,7 @@ impl Vault {
             Source::Xdm => "xdm",
             Source::Cda => "cda",
             Source::Attachment => "attachment",
+            Source::Dicom => "dicom",
         };
         self.store.audit(
             AuditEvent::new(
@@ -594,6 +813,7 @@ mod tests {
     fn attachments_are_recognised_by_name_type_and_content() {
         let kind = |name: &str, mime: &str, bytes: &[u8]| match kind_of(name, mime, bytes) {
             Some(Kind::Xdm) => "xdm",
+            Some(Kind::Dicom) => "dicom",
             Some(Kind::Cda) => "cda",
             Some(Kind::Plain) => "plain",
             None => "none",
@@ -616,6 +836,11 @@ mod tests {
         );
         assert_eq!(kind("photo.png", "image/png", b"\x89PNG"), "plain");
         assert_eq!(kind("note.txt", "text/plain", b"bonjour"), "none");
+        assert_eq!(kind("IM0001", "application/dicom", b""), "dicom");
+        assert_eq!(kind("scan.DCM", "application/octet-stream", b""), "dicom");
+        let mut part10 = vec![0u8; 140];
+        part10[128..132].copy_from_slice(b"DICM");
+        assert_eq!(kind("image", "application/octet-stream", &part10), "dicom");
     }
 }
 

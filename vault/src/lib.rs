@@ -5,8 +5,10 @@
 //! INBOX; every IHE XDM archive ([`xdm`]), CDA R2 document ([`cda`]), PDF or image attached
 //! becomes a [`Document`] of that patient — content sealed to the patient's key, typed by the
 //! [`DocumentTypes`] table, audited (`document.file`) — and the patient gets a notification
-//! in the INBOX. What cannot be filed is reported per attachment with a precise [`Rejection`];
-//! the message itself is never touched.
+//! in the INBOX. DICOM files, attached or in an XDM archive, are grouped by study into one
+//! imaging document each ([`dicom`]), shown through [`Vault::read_study`] and
+//! [`Vault::study_image`]. What cannot be filed is reported per attachment with a precise
+//! [`Rejection`]; the message itself is never touched.
 //!
 //! Then the rules ([`rules`]): [`Vault::documents_for_patient`],
 //! [`Vault::documents_for_professional`] and [`Vault::read_document`] apply DESIGN §4 "Vault
@@ -36,6 +38,7 @@
 
 pub mod access;
 pub mod cda;
+pub mod dicom;
 mod document;
 mod error;
 pub mod filing;
@@ -51,6 +54,7 @@ use mshub_directory::Directory;
 use mshub_store::Store;
 
 pub use access::AccessMatrix;
+pub use dicom::DicomLimits;
 pub use document::{sha1_hex, Author, Document, DocumentId, Source};
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::{may_carry_documents, GeneratedDocument};
@@ -66,6 +70,7 @@ pub struct Vault {
     types: DocumentTypes,
     access: AccessMatrix,
     limits: XdmLimits,
+    dicom_limits: DicomLimits,
 }
 
 impl Vault {
@@ -93,7 +98,18 @@ impl Vault {
             types,
             access,
             limits,
+            dicom_limits: DicomLimits::default(),
         }
+    }
+
+    /// The same vault with other bounds on DICOM files.
+    pub fn with_dicom_limits(mut self, limits: DicomLimits) -> Self {
+        self.dicom_limits = limits;
+        self
+    }
+
+    pub fn dicom_limits(&self) -> &DicomLimits {
+        &self.dicom_limits
     }
 
     pub fn types(&self) -> &DocumentTypes {

@@ -269,7 +269,12 @@ impl Vault {
         }
     }
 
-    fn checked_read(&self, viewer: &Account, id: DocumentId, what: &str) -> Result<Document> {
+    pub(crate) fn checked_read(
+        &self,
+        viewer: &Account,
+        id: DocumentId,
+        what: &str,
+    ) -> Result<Document> {
         let doc = self.document(id)?;
         let audit = |action: &str, detail: String| {
             self.store.audit(

@@ -26,7 +26,7 @@ use super::{
 use crate::csrf::Posted;
 use crate::Webmail;
 
-fn vault_error(e: VaultError) -> Response {
+pub(super) fn vault_error(e: VaultError) -> Response {
     match e {
         VaultError::NoSuchDocument(_) => super::not_found(),
         VaultError::Deleted(_) => error_page(
@@ -44,7 +44,7 @@ fn vault_error(e: VaultError) -> Response {
 }
 
 /// The document `id` if it is one of the space's, visible to its patient.
-fn own_document(app: &Webmail, who: &SignedIn, id: u64) -> Result<Document, Response> {
+pub(super) fn own_document(app: &Webmail, who: &SignedIn, id: u64) -> Result<Document, Response> {
     match app.vault.document(DocumentId(id)) {
         Ok(d) if d.patient == who.space.id && d.visible_to_patient => Ok(d),
         Ok(_) | Err(VaultError::NoSuchDocument(_)) => Err(super::not_found()),
@@ -53,7 +53,7 @@ fn own_document(app: &Webmail, who: &SignedIn, id: u64) -> Result<Document, Resp
 }
 
 /// A delegate's read, in the patient's access history.
-fn audit_delegate_read(
+pub(super) fn audit_delegate_read(
     app: &Webmail,
     who: &SignedIn,
     doc: &Document,
@@ -108,7 +108,12 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
                     ul class="documents" {
                         @for d in list {
                             li {
-                                a href={ "/documents/" (d.id) } { (d.title) }
+                                @if d.study.is_some() {
+                                    a href=(super::imaging::study_path(d.id)) { (d.title) }
+                                    " " span class="tag" { "Images" }
+                                } @else {
+                                    a href={ "/documents/" (d.id) } { (d.title) }
+                                }
                                 @if d.masked { " " span class="tag" { "Masqué aux professionnels" } }
                                 div class="meta" {
                                     (d.type_label) " · " (d.author.display()) " · "
@@ -173,6 +178,9 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respon
         }
         @if inline_kind == "image" {
             p { img src={ "/documents/" (doc.id) "/file?inline=1" } alt={ "Image : " (doc.title) }; }
+        }
+        @if doc.study.is_some() {
+            p { a class="button" href=(super::imaging::study_path(doc.id)) { "Voir les images de l'examen" } }
         }
         p class="actions" {
             @if inline_kind == "pdf" {

@@ -16,6 +16,7 @@ pub mod apps;
 pub mod assets;
 pub mod documents;
 mod format;
+pub mod imaging;
 pub mod login;
 pub mod messages;
 pub mod prescriptions;
@@ -72,6 +73,17 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/documents/{id}/unmask", post(documents::unmask))
         .route("/documents/{id}/delete", post(documents::delete))
         .route("/documents/{id}/classify", post(documents::classify))
+        .route("/imaging/{id}", get(imaging::study))
+        .route("/imaging/{id}/series/{series}", get(imaging::viewer))
+        .route("/imaging/{id}/series/{series}/image", get(imaging::image))
+        .route(
+            "/imaging/{id}/series/{series}/thumbnail",
+            get(imaging::thumbnail),
+        )
+        .route(
+            "/imaging/{id}/series/{series}/files/{file}",
+            get(imaging::file),
+        )
         .route("/settings", get(settings::show))
         .route("/settings/password", post(settings::password))
         .route("/settings/app-passwords", post(settings::add_app_password))

@@ -32,6 +32,11 @@ struct StoredAccount {
     app_passwords: Vec<AppPassword>,
     disabled: bool,
     created: i64,
+    /// Absent in records written before spaces had a lifecycle: those are active.
+    #[serde(default)]
+    lifecycle: crate::Lifecycle,
+    #[serde(default)]
+    activation_code: Option<String>,
 }
 
 pub(crate) struct AccountRecords {
@@ -81,6 +86,8 @@ impl AccountRecords {
             app_passwords: account.app_passwords.clone(),
             disabled: account.disabled,
             created: account.created,
+            lifecycle: account.lifecycle.clone(),
+            activation_code: account.activation_code.clone(),
         };
         Ok(serde_json::to_vec(&stored).expect("serialisable"))
     }
@@ -106,6 +113,8 @@ impl AccountRecords {
             app_passwords: stored.app_passwords,
             disabled: stored.disabled,
             created: stored.created,
+            lifecycle: stored.lifecycle,
+            activation_code: stored.activation_code,
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_MAX {

@@ -40,6 +40,40 @@ pub struct Config {
     pub webmail: WebmailConfig,
     pub agenda: AgendaConfig,
     pub catalogue: CatalogueConfig,
+    pub accounts: AccountsConfig,
+}
+
+/// The patient space's lifecycle (spaces created from a roster, closing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// How long a patient may oppose a space created from the roster, in days; without
+    /// opposition it opens by itself at the end.
+    pub opposition_days: u32,
+    /// How long a closed space's content is kept (and the space reopenable), in days.
+    pub retention_days: u32,
+    /// The web inbox's public address, printed in the notices (letters and e-mails).
+    /// Empty: `https://<hub_domain>`.
+    pub public_url: String,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            opposition_days: 30,
+            retention_days: 90,
+            public_url: String::new(),
+        }
+    }
+}
+
+impl AccountsConfig {
+    pub fn policy(&self) -> mshub_directory::LifecyclePolicy {
+        mshub_directory::LifecyclePolicy {
+            opposition_secs: i64::from(self.opposition_days) * 86_400,
+            retention_secs: i64::from(self.retention_days) * 86_400,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +133,7 @@ impl Default for Config {
             webmail: WebmailConfig::default(),
             agenda: AgendaConfig::default(),
             catalogue: CatalogueConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -263,6 +298,16 @@ reminder_lead_secs = 86400
 # detached signature by one of them, whose key is neither expired nor revoked.
 # authorities = ["/etc/mshub/referencing-authority.asc"]
 authorities = []
+
+[accounts]
+# Spaces created from the roster (`mshub account import`) are pending: the patient may oppose
+# during this many days; without opposition the space opens by itself at the end.
+opposition_days = 30
+# A closed space's content is destroyed this many days after closing; until then the patient
+# may reopen it.
+retention_days = 90
+# The web inbox's public address, printed in the notices. Empty: https://<hub_domain>.
+public_url = ""
 "#;
 
 impl Config {

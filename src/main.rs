@@ -6,7 +6,10 @@ mod control;
 mod demo;
 mod filing;
 mod hub;
+mod letter;
+mod lifecycle;
 mod operate;
+mod roster;
 mod serve;
 mod tls;
 

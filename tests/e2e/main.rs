@@ -10,6 +10,7 @@ mod demo;
 mod federation;
 mod imap;
 mod imap_interop;
+mod lifecycle;
 mod malformed;
 mod smtp;
 mod sso;

@@ -129,7 +129,7 @@ pub enum RosterOutcome {
     /// A pending space was created; the code is shown once (for the notice) and only its
     /// hash is kept.
     Created {
-        account: Account,
+        account: Box<Account>,
         code: String,
         opposition_deadline: i64,
     },
@@ -347,7 +347,7 @@ impl Directory {
             self.store.audit_many(&events)?;
             for (&i, (account, code)) in fresh.iter().zip(prepared) {
                 outcomes[i] = Some(RosterOutcome::Created {
-                    account,
+                    account: Box::new(account),
                     code,
                     opposition_deadline: deadline,
                 });

@@ -49,7 +49,7 @@ fn import_one(dir: &Directory, n: u32, now: i64) -> (Account, String) {
         .unwrap()
         .remove(0)
     {
-        RosterOutcome::Created { account, code, .. } => (account, code),
+        RosterOutcome::Created { account, code, .. } => (*account, code),
         other => panic!("not created: {other:?}"),
     }
 }

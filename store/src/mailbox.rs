@@ -988,10 +988,11 @@ mod tests {
             store.mailboxes(BOB).unwrap().is_empty(),
             "other accounts are untouched"
         );
-        assert!(matches!(
-            store.special_mailbox(BOB, SpecialUse::Inbox),
-            Err(StoreError::NoSuchMailbox(_))
-        ));
+        // An account provisioned lazily (created from a roster) gets its mailboxes on first
+        // need: the first delivery.
+        let inbox = store.special_mailbox(BOB, SpecialUse::Inbox).unwrap();
+        assert_eq!((inbox.account, inbox.name.as_str()), (BOB, "INBOX"));
+        assert_eq!(store.mailboxes(BOB).unwrap().len(), 5);
     }
 
     #[test]

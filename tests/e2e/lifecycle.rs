@@ -289,11 +289,14 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
     );
     assert!(late.contains("1 destroyed"), "{late}");
     let list = text(&hub.cli(&["account", "list"], "").stdout);
-    assert!(
-        list.contains(&format!("{}", address(3))) && list.contains("[destroyed]"),
-        "{list}"
-    );
-    assert!(list.contains("[opposed]"), "{list}");
+    let line_of = |n: u32| {
+        list.lines()
+            .find(|l| l.starts_with(&address(n)))
+            .unwrap_or_else(|| panic!("{} not listed:\n{list}", address(n)))
+            .to_string()
+    };
+    assert!(line_of(3).ends_with("[destroyed]"), "{list}");
+    assert!(line_of(2).ends_with("[opposed]"), "{list}");
 
     hub.stop();
     let verified = text(&hub.cli(&["audit", "verify"], "").stdout);

@@ -7,8 +7,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mshub_directory::{Address, Lifecycle};
+use mshub_store::Tree;
 
 use crate::support::*;
 
@@ -128,7 +130,7 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
         format!(
             "ins;nom;prenom;date_naissance;sexe;email\n\
              {a};Durand;Alice;12/05/1984;F;alice@ailleurs.example\n\
-             {b};Durand;Béatrice;1984-05-13;F;\n\
+             {b};Durand;Béatrice;1984-05-13;F;beatrice@operateur.example\n\
              {c};Durand;Céline;1984-05-14;F;\n\
              {bad_key};Durand;Mauvaise;1984-05-15;F;\n\
              {a};Durand;Alice;1984-05-12;F;\n\
@@ -142,6 +144,17 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
         ),
     )
     .unwrap();
+    // A peer operator's domain: the notice to a contact there is queued for it.
+    hub.cli(
+        &[
+            "domain",
+            "trust",
+            "operateur.example",
+            "--route",
+            "127.0.0.1:9",
+        ],
+        "",
+    );
     let out = hub.cli(
         &[
             "account",
@@ -156,7 +169,9 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
     );
     let report = text(&out.stdout);
     assert!(
-        report.contains("7 lines: 3 created (pending), 0 unchanged, 4 refused; 3 letters"),
+        report.contains(
+            "7 lines: 3 created (pending), 0 unchanged, 4 refused; 3 letters, 1 e-mails queued"
+        ),
         "{report}"
     );
     assert!(
@@ -205,6 +220,9 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
         "{t}"
     );
 
+    let queue = text(&hub.cli(&["queue", "list"], "").stdout);
+    assert!(queue.contains("<beatrice@operateur.example>"), "{queue}");
+
     // Re-import: nothing changes.
     let again = text(
         &hub.cli(
@@ -239,6 +257,29 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
     // Mail to C, pending, is accepted and waits.
     let sent = send(&hub, &address(3), "Resultats pour Celine");
     assert!(sent.contains("SENT"), "{sent}");
+    let pdf_mail = work.path().join("pdf.eml");
+    let sent = text(
+        &send_py(&[
+            "--port",
+            &hub.ports.submission.to_string(),
+            "--mode",
+            "starttls",
+            "--cafile",
+            hub.ca.to_str().unwrap(),
+            "--user",
+            MARTIN.0,
+            "--password",
+            MARTIN.1,
+            "--sender",
+            MARTIN.0,
+            "--to",
+            &address(3),
+            "--build-pdf",
+            pdf_mail.to_str().unwrap(),
+        ])
+        .stdout,
+    );
+    assert!(sent.contains("SENT"), "{sent}");
 
     // C activates through the web.
     let port = hub.https_port();
@@ -264,6 +305,16 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
     let (status, _, inbox) = curl_form(&hub.ca, port, &jar, "/", None);
     assert_eq!(status, 200);
     assert!(inbox.contains("Resultats pour Celine"), "{inbox}");
+    // The document filed while pending is in the vault.
+    let filed = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        curl_form(&hub.ca, port, &jar, "/documents", None)
+            .2
+            .contains("compte-rendu")
+    });
+    assert!(
+        filed,
+        "the PDF sent while pending is not in the Documents page"
+    );
 
     // The deadline passes: A (no answer) opens, B stays opposed.
     let ticked = text(&hub.cli(&["account", "tick", "--now", &now(30)], "").stdout);
@@ -309,6 +360,19 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
     assert!(matches!(c.lifecycle, Lifecycle::Destroyed { .. }));
     assert!(store.mailboxes(c.id).unwrap().is_empty());
     assert!(!store.has_account_key(c.id).unwrap());
+    // No vault record of C is left, by index or by owner.
+    let vault_index = store
+        .kv()
+        .scan(Tree("vault-patient-document"), &c.id.to_key(), None, None)
+        .unwrap();
+    assert!(vault_index.is_empty());
+    let documents = store
+        .kv()
+        .scan(Tree("vault-document"), &[], None, None)
+        .unwrap();
+    assert!(documents
+        .iter()
+        .all(|(_, v)| !v.starts_with(&c.id.to_key())));
     let actions: Vec<String> = store
         .audit_records(0, 100_000)
         .unwrap()

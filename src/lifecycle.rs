@@ -11,7 +11,8 @@ use mshub_store::{AccountId, BlobId, Store, Tree};
 use crate::hub::Hub;
 
 /// Records the parts keep under the patient's id (key prefix): removed with the space.
-const PATIENT_TREES: [Tree; 13] = [
+const PATIENT_TREES: [Tree; 14] = [
+    Tree("conversation"),
     Tree("vault-patient-document"),
     Tree("vault-filed-message"),
     Tree("vault-patient-settings"),
@@ -26,6 +27,8 @@ const PATIENT_TREES: [Tree; 13] = [
     Tree("webmail-delegation"),
     Tree("webmail-delegation-received"),
 ];
+/// Records the MTA keeps per delivered message (mailbox id ‖ UID): the filing outcomes.
+const MAILBOX_TREES: [Tree; 2] = [Tree("filing"), Tree("filing-pending")];
 /// document id → patient id ‖ sealed record (the vault's own layout).
 const VAULT_DOCUMENTS: Tree = Tree("vault-document");
 const VAULT_BY_PATIENT: Tree = Tree("vault-patient-document");
@@ -66,7 +69,7 @@ fn vault_blobs(store: &Store, patient: AccountId) -> mshub_store::Result<Vec<Blo
 pub fn purger(store: Arc<Store>) -> Purger {
     Arc::new(move |account: AccountId| -> Result<(), DirectoryError> {
         let blobs = vault_blobs(&store, account)?;
-        let report = store.purge_account(account, &PATIENT_TREES, &blobs)?;
+        let report = store.purge_account(account, &PATIENT_TREES, &MAILBOX_TREES, &blobs)?;
         tracing::info!(
             %account,
             mailboxes = report.mailboxes,

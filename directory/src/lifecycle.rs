@@ -243,7 +243,7 @@ impl Directory {
         match purger {
             Some(p) => p(id),
             None => {
-                self.store.purge_account(id, &[], &[])?;
+                self.store.purge_account(id, &[], &[], &[])?;
                 Ok(())
             }
         }

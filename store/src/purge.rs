@@ -21,13 +21,16 @@ const CHUNK: usize = 1000;
 
 impl Store {
     /// Removes everything of `account`: its mailboxes, messages and their blobs, the entries
-    /// of `owned_trees` whose key starts with the account's id, then its key pair. `blobs` are
+    /// of `owned_trees` whose key starts with the account's id, the entries of
+    /// `mailbox_trees` whose key starts with one of its mailboxes' ids (records other parts
+    /// keep per message), then its key pair. `blobs` are
     /// further blobs of the account that the caller's records referenced (vault documents):
     /// deleted too. Idempotent: a purge interrupted half-way is finished by the next one.
     pub fn purge_account(
         &self,
         account: AccountId,
         owned_trees: &[Tree],
+        mailbox_trees: &[Tree],
         blobs: &[BlobId],
     ) -> Result<PurgeReport> {
         let mut report = PurgeReport::default();
@@ -56,6 +59,9 @@ impl Store {
                 report.messages += messages.len();
                 let _ = self.kv.commit(&batch)?;
                 self.delete_blob_files(files)?;
+            }
+            for tree in mailbox_trees {
+                self.remove_prefix(*tree, &id.0.to_be_bytes(), &mut report)?;
             }
             let mut batch = Batch::new();
             for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
@@ -86,21 +92,27 @@ impl Store {
             self.delete_blob(*blob)?;
         }
         for tree in owned_trees {
-            loop {
-                let entries = self.kv.scan(*tree, &account.to_key(), None, Some(CHUNK))?;
-                if entries.is_empty() {
-                    break;
-                }
-                let mut batch = Batch::new();
-                for (k, _) in &entries {
-                    batch.remove(*tree, k.clone());
-                }
-                report.records += entries.len();
-                let _ = self.kv.commit(&batch)?;
-            }
+            self.remove_prefix(*tree, &account.to_key(), &mut report)?;
         }
         self.keyring.forget(account)?;
         Ok(report)
+    }
+}
+
+impl Store {
+    fn remove_prefix(&self, tree: Tree, prefix: &[u8], report: &mut PurgeReport) -> Result<()> {
+        loop {
+            let entries = self.kv.scan(tree, prefix, None, Some(CHUNK))?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let mut batch = Batch::new();
+            for (k, _) in &entries {
+                batch.remove(tree, k.clone());
+            }
+            report.records += entries.len();
+            let _ = self.kv.commit(&batch)?;
+        }
     }
 }
 

@@ -57,5 +57,7 @@ run() {
   head -1 "$work/report" | sed 's/^/           /'
 }
 run "import"
-[ -d "$work/letters" ] && echo "           letters: $(du -sh "$work/letters" | cut -f1) in $(ls "$work/letters" | wc -l) files"
+if [ -d "$work/letters" ]; then
+  echo "           letters: $(du -sh "$work/letters" | cut -f1) in $(find "$work/letters" -name '*.pdf' | wc -l) files"
+fi
 run "re-import"

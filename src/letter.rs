@@ -157,9 +157,13 @@ pub fn pdf(n: &Notice<'_>) -> Vec<u8> {
     out
 }
 
-/// Writes `<INS>.pdf` in `dir`.
+/// Writes `<department>/<INS>.pdf` in `dir`: a national roster makes millions of letters,
+/// which a printer takes by department, and no directory holds them all.
 pub fn write_letter(dir: &Path, n: &Notice<'_>) -> anyhow::Result<()> {
-    let path = dir.join(format!("{}.pdf", n.account.address.local_part()));
+    let ins = n.account.address.local_part();
+    let sub = dir.join(ins.get(5..7).unwrap_or("00"));
+    std::fs::create_dir_all(&sub).with_context(|| format!("cannot create {}", sub.display()))?;
+    let path = sub.join(format!("{ins}.pdf"));
     std::fs::write(&path, pdf(n)).with_context(|| format!("cannot write {}", path.display()))
 }
 

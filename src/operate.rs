@@ -127,7 +127,7 @@ pub enum AccountCommand {
     /// the lines refused. Each created space gets a notice with its activation code.
     Import {
         roster: PathBuf,
-        /// Write each notice as a PDF letter `<INS>.pdf` in this directory.
+        /// Write each notice as a PDF letter `<department>/<INS>.pdf` in this directory.
         #[arg(long, value_name = "DIR")]
         letters: Option<PathBuf>,
         #[command(flatten)]

@@ -13,7 +13,8 @@
 //! | `sexe` | `sex` | `F`, `M` or `I` |
 //! | `email` | `contact` | optional: where to send the notice by e-mail |
 //!
-//! Each created (pending) space gets a notice: a PDF letter in `--letters DIR` and, when the
+//! Each created (pending) space gets a notice: a PDF letter `DEPARTMENT/INS.pdf` in
+//! `--letters DIR` and, when the
 //! line has a contact address in the trust space, an e-mail queued for it. The report lists
 //! the lines refused, with their number and why.
 

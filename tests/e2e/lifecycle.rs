@@ -195,16 +195,16 @@ fn roster_import_opposition_activation_opening_closing_and_destruction() {
         "{report}"
     );
     // One letter per created space, a real PDF with the code.
-    let letter = std::fs::read(letters.join(format!("{}.pdf", ins(3)))).unwrap();
+    let letter = std::fs::read(letters.join("75").join(format!("{}.pdf", ins(3)))).unwrap();
     assert!(letter.starts_with(b"%PDF-1.4") && letter.ends_with(b"%%EOF\n"));
     let code_c = code_in_letter(&letter);
     assert_eq!(code_c.len(), 14, "{code_c}");
-    assert!(letters.join(format!("{}.pdf", ins(1))).exists());
-    assert!(letters.join(format!("{}.pdf", ins(2))).exists());
+    assert!(letters.join("75").join(format!("{}.pdf", ins(1))).exists());
+    assert!(letters.join("75").join(format!("{}.pdf", ins(2))).exists());
     // An independent reader (poppler) finds the French text, accents included.
     let txt = work.path().join("c.txt");
     let ok = Command::new("pdftotext")
-        .arg(letters.join(format!("{}.pdf", ins(3))))
+        .arg(letters.join("75").join(format!("{}.pdf", ins(3))))
         .arg(&txt)
         .status()
         .expect("pdftotext (poppler-utils, scripts/install-deps --tests) runs");

@@ -87,22 +87,34 @@ pub const TICK_PERIOD: Duration = Duration::from_secs(60);
 /// Spaces handled per tick at most (the next tick takes the rest).
 pub const TICK_LIMIT: usize = 10_000;
 
-/// Runs [`mshub_directory::Directory::tick`] every [`TICK_PERIOD`] until stopped.
+/// Runs [`mshub_directory::Directory::tick`] every [`TICK_PERIOD`] until stopped; at once
+/// again while a tick had more to do than [`TICK_LIMIT`] (a whole roster reaching its
+/// deadline on the same day).
 pub async fn run(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         let directory = hub.directory.clone();
         let done =
             tokio::task::spawn_blocking(move || directory.tick(mshub_store::now(), TICK_LIMIT))
                 .await;
+        let mut more = false;
         match done {
             Ok(Ok(r)) if r.opened.is_empty() && r.destroyed.is_empty() => {}
-            Ok(Ok(r)) => tracing::info!(
-                opened = r.opened.len(),
-                destroyed = r.destroyed.len(),
-                "space lifecycle"
-            ),
+            Ok(Ok(r)) => {
+                more = r.opened.len() + r.destroyed.len() >= TICK_LIMIT;
+                tracing::info!(
+                    opened = r.opened.len(),
+                    destroyed = r.destroyed.len(),
+                    "space lifecycle"
+                );
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "space lifecycle"),
             Err(e) => tracing::warn!(error = %e, "space lifecycle task"),
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        if more {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK_PERIOD) => {}

@@ -602,66 +602,116 @@ impl Directory {
         let mut report = TickReport::default();
         let mut after: Option<Vec<u8>> = None;
         let mut done = 0;
-        while done < limit {
+        'scan: while done < limit {
             let page = self
                 .store
                 .kv()
-                .scan(DUE, &[], after.as_deref(), Some(256))?;
+                .scan(DUE, &[], after.as_deref(), Some(IMPORT_BATCH))?;
             if page.is_empty() {
                 break;
             }
+            let mut opening = Vec::new();
             for (key, _) in &page {
                 after = Some(key.clone());
                 let (Some(at), Some(id)) = (key.get(..8), key.get(8..16)) else {
                     continue;
                 };
                 let at = i64::from_be_bytes(at.try_into().unwrap_or_default());
-                if at > now {
-                    return Ok(report);
+                if at > now || done >= limit {
+                    self.open_all(&opening, now, &mut report)?;
+                    break 'scan;
                 }
+                done += 1;
                 let id = AccountId(u64::from_be_bytes(id.try_into().unwrap_or_default()));
-                let Some(account) = self.account(id)? else {
-                    let mut batch = Batch::new();
-                    batch.remove(DUE, key.clone());
-                    let _ = self.store.kv().commit(&batch)?;
-                    continue;
+                let raw = self.store.kv().get(ACCOUNT, &id.to_key())?;
+                let state = match &raw {
+                    Some(raw) => serde_json::from_slice::<StateOnly>(raw)
+                        .map(|s| s.lifecycle)
+                        .unwrap_or_default(),
+                    None => Lifecycle::Active,
                 };
-                match account.lifecycle {
-                    Lifecycle::Pending {
-                        opposition_deadline,
-                    } if opposition_deadline <= now => {
-                        self.transition(&account.address, "system", "space.open", |a| {
-                            if !matches!(a.lifecycle, Lifecycle::Pending { .. }) {
-                                return Err(DirectoryError::WrongState {
-                                    address: a.address.to_string(),
-                                    lifecycle: a.lifecycle.clone(),
-                                    action: "opening",
-                                });
-                            }
-                            // The code stays valid to choose a password (see `activate`).
-                            a.lifecycle = Lifecycle::Active;
-                            Ok(())
-                        })?;
-                        report.opened.push(account.address);
-                    }
-                    Lifecycle::Closed { destroy_after, .. } if destroy_after <= now => {
-                        self.destroy(&account.address, now)?;
-                        report.destroyed.push(account.address);
+                match (raw, state) {
+                    (Some(raw), Lifecycle::Pending { .. }) => opening.push((key.clone(), id, raw)),
+                    (Some(_), Lifecycle::Closed { destroy_after, .. }) if destroy_after <= now => {
+                        if let Some(account) = self.account(id)? {
+                            self.destroy(&account.address, now)?;
+                            report.destroyed.push(account.address);
+                        }
                     }
                     _ => {
-                        // A stale entry (the state moved on): drop it.
+                        // A stale entry (the space is gone or its state moved on): drop it.
                         let mut batch = Batch::new();
                         batch.remove(DUE, key.clone());
                         let _ = self.store.kv().commit(&batch)?;
                     }
                 }
-                done += 1;
-                if done >= limit {
-                    break;
-                }
             }
+            self.open_all(&opening, now, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// Opens pending spaces whose deadline has come, many per write: the state changes, the
+    /// sealed identity is kept as is. A space changed meanwhile is taken alone.
+    fn open_all(
+        &self,
+        due: &[(Vec<u8>, AccountId, Vec<u8>)],
+        now: i64,
+        report: &mut TickReport,
+    ) -> Result<()> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        let mut opened = Vec::new();
+        for (key, id, raw) in due {
+            let restated = self.records.restate(raw, |l| {
+                matches!(l, Lifecycle::Pending { opposition_deadline } if *opposition_deadline <= now)
+                    .then_some(Lifecycle::Active)
+            })?;
+            batch.remove(DUE, key.clone());
+            if let Some((address, record)) = restated {
+                batch.check(ACCOUNT, id.to_key(), Some(raw.clone()));
+                batch.put(ACCOUNT, id.to_key(), record);
+                opened.push(address);
+            }
+        }
+        if self.store.kv().commit(&batch)? == Commit::Conflict {
+            // The code stays valid to choose a password (see `activate`).
+            for (_, id, _) in due {
+                let Some(account) = self.account(*id)? else {
+                    continue;
+                };
+                let opened_one = self.transition(&account.address, "system", "space.open", |a| {
+                    match a.lifecycle {
+                        Lifecycle::Pending {
+                            opposition_deadline,
+                        } if opposition_deadline <= now => {
+                            a.lifecycle = Lifecycle::Active;
+                            Ok(())
+                        }
+                        _ => Err(DirectoryError::WrongState {
+                            address: a.address.to_string(),
+                            lifecycle: a.lifecycle.clone(),
+                            action: "opening",
+                        }),
+                    }
+                });
+                if opened_one.is_ok() {
+                    report.opened.push(account.address);
+                }
+            }
+            return Ok(());
+        }
+        let events: Vec<AuditEvent> = opened
+            .iter()
+            .map(|a| {
+                AuditEvent::new("system", "space.open", a.as_str()).with_detail("pending -> active")
+            })
+            .collect();
+        self.store.audit_many(&events)?;
+        report.opened.extend(opened);
+        Ok(())
     }
 
     /// Destroys a closed space's content; the record becomes a tombstone.
@@ -684,6 +734,13 @@ impl Directory {
         })?;
         Ok(())
     }
+}
+
+/// The state of a stored account record, read without opening its sealed identity.
+#[derive(Deserialize)]
+struct StateOnly {
+    #[serde(default)]
+    lifecycle: Lifecycle,
 }
 
 fn patient_kind(p: &RosterPatient) -> AccountKind {

@@ -92,6 +92,24 @@ impl AccountRecords {
         Ok(serde_json::to_vec(&stored).expect("serialisable"))
     }
 
+    /// The address and state of a stored record, and the record with `lifecycle` instead:
+    /// a change of state alone needs no cryptography (the sealed identity is kept as is).
+    pub(crate) fn restate(
+        &self,
+        raw: &[u8],
+        lifecycle: impl FnOnce(&crate::Lifecycle) -> Option<crate::Lifecycle>,
+    ) -> Result<Option<(Address, Vec<u8>)>> {
+        let mut stored: StoredAccount = serde_json::from_slice(raw).map_err(corrupt)?;
+        let Some(next) = lifecycle(&stored.lifecycle) else {
+            return Ok(None);
+        };
+        stored.lifecycle = next;
+        Ok(Some((
+            stored.address.clone(),
+            serde_json::to_vec(&stored).expect("serialisable"),
+        )))
+    }
+
     pub(crate) fn decode(&self, raw: &[u8]) -> Result<Account> {
         let stored: StoredAccount = serde_json::from_slice(raw).map_err(corrupt)?;
         {

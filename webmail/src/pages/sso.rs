@@ -123,6 +123,10 @@ fn refused(e: &SamlError) -> Response {
     )
 }
 
+/// A pending space is activated with the code of its notice, not by single sign-on.
+const NOT_OPEN: &str = "Cet espace santé n'est pas ouvert : en attente d'activation (activez-le avec \
+                        le code reçu par courrier, page « Activer mon espace »), fermé ou désactivé.";
+
 pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>) -> Response {
     if app.sso.is_none() {
         return super::not_found();
@@ -158,25 +162,19 @@ pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>)
     };
     let address = app.directory.patient_address(&ins);
     let d = app.directory.clone();
-    let account =
-        match blocking(move || d.account_by_address(&address)).await {
-            Ok(Ok(Some(a))) if a.is_usable() => a,
-            Ok(Ok(Some(_))) => return error_page(
+    let account = match blocking(move || d.account_by_address(&address)).await {
+        Ok(Ok(Some(a))) if a.is_usable() => a,
+        Ok(Ok(Some(_))) => return error_page(StatusCode::FORBIDDEN, "Connexion refusée", NOT_OPEN),
+        Ok(Ok(None)) => {
+            return error_page(
                 StatusCode::FORBIDDEN,
                 "Connexion refusée",
-                "Cet espace santé n'est pas ouvert : il est en attente d'activation (activez-le \
-                 avec le code reçu par courrier, page « Activer mon espace »), fermé ou désactivé.",
-            ),
-            Ok(Ok(None)) => {
-                return error_page(
-                    StatusCode::FORBIDDEN,
-                    "Connexion refusée",
-                    "Aucun espace santé n'est ouvert pour cette identité sur ce service.",
-                )
-            }
-            Ok(Err(e)) => return internal("directory", &e),
-            Err(r) => return r,
-        };
+                "Aucun espace santé n'est ouvert pour cette identité sur ce service.",
+            )
+        }
+        Ok(Err(e)) => return internal("directory", &e),
+        Err(r) => return r,
+    };
     let _ = app.store.audit(
         mshub_store::AuditEvent::new(
             account.address.as_str(),

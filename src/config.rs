@@ -53,6 +53,7 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     pub prescription: PrescriptionConfig,
     pub blobs: BlobsConfig,
+    pub accounts: AccountsConfig,
 }
 
 /// Where the key-value records live (messages' metadata, accounts, queue, audit…).
@@ -84,6 +85,39 @@ impl Default for StoreConfig {
             backend: StoreBackend::Sled,
             url: None,
             pool_size: mshub_store::PG_DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// The patient space's lifecycle (spaces created from a roster, closing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// How long a patient may oppose a space created from the roster, in days; without
+    /// opposition it opens by itself at the end.
+    pub opposition_days: u32,
+    /// How long a closed space's content is kept (and the space reopenable), in days.
+    pub retention_days: u32,
+    /// The web inbox's public address, printed in the notices (letters and e-mails).
+    /// Empty: `https://<hub_domain>`.
+    pub public_url: String,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            opposition_days: 30,
+            retention_days: 90,
+            public_url: String::new(),
+        }
+    }
+}
+
+impl AccountsConfig {
+    pub fn policy(&self) -> mshub_directory::LifecyclePolicy {
+        mshub_directory::LifecyclePolicy {
+            opposition_secs: i64::from(self.opposition_days) * 86_400,
+            retention_secs: i64::from(self.retention_days) * 86_400,
         }
     }
 }
@@ -239,6 +273,7 @@ impl Default for Config {
             catalogue: CatalogueConfig::default(),
             prescription: PrescriptionConfig::default(),
             blobs: BlobsConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -440,6 +475,16 @@ backend = "fs"
 # region = "garage"
 # Prefix of every object name: <prefix>/ab/abcdef…
 prefix = "blobs"
+
+[accounts]
+# Spaces created from the roster (`mshub account import`) are pending: the patient may oppose
+# during this many days; without opposition the space opens by itself at the end.
+opposition_days = 30
+# A closed space's content is destroyed this many days after closing; until then the patient
+# may reopen it.
+retention_days = 90
+# The web inbox's public address, printed in the notices. Empty: https://<hub_domain>.
+public_url = ""
 "#;
 
 /// `MSHUB_PG_PASSWORD`, if set.

@@ -26,6 +26,8 @@ impl Hub {
         let master = config.master_key()?;
         let store = Arc::new(open_store(&config, master)?);
         let directory = Arc::new(Directory::open(store.clone(), hub_domain)?);
+        directory.set_lifecycle_policy(config.accounts.policy());
+        directory.set_purger(crate::lifecycle::purger(store.clone()));
         for name in &config.local_domains {
             let domain = Domain::try_from(name.as_str()).context("local_domains")?;
             if !directory.is_local(&domain)? {

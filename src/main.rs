@@ -6,8 +6,11 @@ mod control;
 mod demo;
 mod filing;
 mod hub;
+mod letter;
+mod lifecycle;
 mod migrate;
 mod operate;
+mod roster;
 mod serve;
 mod tls;
 

@@ -72,6 +72,26 @@ impl Operation {
                     abs(signature),
                 ]
             }
+            Operation::Account(AccountCommand::Import {
+                roster,
+                letters,
+                clock,
+            }) => {
+                let abs = |p: &Path| {
+                    std::path::absolute(p)
+                        .unwrap_or_else(|_| p.to_path_buf())
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                let mut out = vec!["account".into(), "import".into(), abs(roster)];
+                if let Some(dir) = letters {
+                    out.extend(["--letters".into(), abs(dir)]);
+                }
+                if let Some(now) = clock.now {
+                    out.extend(["--now".into(), now.to_string()]);
+                }
+                out
+            }
             _ => args,
         }
     }
@@ -102,6 +122,55 @@ pub enum AccountCommand {
         #[arg(long, default_value = "mail client")]
         label: String,
     },
+    /// Create pending patient spaces from the insurer's roster (CSV with a header line:
+    /// ins;nom;prenom;date_naissance;sexe[;email], `;` or `,`). Idempotent; prints a report of
+    /// the lines refused. Each created space gets a notice with its activation code.
+    Import {
+        roster: PathBuf,
+        /// Write each notice as a PDF letter `<department>/<INS>.pdf` in this directory.
+        #[arg(long, value_name = "DIR")]
+        letters: Option<PathBuf>,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Record a patient's opposition: the pending space is never opened (INS or address).
+    Oppose {
+        patient: String,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Close a patient's space; its content is destroyed after [accounts] retention_days.
+    Close {
+        patient: String,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Reopen a closed space during its retention delay.
+    Reopen {
+        patient: String,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Do now what the running hub does every minute: open the pending spaces whose
+    /// opposition period is over, destroy the closed ones whose retention delay is over.
+    Tick {
+        #[command(flatten)]
+        clock: Clock,
+    },
+}
+
+/// The time the lifecycle commands act at.
+#[derive(Args, Clone, Copy)]
+pub struct Clock {
+    /// Act as if it were this Unix time (seconds): for tests and for replaying a schedule.
+    #[arg(long, hide = true, value_name = "UNIX_SECONDS")]
+    now: Option<i64>,
+}
+
+impl Clock {
+    fn now(self) -> i64 {
+        self.now.unwrap_or_else(mshub_store::now)
+    }
 }
 
 #[derive(Subcommand)]
@@ -386,9 +455,13 @@ fn account(
         }
         AccountCommand::List => {
             for a in dir.accounts()? {
+                let state = match a.lifecycle {
+                    mshub_directory::Lifecycle::Active => String::new(),
+                    ref other => format!("  [{}]", other.label()),
+                };
                 writeln!(
                     out,
-                    "{:<45} {:<13} {}{}",
+                    "{:<45} {:<13} {}{}{state}",
                     a.address,
                     a.kind.label(),
                     a.kind.display_name(),
@@ -419,8 +492,63 @@ fn account(
             )?;
             writeln!(out, "{clear}")?;
         }
+        AccountCommand::Import {
+            roster,
+            letters,
+            clock,
+        } => {
+            let report = crate::roster::import(
+                hub,
+                crate::roster::Options {
+                    roster: &roster,
+                    letters: letters.as_deref(),
+                    now: clock.now(),
+                },
+            )?;
+            crate::roster::print_report(&report, out)?;
+        }
+        AccountCommand::Oppose { patient, clock } => {
+            let a = dir.oppose(&patient_address(hub, &patient)?, clock.now(), OPERATOR)?;
+            writeln!(out, "{} opposed: the space will never be opened", a.address)?;
+        }
+        AccountCommand::Close { patient, clock } => {
+            let a = dir.close(&patient_address(hub, &patient)?, clock.now(), OPERATOR)?;
+            if let mshub_directory::Lifecycle::Closed { destroy_after, .. } = a.lifecycle {
+                writeln!(
+                    out,
+                    "{} closed: content destroyed after {} unless reopened",
+                    a.address,
+                    mshub_agenda::french::date(destroy_after)
+                )?;
+            }
+        }
+        AccountCommand::Reopen { patient, clock } => {
+            let a = dir.reopen(&patient_address(hub, &patient)?, clock.now(), OPERATOR)?;
+            writeln!(out, "{} reopened", a.address)?;
+        }
+        AccountCommand::Tick { clock } => {
+            let mut opened = 0;
+            let mut destroyed = 0;
+            loop {
+                let r = dir.tick(clock.now(), crate::lifecycle::TICK_LIMIT)?;
+                if r.opened.is_empty() && r.destroyed.is_empty() {
+                    break;
+                }
+                opened += r.opened.len();
+                destroyed += r.destroyed.len();
+            }
+            writeln!(out, "{opened} spaces opened, {destroyed} destroyed")?;
+        }
     }
     Ok(())
+}
+
+/// A patient given by INS or by address.
+fn patient_address(hub: &Hub, patient: &str) -> anyhow::Result<Address> {
+    Ok(match Ins::try_from(patient) {
+        Ok(ins) => hub.directory.patient_address(&ins),
+        Err(_) => Address::try_from(patient)?,
+    })
 }
 
 fn domain(hub: &Hub, cmd: DomainCommand, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -98,6 +98,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let mta_task = tokio::spawn(mta.serve(listeners, stopped.clone()));
     let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped.clone()));
     let reminders_task = tokio::spawn(reminders(hub.clone(), stopped.clone()));
+    let lifecycle_task = tokio::spawn(crate::lifecycle::run(hub.clone(), stopped.clone()));
     let https_task = tokio::spawn(webmail.serve(https, https_tls, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
@@ -107,6 +108,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), imap_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), https_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), reminders_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), lifecycle_task).await;
     match control_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "control socket"),
         Err(e) => tracing::warn!(error = %e, "control socket task"),

@@ -266,4 +266,16 @@ pub struct Account {
     pub app_passwords: Vec<AppPassword>,
     pub disabled: bool,
     pub created: i64,
+    /// Where the space stands in its life (patients created from a roster start pending).
+    pub lifecycle: crate::Lifecycle,
+    /// SHA-256 of the one-time activation code (hex), while the patient has not activated
+    /// the space (see [`crate::lifecycle`]).
+    pub activation_code: Option<String>,
+}
+
+impl Account {
+    /// Whether the account may log in and be used: not disabled, and its space open.
+    pub fn is_usable(&self) -> bool {
+        !self.disabled && self.lifecycle == crate::Lifecycle::Active
+    }
 }

@@ -34,6 +34,21 @@ pub enum DirectoryError {
     BadCredentials,
     #[error("account {0} is disabled")]
     Disabled(String),
+    #[error("the space of {address} is not open ({})", lifecycle.label())]
+    NotOpen {
+        address: String,
+        lifecycle: crate::Lifecycle,
+    },
+    #[error("the space of {address} is {}: {action} is not possible", lifecycle.label())]
+    WrongState {
+        address: String,
+        lifecycle: crate::Lifecycle,
+        action: &'static str,
+    },
+    /// The same answer whatever was wrong (unknown INS, birth date, code), so that the public
+    /// pages reveal nothing about who has a space.
+    #[error("the INS, birth date or activation code is wrong")]
+    BadActivationCode,
     #[error("too many failed logins: try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     #[error("password too weak: {0}")]

@@ -13,6 +13,7 @@ mod address;
 mod domain;
 mod error;
 mod ins;
+pub mod lifecycle;
 pub mod password;
 mod record;
 mod rpps;
@@ -29,11 +30,12 @@ pub use address::{Address, Domain};
 pub use domain::{DomainEntry, DomainRole, Route, TlsPolicy};
 pub use error::{DirectoryError, Result};
 pub use ins::Ins;
+pub use lifecycle::{Lifecycle, LifecyclePolicy, Purger, RosterOutcome, RosterPatient, TickReport};
 pub use rpps::Rpps;
 pub use throttle::{ConnectionLimits, ConnectionSlot, Throttle};
 
-const ACCOUNT: Tree = Tree("account");
-const ACCOUNT_ADDRESS: Tree = Tree("account-address");
+pub(crate) const ACCOUNT: Tree = Tree("account");
+pub(crate) const ACCOUNT_ADDRESS: Tree = Tree("account-address");
 const DOMAIN: Tree = Tree("domain");
 /// member address ‖ NUL ‖ organisation id → (): who may send as which organisation mailbox,
 /// without reading every account.
@@ -52,6 +54,7 @@ pub struct Directory {
     hub_domain: Domain,
     throttle: Throttle,
     records: record::AccountRecords,
+    lifecycle: lifecycle::Settings,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
@@ -78,7 +81,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// The INS encodes sex and year and month of birth: the identity traits must agree with it.
-fn check_identity(ins: &Ins, birth: &BirthDate, sex: Sex) -> Result<()> {
+pub(crate) fn check_identity(ins: &Ins, birth: &BirthDate, sex: Sex) -> Result<()> {
     let mismatch = |reason: String| DirectoryError::IdentityMismatch {
         ins: ins.to_string(),
         reason,
@@ -120,6 +123,7 @@ impl Directory {
             store,
             hub_domain,
             throttle: Throttle::new(),
+            lifecycle: lifecycle::Settings::default(),
         };
         for d in [dir.hub_domain.clone(), dir.patient_domain()] {
             if dir.domain(&d)?.is_none() {
@@ -179,6 +183,8 @@ impl Directory {
             app_passwords: Vec::new(),
             disabled: false,
             created: mshub_store::now(),
+            lifecycle: Lifecycle::Active,
+            activation_code: None,
         };
         // Keys and mailboxes first: an account that exists is always usable.
         self.store.provision_account(id)?;
@@ -246,7 +252,7 @@ impl Directory {
         Ok(())
     }
 
-    fn account_id(&self, address: &Address) -> Result<Option<AccountId>> {
+    pub(crate) fn account_id(&self, address: &Address) -> Result<Option<AccountId>> {
         Ok(self
             .store
             .kv()
@@ -270,7 +276,7 @@ impl Directory {
         }
     }
 
-    fn required(&self, address: &Address) -> Result<(Account, Vec<u8>)> {
+    pub(crate) fn required(&self, address: &Address) -> Result<(Account, Vec<u8>)> {
         let id = self
             .account_id(address)?
             .ok_or_else(|| DirectoryError::NoSuchAccount(address.to_string()))?;
@@ -440,6 +446,17 @@ impl Directory {
             Some(a) if ok => {
                 if a.disabled {
                     return Err(DirectoryError::Disabled(a.address.to_string()));
+                }
+                if a.lifecycle != Lifecycle::Active {
+                    // Mail clients only learn that the account cannot be used; the web inbox
+                    // says why and what the patient can do (reopen a closed space).
+                    return Err(match door {
+                        Door::Mail => DirectoryError::Disabled(a.address.to_string()),
+                        Door::Web => DirectoryError::NotOpen {
+                            address: a.address.to_string(),
+                            lifecycle: a.lifecycle.clone(),
+                        },
+                    });
                 }
                 self.throttle.record_success(&key);
                 Ok(a)

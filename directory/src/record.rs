@@ -32,6 +32,11 @@ struct StoredAccount {
     app_passwords: Vec<AppPassword>,
     disabled: bool,
     created: i64,
+    /// Absent in records written before spaces had a lifecycle: those are active.
+    #[serde(default)]
+    lifecycle: crate::Lifecycle,
+    #[serde(default)]
+    activation_code: Option<String>,
 }
 
 pub(crate) struct AccountRecords {
@@ -81,8 +86,28 @@ impl AccountRecords {
             app_passwords: account.app_passwords.clone(),
             disabled: account.disabled,
             created: account.created,
+            lifecycle: account.lifecycle.clone(),
+            activation_code: account.activation_code.clone(),
         };
         Ok(serde_json::to_vec(&stored).expect("serialisable"))
+    }
+
+    /// The address and state of a stored record, and the record with `lifecycle` instead:
+    /// a change of state alone needs no cryptography (the sealed identity is kept as is).
+    pub(crate) fn restate(
+        &self,
+        raw: &[u8],
+        lifecycle: impl FnOnce(&crate::Lifecycle) -> Option<crate::Lifecycle>,
+    ) -> Result<Option<(Address, Vec<u8>)>> {
+        let mut stored: StoredAccount = serde_json::from_slice(raw).map_err(corrupt)?;
+        let Some(next) = lifecycle(&stored.lifecycle) else {
+            return Ok(None);
+        };
+        stored.lifecycle = next;
+        Ok(Some((
+            stored.address.clone(),
+            serde_json::to_vec(&stored).expect("serialisable"),
+        )))
     }
 
     pub(crate) fn decode(&self, raw: &[u8]) -> Result<Account> {
@@ -106,6 +131,8 @@ impl AccountRecords {
             app_passwords: stored.app_passwords,
             disabled: stored.disabled,
             created: stored.created,
+            lifecycle: stored.lifecycle,
+            activation_code: stored.activation_code,
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_MAX {

@@ -161,6 +161,24 @@ impl Policy {
                     .account_by_address(&address)
                     .map_err(storage)?
                     .ok_or_else(|| Refusal::UnknownRecipient(address.to_string()))?;
+                let why = match account.lifecycle {
+                    mshub_directory::Lifecycle::Opposed { .. } => {
+                        Some("the patient opposed the creation of this health space")
+                    }
+                    mshub_directory::Lifecycle::Closed { .. } => {
+                        Some("the patient closed this health space")
+                    }
+                    mshub_directory::Lifecycle::Destroyed { .. } => {
+                        Some("this health space was closed and no longer exists")
+                    }
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    return Err(Refusal::SpaceNotOpen {
+                        address: address.to_string(),
+                        why,
+                    });
+                }
                 if let Some(patient) = sender_patient {
                     if account.kind.is_patient() {
                         return Err(Refusal::PatientCannotWriteToPatient);

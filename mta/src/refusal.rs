@@ -50,6 +50,11 @@ pub enum Refusal {
     MissingFromHeader,
     RelayDenied(String),
     UnknownRecipient(String),
+    /// The patient refused the space, or closed it: its mailbox takes no mail.
+    SpaceNotOpen {
+        address: String,
+        why: &'static str,
+    },
     InvalidIns {
         address: String,
         reason: String,
@@ -102,6 +107,7 @@ impl Refusal {
             Refusal::MissingFromHeader => r(550, "5.7.1", "The message has no From: header".into()),
             Refusal::RelayDenied(a) => r(550, "5.7.1", format!("Relaying to {a} denied: authenticate to send outside this hub").into()),
             Refusal::UnknownRecipient(a) => r(550, "5.1.1", format!("No such recipient here: {a}").into()),
+            Refusal::SpaceNotOpen { address, why } => r(550, "5.1.1", format!("{address} does not receive mail: {why}").into()),
             Refusal::InvalidIns { address, reason } => r(553, "5.1.3", format!("{address} is not a valid patient address: {reason}").into()),
             Refusal::InvalidAddress(reason) => r(553, "5.1.3", format!("Invalid address: {reason}").into()),
             Refusal::PatientCannotWriteToPatient => r(550, "5.7.1", "A patient cannot write to another patient".into()),

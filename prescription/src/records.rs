@@ -433,6 +433,26 @@ impl Prescriptions {
         })
     }
 
+    /// Removes every prescription of `patient` (the space is destroyed): its records and
+    /// indexes. A later scan of one of its QR codes finds an unknown prescription. Returns how
+    /// many were removed.
+    pub fn purge_patient(store: &Store, patient: AccountId) -> Result<usize> {
+        let mut removed = 0;
+        let mut batch = Batch::new();
+        for (k, _) in store.kv().scan(BY_PATIENT, &patient.to_key(), None, None)? {
+            if let Some(id) = k.get(16..) {
+                batch.remove(RECORDS, id.to_vec());
+                removed += 1;
+            }
+            batch.remove(BY_PATIENT, k);
+        }
+        for (k, _) in store.kv().scan(BY_MESSAGE, &patient.to_key(), None, None)? {
+            batch.remove(BY_MESSAGE, k);
+        }
+        let _ = store.kv().commit(&batch)?;
+        Ok(removed)
+    }
+
     /// The prescriptions of a patient, newest first.
     pub fn of_patient(&self, patient: AccountId) -> Result<Vec<Record>> {
         let mut out = Vec::new();

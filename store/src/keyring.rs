@@ -128,6 +128,20 @@ impl Keyring {
         Ok(())
     }
 
+    /// Whether the account has a key pair.
+    pub(crate) fn has_key(&self, account: AccountId) -> Result<bool> {
+        Ok(self.kv.get(KEYS, &account.to_key())?.is_some())
+    }
+
+    /// Destroys the account's key pair: whatever was sealed to it can never be opened again.
+    pub(crate) fn forget(&self, account: AccountId) -> Result<()> {
+        self.cache.lock().map_err(crypto)?.remove(&account);
+        let mut batch = Batch::new();
+        batch.remove(KEYS, account.to_key());
+        let _ = self.kv.commit(&batch)?;
+        Ok(())
+    }
+
     fn unsealed(&self, account: AccountId) -> Result<Arc<Unsealed>> {
         if let Some(u) = self.cache.lock().map_err(crypto)?.get(&account) {
             return Ok(u.clone());
@@ -157,9 +171,16 @@ impl Keyring {
         Ok(unsealed)
     }
 
-    /// Encrypts `plain` to the account's key.
+    /// Encrypts `plain` to the account's key. An account without a key yet (a space created
+    /// from a roster, whose keys are made on first need) gets one now.
     pub(crate) fn seal(&self, account: AccountId, plain: &[u8]) -> Result<Vec<u8>> {
-        let keys = self.unsealed(account)?;
+        let keys = match self.unsealed(account) {
+            Err(StoreError::NoAccountKey(_)) => {
+                self.ensure_account_key(account)?;
+                self.unsealed(account)?
+            }
+            other => other?,
+        };
         let recipients = keys
             .cert
             .keys()

@@ -24,6 +24,7 @@ mod lease;
 pub mod mailbox;
 mod pg_backend;
 mod plain_cache;
+mod purge;
 mod s3_blobs;
 mod sled_backend;
 
@@ -42,6 +43,7 @@ pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
 pub use pg_backend::{PgBackend, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
+pub use purge::PurgeReport;
 pub use s3_blobs::{S3BlobStore, S3Options};
 pub use sled_backend::SledBackend;
 
@@ -300,6 +302,35 @@ impl Store {
             self.blobs.delete(id)?;
         }
         Ok(())
+    }
+
+    /// Reserves `count` consecutive values of a named counter at once and returns the first:
+    /// bulk creation (a roster import) pays one durable write for many ids.
+    pub fn reserve_counter(&self, name: &str, count: u64) -> Result<u64> {
+        let count = count.max(1);
+        let lane = name
+            .bytes()
+            .fold(COUNTER_LANE, |h, b| h.rotate_left(5) ^ u64::from(b));
+        self.retry(lane, || {
+            let raw = self.kv.get(COUNTERS, name.as_bytes())?;
+            let current =
+                match &raw {
+                    Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
+                        StoreError::corrupt(format!("counter {name}"), "not 8 bytes")
+                    })?),
+                    None => 0,
+                };
+            let mut batch = Batch::new();
+            batch.check(COUNTERS, name.as_bytes(), raw);
+            batch.put(COUNTERS, name.as_bytes(), (current + count).to_be_bytes());
+            Ok((batch, current + 1))
+        })
+    }
+
+    /// Whether the account has its key pair yet (spaces created from a roster get theirs on
+    /// first need).
+    pub fn has_account_key(&self, account: AccountId) -> Result<bool> {
+        self.keyring.has_key(account)
     }
 
     /// The next value of a named counter, at least `floor`. Durable and never repeated.

@@ -18,15 +18,15 @@ use crate::backend::{Batch, Tree};
 use crate::events::{Change, ChangeKind};
 use crate::{json, AccountId, BlobId, Result, SealedBlob, Store, StoreError};
 
-const MAILBOX: Tree = Tree("mailbox");
-const MAILBOX_NAME: Tree = Tree("mailbox-name");
-const MESSAGE: Tree = Tree("message");
-const EXPUNGED: Tree = Tree("expunged");
+pub(crate) const MAILBOX: Tree = Tree("mailbox");
+pub(crate) const MAILBOX_NAME: Tree = Tree("mailbox-name");
+pub(crate) const MESSAGE: Tree = Tree("message");
+pub(crate) const EXPUNGED: Tree = Tree("expunged");
 /// mailbox ‖ MODSEQ ‖ UID → nothing: the messages by their last change, so that "what changed
 /// since MODSEQ n" (an IMAP session's resynchronisation, RFC 7162) reads only the changes.
 /// Kept from the version that added it on: older records show up once they change, which is
 /// all a session that selected its mailbox later needs.
-const BY_MODSEQ: Tree = Tree("message-modseq");
+pub(crate) const BY_MODSEQ: Tree = Tree("message-modseq");
 
 /// IMAP's hierarchy delimiter for this store.
 pub const DELIMITER: char = '/';
@@ -230,13 +230,13 @@ pub struct FlagUpdate {
     pub modified: Vec<Uid>,
 }
 
-fn name_key(account: AccountId, name: &str) -> Vec<u8> {
+pub(crate) fn name_key(account: AccountId, name: &str) -> Vec<u8> {
     let mut k = account.to_key().to_vec();
     k.extend_from_slice(name.as_bytes());
     k
 }
 
-fn modseq_key(mailbox: MailboxId, modseq: ModSeq, uid: Uid) -> Vec<u8> {
+pub(crate) fn modseq_key(mailbox: MailboxId, modseq: ModSeq, uid: Uid) -> Vec<u8> {
     let mut k = mailbox.0.to_be_bytes().to_vec();
     k.extend_from_slice(&modseq.0.to_be_bytes());
     k.extend_from_slice(&uid.0.to_be_bytes());
@@ -383,6 +383,15 @@ impl Store {
                 }
             }
         }
+        if let Some(m) = self
+            .mailboxes(account)?
+            .into_iter()
+            .find(|m| m.special_use == Some(use_))
+        {
+            return Ok(m);
+        }
+        // A space created from a roster gets its mailboxes on first need (the first mail).
+        self.ensure_default_mailboxes(account)?;
         self.mailboxes(account)?
             .into_iter()
             .find(|m| m.special_use == Some(use_))
@@ -979,10 +988,11 @@ mod tests {
             store.mailboxes(BOB).unwrap().is_empty(),
             "other accounts are untouched"
         );
-        assert!(matches!(
-            store.special_mailbox(BOB, SpecialUse::Inbox),
-            Err(StoreError::NoSuchMailbox(_))
-        ));
+        // An account provisioned lazily (created from a roster) gets its mailboxes on first
+        // need: the first delivery.
+        let inbox = store.special_mailbox(BOB, SpecialUse::Inbox).unwrap();
+        assert_eq!((inbox.account, inbox.name.as_str()), (BOB, "INBOX"));
+        assert_eq!(store.mailboxes(BOB).unwrap().len(), 5);
     }
 
     #[test]

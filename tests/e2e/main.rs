@@ -12,6 +12,7 @@ mod garage;
 mod imaging;
 mod imap;
 mod imap_interop;
+mod lifecycle;
 mod malformed;
 mod prescription;
 mod s3_blobs;

@@ -1014,7 +1014,10 @@ async fn closing_the_space_signs_out_and_refuses_later_logins() {
         )
         .await;
     assert_eq!(p.status, StatusCode::OK);
-    assert!(account(&h, CAMILLE).disabled);
+    assert!(matches!(
+        account(&h, CAMILLE).lifecycle,
+        mshub_directory::Lifecycle::Closed { .. }
+    ));
     assert_eq!(b.get("/").await.status, StatusCode::SEE_OTHER);
     assert_eq!(
         h.browser().login(CAMILLE, PASSWORD).await.status,

@@ -33,6 +33,8 @@ fn professional(id: u64, address: &str, rpps: &str, profession: Profession) -> A
         app_passwords: Vec::new(),
         disabled: false,
         created: 0,
+        lifecycle: mshub_directory::Lifecycle::Active,
+        activation_code: None,
     }
 }
 
@@ -59,6 +61,8 @@ fn world() -> World {
         app_passwords: Vec::new(),
         disabled: false,
         created: 0,
+        lifecycle: mshub_directory::Lifecycle::Active,
+        activation_code: None,
     };
     for id in 1..=5 {
         store.provision_account(AccountId(id)).unwrap();
@@ -516,4 +520,21 @@ fn forged_altered_unknown_and_expired_are_refused_each_with_its_reason() {
             .any(|c| c.starts_with("prescription:malformed")),
         "{codes:?}"
     );
+}
+
+#[test]
+fn a_destroyed_space_takes_its_prescriptions_with_it() {
+    let w = world();
+    let (id, h, s) = parts(&issue(&w).url);
+    assert_eq!(w.rx.of_patient(w.patient.id).unwrap().len(), 1);
+    assert_eq!(
+        Prescriptions::purge_patient(&w.store, w.patient.id).unwrap(),
+        1
+    );
+    assert!(w.rx.of_patient(w.patient.id).unwrap().is_empty());
+    let r = w.rx.scan(&w.pharmacist, &id, &h, &s, today());
+    assert_eq!(refused(r), Refusal::UnknownId);
+    // The same message again is a new prescription, not the destroyed one.
+    let again = issue(&w);
+    assert_ne!(parts(&again.url).0, id);
 }

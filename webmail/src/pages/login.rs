@@ -13,7 +13,7 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use mshub_directory::{Account, DirectoryError, Door, Ins};
+use mshub_directory::{Account, DirectoryError, Door, Ins, Lifecycle};
 use mshub_store::AccountId;
 
 use super::{blocking, internal, page, see_other, App, Area};
@@ -60,6 +60,11 @@ fn login_page(
             p class="hint" {
                 "Votre identifiant est votre INS (15 caractères, sur votre carte Vitale ou votre "
                 "attestation de droits) ou votre adresse de messagerie santé."
+            }
+            p class="hint" {
+                "Vous avez reçu un courrier avec un code d'activation ? "
+                a href="/activation" { "Activez votre espace" }
+                " (ou " a href="/opposition" { "opposez-vous à sa création" } ")."
             }
         },
     );
@@ -110,6 +115,49 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// "yes": reopen the space if it is closed (offered after a login to a closed space).
+    #[serde(default)]
+    reopen: String,
+}
+
+/// A closed space: say until when it can be reopened, and offer to reopen it with the
+/// same credentials.
+fn closed_page(login: &str, lifecycle: &Lifecycle) -> Response {
+    let token = random_token();
+    let until = match lifecycle {
+        Lifecycle::Closed { destroy_after, .. } => Some(super::date_fr(*destroy_after)),
+        _ => None,
+    };
+    let mut r = page(
+        "Espace fermé",
+        None,
+        Area::None,
+        html! {
+            @if let Some(until) = &until {
+                p class="error" role="alert" {
+                    "Votre espace santé est fermé. Ses données seront définitivement supprimées le "
+                    (until) ". D'ici là, vous pouvez le rouvrir."
+                }
+                form method="post" action="/login" {
+                    (crate::csrf::field(&token))
+                    input type="hidden" name="reopen" value="yes";
+                    label for="login" { "Identifiant (INS ou adresse de messagerie)" }
+                    input type="text" id="login" name="login" value=(login) autocomplete="username" required;
+                    label for="password" { "Mot de passe" }
+                    input type="password" id="password" name="password" autocomplete="current-password" required;
+                    p { button type="submit" { "Rouvrir mon espace et me connecter" } }
+                }
+            } @else {
+                p class="error" role="alert" {
+                    "Cet espace santé n'est pas ouvert. S'il est en attente d'activation, "
+                    a href="/activation" { "activez-le avec le code reçu par courrier" } "."
+                }
+            }
+        },
+    );
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    add_cookie(&mut r, &session::set_cookie(session::LOGIN_COOKIE, &token));
+    r
 }
 
 /// A patient may type its INS instead of its address.
@@ -141,8 +189,13 @@ pub async fn submit(
     let login = login_address(&app, &form.login);
     let directory = app.directory.clone();
     let password = form.password;
+    let reopen = form.reopen == "yes";
     let checked = match blocking(move || {
-        directory.authenticate(&login, &password, source, Door::Web)
+        if reopen {
+            directory.reopen_with_password(&login, &password, mshub_store::now(), source)
+        } else {
+            directory.authenticate(&login, &password, source, Door::Web)
+        }
     })
     .await
     {
@@ -174,6 +227,9 @@ pub async fn submit(
                 r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
             }
             return r;
+        }
+        Err(DirectoryError::NotOpen { lifecycle, .. }) => {
+            return closed_page(&form.login, &lifecycle);
         }
         Err(DirectoryError::Disabled(_)) => {
             return login_page(

@@ -17,6 +17,7 @@ pub mod assets;
 pub mod documents;
 mod format;
 pub mod imaging;
+mod lifecycle;
 pub mod login;
 pub mod messages;
 pub mod prescriptions;
@@ -51,6 +52,14 @@ img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; 
 pub fn router() -> Router<Arc<Webmail>> {
     Router::new()
         .route("/login", get(login::form).post(login::submit))
+        .route(
+            "/activation",
+            get(lifecycle::activation_form).post(lifecycle::activate),
+        )
+        .route(
+            "/opposition",
+            get(lifecycle::opposition_form).post(lifecycle::oppose),
+        )
         .route("/saml/metadata", get(sso::metadata))
         .route("/saml/login", get(sso::login))
         .route("/saml/acs", post(sso::acs))
@@ -192,7 +201,7 @@ impl FromRequestParts<Arc<Webmail>> for SignedIn {
                 .account(id)
                 .map_err(|e| internal("session account", &e))
         };
-        let Some(me) = load(session.account)?.filter(|a| !a.disabled) else {
+        let Some(me) = load(session.account)?.filter(|a| a.is_usable()) else {
             app.sessions.close(&token);
             return Err(to_login());
         };
@@ -212,7 +221,7 @@ impl FromRequestParts<Arc<Webmail>> for SignedIn {
                 .level(session.acting_for, me.id)
                 .map_err(|e| internal("delegation", &e))?;
             match (load(session.acting_for)?, level) {
-                (Some(space), Some(level)) if !space.disabled => (space, Some(level)),
+                (Some(space), Some(level)) if space.is_usable() => (space, Some(level)),
                 // Revoked or closed meanwhile: back to the account's own space.
                 _ => {
                     app.sessions.act_for(&token, me.id);

@@ -12,7 +12,7 @@ use maud::html;
 use serde::Deserialize;
 
 use mshub_directory::{Address, DirectoryError, Door};
-use mshub_store::{AccountId, AuditEvent};
+use mshub_store::AccountId;
 use mshub_vault::Notices;
 
 use super::{blocking, date_fr, error_page, internal, page, see_other, App, Area, SignedIn};
@@ -64,7 +64,7 @@ pub async fn show(State(app): App, who: SignedIn, Query(flash): Query<Flash>) ->
             .map_err(|e| internal("delegations", &e))?
             .into_iter()
             .filter_map(|id| app.directory.account(id).ok().flatten())
-            .filter(|a| !a.disabled)
+            .filter(|a| a.is_usable())
             .map(|a| (a.id, a.kind.display_name()))
             .collect();
         let notices = app
@@ -204,7 +204,11 @@ pub async fn show(State(app): App, who: SignedIn, Query(flash): Query<Flash>) ->
             }
             section aria-labelledby="h-close" {
                 h2 id="h-close" { "Fermer mon espace santé" }
-                p class="hint" { "Exportez d'abord vos données. Après la fermeture, vous ne pouvez plus vous connecter ; vos données sont supprimées à l'issue du délai de conservation légal." }
+                p class="hint" { "Exportez d'abord vos données (ci-dessus). Après la fermeture, vous ne pouvez plus vous connecter et le courrier qui vous est adressé est refusé ; vos données sont supprimées à l'issue du délai de conservation, pendant lequel vous pouvez rouvrir votre espace depuis la page de connexion." }
+                form method="post" action="/settings/export" {
+                    (who.csrf())
+                    button type="submit" class="secondary" { "Exporter mes données avant de fermer" }
+                }
                 form method="post" action="/settings/close" {
                     (who.csrf())
                     label for="close-password" { "Mot de passe" }
@@ -507,9 +511,10 @@ pub struct CloseForm {
     confirm: String,
 }
 
-/// Closing: the account is disabled at once (no more logins, no more mail accepted for it),
-/// delegations end, and the closure is in the audit chain. Removing the data after the
-/// retention delay is the lifecycle's job.
+/// Closing: the space is closed at once (no more logins, no more mail accepted for it),
+/// delegations end, and the closure is in the audit chain. The content is destroyed after the
+/// retention delay (`[accounts] retention_days`) unless the patient reopens it meanwhile
+/// from the login page.
 pub async fn close(
     State(app): App,
     super::Peer(peer): super::Peer,
@@ -529,32 +534,34 @@ pub async fn close(
     }
     let a = app.clone();
     let me = who.me.clone();
-    let closed = blocking(move || -> Result<(), String> {
+    let closed = blocking(move || -> Result<i64, String> {
         let actor = me.address.to_string();
-        a.directory
-            .set_disabled(&me.address, true, &actor)
+        let account = a
+            .directory
+            .close(&me.address, mshub_store::now(), &actor)
             .map_err(|e| e.to_string())?;
         a.delegations
             .forget(me.id, &actor)
             .map_err(|e| e.to_string())?;
-        a.store
-            .audit(
-                AuditEvent::new(actor.as_str(), "space.close", format!("account:{}", me.id))
-                    .with_detail(format!("patient:{}", me.id)),
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        match account.lifecycle {
+            mshub_directory::Lifecycle::Closed { destroy_after, .. } => Ok(destroy_after),
+            _ => Err("the space did not close".into()),
+        }
     })
     .await;
     match closed {
-        Ok(Ok(())) => {
+        Ok(Ok(destroy_after)) => {
             app.sessions.close_all(who.me.id);
             let mut r = page(
                 "Espace fermé",
                 None,
                 Area::None,
                 html! {
-                    p class="notice" role="status" { "Votre espace santé est fermé. Vous ne pouvez plus vous y connecter." }
+                    p class="notice" role="status" {
+                        "Votre espace santé est fermé. Ses données seront définitivement supprimées le "
+                        (super::date_fr(destroy_after))
+                        ". D'ici là, vous pouvez le rouvrir en vous connectant avec votre mot de passe."
+                    }
                 },
             );
             if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(session::COOKIE)) {

@@ -123,6 +123,10 @@ fn refused(e: &SamlError) -> Response {
     )
 }
 
+/// A pending space is activated with the code of its notice, not by single sign-on.
+const NOT_OPEN: &str = "Cet espace santé n'est pas ouvert : en attente d'activation (activez-le avec \
+                        le code reçu par courrier, page « Activer mon espace »), fermé ou désactivé.";
+
 pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>) -> Response {
     if app.sso.is_none() {
         return super::not_found();
@@ -159,14 +163,8 @@ pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>)
     let address = app.directory.patient_address(&ins);
     let d = app.directory.clone();
     let account = match blocking(move || d.account_by_address(&address)).await {
-        Ok(Ok(Some(a))) if !a.disabled => a,
-        Ok(Ok(Some(_))) => {
-            return error_page(
-                StatusCode::FORBIDDEN,
-                "Connexion refusée",
-                "Cet espace santé est fermé ou désactivé.",
-            )
-        }
+        Ok(Ok(Some(a))) if a.is_usable() => a,
+        Ok(Ok(Some(_))) => return error_page(StatusCode::FORBIDDEN, "Connexion refusée", NOT_OPEN),
         Ok(Ok(None)) => {
             return error_page(
                 StatusCode::FORBIDDEN,

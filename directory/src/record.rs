@@ -4,15 +4,24 @@
 //! A copy of the data directory without the master key shows no patient's name or birth date.
 //! (The address itself carries the patient's INS: it is the key mail is routed by.)
 //!
-//! Opening costs a public-key decryption, so decoded accounts are cached, keyed by id and
-//! checked against the stored bytes: a record changed by anyone is never served stale.
+//! The identity is encrypted with AES-256-GCM under the directory's identity key, bound to the
+//! account's id; that key is itself sealed to the hub's OpenPGP key, so the master key still
+//! guards everything. (Records written before this key existed hold an OpenPGP message, and
+//! are still read.) A symmetric seal costs about a microsecond where a public-key one costs a
+//! key agreement: importing a national roster is bound by the store, not by sealing.
+//!
+//! Decoded accounts are cached, keyed by id and checked against the stored bytes: a record
+//! changed by anyone is never served stale.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use mshub_store::{AccountId, Store, StoreError, SYSTEM_ACCOUNT};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use mshub_store::{AccountId, Batch, Commit, Store, StoreError, Tree, SYSTEM_ACCOUNT};
 
 use crate::{Account, AccountKind, Address, AppPassword, Result};
 
@@ -39,9 +48,43 @@ struct StoredAccount {
     activation_code: Option<String>,
 }
 
+/// The identity key, sealed to the hub's own key.
+const DIRECTORY_KEY: Tree = Tree("directory-key");
+const IDENTITY_KEY: &[u8] = b"identity-v1";
+/// Marks an identity encrypted under the identity key (else: an OpenPGP message, older).
+const IDENTITY_V1: &str = "k1:";
+
 pub(crate) struct AccountRecords {
     store: Arc<Store>,
+    identity_key: LessSafeKey,
+    random: SystemRandom,
     cache: Mutex<HashMap<AccountId, (Vec<u8>, Account)>>,
+}
+
+/// The directory's identity key: made on first use (random), kept sealed to the hub's key.
+/// Several nodes opening at once agree on one by compare-and-swap.
+fn identity_key(store: &Store, random: &SystemRandom) -> Result<LessSafeKey> {
+    let raw = loop {
+        if let Some(sealed) = store.kv().get(DIRECTORY_KEY, IDENTITY_KEY)? {
+            break store.open_sealed(SYSTEM_ACCOUNT, &sealed)?;
+        }
+        let mut key = vec![0u8; 32];
+        random
+            .fill(&mut key)
+            .map_err(|_| corrupt("the system random generator failed"))?;
+        let mut batch = Batch::new();
+        batch.check(DIRECTORY_KEY, IDENTITY_KEY, None);
+        batch.put(
+            DIRECTORY_KEY,
+            IDENTITY_KEY,
+            store.seal(SYSTEM_ACCOUNT, &key)?,
+        );
+        if store.kv().commit(&batch)? == Commit::Done {
+            break key;
+        }
+    };
+    let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| corrupt("identity key length"))?;
+    Ok(LessSafeKey::new(key))
 }
 
 fn corrupt(reason: impl std::fmt::Display) -> crate::DirectoryError {
@@ -69,10 +112,52 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 impl AccountRecords {
     pub(crate) fn new(store: Arc<Store>) -> Result<Self> {
         store.provision_account(SYSTEM_ACCOUNT)?;
+        let random = SystemRandom::new();
         Ok(Self {
+            identity_key: identity_key(&store, &random)?,
+            random,
             store,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `k1:` ‖ hex(nonce ‖ AES-256-GCM(identity)), the account id as associated data: an
+    /// identity copied onto another account's record does not open.
+    fn seal_identity(&self, id: AccountId, identity: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random
+            .fill(&mut nonce)
+            .map_err(|_| corrupt("the system random generator failed"))?;
+        let mut sealed = identity.to_vec();
+        self.identity_key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.to_key()),
+                &mut sealed,
+            )
+            .map_err(|_| corrupt("could not seal the identity"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(format!("{IDENTITY_V1}{}", hex(&out)))
+    }
+
+    fn open_identity(&self, id: AccountId, stored: &str) -> Result<Vec<u8>> {
+        let Some(text) = stored.strip_prefix(IDENTITY_V1) else {
+            let sealed = unhex(stored).ok_or_else(|| corrupt("identity is not hex"))?;
+            return Ok(self.store.open_sealed(SYSTEM_ACCOUNT, &sealed)?);
+        };
+        let raw = unhex(text).ok_or_else(|| corrupt("identity is not hex"))?;
+        if raw.len() < NONCE_LEN {
+            return Err(corrupt("identity too short"));
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt("nonce"))?;
+        let mut buf = sealed.to_vec();
+        let plain = self
+            .identity_key
+            .open_in_place(nonce, Aad::from(id.to_key()), &mut buf)
+            .map_err(|_| corrupt("the identity does not open (altered, or another account's)"))?;
+        Ok(plain.to_vec())
     }
 
     pub(crate) fn encode(&self, account: &Account) -> Result<Vec<u8>> {
@@ -81,7 +166,7 @@ impl AccountRecords {
             id: account.id,
             address: account.address.clone(),
             kind: account.kind.label().to_string(),
-            identity: hex(&self.store.seal(SYSTEM_ACCOUNT, &identity)?),
+            identity: self.seal_identity(account.id, &identity)?,
             password_hash: account.password_hash.clone(),
             app_passwords: account.app_passwords.clone(),
             disabled: account.disabled,
@@ -120,8 +205,7 @@ impl AccountRecords {
                 }
             }
         }
-        let sealed = unhex(&stored.identity).ok_or_else(|| corrupt("identity is not hex"))?;
-        let identity = self.store.open_sealed(SYSTEM_ACCOUNT, &sealed)?;
+        let identity = self.open_identity(stored.id, &stored.identity)?;
         let kind: AccountKind = serde_json::from_slice(&identity).map_err(corrupt)?;
         let account = Account {
             id: stored.id,
@@ -146,6 +230,91 @@ impl AccountRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn records() -> (tempfile::TempDir, AccountRecords, Account) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(
+                dir.path(),
+                mshub_store::MasterKey::new("0123456789abcdef0123456789abcdef").unwrap(),
+            )
+            .unwrap(),
+        );
+        let records = AccountRecords::new(store).unwrap();
+        let account = Account {
+            id: AccountId(7),
+            address: Address::try_from("284057511204339@patient.mshub.test").unwrap(),
+            kind: AccountKind::Patient {
+                ins: crate::Ins::try_from("284057511204339").unwrap(),
+                given_name: "Camille".into(),
+                family_name: "Durand".into(),
+                birth_date: crate::BirthDate::try_from("1984-05-12").unwrap(),
+                sex: crate::Sex::Female,
+            },
+            password_hash: None,
+            app_passwords: Vec::new(),
+            disabled: false,
+            created: 0,
+            lifecycle: crate::Lifecycle::Active,
+            activation_code: None,
+        };
+        (dir, records, account)
+    }
+
+    #[test]
+    fn identities_are_sealed_bound_to_their_account_and_read_back() {
+        let (_dir, records, account) = records();
+        let raw = records.encode(&account).unwrap();
+        let text = String::from_utf8(raw.clone()).unwrap();
+        assert!(!text.contains("Durand") && !text.contains("1984"), "{text}");
+        assert!(text.contains(IDENTITY_V1));
+        assert_eq!(records.decode(&raw).unwrap(), account);
+        // The same identity moved onto another account's record does not open.
+        let mut stored: StoredAccount = serde_json::from_slice(&raw).unwrap();
+        stored.id = AccountId(8);
+        let moved = serde_json::to_vec(&stored).unwrap();
+        assert!(records.decode(&moved).is_err());
+        // Nor does an altered one.
+        let mut stored: StoredAccount = serde_json::from_slice(&raw).unwrap();
+        let last = stored.identity.pop().unwrap();
+        stored.identity.push(if last == '0' { '1' } else { '0' });
+        assert!(records
+            .decode(&serde_json::to_vec(&stored).unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn records_sealed_with_openpgp_before_the_identity_key_still_open() {
+        let (_dir, records, account) = records();
+        let mut stored: StoredAccount =
+            serde_json::from_slice(&records.encode(&account).unwrap()).unwrap();
+        let identity = serde_json::to_vec(&account.kind).unwrap();
+        stored.identity = hex(&records.store.seal(SYSTEM_ACCOUNT, &identity).unwrap());
+        let legacy = serde_json::to_vec(&stored).unwrap();
+        assert_eq!(records.decode(&legacy).unwrap(), account);
+    }
+
+    #[test]
+    fn the_identity_key_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Arc::new(
+                Store::open(
+                    dir.path(),
+                    mshub_store::MasterKey::new("0123456789abcdef0123456789abcdef").unwrap(),
+                )
+                .unwrap(),
+            )
+        };
+        let (_other, first, account) = records();
+        drop(first);
+        let raw = {
+            let records = AccountRecords::new(open()).unwrap();
+            records.encode(&account).unwrap()
+        };
+        let records = AccountRecords::new(open()).unwrap();
+        assert_eq!(records.decode(&raw).unwrap(), account);
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_garbage() {

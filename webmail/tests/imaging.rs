@@ -5,15 +5,15 @@
 
 mod support;
 
+use support::browser::Browser;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::Router;
 use base64::Engine as _;
-use tower::ServiceExt as _;
 
 use mshub_directory::{
     Account, AccountKind, Address, BirthDate, Directory, Domain, DomainEntry, DomainRole, Ins, Sex,
@@ -185,89 +185,7 @@ impl Hub {
     }
 }
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Page {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
-    }
-
-    fn csrf(&self) -> String {
-        let text = self.text();
-        let at = text.find("name=\"_csrf\" value=\"").expect("a CSRF field");
-        let rest = &text[at + 20..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-struct Browser {
-    router: Router,
-    cookies: HashMap<String, String>,
-}
-
 impl Browser {
-    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header(header::COOKIE, cookie)
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        for c in response.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 64 << 20)
-            .await
-            .unwrap()
-            .to_vec();
-        Page {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path), Body::empty()).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        self.send(
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            Body::from(body),
-        )
-        .await
-    }
-
     async fn login(&mut self, login: &str) {
         let token = self.get("/login").await.csrf();
         let p = self

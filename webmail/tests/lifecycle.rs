@@ -5,13 +5,13 @@
 
 mod support;
 
+use support::browser::{Browser, Page};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::Router;
-use tower::ServiceExt as _;
 
 use mshub_directory::{
     Address, BirthDate, Directory, Domain, Ins, Lifecycle, RosterOutcome, RosterPatient, Sex,
@@ -87,91 +87,6 @@ impl Hub {
     }
 }
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"_csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
-        let rest = &self.body[at + 20..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-struct Browser {
-    router: Router,
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header(header::COOKIE, cookie)
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        for c in response.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 16 << 20)
-            .await
-            .unwrap();
-        Page {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path), Body::empty()).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        self.send(
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            Body::from(body),
-        )
-        .await
-    }
-
-    /// Loads `path`'s form, then posts `fields` with its CSRF token.
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.get(path).await.csrf();
-        let mut all = vec![("_csrf", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post(path, &all).await
-    }
-}
-
 #[tokio::test]
 async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
     let h = hub();
@@ -194,7 +109,11 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
     let mut b = h.browser();
     let form = b.get("/activation").await;
     assert_eq!(form.status, StatusCode::OK);
-    assert!(form.body.contains("Activer mon espace"), "{}", form.body);
+    assert!(
+        form.text().contains("Activer mon espace"),
+        "{}",
+        form.text()
+    );
     // Refusals, each with a precise reason and nothing changed.
     let wrong = b
         .submit(
@@ -210,9 +129,9 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(
-        wrong.body.contains("ne correspondent à aucun espace"),
+        wrong.text().contains("ne correspondent à aucun espace"),
         "{}",
-        wrong.body
+        wrong.text()
     );
     let bad_ins = b
         .submit(
@@ -227,7 +146,7 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
         )
         .await;
     assert_eq!(bad_ins.status, StatusCode::BAD_REQUEST);
-    assert!(bad_ins.body.contains("INS n'est pas valide"));
+    assert!(bad_ins.text().contains("INS n'est pas valide"));
     let short = b
         .submit(
             "/activation",
@@ -241,7 +160,7 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
         )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
-    assert!(short.body.contains("12 caractères"));
+    assert!(short.text().contains("12 caractères"));
     let differ = b
         .submit(
             "/activation",
@@ -254,7 +173,7 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
             ],
         )
         .await;
-    assert!(differ.body.contains("différents"));
+    assert!(differ.text().contains("différents"));
     // No CSRF cookie: refused.
     let mut stranger = h.browser();
     let forged = stranger
@@ -285,15 +204,15 @@ async fn activation_signs_in_and_shows_what_was_filed_while_pending() {
             ],
         )
         .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
     assert_eq!(done.headers[header::LOCATION], "/");
     assert_eq!(h.state(&address), Lifecycle::Active);
     let inbox_page = b.get("/").await;
     assert_eq!(inbox_page.status, StatusCode::OK);
     assert!(
-        inbox_page.body.contains("Resultats en attente"),
+        inbox_page.text().contains("Resultats en attente"),
         "{}",
-        inbox_page.body
+        inbox_page.text()
     );
     // The code was single use.
     let again = h
@@ -344,8 +263,8 @@ async fn opposition_closes_the_door_for_good_and_answers_the_same_for_unknown_in
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_code.status, StatusCode::UNAUTHORIZED);
     let msg = |p: &Page| {
-        let at = p.body.find("role=\"alert\"").unwrap();
-        p.body[at..at + 120].to_string()
+        let at = p.text().find("role=\"alert\"").unwrap();
+        p.text()[at..at + 120].to_string()
     };
     assert_eq!(msg(&unknown), msg(&wrong_code));
     let unconfirmed = b
@@ -366,8 +285,8 @@ async fn opposition_closes_the_door_for_good_and_answers_the_same_for_unknown_in
             ],
         )
         .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.body.contains("opposition est enregistrée"));
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(done.text().contains("opposition est enregistrée"));
     assert!(matches!(h.state(&address), Lifecycle::Opposed { .. }));
     // It cannot be activated afterwards.
     let late = b
@@ -405,7 +324,7 @@ async fn guessing_codes_is_throttled() {
             )
             .await;
         if p.status == StatusCode::TOO_MANY_REQUESTS {
-            assert!(p.body.contains("Trop de tentatives"));
+            assert!(p.text().contains("Trop de tentatives"));
             assert!(p.headers.contains_key(header::RETRY_AFTER));
             throttled = true;
             break;
@@ -439,11 +358,11 @@ async fn a_closed_space_is_reopened_from_the_login_page() {
         .await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
     assert!(
-        login.body.contains("Votre espace santé est fermé"),
+        login.text().contains("Votre espace santé est fermé"),
         "{}",
-        login.body
+        login.text()
     );
-    assert!(login.body.contains("Rouvrir mon espace"));
+    assert!(login.text().contains("Rouvrir mon espace"));
     assert!(matches!(h.state(&address), Lifecycle::Closed { .. }));
     // The page's own form reopens it.
     let token = login.csrf();
@@ -458,7 +377,12 @@ async fn a_closed_space_is_reopened_from_the_login_page() {
             ],
         )
         .await;
-    assert_eq!(reopened.status, StatusCode::SEE_OTHER, "{}", reopened.body);
+    assert_eq!(
+        reopened.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        reopened.text()
+    );
     assert_eq!(h.state(&address), Lifecycle::Active);
     assert_eq!(b.get("/").await.status, StatusCode::OK);
 }

@@ -4,13 +4,13 @@
 
 mod support;
 
+use support::browser::{Browser, Page};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::Router;
-use tower::ServiceExt as _;
 
 use mshub_directory::{
     Account, AccountKind, Address, BirthDate, Directory, Domain, DomainEntry, DomainRole, Ins,
@@ -158,95 +158,7 @@ impl Hub {
     }
 }
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Page {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
-    /// The value of the named field's `value` in the first form that has it.
-    fn field(&self, name: &str) -> String {
-        let text = self.text();
-        let needle = format!("name=\"{name}\" value=\"");
-        let at = text
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no field {name} in {text}"));
-        let rest = &text[at + needle.len()..];
-        rest[..rest.find('"').unwrap()].replace("&amp;", "&")
-    }
-}
-
-struct Browser {
-    router: Router,
-    cookies: HashMap<String, String>,
-}
-
 impl Browser {
-    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header(header::COOKIE, cookie)
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        for c in response.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 64 << 20)
-            .await
-            .unwrap()
-            .to_vec();
-        Page {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path), Body::empty()).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        self.send(
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            Body::from(body),
-        )
-        .await
-    }
-
     async fn login(&mut self, login: &str) {
         let form = self.get("/login").await;
         let p = self

@@ -1,4 +1,7 @@
 //! What the webmail's test binaries share.
+#![allow(dead_code)] // each test binary uses its own part of it
+
+pub mod browser;
 
 use std::sync::Arc;
 

@@ -3,9 +3,10 @@
 //! queue is records in the store plus a sealed blob per message.
 //!
 //! Several nodes may share the store: a node delivers an entry only while it holds the entry's
-//! lease (a record taken by compare-and-swap, with an expiry), and re-reads the entry once it
-//! holds it. Two live nodes never deliver one entry at once; an entry whose node died is taken
-//! up by another when the lease expires.
+//! lease (a record taken by compare-and-swap, with an expiry; on PostgreSQL the race for it uses
+//! `SELECT … FOR UPDATE SKIP LOCKED`, so a node never waits on an entry another is taking), and
+//! re-reads the entry once it holds it. Two live nodes never deliver one entry at once; an entry
+//! whose node died is taken up by another when the lease expires.
 
 use std::sync::Arc;
 
@@ -155,7 +156,9 @@ impl Queue {
             node: self.node.clone(),
             until: now.saturating_add(secs as i64),
         };
-        let mut batch = Batch::new();
+        // Nodes racing for due entries skip the ones another is taking this instant
+        // (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED) rather than queue behind it.
+        let mut batch = Batch::new().skipping_locked();
         batch.check(LEASES, key, raw);
         batch.put(
             LEASES,

@@ -40,11 +40,23 @@ pub struct Check {
 pub struct Batch {
     pub checks: Vec<Check>,
     pub writes: Vec<Write>,
+    /// A checked key that another writer is changing right now counts as a failed check
+    /// ([`Commit::Conflict`]) instead of being waited for: for work several nodes race to
+    /// claim (the outbound queue's leases), where the loser has other work to take. On
+    /// PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED`; a single-process backend, whose writers
+    /// never wait on one another's rows, ignores it.
+    pub skip_locked: bool,
 }
 
 impl Batch {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// See [`Batch::skip_locked`].
+    pub fn skipping_locked(mut self) -> Self {
+        self.skip_locked = true;
+        self
     }
 
     pub fn check(&mut self, tree: Tree, key: impl Into<Vec<u8>>, expected: Option<Vec<u8>>) {

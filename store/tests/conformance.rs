@@ -332,6 +332,55 @@ fn postgres_backend_conforms() {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL specifics: migrations, errors, use from async code.
 
+/// The outbound queue's leases: a node claiming a row that another node's transaction holds
+/// gives up at once (`SELECT … FOR UPDATE SKIP LOCKED`) instead of waiting for it.
+#[test]
+fn a_skip_locked_batch_gives_up_on_a_row_another_transaction_holds() {
+    let pg = PgCluster::start();
+    let url = pg.create_db("skiplocked");
+    let kv = PgBackend::open(&url, None, 4).unwrap();
+    put(&kv, A, b"lease", b"free");
+    let claim = || {
+        let mut b = Batch::new().skipping_locked();
+        b.check(A, b"lease".to_vec(), Some(b"free".to_vec()));
+        b.put(A, b"lease".to_vec(), b"taken".to_vec());
+        b
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let other_node = client.transaction().await.unwrap();
+        let held = other_node
+            .query(
+                "SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE",
+                &[&A.0, &b"lease".as_slice()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 1);
+        // The value matches, but the row is another transaction's right now: skipped.
+        assert_eq!(kv.commit(&claim()).unwrap(), Commit::Conflict);
+        assert_eq!(kv.get(A, b"lease").unwrap().as_deref(), Some(&b"free"[..]));
+        other_node.rollback().await.unwrap();
+    });
+    assert_eq!(kv.commit(&claim()).unwrap(), Commit::Done);
+    assert_eq!(kv.get(A, b"lease").unwrap().as_deref(), Some(&b"taken"[..]));
+    // A key expected absent that another transaction is creating is skipped the same way once
+    // it exists; an absent one is simply taken.
+    let mut fresh = Batch::new().skipping_locked();
+    fresh.check(A, b"new".to_vec(), None);
+    fresh.put(A, b"new".to_vec(), b"mine".to_vec());
+    assert_eq!(kv.commit(&fresh).unwrap(), Commit::Done);
+    assert_eq!(
+        kv.commit(&fresh).unwrap(),
+        Commit::Conflict,
+        "it exists now"
+    );
+}
+
 #[test]
 fn nodes_starting_together_apply_each_migration_once() {
     let pg = PgCluster::start();

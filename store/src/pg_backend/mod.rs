@@ -79,6 +79,8 @@ struct Statements {
     /// `[from inclusive / exclusive][with / without an upper bound]`.
     scan: [[Statement; 2]; 2],
     lock: Statement,
+    /// The same, giving up at once (no row) when another transaction holds the row.
+    lock_or_skip: Statement,
     placeholder: Statement,
     upsert: Statement,
     delete: Statement,
@@ -115,6 +117,9 @@ impl Statements {
             ],
             lock: client
                 .prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE")
+                .await?,
+            lock_or_skip: client
+                .prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE SKIP LOCKED")
                 .await?,
             placeholder: client
                 .prepare(
@@ -329,15 +334,29 @@ async fn run_batch(
     checks.sort_by(|a, b| (a.tree, &a.key).cmp(&(b.tree, &b.key)));
     let mut placeholders = Vec::new();
     for check in checks {
+        // Whether the row exists for sure (then a skipped lock means "someone else has it").
+        let mut exists = check.expected.is_some();
         if check.expected.is_none() {
-            tx.execute(&st.placeholder, &[&check.tree.0, &check.key])
+            let inserted = tx
+                .execute(&st.placeholder, &[&check.tree.0, &check.key])
                 .await?;
-            placeholders.push((check.tree, check.key.as_slice()));
+            if inserted == 1 {
+                placeholders.push((check.tree, check.key.as_slice()));
+            } else {
+                exists = true;
+            }
         }
-        let current: Option<Vec<u8>> = tx
-            .query_opt(&st.lock, &[&check.tree.0, &check.key])
-            .await?
-            .and_then(|row| row.get(0));
+        let lock = if batch.skip_locked {
+            &st.lock_or_skip
+        } else {
+            &st.lock
+        };
+        let row = tx.query_opt(lock, &[&check.tree.0, &check.key]).await?;
+        if batch.skip_locked && row.is_none() && exists {
+            // Locked by another node's batch (or gone): not ours to take now.
+            return Ok(Outcome::Conflict);
+        }
+        let current: Option<Vec<u8>> = row.and_then(|row| row.get(0));
         if current != check.expected {
             // Rolled back on drop: placeholders included.
             return Ok(Outcome::Conflict);

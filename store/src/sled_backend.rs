@@ -41,6 +41,16 @@ struct Overlay {
     pending: BTreeMap<Vec<u8>, Pending>,
     /// Batches applied so far; each pending entry remembers the last batch that wrote it.
     applied: u64,
+    /// Bytes of keys and values in `pending`.
+    bytes: usize,
+}
+
+/// Past this many bytes in the overlay, an apply moves it to sled at once (without waiting for
+/// the disk): writes nobody syncs (caches, markers) do not pile up in memory.
+const OVERLAY_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+fn entry_bytes(key: &[u8], value: &Option<Vec<u8>>) -> usize {
+    key.len() + value.as_ref().map_or(0, Vec::len)
 }
 
 struct Pending {
@@ -162,6 +172,14 @@ impl SledBackend {
     /// Moves everything in the overlay to sled in one sled batch and flushes it. Returns the
     /// last batch now durable.
     fn move_and_flush(&self) -> Result<u64> {
+        let covered = self.move_to_sled()?;
+        self.db.flush().map_err(backend)?;
+        Ok(covered)
+    }
+
+    /// Moves everything in the overlay to sled in one sled batch (not yet flushed). Returns
+    /// the last batch it covers.
+    fn move_to_sled(&self) -> Result<u64> {
         let _one_mover = self.mover.lock().unwrap_or_else(|p| p.into_inner());
         let (writes, covered) = {
             let overlay = self.overlay();
@@ -189,11 +207,12 @@ impl SledBackend {
                     .get(&k)
                     .is_some_and(|p| p.batch == written_by)
                 {
-                    overlay.pending.remove(&k);
+                    if let Some(p) = overlay.pending.remove(&k) {
+                        overlay.bytes -= entry_bytes(&k, &p.value);
+                    }
                 }
             }
         }
-        self.db.flush().map_err(backend)?;
         Ok(covered)
     }
 }
@@ -311,16 +330,22 @@ impl Backend for SledBackend {
         overlay.applied += 1;
         let seq = overlay.applied;
         for w in &batch.writes {
-            overlay.pending.insert(
-                full_key(w.tree, &w.key),
-                Pending {
-                    value: w.value.clone(),
-                    batch: seq,
-                },
-            );
+            let key = full_key(w.tree, &w.key);
+            overlay.bytes += entry_bytes(&key, &w.value);
+            let pending = Pending {
+                value: w.value.clone(),
+                batch: seq,
+            };
+            if let Some(old) = overlay.pending.insert(key.clone(), pending) {
+                overlay.bytes -= entry_bytes(&key, &old.value);
+            }
         }
+        let oversize = overlay.bytes > OVERLAY_MAX_BYTES;
         drop(overlay);
         self.gate.applied(seq);
+        if oversize {
+            self.move_to_sled()?;
+        }
         Ok(Applied::Done(SyncTicket(seq)))
     }
 
@@ -424,6 +449,25 @@ mod tests {
             keys(b.scan(T, b"a", None, None).unwrap()),
             ["a1=s", "a2=o", "a3=x", "a7=s"]
         );
+    }
+
+    #[test]
+    fn writes_nobody_syncs_do_not_pile_up_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SledBackend::open(dir.path()).unwrap();
+        let value = "v".repeat(64 * 1024);
+        for i in 0..300 {
+            put(&b, &format!("cache{i:03}"), &value); // 19 MiB in all, never synced
+            assert!(b.overlay().bytes <= OVERLAY_MAX_BYTES + 70 * 1024);
+        }
+        assert_eq!(b.scan(T, b"cache", None, None).unwrap().len(), 300);
+        put(&b, "cache000", "small");
+        assert_eq!(
+            b.get(T, b"cache000").unwrap().as_deref(),
+            Some(&b"small"[..])
+        );
+        b.sync(put(&b, "last", "x")).unwrap();
+        assert_eq!(b.overlay().bytes, 0, "a sync leaves nothing behind");
     }
 
     #[test]

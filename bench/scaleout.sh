@@ -198,8 +198,9 @@ echo "  two nodes, $((CLIENTS / 2)) sessions each: $(python3 -c "print(f'{$t1-$t
 echo "  RSS A $(( $(ps -o rss= -p "$pid_a") / 1024 )) MiB, B $(( $(ps -o rss= -p "$pid_b") / 1024 )) MiB;" \
   "database $(psql_ -d hub -c "SELECT pg_size_pretty(pg_database_size('hub'))")," \
   "bucket: $(gcli bucket info mshub 2>/dev/null | grep -iE '^ *objects' | tr -s ' ' | head -1)"
-psql_ -d hub -F ' ' -c "SELECT relname, n_live_tup, n_dead_tup, pg_size_pretty(pg_total_relation_size(relid))
-  FROM pg_stat_user_tables ORDER BY pg_total_relation_size(relid) DESC LIMIT 4" | sed 's/^/  table (live rows, dead rows, size): /'
+echo "  records per tree (rows, bytes of the rows), largest first:"
+psql_ -d hub -F ' ' -c "SELECT tree, count(*), pg_size_pretty(sum(pg_column_size(kv.*)))
+  FROM kv GROUP BY tree ORDER BY sum(pg_column_size(kv.*)) DESC LIMIT 8" | sed 's/^/    /'
 
 # --- b. IMAP ------------------------------------------------------------------------------
 USER_ADDR=dr.martin@hopital.mshub.test

@@ -145,7 +145,7 @@ max_connections_per_source = 2000
 TOML
 }
 wait_ready() { # out-file pid
-  until grep -q "mshub ready" "$1"; do
+  until grep -qs "mshub ready" "$1"; do
     kill -0 "$2" 2>/dev/null || { echo "a hub node exited at start:" >&2; cat "$1" >&2; exit 1; }
     sleep 0.2
   done
@@ -198,6 +198,11 @@ echo "  two nodes, $((CLIENTS / 2)) sessions each: $(python3 -c "print(f'{$t1-$t
 echo "  RSS A $(( $(ps -o rss= -p "$pid_a") / 1024 )) MiB, B $(( $(ps -o rss= -p "$pid_b") / 1024 )) MiB;" \
   "database $(psql_ -d hub -c "SELECT pg_size_pretty(pg_database_size('hub'))")," \
   "bucket: $(gcli bucket info mshub 2>/dev/null | grep -iE '^ *objects' | tr -s ' ' | head -1)"
+# Every accepted message is a `message` record (the demo starts with none): a shortfall is a
+# message acknowledged and lost, and fails the run.
+stored=$(psql_ -d hub -c "SELECT count(*) FROM kv WHERE tree = 'message'")
+echo "  messages stored: $stored (sent $((N + 2 * half)))"
+[ "$stored" -ge $((N + 2 * half)) ] || { echo "  FAILED: fewer messages stored than sent" >&2; exit 1; }
 echo "  records per tree (rows, bytes of the rows), largest first:"
 psql_ -d hub -F ' ' -c "SELECT tree, count(*), pg_size_pretty(sum(pg_column_size(kv.*)))
   FROM kv GROUP BY tree ORDER BY sum(pg_column_size(kv.*)) DESC LIMIT 8" | sed 's/^/    /'

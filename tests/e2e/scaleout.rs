@@ -1,6 +1,7 @@
-//! Two hub nodes on one PostgreSQL (`[store] backend = "postgres"`), the sealed blobs in one
-//! directory both reach: mail submitted to node A is read over IMAP on node B, and a client
-//! idling on B is woken within a second; operator commands work beside the running nodes.
+//! Two hub nodes on one PostgreSQL (`[store] backend = "postgres"`): mail submitted to node A is
+//! read over IMAP on node B, and a client idling on B is woken within a second; operator
+//! commands work beside the running nodes. In the first test the sealed blobs are in a Garage
+//! bucket both nodes use (`[blobs] backend = "s3"`); the queue tests share a blob directory.
 
 #[path = "../../store/tests/support/pg.rs"]
 mod pg;
@@ -10,7 +11,7 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn write_config(dir: &Path, url: &str, shared: Option<&Path>) -> std::path::PathBuf {
+fn write_config(dir: &Path, url: &str, shared: Option<&Path>, blobs: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     // Node A is a demo directory; node B serves with A's master key and certificate.
     let (key, tls) = match shared {
@@ -43,7 +44,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
-"#
+{blobs}"#
         ),
     )
     .unwrap();
@@ -54,11 +55,18 @@ https = "127.0.0.1:0"
 fn mail_delivered_on_node_a_wakes_idle_on_node_b_within_a_second() {
     let pg = pg::PgCluster::start();
     let url = pg.create_db("hub");
+    let garage = crate::garage::shared();
+    let blobs = garage.blobs_config("scaleout-two-nodes");
+    let s3_env: Vec<(String, String)> = garage
+        .credentials_env()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let tmp = tempfile::tempdir().unwrap();
     let dir_a = tmp.path().join("node-a");
     let dir_b = tmp.path().join("node-b");
 
-    let config_a = write_config(&dir_a, &url, None);
+    let config_a = write_config(&dir_a, &url, None, &blobs);
     let mut a = Instance::new(
         &dir_a,
         config_a,
@@ -70,13 +78,12 @@ fn mail_delivered_on_node_a_wakes_idle_on_node_b_within_a_second() {
             dir_a.to_str().unwrap().into(),
         ],
     );
+    a.env = s3_env.clone();
     a.start();
 
-    // Node B: its own data directory (control socket), the blobs shared with A.
-    let config_b = write_config(&dir_b, &url, Some(&dir_a));
+    // Node B: its own data directory (control socket), the same database and bucket.
+    let config_b = write_config(&dir_b, &url, Some(&dir_a), &blobs);
     std::fs::create_dir_all(dir_b.join("store")).unwrap();
-    std::fs::create_dir_all(dir_a.join("store/blobs")).unwrap();
-    std::os::unix::fs::symlink(dir_a.join("store/blobs"), dir_b.join("store/blobs")).unwrap();
     let mut b = Instance::new(
         &dir_b,
         config_b.clone(),
@@ -88,11 +95,12 @@ fn mail_delivered_on_node_a_wakes_idle_on_node_b_within_a_second() {
             "serve".into(),
         ],
     );
+    b.env = s3_env.clone();
     b.start();
     let (_, imaps_b) = b.imap_ports();
 
     // A small message rides inline in PostgreSQL; a large one (random, so it stays large once
-    // compressed) goes to the shared blob directory: both paths.
+    // compressed) goes to the bucket, where node B reads it: both paths.
     for (marker, padding) in [("scaleout-small", 0), ("scaleout-large", 150_000)] {
         let out = Command::new("python3")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/py/scaleout.py"))
@@ -128,11 +136,19 @@ fn mail_delivered_on_node_a_wakes_idle_on_node_b_within_a_second() {
         );
     }
 
+    // Nothing went to a local blob directory: the large message crossed through the bucket.
+    for dir in [&dir_a, &dir_b] {
+        let local = dir.join("store/blobs");
+        let files = std::fs::read_dir(&local).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(files, 0, "blob files under {}", local.display());
+    }
+
     // An operator command beside the running nodes works on the shared store directly.
-    let out = run(
-        &["--config", config_b.to_str().unwrap(), "account", "list"],
-        "",
-    );
+    let out = mshub()
+        .args(["--config", config_b.to_str().unwrap(), "account", "list"])
+        .envs(s3_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("mshub runs");
     assert!(
         out.status.success() && text(&out.stdout).contains(MARTIN.0),
         "{}{}",

@@ -276,6 +276,40 @@ impl Directory {
         }
     }
 
+    /// The accounts of several addresses, in their order (two reads of the store in all).
+    pub fn accounts_by_addresses(&self, addresses: &[Address]) -> Result<Vec<Option<Account>>> {
+        let keys: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|a| a.as_str().as_bytes().to_vec())
+            .collect();
+        let ids: Vec<Option<AccountId>> = self
+            .store
+            .kv()
+            .get_many(ACCOUNT_ADDRESS, &keys)?
+            .into_iter()
+            .map(|raw| {
+                raw.and_then(|raw| raw.as_slice().try_into().ok().map(u64::from_be_bytes))
+                    .map(AccountId)
+            })
+            .collect();
+        let present: Vec<Vec<u8>> = ids
+            .iter()
+            .flatten()
+            .map(|id| id.to_key().to_vec())
+            .collect();
+        let mut records = self.store.kv().get_many(ACCOUNT, &present)?.into_iter();
+        ids.into_iter()
+            .map(|id| match id {
+                None => Ok(None),
+                Some(_) => records
+                    .next()
+                    .flatten()
+                    .map(|raw| self.records.decode(&raw))
+                    .transpose(),
+            })
+            .collect()
+    }
+
     pub(crate) fn required(&self, address: &Address) -> Result<(Account, Vec<u8>)> {
         let id = self
             .account_id(address)?

@@ -264,6 +264,7 @@ impl Directory {
         let mut outcomes: Vec<Option<RosterOutcome>> = vec![None; patients.len()];
         let mut fresh = Vec::new();
         let mut seen = HashSet::new();
+        let mut candidates = Vec::new();
         for (i, p) in patients.iter().enumerate() {
             if let Err(e) = crate::check_identity(&p.ins, &p.birth_date, p.sex) {
                 outcomes[i] = Some(RosterOutcome::Refused(e.to_string()));
@@ -276,8 +277,18 @@ impl Directory {
                 )));
                 continue;
             }
-            let address = self.patient_address(&p.ins);
-            match self.account_by_address(&address)? {
+            candidates.push(i);
+        }
+        // One lookup for the whole batch: on a remote store, a round trip per line would be
+        // what the import waits on.
+        let addresses: Vec<Address> = candidates
+            .iter()
+            .map(|&i| self.patient_address(&patients[i].ins))
+            .collect();
+        let found = self.accounts_by_addresses(&addresses)?;
+        for (&i, existing) in candidates.iter().zip(found) {
+            let p = &patients[i];
+            match existing {
                 None => fresh.push(i),
                 Some(existing) => {
                     outcomes[i] = Some(match &existing.lifecycle {

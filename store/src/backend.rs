@@ -113,6 +113,12 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 pub trait Backend: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// The values of several keys of one tree, in the order of `keys` (one round trip where the
+    /// backend is remote).
+    fn get_many(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(tree, k)).collect()
+    }
+
     /// Entries whose key starts with `prefix`, in key order, strictly after `after` if given,
     /// at most `limit` of them if given.
     fn scan(

@@ -47,6 +47,25 @@ fn get_put_remove(kv: &dyn Backend) {
     b.remove(A, b"never-there".to_vec());
     assert_eq!(kv.commit(&b).unwrap(), Commit::Done);
     assert_eq!(kv.get(A, b"k").unwrap(), None);
+    // Several keys at once, answered in the order asked, absent ones included.
+    put(kv, A, b"m1", b"x");
+    put(kv, A, b"m3", b"z");
+    put(kv, B, b"m2", b"other tree");
+    let keys: Vec<Vec<u8>> = [&b"m3"[..], b"m2", b"m1", b"m3", &[0, 0xff, 0]]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    assert_eq!(
+        kv.get_many(A, &keys).unwrap(),
+        [
+            Some(b"z".to_vec()),
+            None,
+            Some(b"x".to_vec()),
+            Some(b"z".to_vec()),
+            Some(Vec::new())
+        ]
+    );
+    assert!(kv.get_many(A, &[]).unwrap().is_empty());
 }
 
 fn scan_order_prefix_after_limit(kv: &dyn Backend) {

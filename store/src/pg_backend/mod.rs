@@ -76,6 +76,7 @@ type PgConnection =
 /// The SQL of every statement, prepared once per connection.
 struct Statements {
     get: Statement,
+    get_many: Statement,
     /// `[from inclusive / exclusive][with / without an upper bound]`.
     scan: [[Statement; 2]; 2],
     lock: Statement,
@@ -104,6 +105,12 @@ impl Statements {
         Ok(Self {
             get: client
                 .prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2 AND value IS NOT NULL")
+                .await?,
+            get_many: client
+                .prepare(
+                    "SELECT key, value FROM kv \
+                     WHERE tree = $1 AND key = ANY($2::bytea[]) AND value IS NOT NULL",
+                )
                 .await?,
             scan: [
                 [
@@ -407,6 +414,28 @@ impl Backend for PgBackend {
             }
         })
         .map(|row| row.and_then(|r| r.get(0)))
+    }
+
+    fn get_many(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = Arc::new(keys.to_vec());
+        let rows = self.read(move |conn| {
+            let wanted = wanted.clone();
+            async move {
+                let r = conn
+                    .client
+                    .query(&conn.st.get_many, &[&tree.0, &*wanted])
+                    .await;
+                (conn, r)
+            }
+        })?;
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = rows
+            .into_iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+            .collect();
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     fn scan(

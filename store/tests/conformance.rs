@@ -311,6 +311,63 @@ fn tree_names_lists_non_empty_trees(kv: &dyn Backend) {
     assert_eq!(kv.tree_names().unwrap(), ["a", "alpha", "beta"]);
 }
 
+/// Batches with many checks (a roster import checks thousands of absent addresses at once):
+/// all hold → all written; one fails → nothing written; two nodes creating overlapping sets
+/// concurrently → for each key exactly one creator.
+fn many_checks_in_one_batch(nodes: &[Arc<dyn Backend>; 2]) {
+    let kv = &*nodes[0];
+    put(kv, A, b"present-1", b"v1");
+    put(kv, A, b"present-2", b"v2");
+    let create = |from: usize, to: usize, tag: &str| {
+        let mut b = Batch::new();
+        for i in from..to {
+            let k = format!("many-{i:04}");
+            b.check(A, k.clone(), None);
+            b.put(A, k, tag.to_string());
+        }
+        b
+    };
+    let mut b = create(0, 20, "first");
+    b.check(A, b"present-1".to_vec(), Some(b"v1".to_vec()));
+    b.check(A, b"present-2".to_vec(), Some(b"v2".to_vec()));
+    assert_eq!(kv.commit(&b).unwrap(), Commit::Done);
+    assert_eq!(kv.scan(A, b"many-", None, None).unwrap().len(), 20);
+    // One check among many fails: nothing of the batch is written, no placeholder left.
+    let mut b = create(20, 40, "second");
+    b.check(A, b"present-2".to_vec(), Some(b"stale".to_vec()));
+    assert_eq!(kv.commit(&b).unwrap(), Commit::Conflict);
+    assert_eq!(kv.scan(A, b"many-", None, None).unwrap().len(), 20);
+    assert_eq!(
+        kv.commit(&create(10, 30, "again")).unwrap(),
+        Commit::Conflict
+    );
+    // Two nodes race with overlapping sets, many times: every key has one creator.
+    for round in 0..10 {
+        let base = 100 + round * 100;
+        let handles: Vec<_> = (0..2)
+            .map(|n| {
+                let kv = nodes[n].clone();
+                std::thread::spawn(move || {
+                    let mut b = Batch::new();
+                    for i in base + n * 10..base + n * 10 + 30 {
+                        let k = format!("race-{i:05}");
+                        b.check(A, k.clone(), None);
+                        b.put(A, k, format!("node{n}"));
+                    }
+                    kv.commit(&b).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<Commit> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            outcomes.iter().filter(|c| **c == Commit::Done).count(),
+            1,
+            "overlapping creations: exactly one wins ({outcomes:?})"
+        );
+    }
+    assert_eq!(kv.scan(A, b"race-", None, None).unwrap().len(), 10 * 30);
+}
+
 fn conformance(fresh: &dyn Fn() -> [Arc<dyn Backend>; 2]) {
     tree_names_lists_non_empty_trees(&*fresh()[0]);
     get_put_remove(&*fresh()[0]);
@@ -319,6 +376,7 @@ fn conformance(fresh: &dyn Fn() -> [Arc<dyn Backend>; 2]) {
     cas_and_absent_checks(&*fresh()[0]);
     only_one_creator_wins(&fresh());
     concurrent_cas_increments(&fresh());
+    many_checks_in_one_batch(&fresh());
 }
 
 #[test]

@@ -69,11 +69,32 @@ pub fn run(
     }
     let mut total = 0;
     let names = source.tree_names()?;
-    for name in &names {
+    // A progress line on standard error when it is a terminal: tree, records so far.
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (n, name) in names.iter().enumerate() {
         // Tree names are 'static in the store's API; a one-shot command may keep a few.
         let tree = Tree(Box::leak(name.clone().into_boxed_str()));
-        let copied = copy_tree(&*source, &*target, tree)?;
+        let progress = |copied: usize| {
+            if show {
+                eprint!(
+                    "\r  tree {}/{} {name:<24} {copied} records copied\x1b[K",
+                    n + 1,
+                    names.len()
+                );
+            }
+        };
+        let copied = copy_tree(&*source, &*target, tree, &progress)?;
+        if show {
+            eprint!(
+                "\r  tree {}/{} {name:<24} verifying\x1b[K",
+                n + 1,
+                names.len()
+            );
+        }
         verify_tree(&*source, &*target, tree, copied)?;
+        if show {
+            eprint!("\r\x1b[K");
+        }
         writeln!(out, "  {name:<24} {copied} records")?;
         total += copied;
     }
@@ -94,7 +115,12 @@ pub fn run(
     Ok(())
 }
 
-fn copy_tree(source: &dyn Backend, target: &dyn Backend, tree: Tree) -> anyhow::Result<usize> {
+fn copy_tree(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    tree: Tree,
+    progress: &dyn Fn(usize),
+) -> anyhow::Result<usize> {
     let mut after: Option<Vec<u8>> = None;
     let mut copied = 0;
     loop {
@@ -109,6 +135,7 @@ fn copy_tree(source: &dyn Backend, target: &dyn Backend, tree: Tree) -> anyhow::
         }
         let _ = target.commit(&batch)?;
         copied += page.len();
+        progress(copied);
     }
 }
 

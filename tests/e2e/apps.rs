@@ -9,119 +9,25 @@
 //! The browser test needs Debian's chromium, node and the npm packages of tests/e2e/browser:
 //! all installed by `scripts/install-deps --tests`. Missing ones fail the test (never a skip).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::browser_run::{artifacts_dir, require_browser_tools, run_script};
 use crate::support::*;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const INSTALL: &str = "run `scripts/install-deps --tests` (installs chromium, node and the npm \
-packages of tests/e2e/browser with npm ci)";
 /// What balance-gluco may ask for, and all it asks for.
 const SCOPE: &str = "measurements:write";
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser")
-}
 
 fn oauth_app() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/py/oauth_app.py")
 }
 
-/// Fails (never skips) when a tool the browser test needs is missing.
-fn require_browser_tools() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: {INSTALL}"
-    );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "node does not run ({node:?}): {INSTALL}"
-    );
-    // playwright-core needs Node.js 20 or later.
-    let version = text(&node.unwrap().stdout);
-    let major: u32 = version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= 20,
-        "node {version} is too old for playwright-core (20 or later): {INSTALL}"
-    );
-    for package in ["playwright-core", "axe-core"] {
-        let dir = browser_dir().join("node_modules").join(package);
-        assert!(
-            dir.join("package.json").exists(),
-            "the npm package {package} is not installed in tests/e2e/browser: {INSTALL}"
-        );
-    }
-}
-
-/// Where a test's screenshots go, kept after it: `$MSHUB_E2E_ARTIFACTS/<name>` if set, else
-/// `e2e-artifacts/<name>/` in the cargo target directory. Emptied first.
-fn artifacts_dir_for(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("MSHUB_E2E_ARTIFACTS") {
-        Some(dir) => PathBuf::from(dir).join(name),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("the target directory")
-            .join("e2e-artifacts")
-            .join(name),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `node consent.mjs args…`, killed after `limit`; returns (success, stdout, stderr).
-fn run_browser(args: &[&str], limit: Duration) -> (bool, String, String) {
-    let mut child = Command::new("node")
-        .current_dir(browser_dir())
-        .arg("consent.mjs")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let (stdout, mut stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    if status.is_none() {
-        stderr.push_str(&format!("\nkilled: still running after {limit:?}\n"));
-    }
-    (status.is_some_and(|s| s.success()), stdout, stderr)
-}
-
 /// A browser phase that must pass; its output is printed either way.
 fn browser_phase(args: &[&str], shots: &Path) {
-    let (ok, stdout, stderr) = run_browser(args, Duration::from_secs(300));
+    let (ok, stdout, stderr) = run_script("consent.mjs", args, Duration::from_secs(300));
     println!(
         "--- consent.mjs {} stdout ---\n{stdout}--- stderr ---\n{stderr}",
         args[0]
@@ -282,7 +188,7 @@ fn status(reply: &serde_json::Value) -> u64 {
 #[test]
 fn an_app_is_connected_in_the_browser_pushes_measurements_and_is_revoked() {
     require_browser_tools();
-    let shots = artifacts_dir_for("apps");
+    let shots = artifacts_dir("apps");
     println!("browser screenshots: {}", shots.display());
     let mut hub = Instance::demo();
     let app = OauthApp::new(&mut hub);
@@ -362,7 +268,7 @@ fn an_app_is_connected_in_the_browser_pushes_measurements_and_is_revoked() {
 #[test]
 fn a_native_app_gets_its_code_back_from_the_consent_page() {
     require_browser_tools();
-    let shots = artifacts_dir_for("apps-native");
+    let shots = artifacts_dir("apps-native");
     let mut hub = Instance::demo();
     let app = OauthApp::new(&mut hub);
     let url = app.run(

@@ -8,28 +8,14 @@
 //! Needs pydicom (the DICOM writer), Debian's chromium, node and the npm packages of
 //! tests/e2e/browser: all installed by `scripts/install-deps --tests`. Missing ones fail.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::browser_run::{artifacts_dir, require_browser_tools, run_script};
 use crate::support::*;
-use crate::webmail::{browser_dir, require_browser_tools};
 
 const CAMILLE_INS: &str = "284057511204339";
-
-fn artifacts_dir() -> PathBuf {
-    let dir = match std::env::var_os("MSHUB_E2E_ARTIFACTS") {
-        Some(dir) => PathBuf::from(dir).join("imaging"),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("the target directory")
-            .join("e2e-artifacts/imaging"),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The fixtures of tests/fixtures/dicom, written by pydicom into `dir`.
 fn make_dicom(dir: &Path) {
@@ -125,49 +111,10 @@ fn titles(hub: &Instance, port: u16) -> Vec<(String, u64, String)> {
         .collect()
 }
 
-fn run_script(script: &str, base: &str, shots: &Path, limit: Duration) -> (bool, String, String) {
-    let mut child = Command::new("node")
-        .current_dir(browser_dir())
-        .arg(script)
-        .arg(base)
-        .arg(shots)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let (stdout, mut stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    if status.is_none() {
-        stderr.push_str(&format!("\nkilled: still running after {limit:?}\n"));
-    }
-    (status.is_some_and(|s| s.success()), stdout, stderr)
-}
-
 #[test]
 fn a_lab_sends_a_dicom_study_and_the_patient_views_it_in_a_browser() {
     require_browser_tools();
-    let shots = artifacts_dir();
+    let shots = artifacts_dir("imaging");
     let mut hub = Instance::demo();
     let port = hub.https_port();
     let dicom = hub.dir.join("dicom");
@@ -238,7 +185,11 @@ fn a_lab_sends_a_dicom_study_and_the_patient_views_it_in_a_browser() {
         .any(|w| w == ct1.as_slice()));
     let base = format!("https://127.0.0.1:{port}");
     println!("browser screenshots: {}", shots.display());
-    let (ok, stdout, stderr) = run_script("imaging.mjs", &base, &shots, Duration::from_secs(300));
+    let (ok, stdout, stderr) = run_script(
+        "imaging.mjs",
+        &[&base, shots.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
     println!("--- imaging.mjs stdout ---\n{stdout}--- imaging.mjs stderr ---\n{stderr}");
     assert!(
         ok,

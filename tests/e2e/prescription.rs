@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::browser_run::{artifacts_dir, require_browser_tools, run_script};
 use crate::support::*;
 
 const PHARMACIST: (&str, &str) = ("pharmacie.centrale@hopital.mshub.test", "officine-2026!");
@@ -533,21 +534,13 @@ fn a_prescription_sent_by_smtp_is_scanned_from_its_pdf_and_dispensed_by_a_pharma
     store.verify_audit().unwrap();
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 /// The same, with the pharmacist in headless Chromium (tests/e2e/browser/prescription.mjs:
 /// sign-in from the QR code's URL, a typed quantity and a ticked box, axe-core, CSP). Needs
 /// Debian's chromium, node and the npm packages of tests/e2e/browser (`scripts/install-deps
 /// --tests`); missing ones fail the test, never skip it.
 #[test]
 fn a_pharmacist_records_a_dispensing_in_a_browser() {
-    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser");
-    assert!(
-        Path::new(CHROMIUM).exists()
-            && browser.join("node_modules/playwright-core/package.json").exists()
-            && browser.join("node_modules/axe-core/package.json").exists(),
-        "chromium or the npm packages of tests/e2e/browser are missing: run `scripts/install-deps --tests`"
-    );
+    require_browser_tools();
     let (hub, https, _tmp) = hub_with_known_https_port();
     add_professional(
         &hub,
@@ -558,44 +551,18 @@ fn a_pharmacist_records_a_dispensing_in_a_browser() {
         "pharmacist",
     );
     let (patient, id, url) = issue_and_decode(&hub, https);
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("e2e-artifacts/prescription");
-    let _ = std::fs::remove_dir_all(&shots);
-    let mut child = Command::new("node")
-        .current_dir(&browser)
-        .arg("prescription.mjs")
-        .args([
+    let shots = artifacts_dir("prescription");
+    let (ok, stdout, stderr) = run_script(
+        "prescription.mjs",
+        &[
             url.as_str(),
             PHARMACIST.0,
             PHARMACIST.1,
             shots.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the browser run failed ({status:?}):\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+        ],
+        Duration::from_secs(180),
     );
+    assert!(ok, "the browser run failed:\n{stdout}\n{stderr}");
     let page = text(&patient.get(&format!("/ordonnances/{id}")).body);
     assert!(page.contains("Sophie Lambert"), "{page}");
     assert!(page.contains("partiellement délivrée"), "{page}");

@@ -7,11 +7,11 @@
 //! Needs Debian's chromium, node and the npm packages of tests/e2e/browser: all installed by
 //! `scripts/install-deps --tests`. Missing ones fail the test (never a skip).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::browser_run::{artifacts_dir, require_browser_tools, run_script};
 use crate::support::*;
 
 const CAMILLE_INS: &str = "284057511204339";
@@ -25,63 +25,6 @@ const DOCUMENT: &str = "Bilan sanguin du 20 novembre";
 /// Added by [`add_nurse`]: nurses see lab results, and she neither wrote this one nor is
 /// Camille's referring doctor, so masking hides it from her.
 const NURSE: (&str, &str) = ("ines.leroy@hopital.mshub.test", "a-long-password");
-const CHROMIUM: &str = "/usr/bin/chromium";
-const INSTALL: &str = "run `scripts/install-deps --tests` (installs chromium, node and the npm \
-packages of tests/e2e/browser with npm ci)";
-
-pub(crate) fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/browser")
-}
-
-/// Fails (never skips) when a tool the browser test needs is missing.
-pub(crate) fn require_browser_tools() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: {INSTALL}"
-    );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "node does not run ({node:?}): {INSTALL}"
-    );
-    // playwright-core needs Node.js 20 or later.
-    let version = text(&node.unwrap().stdout);
-    let major: u32 = version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= 20,
-        "node {version} is too old for playwright-core (20 or later): {INSTALL}"
-    );
-    for package in ["playwright-core", "axe-core"] {
-        let dir = browser_dir().join("node_modules").join(package);
-        assert!(
-            dir.join("package.json").exists(),
-            "the npm package {package} is not installed in tests/e2e/browser: {INSTALL}"
-        );
-    }
-}
-
-/// Where the screenshots go, kept after the test: `$MSHUB_E2E_ARTIFACTS` if set, else
-/// `e2e-artifacts/webmail/` in the cargo target directory (the parent of the
-/// `CARGO_TARGET_TMPDIR` cargo gives integration tests). Emptied first, so that what is there
-/// is this run's.
-fn artifacts_dir() -> PathBuf {
-    let dir = match std::env::var_os("MSHUB_E2E_ARTIFACTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("the target directory")
-            .join("e2e-artifacts/webmail"),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// dr.martin writes to Camille with Python's smtplib: submission over implicit TLS, AUTH.
 fn martin_writes_to_camille(hub: &Instance) {
@@ -234,50 +177,10 @@ fn lab_files_a_result(hub: &Instance, port: u16) -> u64 {
     id.unwrap()
 }
 
-/// Runs `node patient.mjs`, killed after `limit`; returns (success, stdout, stderr).
-fn run_browser(base: &str, shots: &Path, limit: Duration) -> (bool, String, String) {
-    let mut child = Command::new("node")
-        .current_dir(browser_dir())
-        .arg("patient.mjs")
-        .arg(base)
-        .arg(shots)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let (stdout, mut stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    if status.is_none() {
-        stderr.push_str(&format!("\nkilled: still running after {limit:?}\n"));
-    }
-    (status.is_some_and(|s| s.success()), stdout, stderr)
-}
-
 #[test]
 fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
     require_browser_tools();
-    let shots = artifacts_dir();
+    let shots = artifacts_dir("webmail");
     let mut hub = Instance::demo();
     hub.stop();
     let added = add_nurse(hub.config.to_str().unwrap());
@@ -296,7 +199,11 @@ fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
 
     let base = format!("https://127.0.0.1:{port}");
     println!("browser screenshots: {}", shots.display());
-    let (ok, stdout, stderr) = run_browser(&base, &shots, Duration::from_secs(300));
+    let (ok, stdout, stderr) = run_script(
+        "patient.mjs",
+        &[&base, shots.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
     println!("--- patient.mjs stdout ---\n{stdout}--- patient.mjs stderr ---\n{stderr}");
     assert!(
         ok,

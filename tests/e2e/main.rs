@@ -4,6 +4,7 @@
 mod agenda;
 mod api;
 mod apps;
+mod attacks;
 mod browser_run;
 mod catalogue;
 mod cli;

@@ -30,6 +30,8 @@ pub enum Rejection {
         incoming: i64,
         current: i64,
     },
+    #[error("modification du rendez-vous {uid:?} refusée : seul son organisateur ({organizer}) peut le modifier ou l'annuler — only the organizer may update or cancel appointment {uid:?} (RFC 5546 §3.2)")]
+    NotOrganizer { uid: String, organizer: String },
     #[error(
         "erreur interne lors du classement : {detail} — internal error while filing: {detail}"
     )]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use mail_parser::{MessageParser, MimeHeaders};
 
 use mshub_directory::{Account, Address};
-use mshub_store::Batch;
+use mshub_store::{Batch, FilingOutcome};
 
 use crate::appointments::{lane, retry, Record, Records};
 use crate::ics::{read_invitation, EventGroup, Method};
@@ -64,14 +64,6 @@ pub struct EventFiling {
     pub outcome: EventOutcome,
 }
 
-/// The three outcomes the MTA's `FilingOutcome` distinguishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilingStatus {
-    NotApplicable,
-    Filed { summary: String },
-    Failed { reason: String },
-}
-
 /// What [`Agenda::file_message`] did with a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgendaFiling {
@@ -110,15 +102,15 @@ impl AgendaFiling {
     }
 
     /// Refusals (including stale updates) win, so that the sender hears of them.
-    pub fn outcome(&self) -> FilingStatus {
+    pub fn outcome(&self) -> FilingOutcome {
         if self.events.is_empty() {
-            FilingStatus::NotApplicable
+            FilingOutcome::NotApplicable
         } else if self.failures().next().is_some() {
-            FilingStatus::Failed {
+            FilingOutcome::Failed {
                 reason: self.summary(),
             }
         } else {
-            FilingStatus::Filed {
+            FilingOutcome::Filed {
                 summary: self.summary(),
             }
         }
@@ -240,6 +232,9 @@ impl Agenda {
         retry(&self.store, lane(patient.id), || {
             let current = records.get(patient.id, &group.uid)?;
             let decision = decide(current.as_ref().map(|(r, _)| &r.appointment), group);
+            if let (Some((old, _)), false) = (&current, matches!(decision, Decision::Duplicate)) {
+                self.check_organizer(&old.appointment, sender)?;
+            }
             let (record, outcome) = match (decision, &current) {
                 (Decision::Duplicate, _) => return Ok((Batch::new(), EventOutcome::Unchanged)),
                 (Decision::Stale { incoming, current }, _) => {
@@ -313,6 +308,58 @@ impl Agenda {
             )?;
             Ok((batch, outcome))
         })
+    }
+}
+
+impl Agenda {
+    /// RFC 5546 §3.2: only the organizer updates or cancels an event. The authenticated
+    /// sender must be the stored appointment's organizer, the one whose message created it, or
+    /// share an organisation mailbox with either (a secretariat's system sending for a
+    /// doctor). What the new iCalendar data claims as ORGANIZER proves nothing.
+    fn check_organizer(&self, stored: &Appointment, sender: Option<&Address>) -> Result<()> {
+        let refused = || {
+            crate::AgendaError::from(Rejection::NotOrganizer {
+                uid: stored.uid.clone(),
+                organizer: stored
+                    .organizer
+                    .clone()
+                    .or_else(|| stored.invited_by.clone())
+                    .unwrap_or_else(|| "inconnu".into()),
+            })
+        };
+        let Some(sender) = sender else {
+            return Err(refused());
+        };
+        let owners: Vec<&str> = [stored.organizer.as_deref(), stored.invited_by.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let sender_text = sender.as_str().to_ascii_lowercase();
+        if owners.iter().any(|o| o.eq_ignore_ascii_case(&sender_text)) {
+            return Ok(());
+        }
+        // Organisations the sender belongs to, and the sender itself when it is one.
+        let mut shared: Vec<String> = self
+            .directory
+            .organisations_of(sender)?
+            .into_iter()
+            .map(|o| o.address.as_str().to_ascii_lowercase())
+            .collect();
+        shared.push(sender_text);
+        for owner in owners {
+            let Ok(owner) = Address::try_from(owner) else {
+                continue;
+            };
+            let owner_orgs = self.directory.organisations_of(&owner)?;
+            if owner_orgs
+                .iter()
+                .any(|o| shared.contains(&o.address.as_str().to_ascii_lowercase()))
+                || shared.contains(&owner.as_str().to_ascii_lowercase())
+            {
+                return Ok(());
+            }
+        }
+        Err(refused())
     }
 }
 

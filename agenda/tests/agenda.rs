@@ -14,7 +14,7 @@ fn thunderbird_invitation_becomes_an_appointment_once() {
     let raw = fixture("thunderbird-request.eml");
     assert!(may_carry_invitation(&raw));
     let filing = h.agenda.file_message(&h.camille, Some(&addr(MARTIN)), &raw);
-    let FilingStatus::Filed { summary } = filing.outcome() else {
+    let FilingOutcome::Filed { summary } = filing.outcome() else {
         panic!("{:?}", filing.outcome());
     };
     assert!(summary.contains("Consultation de suivi"), "{summary}");
@@ -42,7 +42,7 @@ fn professional_recipient_is_not_applicable() {
     let filing = h
         .agenda
         .file_message(&h.martin, None, &fixture("thunderbird-request.eml"));
-    assert_eq!(filing.outcome(), FilingStatus::NotApplicable);
+    assert_eq!(filing.outcome(), FilingOutcome::NotApplicable);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn outlook_romance_standard_time_is_paris_and_reply_goes_to_the_sender() {
         .agenda
         .file_message(&h.camille, Some(&sender), &fixture("outlook-request.eml"));
     assert!(
-        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
         "{filing:?}"
     );
     let a = &h.agenda.appointments(h.camille.id).unwrap()[0];
@@ -78,7 +78,7 @@ fn google_recurrence_with_exdate_and_override() {
         &fixture("google-request.eml"),
     );
     assert!(
-        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
         "{filing:?}"
     );
     let a = &h.agenda.appointments(h.camille.id).unwrap()[0];
@@ -110,7 +110,7 @@ fn request_update_stale_update_then_cancel() {
     );
     assert!(matches!(
         file(v0.clone(), "REQUEST").outcome(),
-        FilingStatus::Filed { .. }
+        FilingOutcome::Filed { .. }
     ));
     h.agenda.respond(&h.camille, uid, Answer::Accept).unwrap();
     // The feed carries the answer as recorded, not as invited.
@@ -157,7 +157,7 @@ fn request_update_stale_update_then_cancel() {
         &[vevent(uid, 0, "20270104T000000Z", "20270305T100000", "")],
     );
     let filing = file(stale, "REQUEST");
-    let FilingStatus::Failed { reason } = filing.outcome() else {
+    let FilingOutcome::Failed { reason } = filing.outcome() else {
         panic!()
     };
     assert!(
@@ -221,7 +221,7 @@ fn cancel_of_one_occurrence_removes_only_it() {
         )],
     );
     h.agenda
-        .file_message(&h.camille, None, &message(&series, "REQUEST"));
+        .file_message(&h.camille, Some(&addr(MARTIN)), &message(&series, "REQUEST"));
     let one = calendar(
         "CANCEL",
         &[format!(
@@ -231,9 +231,9 @@ fn cancel_of_one_occurrence_removes_only_it() {
     );
     let filing = h
         .agenda
-        .file_message(&h.camille, None, &message(&one, "CANCEL"));
+        .file_message(&h.camille, Some(&addr(MARTIN)), &message(&one, "CANCEL"));
     assert!(
-        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
         "{filing:?}"
     );
     let occ = h
@@ -245,7 +245,7 @@ fn cancel_of_one_occurrence_removes_only_it() {
 
 fn failed_reason(h: &Hub, raw: &[u8]) -> String {
     match h.agenda.file_message(&h.camille, None, raw).outcome() {
-        FilingStatus::Failed { reason } => reason,
+        FilingOutcome::Failed { reason } => reason,
         other => panic!("{other:?}"),
     }
 }
@@ -544,7 +544,7 @@ fn calendar_file_without_method_is_filed_as_a_publication() {
     );
     let filing = h.agenda.file_message(&h.camille, None, raw.as_bytes());
     assert!(
-        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
         "{filing:?}"
     );
     assert_eq!(h.agenda.appointments(h.camille.id).unwrap().len(), 1);
@@ -588,3 +588,45 @@ fn prevention_steps_due_are_announced_once_by_mail() {
     );
     assert_eq!(count(), 1);
 }
+
+/// RFC 5546 §3.2: only the organizer updates or cancels. Another professional's REQUEST with
+/// the same UID and a higher SEQUENCE, or its CANCEL, is refused and changes nothing; without
+/// an authenticated sender nothing is changed either.
+#[test]
+fn only_the_organizer_moves_or_cancels_an_appointment() {
+    let h = hub();
+    let uid = "consult@chu";
+    let v0 = calendar(
+        "REQUEST",
+        &[vevent(uid, 0, "20270101T000000Z", "20270301T100000", "")],
+    );
+    let first = h
+        .agenda
+        .file_message(&h.camille, Some(&addr(MARTIN)), &message(&v0, "REQUEST"));
+    assert!(matches!(first.outcome(), FilingOutcome::Filed { .. }), "{first:?}");
+    let intruder = addr("someone.else@chu.mshub.test");
+    let moved = calendar(
+        "REQUEST",
+        &[vevent(uid, 5, "20270102T000000Z", "20270305T180000", "")],
+    );
+    for (method, ics) in [("REQUEST", &moved), ("CANCEL", &moved)] {
+        for sender in [Some(&intruder), None] {
+            let filing = h
+                .agenda
+                .file_message(&h.camille, sender, &message(ics, method));
+            let FilingOutcome::Failed { reason } = filing.outcome() else {
+                panic!("{method} from {sender:?} was not refused: {filing:?}");
+            };
+            assert!(reason.contains("organisateur"), "{reason}");
+        }
+    }
+    let a = &h.agenda.appointments(h.camille.id).unwrap()[0];
+    assert_eq!(a.sequence, 0, "the appointment did not move");
+    assert_ne!(a.status, mshub_agenda::Status::Cancelled);
+    // The organizer itself still can.
+    let filing = h
+        .agenda
+        .file_message(&h.camille, Some(&addr(MARTIN)), &message(&moved, "CANCEL"));
+    assert!(matches!(filing.outcome(), FilingOutcome::Filed { .. }), "{filing:?}");
+}
+

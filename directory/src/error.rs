@@ -51,12 +51,22 @@ pub enum DirectoryError {
     BadActivationCode,
     #[error("too many failed logins: try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// Too many password hashes were already running or waiting: nothing was checked, the
+    /// caller may try again shortly (a temporary failure, not a wrong password).
+    #[error("too many logins at once ({0:?}): try again shortly")]
+    Busy(crate::hashing::Busy),
     #[error("password too weak: {0}")]
     WeakPassword(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::hashing::Busy> for DirectoryError {
+    fn from(busy: crate::hashing::Busy) -> Self {
+        DirectoryError::Busy(busy)
+    }
 }
 
 pub type Result<T, E = DirectoryError> = std::result::Result<T, E>;

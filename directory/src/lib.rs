@@ -12,6 +12,7 @@ mod account;
 mod address;
 mod domain;
 mod error;
+pub mod hashing;
 mod ins;
 pub mod lifecycle;
 pub mod password;
@@ -440,8 +441,21 @@ impl Directory {
         Ok(())
     }
 
-    /// Checks a login. Throttled per account and per source; failures say nothing about
-    /// whether the account exists.
+    /// What a login names, normalised: without surrounding spaces, in lower case, without a
+    /// trailing dot on the domain, and a patient's INS alone for the patient's address (the
+    /// web login offers it). `Err` holds the normalised text of a login that is no address.
+    fn login_address(&self, login: &str) -> std::result::Result<Address, String> {
+        let login = login.trim();
+        if let Ok(ins) = Ins::try_from(login) {
+            return Ok(self.patient_address(&ins));
+        }
+        Address::try_from(login).map_err(|_| login.to_lowercase())
+    }
+
+    /// Checks a login. Throttled per account (whatever the spelling of its address) and per
+    /// source; failures say nothing about whether the account exists. The attempt is counted
+    /// before the password is checked, and the check waits for a slot of the hashing gate:
+    /// [`DirectoryError::Busy`] if none comes free in time (nothing was checked).
     pub fn authenticate(
         &self,
         login: &str,
@@ -449,35 +463,52 @@ impl Directory {
         source: IpAddr,
         door: Door,
     ) -> Result<Account> {
-        let key = login.trim().to_ascii_lowercase();
-        if let Err(wait) = self.throttle.check(&key, source, Instant::now()) {
-            return Err(DirectoryError::Throttled {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
-        let account = match Address::try_from(key.as_str()) {
-            Ok(address) => self.account_by_address(&address)?,
+        let address = self.login_address(login);
+        let account = match &address {
+            Ok(address) => self.account_by_address(address)?,
             Err(_) => None,
         };
+        // A login that names no account is throttled by its normalised text, and still costs a
+        // whole verification below (no account enumeration).
+        let key = match (&account, &address) {
+            (Some(a), _) => format!("account:{}", a.id),
+            (None, Ok(address)) => format!("login:{address}"),
+            (None, Err(text)) => format!("login:{text}"),
+        };
+        let attempt = self
+            .throttle
+            .reserve(&key, source, Instant::now())
+            .map_err(|wait| DirectoryError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            })?;
+        // Busy drops the attempt undecided: withdrawn, it counts for nothing.
+        let slot = hashing::gate().enter()?;
         let ok = match &account {
             Some(a) => {
-                let primary = a
-                    .password_hash
-                    .as_deref()
-                    .is_some_and(|h| password::verify_password(password, h));
+                let primary = match a.password_hash.as_deref() {
+                    Some(h) => password::verify_password(&slot, password, h),
+                    // No password yet (a pending space): as slow as a wrong one.
+                    None => {
+                        password::burn_verification(&slot, password);
+                        false
+                    }
+                };
                 primary
                     || (door == Door::Mail
                         && a.app_passwords
                             .iter()
-                            .any(|p| password::verify_password(password, &p.hash)))
+                            .any(|p| password::verify_password(&slot, password, &p.hash)))
             }
             None => {
-                password::burn_verification(password);
+                password::burn_verification(&slot, password);
                 false
             }
         };
+        drop(slot);
         match account {
             Some(a) if ok => {
+                // The right password: whatever follows, it was no failed guess.
+                attempt.succeeded();
                 if a.disabled {
                     return Err(DirectoryError::Disabled(a.address.to_string()));
                 }
@@ -492,11 +523,10 @@ impl Directory {
                         },
                     });
                 }
-                self.throttle.record_success(&key);
                 Ok(a)
             }
             _ => {
-                self.throttle.record_failure(&key, source, Instant::now());
+                attempt.failed(Instant::now());
                 tracing::info!(%source, "authentication failed");
                 Err(DirectoryError::BadCredentials)
             }

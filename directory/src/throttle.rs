@@ -1,6 +1,10 @@
 //! Login throttling: exponential back-off per account and per source address, so that neither
 //! guessing one account's password from many addresses nor many accounts' from one address
 //! goes fast.
+//!
+//! A login first [`Throttle::reserve`]s its attempt: under the lock, it is counted as a failure
+//! in flight before its password is checked. So N attempts sent at once cannot all pass the
+//! check before the first failure is counted: each one sees the others.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,17 +27,47 @@ enum Key {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     failures: u32,
+    /// Attempts reserved and not yet decided: each counts as a failure until it is one or not.
+    pending: u32,
     last_failure: Instant,
+    /// The latest reservation: while attempts are pending, delays run from here too.
+    last_attempt: Instant,
 }
 
 impl Entry {
+    fn new(now: Instant) -> Self {
+        Self {
+            failures: 0,
+            pending: 0,
+            last_failure: now,
+            last_attempt: now,
+        }
+    }
+
     fn blocked_until(&self) -> Option<Instant> {
-        let over = self.failures.checked_sub(FREE_FAILURES + 1)?;
+        let counted = self.failures.saturating_add(self.pending);
+        let over = counted.checked_sub(FREE_FAILURES + 1)?;
         let delay = BASE_DELAY
             .checked_mul(1u32 << over.min(20))
             .unwrap_or(MAX_DELAY)
             .min(MAX_DELAY);
-        Some(self.last_failure + delay)
+        let since = if self.pending > 0 {
+            self.last_failure.max(self.last_attempt)
+        } else {
+            self.last_failure
+        };
+        Some(since + delay)
+    }
+
+    /// A quiet period as long as the maximum delay forgives the past.
+    fn forgive(&mut self, now: Instant) {
+        if self.pending == 0 && now.saturating_duration_since(self.last_failure) >= MAX_DELAY {
+            self.failures = 0;
+        }
+    }
+
+    fn is_idle(&self, now: Instant) -> bool {
+        self.pending == 0 && now.saturating_duration_since(self.last_failure) >= MAX_DELAY
     }
 }
 
@@ -42,40 +76,86 @@ pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
+/// A login attempt reserved by [`Throttle::reserve`], counted as a failure in flight until it
+/// is decided: [`Attempt::failed`] keeps it as a failure, [`Attempt::succeeded`] clears the
+/// account's record. Dropped undecided (nothing was checked: the hub was busy, the store
+/// failed), it is withdrawn and counts for nothing.
+#[derive(Debug)]
+#[must_use = "an attempt is decided by failed() or succeeded()"]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    account: String,
+    source: IpAddr,
+    decided: bool,
+}
+
 impl Throttle {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// `Err(wait)` while either the account or the source must wait.
-    pub fn check(&self, account: &str, source: IpAddr, now: Instant) -> Result<(), Duration> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = [Key::Account(account.to_string()), Key::Source(source)]
-            .iter()
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait(entries: &HashMap<Key, Entry>, keys: &[Key], now: Instant) -> Option<Duration> {
+        keys.iter()
             .filter_map(|k| entries.get(k)?.blocked_until())
             .filter(|until| *until > now)
             .map(|until| until - now)
-            .max();
-        match wait {
+            .max()
+    }
+
+    fn prune(entries: &mut HashMap<Key, Entry>, now: Instant) {
+        if entries.len() > PRUNE_ABOVE {
+            entries.retain(|_, e| !e.is_idle(now));
+        }
+    }
+
+    /// `Err(wait)` while either the account or the source must wait.
+    pub fn check(&self, account: &str, source: IpAddr, now: Instant) -> Result<(), Duration> {
+        let entries = self.lock();
+        let keys = [Key::Account(account.to_string()), Key::Source(source)];
+        match Self::wait(&entries, &keys, now) {
             Some(w) => Err(w),
             None => Ok(()),
         }
     }
 
-    pub fn record_failure(&self, account: &str, source: IpAddr, now: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > PRUNE_ABOVE {
-            entries.retain(|_, e| now.saturating_duration_since(e.last_failure) < MAX_DELAY);
+    /// Checks and counts in one step: `Err(wait)` while the account or the source must wait,
+    /// else the attempt, already counted as a failure for both until it is decided.
+    pub fn reserve(
+        &self,
+        account: &str,
+        source: IpAddr,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Duration> {
+        let mut entries = self.lock();
+        let keys = [Key::Account(account.to_string()), Key::Source(source)];
+        if let Some(wait) = Self::wait(&entries, &keys, now) {
+            return Err(wait);
         }
+        Self::prune(&mut entries, now);
+        for key in keys {
+            let e = entries.entry(key).or_insert_with(|| Entry::new(now));
+            e.forgive(now);
+            e.pending = e.pending.saturating_add(1);
+            e.last_attempt = now;
+        }
+        Ok(Attempt {
+            throttle: self,
+            account: account.to_string(),
+            source,
+            decided: false,
+        })
+    }
+
+    pub fn record_failure(&self, account: &str, source: IpAddr, now: Instant) {
+        let mut entries = self.lock();
+        Self::prune(&mut entries, now);
         for key in [Key::Account(account.to_string()), Key::Source(source)] {
-            let e = entries.entry(key).or_insert(Entry {
-                failures: 0,
-                last_failure: now,
-            });
-            // A quiet period as long as the maximum delay forgives the past.
-            if now.saturating_duration_since(e.last_failure) >= MAX_DELAY {
-                e.failures = 0;
-            }
+            let e = entries.entry(key).or_insert_with(|| Entry::new(now));
+            e.forgive(now);
             e.failures = e.failures.saturating_add(1);
             e.last_failure = now;
         }
@@ -84,8 +164,57 @@ impl Throttle {
     /// A success clears the account's record. The source's is kept: one valid login must not
     /// reset an address that is guessing other accounts.
     pub fn record_success(&self, account: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&Key::Account(account.to_string()));
+        self.lock().remove(&Key::Account(account.to_string()));
+    }
+}
+
+impl Attempt<'_> {
+    /// Wrong password (or unknown account): the reservation stays, as a failure.
+    pub fn failed(mut self, now: Instant) {
+        self.decided = true;
+        let mut entries = self.throttle.lock();
+        for key in [Key::Account(self.account.clone()), Key::Source(self.source)] {
+            let e = entries.entry(key).or_insert_with(|| Entry::new(now));
+            e.pending = e.pending.saturating_sub(1);
+            e.failures = e.failures.saturating_add(1);
+            e.last_failure = now;
+        }
+    }
+
+    /// Right password: the account's failures are forgiven (attempts still in flight keep
+    /// their reservations), the source's own attempt is withdrawn but its failures are kept.
+    pub fn succeeded(mut self) {
+        self.decided = true;
+        let mut entries = self.throttle.lock();
+        let account = Key::Account(self.account.clone());
+        if let Some(e) = entries.get_mut(&account) {
+            e.failures = 0;
+            e.pending = e.pending.saturating_sub(1);
+            if e.pending == 0 {
+                entries.remove(&account);
+            }
+        }
+        Self::withdraw(&mut entries, Key::Source(self.source));
+    }
+
+    fn withdraw(entries: &mut HashMap<Key, Entry>, key: Key) {
+        if let Some(e) = entries.get_mut(&key) {
+            e.pending = e.pending.saturating_sub(1);
+            if e.pending == 0 && e.failures == 0 {
+                entries.remove(&key);
+            }
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.decided {
+            return;
+        }
+        let mut entries = self.throttle.lock();
+        Self::withdraw(&mut entries, Key::Account(self.account.clone()));
+        Self::withdraw(&mut entries, Key::Source(self.source));
     }
 }
 
@@ -214,5 +343,87 @@ mod tests {
         t.record_success("a@x.test");
         assert!(t.check("a@x.test", ip("192.0.2.2"), t0).is_ok());
         assert!(t.check("a@x.test", src, t0).is_err());
+    }
+
+    #[test]
+    fn reservations_count_before_the_password_is_checked() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        // Twenty guesses at once, from twenty addresses: only the free ones plus the first
+        // delayed one get through, the others see them pending.
+        let mut passed = Vec::new();
+        let mut refused = 0;
+        for i in 0..20 {
+            match t.reserve("victim", ip(&format!("192.0.2.{i}")), t0) {
+                Ok(a) => passed.push(a),
+                Err(wait) => {
+                    assert!(wait >= Duration::from_secs(1));
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(passed.len(), (FREE_FAILURES + 1) as usize);
+        assert_eq!(refused, 20 - passed.len());
+        for a in passed {
+            a.failed(t0);
+        }
+        // Now failures proper: the account waits, whoever asks.
+        assert!(t.check("victim", ip("198.51.100.1"), t0).is_err());
+        assert!(t.reserve("victim", ip("198.51.100.1"), t0).is_err());
+    }
+
+    #[test]
+    fn an_attempt_dropped_undecided_counts_for_nothing() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        let src = ip("192.0.2.1");
+        for _ in 0..10 {
+            drop(t.reserve("a", src, t0).unwrap());
+        }
+        assert!(t.lock().is_empty(), "nothing left behind");
+        assert!(t.check("a", src, t0).is_ok());
+    }
+
+    #[test]
+    fn a_success_forgives_the_account_and_withdraws_from_the_source() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        let src = ip("192.0.2.1");
+        for _ in 0..FREE_FAILURES {
+            t.reserve("a", src, t0).unwrap().failed(t0);
+        }
+        t.reserve("a", src, t0).unwrap().succeeded();
+        let entries = t.lock();
+        assert!(!entries.contains_key(&Key::Account("a".into())));
+        let source = entries[&Key::Source(src)];
+        assert_eq!((source.failures, source.pending), (FREE_FAILURES, 0));
+        drop(entries);
+        // Many users behind one address logging in one after the other are never throttled.
+        for i in 0..50 {
+            t.reserve(&format!("user{i}"), ip("192.0.2.9"), t0)
+                .unwrap()
+                .succeeded();
+        }
+        assert!(t.check("next", ip("192.0.2.9"), t0).is_ok());
+    }
+
+    #[test]
+    fn reserved_attempts_back_off_like_failures() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        let src = ip("192.0.2.1");
+        for _ in 0..FREE_FAILURES + 1 {
+            t.reserve("a", src, t0).unwrap().failed(t0);
+        }
+        assert_eq!(t.check("a", src, t0), Err(Duration::from_secs(1)));
+        // Once the delay is over one attempt goes through, and the next must wait for it.
+        let later = t0 + Duration::from_secs(1);
+        let attempt = t.reserve("a", src, later).unwrap();
+        assert_eq!(
+            t.reserve("a", src, later).err(),
+            Some(Duration::from_secs(2))
+        );
+        attempt.failed(later);
+        assert_eq!(t.check("a", src, later), Err(Duration::from_secs(2)));
     }
 }

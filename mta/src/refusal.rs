@@ -17,6 +17,8 @@ pub enum Refusal {
     AuthThrottled {
         retry_after_secs: u64,
     },
+    /// Too many password checks at once: nothing was checked (RFC 4954 §6, 454 4.7.0).
+    AuthBusy,
     AuthAccountDisabled,
     AuthAlreadyDone,
     AuthMechanismUnsupported,
@@ -77,6 +79,7 @@ impl Refusal {
             Refusal::AuthRequired => r(530, "5.7.0", "Authentication required: log in with AUTH before sending".into()),
             Refusal::AuthFailed => r(535, "5.7.8", "Authentication credentials invalid".into()),
             Refusal::AuthThrottled { retry_after_secs } => r(454, "4.7.0", format!("Too many failed logins: try again in {retry_after_secs} s").into()),
+            Refusal::AuthBusy => r(454, "4.7.0", "Temporary authentication failure: too many logins at once, try again in a few seconds".into()),
             Refusal::AuthAccountDisabled => r(535, "5.7.8", "This account is disabled: contact the hub's operator".into()),
             Refusal::AuthAlreadyDone => r(503, "5.5.1", "Already authenticated".into()),
             Refusal::AuthMechanismUnsupported => r(504, "5.5.4", "Unsupported authentication mechanism: use PLAIN or LOGIN".into()),

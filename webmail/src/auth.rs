@@ -64,6 +64,9 @@ pub async fn require_professional(
         Ok(Err(DirectoryError::Throttled { retry_after_secs })) => {
             return ApiError::throttled(retry_after_secs).into_response()
         }
+        Ok(Err(DirectoryError::Busy(_))) => {
+            return ApiError::busy(mshub_directory::hashing::RETRY_AFTER_SECS).into_response()
+        }
         Ok(Err(DirectoryError::Disabled(_))) => {
             return ApiError::forbidden("account-disabled", "this account is disabled".into())
                 .into_response()

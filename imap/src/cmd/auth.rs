@@ -119,6 +119,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tag,
                 format!("[UNAVAILABLE] Too many failed logins, try again in {retry_after_secs} s"),
             ),
+            // RFC 5530 §3: UNAVAILABLE is temporary; nothing was checked, the client may retry.
+            Ok(Err(DirectoryError::Busy(_))) => Done::no(
+                tag,
+                "[UNAVAILABLE] Too many logins at once, try again in a few seconds",
+            ),
             Ok(Err(DirectoryError::Disabled(_))) => {
                 Done::no(tag, "[CONTACTADMIN] This account is disabled")
             }

@@ -134,6 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(Err(DirectoryError::Throttled { retry_after_secs })) => {
                 Refusal::AuthThrottled { retry_after_secs }
             }
+            Ok(Err(DirectoryError::Busy(_))) => Refusal::AuthBusy,
             Ok(Err(DirectoryError::Disabled(_))) => Refusal::AuthAccountDisabled,
             Ok(Err(DirectoryError::BadCredentials)) => Refusal::AuthFailed,
             Ok(Err(e)) => {

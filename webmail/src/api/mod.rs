@@ -51,6 +51,17 @@ impl ApiError {
         e
     }
 
+    /// Too many logins at once: nothing was checked (503, with `Retry-After`).
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("too many logins at once: try again in {retry_after_secs} s"),
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     pub fn forbidden(error: &'static str, reason: String) -> Self {
         Self::new(StatusCode::FORBIDDEN, error, reason)
     }

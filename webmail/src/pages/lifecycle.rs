@@ -183,6 +183,19 @@ fn refused(kind: Kind, e: DirectoryError, form: &CodeForm) -> Response {
             Some("Cet espace est déjà ouvert : pour ne plus l'utiliser, fermez-le depuis ses paramètres."),
             form,
         ),
+        DirectoryError::Busy(_) => {
+            let mut r = form_page(
+                kind,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Trop de demandes en même temps. Réessayez dans quelques secondes."),
+                form,
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(mshub_directory::hashing::RETRY_AFTER_SECS),
+            );
+            r
+        }
         other => internal(kind.path(), &other),
     }
 }

@@ -228,6 +228,20 @@ pub async fn submit(
             }
             return r;
         }
+        Err(DirectoryError::Busy(_)) => {
+            let mut r = login_page(
+                app.sso.is_some(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Trop de connexions en même temps. Réessayez dans quelques secondes."),
+                &form.login,
+                safe_next(&form.next),
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(mshub_directory::hashing::RETRY_AFTER_SECS),
+            );
+            return r;
+        }
         Err(DirectoryError::NotOpen { lifecycle, .. }) => {
             return closed_page(&form.login, &lifecycle);
         }

@@ -227,6 +227,20 @@ pub async fn show(State(app): App, who: SignedIn, Query(flash): Query<Flash>) ->
     page("Paramètres", Some(&who), Area::Settings, content)
 }
 
+/// Too many password hashes at once: nothing was done, the patient tries again shortly.
+fn busy() -> Response {
+    let mut r = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service très sollicité",
+        "Trop de connexions en même temps : rien n'a été modifié. Réessayez dans quelques secondes.",
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from(mshub_directory::hashing::RETRY_AFTER_SECS),
+    );
+    r
+}
+
 fn bad(title: &str, why: &str) -> Response {
     error_page(StatusCode::BAD_REQUEST, title, why)
 }
@@ -252,6 +266,7 @@ async fn check_password(
             "Trop de tentatives",
             &format!("Réessayez dans {retry_after_secs} secondes."),
         )),
+        Err(DirectoryError::Busy(_)) => Err(busy()),
         Err(e) => Err(internal("password check", &e)),
     }
 }
@@ -291,6 +306,7 @@ pub async fn password(
     let actor = address.to_string();
     match blocking(move || directory.set_password(&address, &new, &actor)).await {
         Ok(Ok(())) => {}
+        Ok(Err(DirectoryError::Busy(_))) => return busy(),
         Ok(Err(e)) => return internal("password change", &e),
         Err(r) => return r,
     }
@@ -339,6 +355,7 @@ pub async fn add_app_password(
     .await;
     let (entry, clear) = match created {
         Ok(Ok(v)) => v,
+        Ok(Err(DirectoryError::Busy(_))) => return busy(),
         Ok(Err(e)) => return internal("application password", &e),
         Err(r) => return r,
     };

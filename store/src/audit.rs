@@ -2,7 +2,12 @@
 //! so that editing or removing any record is detected by [`crate::Store::verify_audit`].
 //!
 //! Record `n` is stored under its sequence number; a head record holds the last sequence
-//! number and hash, so that removing the newest records is detected too. An attacker who
+//! number and hash, so that removing the newest records is detected too.
+//!
+//! The event of a record (who, what, to what: a patient's address holds the INS) is sealed to
+//! the hub ([`Store::seal_field`], bound to the record's number); the hash covers the sealed
+//! form, so checking the chain needs no key, and the hash says nothing of the event either.
+//! Records written before events were sealed hold them in clear, and still verify and read. An attacker who
 //! rewrites the whole chain and the head from some point on is not detected by the chain alone:
 //! publishing the head hash elsewhere (a log, a peer) closes that gap.
 
@@ -66,11 +71,39 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// One link of the chain as written to the store.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    seq: u64,
+    at: i64,
+    #[serde(flatten)]
+    event: StoredEvent,
+    prev: String,
+    hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredEvent {
+    /// [`Store::seal_field`] of the event's JSON.
+    Sealed { sealed: String },
+    /// Records written before events were sealed.
+    Plain(AuditEvent),
+}
+
 #[derive(Serialize)]
 struct Hashed<'a> {
     seq: u64,
     at: i64,
     event: &'a AuditEvent,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct HashedSealed<'a> {
+    seq: u64,
+    at: i64,
+    sealed: &'a str,
     prev: &'a str,
 }
 
@@ -88,10 +121,41 @@ fn hash_of(seq: u64, at: i64, event: &AuditEvent, prev: &str) -> String {
         prev,
     })
     .expect("serialising plain strings cannot fail");
-    Sha256::digest(&canonical)
+    hex_digest(&canonical)
+}
+
+fn hash_of_sealed(seq: u64, at: i64, sealed: &str, prev: &str) -> String {
+    let canonical = serde_json::to_vec(&HashedSealed {
+        seq,
+        at,
+        sealed,
+        prev,
+    })
+    .expect("serialising plain strings cannot fail");
+    hex_digest(&canonical)
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a record's event is sealed with: its number, so that it opens nowhere else.
+fn context(seq: u64) -> Vec<u8> {
+    let mut c = b"audit ".to_vec();
+    c.extend_from_slice(&seq.to_be_bytes());
+    c
+}
+
+impl Stored {
+    fn hash(&self) -> String {
+        match &self.event {
+            StoredEvent::Sealed { sealed } => hash_of_sealed(self.seq, self.at, sealed, &self.prev),
+            StoredEvent::Plain(event) => hash_of(self.seq, self.at, event, &self.prev),
+        }
+    }
 }
 
 /// What `verify` found on an intact chain.
@@ -102,6 +166,38 @@ pub struct AuditReport {
 }
 
 impl Store {
+    /// The next link after `head`: the event sealed, the hash over what is stored.
+    fn link(&self, seq: u64, at: i64, event: &AuditEvent, prev: String) -> Result<Stored> {
+        let sealed = self.seal_field(&context(seq), &json(event))?;
+        let hash = hash_of_sealed(seq, at, &sealed, &prev);
+        Ok(Stored {
+            seq,
+            at,
+            event: StoredEvent::Sealed { sealed },
+            prev,
+            hash,
+        })
+    }
+
+    /// The record as callers see it, its event opened.
+    fn opened(&self, stored: Stored) -> Result<AuditRecord> {
+        let event = match stored.event {
+            StoredEvent::Plain(event) => event,
+            StoredEvent::Sealed { sealed } => {
+                let plain = self.open_field(&context(stored.seq), &sealed)?;
+                serde_json::from_slice(&plain)
+                    .map_err(|e| StoreError::corrupt("audit record", e))?
+            }
+        };
+        Ok(AuditRecord {
+            seq: stored.seq,
+            at: stored.at,
+            event,
+            prev: stored.prev,
+            hash: stored.hash,
+        })
+    }
+
     /// Appends one record to the chain, durably.
     pub fn audit(&self, event: AuditEvent) -> Result<AuditRecord> {
         self.retry(crate::AUDIT_LANE, || {
@@ -116,18 +212,25 @@ impl Store {
             };
             let seq = head.seq + 1;
             let at = now();
-            let hash = hash_of(seq, at, &event, &head.hash);
+            let stored = self.link(seq, at, &event, head.hash)?;
+            let mut batch = Batch::new();
+            batch.check(META, HEAD, raw_head);
+            batch.put(AUDIT, seq.to_be_bytes(), json(&stored));
+            batch.put(
+                META,
+                HEAD,
+                json(&Head {
+                    seq,
+                    hash: stored.hash.clone(),
+                }),
+            );
             let record = AuditRecord {
                 seq,
                 at,
                 event: event.clone(),
-                prev: head.hash,
-                hash: hash.clone(),
+                prev: stored.prev,
+                hash: stored.hash,
             };
-            let mut batch = Batch::new();
-            batch.check(META, HEAD, raw_head);
-            batch.put(AUDIT, seq.to_be_bytes(), json(&record));
-            batch.put(META, HEAD, json(&Head { seq, hash }));
             Ok((batch, record))
         })
     }
@@ -153,16 +256,12 @@ impl Store {
             batch.check(META, HEAD, raw_head);
             for event in events {
                 let seq = head.seq + 1;
-                let hash = hash_of(seq, at, event, &head.hash);
-                let record = AuditRecord {
+                let stored = self.link(seq, at, event, std::mem::take(&mut head.hash))?;
+                batch.put(AUDIT, seq.to_be_bytes(), json(&stored));
+                head = Head {
                     seq,
-                    at,
-                    event: event.clone(),
-                    prev: std::mem::take(&mut head.hash),
-                    hash: hash.clone(),
+                    hash: stored.hash,
                 };
-                batch.put(AUDIT, seq.to_be_bytes(), json(&record));
-                head = Head { seq, hash };
             }
             batch.put(META, HEAD, json(&head));
             Ok((batch, ()))
@@ -175,7 +274,9 @@ impl Store {
             .scan(AUDIT, &[], Some(&after.to_be_bytes()), Some(limit))?
             .into_iter()
             .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|e| StoreError::corrupt("audit record", e))
+                let stored: Stored = serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::corrupt("audit record", e))?;
+                self.opened(stored)
             })
             .collect()
     }
@@ -199,7 +300,7 @@ impl Store {
                     .try_into()
                     .map(u64::from_be_bytes)
                     .map_err(|_| broken(expected_seq, "a record has a malformed key".into()))?;
-                let record: AuditRecord = serde_json::from_slice(value)
+                let record: Stored = serde_json::from_slice(value)
                     .map_err(|e| broken(key_seq, format!("record is unreadable: {e}")))?;
                 if key_seq != expected_seq || record.seq != key_seq {
                     return Err(broken(
@@ -213,7 +314,7 @@ impl Store {
                         "it does not link to the previous record".into(),
                     ));
                 }
-                if hash_of(record.seq, record.at, &record.event, &record.prev) != record.hash {
+                if record.hash() != record.hash {
                     return Err(broken(
                         key_seq,
                         "its content was altered (hash mismatch)".into(),
@@ -343,9 +444,64 @@ mod tests {
     fn editing_a_record_is_detected_at_that_record() {
         let (_dir, store, _) = chain_of_five();
         let mut record = raw_record(&store, 3);
-        record["detail"] = "n=3, nothing to see here".into();
+        let sealed = record["sealed"].as_str().unwrap().to_string();
+        let (rest, last) = sealed.split_at(sealed.len() - 1);
+        record["sealed"] = format!("{rest}{}", if last == "0" { "1" } else { "0" }).into();
         write_raw(&store, 3, &record);
         assert_eq!(broken_at(&store), 3);
+    }
+
+    #[test]
+    fn events_are_sealed_at_rest_and_bound_to_their_record() {
+        let (_dir, store, records) = chain_of_five();
+        let raw = store.kv().get(AUDIT, &3u64.to_be_bytes()).unwrap().unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        assert!(
+            !text.contains("account:3") && !text.contains("operator"),
+            "{text}"
+        );
+        // A sealed event moved onto another record does not open there.
+        let mut moved = raw_record(&store, 3);
+        moved["sealed"] = raw_record(&store, 2)["sealed"].clone();
+        write_raw(&store, 3, &moved);
+        assert!(store.audit_records(2, 1).is_err());
+        write_raw(&store, 3, &serde_json::to_value(&records[2]).unwrap());
+    }
+
+    #[test]
+    fn records_written_in_clear_before_sealing_still_verify_and_read() {
+        let (_dir, store) = open();
+        // Two records as they were written before events were sealed.
+        let mut prev = GENESIS.to_string();
+        let mut head = None;
+        for seq in 1..=2u64 {
+            let event = AuditEvent::new("operator", "account.create", format!("account:{seq}"));
+            let hash = hash_of(seq, 100, &event, &prev);
+            let record = AuditRecord {
+                seq,
+                at: 100,
+                event,
+                prev: prev.clone(),
+                hash: hash.clone(),
+            };
+            write_raw(&store, seq, &serde_json::to_value(&record).unwrap());
+            head = Some(Head {
+                seq,
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        let mut batch = Batch::new();
+        batch.put(META, HEAD, json(&head.unwrap()));
+        assert_eq!(store.kv().commit(&batch).unwrap(), Commit::Done);
+        let third = store
+            .audit(AuditEvent::new("operator", "account.delete", "account:1"))
+            .unwrap();
+        assert_eq!(third.prev, prev);
+        assert_eq!(store.verify_audit().unwrap().records, 3);
+        let read = store.audit_records(0, 10).unwrap();
+        assert_eq!(read[1].event.subject, "account:2");
+        assert_eq!(read[2], third);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod backend;
 pub mod blob;
 mod error;
 pub mod events;
+mod hub_keys;
 mod keyring;
 mod lease;
 pub mod mailbox;
@@ -38,6 +39,7 @@ pub use backend::{Applied, Backend, Batch, Commit, SyncTicket, Tree};
 pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
 pub use events::{Change, ChangeFeed, ChangeKind, Events};
+pub use hub_keys::{INDEX_TAG_LEN, SEALED_FIELD};
 pub use keyring::MasterKey;
 pub use mailbox::{
     Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
@@ -111,6 +113,7 @@ pub struct Store {
     dir: PathBuf,
     lanes: [std::sync::Mutex<()>; LANES],
     plain: plain_cache::PlainCache,
+    hub_keys: hub_keys::HubKeys,
 }
 
 /// Memory kept for recently used blobs, opened ([`plain_cache`]).
@@ -158,6 +161,7 @@ impl Store {
             dir: dir.to_path_buf(),
             lanes: std::array::from_fn(|_| std::sync::Mutex::new(())),
             plain: plain_cache::PlainCache::new(PLAIN_CACHE_BYTES),
+            hub_keys: hub_keys::HubKeys::default(),
         })
     }
 

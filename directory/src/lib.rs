@@ -6,7 +6,9 @@
 //! space: local domains and trusted peer domains with their routes.
 //!
 //! Records live in the store's key-value backend (`account`, `account-address`, `domain`
-//! trees); every change is written to the audit chain.
+//! trees); every change is written to the audit chain. Addresses are sealed in the records
+//! and the indexes are keyed by a keyed hash of them (see `record`): the data directory does
+//! not list the patients' INS.
 
 mod account;
 mod address;
@@ -36,11 +38,12 @@ pub use rpps::Rpps;
 pub use throttle::{ConnectionLimits, ConnectionSlot, Throttle};
 
 pub(crate) const ACCOUNT: Tree = Tree("account");
+/// keyed hash of the address → account id.
 pub(crate) const ACCOUNT_ADDRESS: Tree = Tree("account-address");
 const DOMAIN: Tree = Tree("domain");
-/// member address ‖ NUL ‖ organisation id → (): who may send as which organisation mailbox,
-/// without reading every account.
-const ORGANISATION_MEMBER: Tree = Tree("organisation-member");
+/// keyed hash of the member's address ‖ organisation id → (): who may send as which
+/// organisation mailbox, without reading every account.
+pub(crate) const ORGANISATION_MEMBER: Tree = Tree("organisation-member");
 
 /// Which door a login comes through: mail clients may use application passwords, the web
 /// inbox only the account's own password (or SSO).
@@ -66,15 +69,6 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
         }
         .into()
     })
-}
-
-fn member_key(member: &Address, organisation: Option<AccountId>) -> Vec<u8> {
-    let mut k = member.as_str().as_bytes().to_vec();
-    k.push(0);
-    if let Some(id) = organisation {
-        k.extend_from_slice(&id.to_key());
-    }
-    k
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -190,16 +184,15 @@ impl Directory {
         // Keys and mailboxes first: an account that exists is always usable.
         self.store.provision_account(id)?;
         let mut batch = Batch::new();
-        batch.check(ACCOUNT_ADDRESS, address.as_str().as_bytes(), None);
-        batch.put(ACCOUNT_ADDRESS, address.as_str().as_bytes(), id.to_key());
+        let address_key = self.records.address_key(&address)?;
+        batch.check(ACCOUNT_ADDRESS, address_key.clone(), None);
+        batch.put(ACCOUNT_ADDRESS, address_key, id.to_key());
         batch.put(ACCOUNT, id.to_key(), self.records.encode(&account)?);
         if let AccountKind::Organisation { members, .. } = &account.kind {
             for member in members {
-                batch.put(
-                    ORGANISATION_MEMBER,
-                    member_key(member, Some(id)),
-                    Vec::new(),
-                );
+                let mut key = self.records.member_prefix(member)?;
+                key.extend_from_slice(&id.to_key());
+                batch.put(ORGANISATION_MEMBER, key, Vec::new());
             }
         }
         if self.store.kv().commit(&batch)? == Commit::Conflict {
@@ -257,7 +250,7 @@ impl Directory {
         Ok(self
             .store
             .kv()
-            .get(ACCOUNT_ADDRESS, address.as_str().as_bytes())?
+            .get(ACCOUNT_ADDRESS, &self.records.address_key(address)?)?
             .and_then(|raw| raw.as_slice().try_into().ok().map(u64::from_be_bytes))
             .map(AccountId))
     }
@@ -281,8 +274,8 @@ impl Directory {
     pub fn accounts_by_addresses(&self, addresses: &[Address]) -> Result<Vec<Option<Account>>> {
         let keys: Vec<Vec<u8>> = addresses
             .iter()
-            .map(|a| a.as_str().as_bytes().to_vec())
-            .collect();
+            .map(|a| self.records.address_key(a))
+            .collect::<Result<_>>()?;
         let ids: Vec<Option<AccountId>> = self
             .store
             .kv()
@@ -336,10 +329,11 @@ impl Directory {
     /// The organisation mailboxes `address` is a member of.
     pub fn organisations_of(&self, address: &Address) -> Result<Vec<Account>> {
         let mut out = Vec::new();
-        for (key, _) in
-            self.store
-                .kv()
-                .scan(ORGANISATION_MEMBER, &member_key(address, None), None, None)?
+        let prefix = self.records.member_prefix(address)?;
+        for (key, _) in self
+            .store
+            .kv()
+            .scan(ORGANISATION_MEMBER, &prefix, None, None)?
         {
             let Some(id) = key
                 .get(key.len().saturating_sub(8)..)

@@ -338,8 +338,8 @@ impl Directory {
             let encoded = self.encode_parallel(prepared.iter().map(|(a, _)| a).collect())?;
             let mut batch = Batch::new();
             for ((account, _), raw) in prepared.iter().zip(encoded) {
-                let address = account.address.as_str().as_bytes();
-                batch.check(ACCOUNT_ADDRESS, address, None);
+                let address = self.records.address_key(&account.address)?;
+                batch.check(ACCOUNT_ADDRESS, address.clone(), None);
                 batch.put(ACCOUNT_ADDRESS, address, account.id.to_key());
                 batch.put(ACCOUNT, account.id.to_key(), raw);
                 batch.put(DUE, due_key(deadline, account.id), Vec::new());

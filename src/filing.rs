@@ -7,7 +7,7 @@ use mshub_agenda::Agenda;
 use mshub_directory::Directory;
 use mshub_mta::{Delivered, Filer, FilingOutcome};
 use mshub_prescription::{Outcome, Prescriptions};
-use mshub_vault::{Author, FilingStatus, GeneratedDocument, Vault};
+use mshub_vault::{Author, GeneratedDocument, Vault};
 
 use crate::hub::Hub;
 
@@ -24,15 +24,9 @@ impl Filer for VaultFiler {
     }
 
     fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
-        match self
-            .0
-            .file_message(d.recipient, d.sender, d.message)
+        self.0
+            .file_message(d.recipient, Some(d.sender), d.message)
             .outcome()
-        {
-            FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
-            FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
-            FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
-        }
     }
 }
 
@@ -49,15 +43,9 @@ impl Filer for AgendaFiler {
     }
 
     fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
-        match self
-            .0
-            .file_message(d.recipient, d.sender, d.message)
+        self.0
+            .file_message(d.recipient, Some(d.sender), d.message)
             .outcome()
-        {
-            mshub_agenda::FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
-            mshub_agenda::FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
-            mshub_agenda::FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
-        }
     }
 }
 
@@ -95,9 +83,9 @@ impl Filer for PrescriptionFiler {
             }
             Some(Ok(order)) => order,
         };
-        let sender = match d.sender.map(|a| self.directory.account_by_address(a)) {
-            Some(Ok(Some(account))) => account,
-            Some(Err(e)) => {
+        let sender = match self.directory.account_by_address(d.sender) {
+            Ok(Some(account)) => account,
+            Err(e) => {
                 tracing::warn!(error = %e, "prescription: cannot read the sender's account");
                 return FilingOutcome::Failed {
                     reason: "erreur interne : l'ordonnance n'a pas été émise".into(),
@@ -154,12 +142,12 @@ impl Filer for PrescriptionFiler {
                 address: Some(sender.address.clone()),
             },
         };
-        match self.vault.file_generated(d.recipient, d.sender, copy) {
+        match self.vault.file_generated(d.recipient, Some(d.sender), copy) {
             Ok(doc) => FilingOutcome::Filed {
                 summary: format!(
                     "ordonnance sécurisée n° {id} émise ; sa copie PDF avec QR code est classée \
                      dans le coffre-fort (document {})",
-                    doc.id
+                    doc.reference
                 ),
             },
             Err(e) => {

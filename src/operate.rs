@@ -237,6 +237,10 @@ pub enum DomainCommand {
         /// required, or mutual-tls (the peer must present a client certificate).
         #[arg(long, default_value = "required")]
         tls: String,
+        /// A name of the peer's client certificate that may also send for this domain
+        /// (repeatable). Without it, a client certificate must name the domain itself.
+        #[arg(long = "certificate-name")]
+        certificate_names: Vec<String>,
     },
     /// Host a domain here (an organisation's domain).
     Local { domain: String },
@@ -554,7 +558,12 @@ fn patient_address(hub: &Hub, patient: &str) -> anyhow::Result<Address> {
 fn domain(hub: &Hub, cmd: DomainCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let dir = &hub.directory;
     match cmd {
-        DomainCommand::Trust { domain, route, tls } => {
+        DomainCommand::Trust {
+            domain,
+            route,
+            tls,
+            certificate_names,
+        } => {
             let domain = Domain::try_from(domain.as_str())?;
             if dir.is_local(&domain)? {
                 bail!("{domain} is a local domain of this hub, not a peer");
@@ -562,6 +571,10 @@ fn domain(hub: &Hub, cmd: DomainCommand, out: &mut dyn Write) -> anyhow::Result<
             let role = DomainRole::Trusted {
                 route: route.as_deref().map(Route::try_from).transpose()?,
                 tls: TlsPolicy::try_from(tls.as_str())?,
+                certificate_names: certificate_names
+                    .iter()
+                    .map(|n| Domain::try_from(n.as_str()).map(|d| d.as_str().to_string()))
+                    .collect::<Result<_, _>>()?,
             };
             dir.set_domain(
                 DomainEntry {
@@ -587,14 +600,23 @@ fn domain(hub: &Hub, cmd: DomainCommand, out: &mut dyn Write) -> anyhow::Result<
             for d in dir.domains()? {
                 match d.role {
                     DomainRole::Local => writeln!(out, "{:<40} local", d.domain.as_str()),
-                    DomainRole::Trusted { route, tls } => writeln!(
+                    DomainRole::Trusted {
+                        route,
+                        tls,
+                        certificate_names,
+                    } => writeln!(
                         out,
-                        "{:<40} trusted  route {}  tls {}",
+                        "{:<40} trusted  route {}  tls {}{}",
                         d.domain.as_str(),
                         route.map_or("MX".to_string(), |r| r.to_string()),
                         match tls {
                             TlsPolicy::Required => "required",
                             TlsPolicy::MutualTls => "mutual-tls",
+                        },
+                        if certificate_names.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  certificate {}", certificate_names.join(", "))
                         }
                     ),
                 }?

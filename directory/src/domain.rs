@@ -81,6 +81,11 @@ pub enum DomainRole {
     Trusted {
         route: Option<Route>,
         tls: TlsPolicy,
+        /// Names of the peer's client certificate that may send for this domain besides the
+        /// domain itself (an operator's one certificate serving several domains). Empty: the
+        /// certificate must name the domain.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        certificate_names: Vec<String>,
     },
 }
 

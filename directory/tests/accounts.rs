@@ -273,6 +273,7 @@ fn trust_space_holds_local_and_trusted_domains() {
             role: DomainRole::Trusted {
                 route: Some(Route::try_from("127.0.0.1:3525").unwrap()),
                 tls: TlsPolicy::MutualTls,
+                certificate_names: Vec::new(),
             },
         },
         "operator",

@@ -2,9 +2,20 @@
 //! (French, then English), the `message/delivery-status` part, and the returned headers or
 //! message (RFC 3461 RET).
 
+use serde::{Deserialize, Serialize};
+
 use mshub_directory::Address;
 
 use crate::date;
+
+/// DSN requests of one recipient (RFC 3461 §4.1, §4.2), as the RCPT command gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsnRequest {
+    /// NOTIFY flags as smtp-proto encodes them (SUCCESS, FAILURE, DELAY, NEVER).
+    pub notify: u64,
+    /// ORCPT, as given.
+    pub orcpt: Option<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -21,10 +21,13 @@ pub mod conversation;
 mod date;
 pub mod delivery;
 pub mod dsn;
+pub mod filing;
 pub mod outbound;
+pub mod peer;
 pub mod policy;
 pub mod queue;
 pub mod refusal;
+mod reports;
 pub mod server;
 pub mod session;
 mod submit;
@@ -38,7 +41,9 @@ use mshub_store::{Store, StoreError};
 
 pub use config::{MtaConfig, QueueConfig};
 pub use conversation::Conversations;
-pub use delivery::{Delivered, Delivery, Filer, FilingOutcome, FilingRecord};
+pub use delivery::{Delivery, Envelope};
+pub use filing::{Delivered, Filer, FilingOutcome, FilingRecord, Origin};
+pub use peer::{Authenticity, PeerCertificate};
 pub use server::Listeners;
 pub use tls::TlsIdentity;
 

@@ -8,6 +8,7 @@ use mshub_directory::{
 };
 
 use crate::conversation::Conversations;
+use crate::peer::{Authenticity, PeerCertificate};
 use crate::refusal::Refusal;
 use crate::MtaError;
 
@@ -25,8 +26,8 @@ pub enum Door {
 pub struct Client<'a> {
     pub door: Door,
     pub tls: bool,
-    /// A client certificate was presented and verified against the trust space's CA.
-    pub verified_client_cert: bool,
+    /// The client certificate presented and verified against the trust space's CA, if any.
+    pub peer_certificate: Option<&'a PeerCertificate>,
     pub account: Option<&'a Account>,
     /// The bench-only plaintext exception applies to this connection.
     pub plaintext_allowed: bool,
@@ -73,62 +74,94 @@ impl Policy {
         Ok(out)
     }
 
-    /// MAIL FROM: `reverse_path` is `None` for the null sender `<>`.
+    /// MAIL FROM: `reverse_path` is `None` for the null sender `<>`. On success, how the hub
+    /// knows the sender (what the filers may trust).
     pub fn check_sender(
         &self,
         client: Client<'_>,
         reverse_path: Option<&Address>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Authenticity, Refusal> {
         if !client.tls && !client.plaintext_allowed {
             return Err(Refusal::TlsRequired);
         }
         match (client.door, client.account) {
             (Door::Submission, None) => Err(Refusal::AuthRequired),
-            (_, Some(account)) => {
+            (door, Some(account)) => {
+                let authenticated = Authenticity::Account { id: account.id };
                 let Some(from) = reverse_path else {
-                    return Err(Refusal::NotYourAddress("<>".into()));
+                    // A system that logged in on the relay may return a delivery report; a
+                    // mail client (submission) or a patient never has a reason to.
+                    return if door == Door::Relay && !account.kind.is_patient() {
+                        Ok(authenticated)
+                    } else {
+                        Err(Refusal::NotYourAddress("<>".into()))
+                    };
                 };
                 if self
                     .allowed_senders(account)
-                    .map_err(|_| Refusal::StorageFailed)?
+                    .map_err(storage_failed)?
                     .contains(from)
                 {
-                    Ok(())
+                    Ok(authenticated)
                 } else {
                     Err(Refusal::NotYourAddress(from.to_string()))
                 }
             }
             (Door::Relay, None) => {
-                // The null sender is how peers return DSNs: accepted over TLS.
                 let Some(from) = reverse_path else {
-                    return Ok(());
+                    // The null sender is how peers return delivery reports (RFC 5321 §4.5.5):
+                    // only from a peer operator whose certificate names a trusted domain.
+                    return match client.peer_certificate {
+                        Some(cert) if self.vouches_for_some_peer(cert).map_err(storage_failed)? => {
+                            Ok(Authenticity::PeerCertificate)
+                        }
+                        _ => Err(Refusal::NullSenderNeedsPeer),
+                    };
                 };
                 let domain = from.domain();
-                match self
+                let entry = self
                     .directory
                     .domain(&domain)
-                    .map_err(|_| Refusal::StorageFailed)?
-                {
-                    None => Err(Refusal::SenderOutsideTrustSpace(domain.to_string())),
-                    Some(entry) => match entry.role {
-                        DomainRole::Local => {
-                            Err(Refusal::SenderNeedsAuthentication(from.to_string()))
-                        }
-                        DomainRole::Trusted {
-                            tls: TlsPolicy::MutualTls,
-                            ..
-                        } if !client.verified_client_cert => {
-                            Err(Refusal::ClientCertificateRequired(domain.to_string()))
-                        }
-                        DomainRole::Trusted { .. } => Ok(()),
+                    .map_err(storage_failed)?
+                    .ok_or_else(|| Refusal::SenderOutsideTrustSpace(domain.to_string()))?;
+                let vouched = client.peer_certificate.map(|c| c.vouches_for(&entry));
+                match entry.role {
+                    DomainRole::Local => Err(Refusal::SenderNeedsAuthentication(from.to_string())),
+                    DomainRole::Trusted {
+                        tls: TlsPolicy::MutualTls,
+                        ..
+                    } => match vouched {
+                        Some(true) => Ok(Authenticity::PeerCertificate),
+                        Some(false) => Err(Refusal::CertificateNotForDomain(domain.to_string())),
+                        None => Err(Refusal::ClientCertificateRequired(domain.to_string())),
                     },
+                    // Accepted and delivered; with no certificate naming the domain it is not
+                    // authenticated, so nothing in it is filed.
+                    DomainRole::Trusted { .. } if vouched == Some(true) => {
+                        Ok(Authenticity::PeerCertificate)
+                    }
+                    DomainRole::Trusted { .. } => Ok(Authenticity::Unauthenticated),
                 }
             }
         }
     }
 
-    /// RCPT TO.
-    pub fn check_recipient(&self, client: Client<'_>, raw: &str) -> Result<Recipient, Refusal> {
+    /// Whether `cert` speaks for at least one trusted peer domain.
+    fn vouches_for_some_peer(&self, cert: &PeerCertificate) -> Result<bool, MtaError> {
+        Ok(self
+            .directory
+            .domains()?
+            .iter()
+            .any(|entry| cert.vouches_for(entry)))
+    }
+
+    /// RCPT TO, for a transaction whose sender is known as `authenticity`.
+    pub fn check_recipient(
+        &self,
+        client: Client<'_>,
+        authenticity: Authenticity,
+        raw: &str,
+    ) -> Result<Recipient, Refusal> {
         let storage = |_| Refusal::StorageFailed;
         let (local_part, domain) = raw
             .rsplit_once('@')
@@ -173,6 +206,12 @@ impl Policy {
                     }
                     _ => None,
                 };
+                if why.is_some() && !authenticity.is_authenticated() {
+                    // DESIGN §4: an unauthenticated client learns nothing about a patient
+                    // address beyond "no such recipient" (not whether a space was refused or
+                    // closed).
+                    return Err(Refusal::UnknownRecipient(address.to_string()));
+                }
                 if let Some(why) = why {
                     return Err(Refusal::SpaceNotOpen {
                         address: address.to_string(),
@@ -216,9 +255,15 @@ impl Policy {
     pub fn check_message(
         &self,
         client: Client<'_>,
+        null_sender: bool,
         headers: &MessageHeaders,
         recipients: &[Recipient],
     ) -> Result<(), Refusal> {
+        // RFC 3464 §2: delivery reports are multipart/report; the null sender carries nothing
+        // else here (it cannot be answered, so it must not carry a message a person wrote).
+        if null_sender && !headers.is_report {
+            return Err(Refusal::NullSenderNotAReport);
+        }
         let Some(account) = client.account else {
             // Mail from outside may not wear a local identity (the webmail shows the directory's
             // name and profession for a local From:).
@@ -262,6 +307,11 @@ impl Policy {
     }
 }
 
+/// A store or directory error while deciding: nothing is accepted, the client retries.
+fn storage_failed<E>(_: E) -> Refusal {
+    Refusal::StorageFailed
+}
+
 /// The few headers policy and delivery read, taken once from the message.
 #[derive(Debug, Clone, Default)]
 pub struct MessageHeaders {
@@ -270,10 +320,13 @@ pub struct MessageHeaders {
     pub message_id: Option<String>,
     /// In-Reply-To and References, together.
     pub references: Vec<String>,
+    /// The top-level Content-Type is `multipart/report` (a delivery or disposition report).
+    pub is_report: bool,
 }
 
 impl MessageHeaders {
     pub fn parse(raw: &[u8]) -> Self {
+        use mail_parser::MimeHeaders as _;
         let Some(message) = mail_parser::MessageParser::default().parse_headers(raw) else {
             return Self::default();
         };
@@ -292,10 +345,15 @@ impl MessageHeaders {
                 references.extend(list.iter().map(|s| s.to_string()));
             }
         }
+        let is_report = message.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        });
         Self {
             from,
             message_id: message.message_id().map(str::to_string),
             references,
+            is_report,
         }
     }
 }

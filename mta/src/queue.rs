@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use mshub_directory::Address;
 use mshub_store::{Batch, BlobId, Commit, Store, Tree};
 
-use crate::delivery::DsnRequest;
+use crate::dsn::DsnRequest;
 use crate::MtaError;
 
 const QUEUE: Tree = Tree("queue");

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+use crate::peer::PeerCertificate;
 use crate::policy::Door;
 use crate::refusal::Refusal;
 use crate::session::{Connection, Ended, Session};
@@ -115,7 +116,7 @@ impl Mta {
             peer,
             door,
             tls: false,
-            verified_client_cert: false,
+            peer_certificate: None,
         };
         let handshake = Duration::from_secs(30);
         if implicit_tls {
@@ -153,7 +154,13 @@ impl Mta {
         greet: bool,
     ) -> Ended {
         conn.tls = true;
-        conn.verified_client_cert = tls.get_ref().1.peer_certificates().is_some();
+        // Verified by the handshake against the trust space's CA (the relay's verifier).
+        conn.peer_certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| PeerCertificate::new(leaf.clone().into_owned()));
         let mut session = Session::new(self, tls, conn);
         let ended = session.run(greet).await;
         let mut io = session.into_io();

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use mshub_directory::Account;
 use mshub_store::{Flag, SpecialUse};
 
-use crate::delivery::{DeliveryReport, DsnRequest, Envelope};
+use crate::delivery::{DeliveryReport, Envelope};
+use crate::dsn::DsnRequest;
 use crate::policy::{Client, Door, MessageHeaders};
 use crate::refusal::Refusal;
 use crate::session::has_bare_lf;
@@ -25,11 +26,11 @@ impl Mta {
         let client = Client {
             door: Door::Submission,
             tls: true,
-            verified_client_cert: false,
+            peer_certificate: None,
             account: Some(account),
             plaintext_allowed: false,
         };
-        self.policy.check_sender(client, Some(&account.address))?;
+        let authenticity = self.policy.check_sender(client, Some(&account.address))?;
         if recipients.is_empty() {
             return Err(Refusal::NeedRcpt);
         }
@@ -39,7 +40,7 @@ impl Mta {
         let mut accepted = Vec::with_capacity(recipients.len());
         for r in recipients {
             accepted.push((
-                self.policy.check_recipient(client, r)?,
+                self.policy.check_recipient(client, authenticity, r)?,
                 DsnRequest::default(),
             ));
         }
@@ -51,13 +52,14 @@ impl Mta {
         }
         let headers = MessageHeaders::parse(message);
         let plain: Vec<_> = accepted.iter().map(|(r, _)| r.clone()).collect();
-        self.policy.check_message(client, &headers, &plain)?;
+        self.policy.check_message(client, false, &headers, &plain)?;
         let envelope = Envelope {
             from: Some(account.address.clone()),
             recipients: accepted,
             env_id: None,
             ret_full: false,
             sender_account: Some(account.clone()),
+            authenticity,
         };
         let storage = |e: crate::MtaError| {
             tracing::error!(error = %e, "in-process submission failed");
@@ -82,7 +84,7 @@ impl Mta {
             )
             .map_err(|e| storage(e.into()))?;
         self.delivery
-            .run_filers(&report, envelope.from.as_ref(), message);
+            .run_filers(&report, &envelope.origin(), message);
         Ok(report)
     }
 }

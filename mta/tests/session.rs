@@ -70,6 +70,7 @@ fn hub(config: MtaConfig) -> Hub {
                 role: DomainRole::Trusted {
                     route: None,
                     tls: TlsPolicy::Required,
+                    certificate_names: Vec::new(),
                 },
             },
             "t",
@@ -150,7 +151,7 @@ impl Client {
             peer: "127.0.0.1:40000".parse::<SocketAddr>().unwrap(),
             door,
             tls,
-            verified_client_cert: false,
+            peer_certificate: None,
         };
         let mut session = Session::new(hub.mta.clone(), server, conn);
         let task = tokio::spawn(async move { session.run(true).await });
@@ -807,7 +808,7 @@ async fn random_input_never_panics_a_session_and_a_clean_session_follows() {
                 Door::Submission
             },
             tls: seed % 3 != 0,
-            verified_client_cert: false,
+            peer_certificate: None,
         };
         let mut session = Session::new(hub.mta.clone(), server, conn);
         let task = tokio::spawn(async move { session.run(true).await });
@@ -826,7 +827,8 @@ async fn random_input_never_panics_a_session_and_a_clean_session_follows() {
 
 #[tokio::test]
 async fn filings_interrupted_by_a_stop_are_resumed() {
-    use mshub_mta::delivery::{DsnRequest, Envelope};
+    use mshub_mta::delivery::Envelope;
+    use mshub_mta::dsn::DsnRequest;
     use mshub_mta::policy::{MessageHeaders, Recipient};
     let hub = hub(MtaConfig::default());
     let camille = hub
@@ -840,6 +842,7 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
         env_id: None,
         ret_full: false,
         sender_account: None,
+        authenticity: mshub_mta::Authenticity::PeerCertificate,
     };
     let raw = message(MARTIN, CAMILLE, "", "FILE-ME! after a crash");
     // Delivered (acknowledged), then "stopped" before the filers ran.
@@ -864,7 +867,8 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
 
 #[tokio::test]
 async fn another_node_leaves_a_fresh_filing_to_the_node_that_delivered_it() {
-    use mshub_mta::delivery::{DsnRequest, Envelope};
+    use mshub_mta::delivery::Envelope;
+    use mshub_mta::dsn::DsnRequest;
     use mshub_mta::policy::{MessageHeaders, Recipient};
     let hub = hub(MtaConfig::default());
     let camille = hub
@@ -878,6 +882,7 @@ async fn another_node_leaves_a_fresh_filing_to_the_node_that_delivered_it() {
         env_id: None,
         ret_full: false,
         sender_account: None,
+        authenticity: mshub_mta::Authenticity::PeerCertificate,
     };
     let raw = message(MARTIN, CAMILLE, "", "FILE-ME! while another node starts");
     let report = hub

@@ -14,9 +14,10 @@ use crate::support::*;
 
 pub(crate) const BERNARD: &str = "dr.bernard@clinique.autre.test";
 
-/// A test CA and, for each directory, a leaf certificate it signed (localhost, 127.0.0.1),
+/// A test CA and, for each directory, a leaf certificate it signed (localhost, 127.0.0.1 and
+/// the operator's mail domain: a client certificate speaks only for the domains it names),
 /// written as `tls/cert.pem`, `tls/key.pem`, with the CA as `ca.pem`.
-pub(crate) fn write_pki(dirs: &[&Path]) {
+pub(crate) fn write_pki(dirs: &[(&Path, &str)]) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -30,10 +31,14 @@ pub(crate) fn write_pki(dirs: &[&Path]) {
     ];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
-    for dir in dirs {
+    for (dir, domain) in dirs {
         let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let mut params = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            domain.to_string(),
+        ])
+        .unwrap();
         params.distinguished_name.push(
             DnType::CommonName,
             dir.file_name().unwrap().to_str().unwrap(),
@@ -99,7 +104,10 @@ fn operators(a_give_up_secs: u64, a_delay_notice_secs: u64) -> Operators {
     let tmp = tempfile::tempdir().unwrap();
     let a_dir = tmp.path().join("operator-a");
     let b_dir = tmp.path().join("operator-b");
-    write_pki(&[&a_dir, &b_dir]);
+    write_pki(&[
+        (a_dir.as_path(), "hopital.mshub.test"),
+        (b_dir.as_path(), "clinique.autre.test"),
+    ]);
     let (a_relay, b_relay) = (free_port(), free_port());
     write_config(
         &a_dir,

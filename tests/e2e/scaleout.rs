@@ -224,7 +224,10 @@ fn queued_mail_is_relayed_once_by_two_nodes_and_after_one_is_killed() {
     let a1_dir = tmp.path().join("node-a1");
     let a2_dir = tmp.path().join("node-a2");
     let p_dir = tmp.path().join("peer");
-    write_pki(&[&a1_dir, &p_dir]);
+    write_pki(&[
+        (a1_dir.as_path(), "hopital.mshub.test"),
+        (p_dir.as_path(), "clinique.autre.test"),
+    ]);
     let (a_relay, a2_relay, p_relay) = (free_port(), free_port(), free_port());
     std::fs::write(a1_dir.join("master.key"), "a1".repeat(32)).unwrap();
     std::fs::write(p_dir.join("master.key"), "b2".repeat(32)).unwrap();

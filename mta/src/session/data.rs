@@ -74,7 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Err(refusal) = self
             .mta
             .policy
-            .check_message(self.client(), &headers, &recipients)
+            .check_message(self.client(), tx.from.is_none(), &headers, &recipients)
         {
             return self.refuse(refusal);
         }
@@ -85,6 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             env_id: tx.env_id,
             ret_full: tx.ret_full,
             sender_account: self.account.clone(),
+            authenticity: tx.authenticity,
         };
         let delivery = self.mta.delivery.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -103,7 +104,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // Filers run after the acknowledgement; their outcome is recorded on the message.
                 if !report.local.is_empty() && delivery.wants_filing(&message) {
                     tokio::task::spawn_blocking(move || {
-                        delivery.run_filers(&report, envelope.from.as_ref(), &message)
+                        delivery.run_filers(&report, &envelope.origin(), &message)
                     });
                 }
                 Flow::Continue

@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mshub_directory::Account;
 
 use crate::codec::{BdatReceiver, DataReceiver, Reply, Request, RequestReceiver, SyntaxError};
+use crate::peer::PeerCertificate;
 use crate::policy::{Client, Door};
 use crate::refusal::Refusal;
 use crate::Mta;
@@ -37,7 +38,8 @@ pub struct Connection {
     pub peer: SocketAddr,
     pub door: Door,
     pub tls: bool,
-    pub verified_client_cert: bool,
+    /// The client certificate the TLS handshake verified, if the client presented one.
+    pub peer_certificate: Option<PeerCertificate>,
 }
 
 /// Why a session ended.
@@ -120,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Client {
             door: self.conn.door,
             tls: self.conn.tls,
-            verified_client_cert: self.conn.verified_client_cert,
+            peer_certificate: self.conn.peer_certificate.as_ref(),
             account: self.account.as_ref(),
             plaintext_allowed: self.mta.config.bench_plaintext_loopback
                 && self.conn.door == Door::Relay

@@ -6,13 +6,16 @@ use mshub_directory::Address;
 
 use super::{Flow, Session};
 use crate::codec::{MailFrom, RcptTo, Reply};
-use crate::delivery::DsnRequest;
+use crate::dsn::DsnRequest;
+use crate::peer::Authenticity;
 use crate::policy::Recipient;
 use crate::refusal::Refusal;
 
 /// The transaction in progress, from MAIL FROM to the end of the message.
 pub struct Transaction {
     pub from: Option<Address>,
+    /// How the hub knows `from` (decided at MAIL FROM).
+    pub authenticity: Authenticity,
     pub smtputf8: bool,
     pub ret_full: bool,
     pub env_id: Option<String>,
@@ -62,15 +65,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
         };
-        if let Err(refusal) = self
+        let authenticity = match self
             .mta
             .policy
             .check_sender(self.client(), reverse_path.as_ref())
         {
-            return self.refuse(refusal);
-        }
+            Ok(a) => a,
+            Err(refusal) => return self.refuse(refusal),
+        };
         self.tx = Some(Transaction {
             from: reverse_path,
+            authenticity,
             smtputf8,
             ret_full: from.flags & smtp_proto::MAIL_RET_FULL != 0,
             env_id: from.env_id,
@@ -97,7 +102,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ));
             return Flow::Continue;
         }
-        match self.mta.policy.check_recipient(self.client(), &to.address) {
+        let authenticity = tx.authenticity;
+        match self
+            .mta
+            .policy
+            .check_recipient(self.client(), authenticity, &to.address)
+        {
             Ok(recipient) => {
                 let dsn = DsnRequest {
                     notify: to.flags & NOTIFY_MASK,

@@ -17,7 +17,12 @@
 //! - no credentials before TLS: LOGINDISABLED and no AUTH= until STARTTLS or on the TLS port;
 //! - a selected session's view (sequence numbers ↔ UIDs, flags it was told) changes only when
 //!   it writes the matching untagged EXISTS / EXPUNGE (or VANISHED) / FETCH, never silently;
-//! - every refusal is an exact tagged `NO [CODE]` or `BAD`; no input panics or ends the server;
+//! - every refusal is an exact tagged `NO [CODE]` or `BAD`, except before login where going
+//!   over a size limit ends the connection with `* BYE [LIMIT]`; no input panics or ends the
+//!   server;
+//! - before login a connection is cheap and short-lived: an 8 KiB command, 4 KiB literals, a
+//!   one-minute idle timeout and a per-source cap on connections not logged in (all in
+//!   [`ImapConfig`]); once logged in, the usual limits apply;
 //! - logs carry account ids and command names, never addresses, arguments or content;
 //! - `codec` knows nothing of the store: it is IMAP syntax only.
 
@@ -50,6 +55,25 @@ pub struct ImapConfig {
     /// Most simultaneous connections from one IP address (IMAP connections are long-lived
     /// and a hospital's users may share one address).
     pub max_connections_per_source: usize,
+    /// Seconds of silence before a connection that has not logged in is closed. RFC 9051
+    /// §5.4's 30 minutes are for authenticated sessions; a client logs in right after the
+    /// greeting (or STARTTLS), so a minute is plenty.
+    pub pre_auth_idle_timeout_secs: u64,
+    /// Largest command before login, its line and literals together, in bytes. RFC 7162 §4
+    /// asks servers to accept command lines of at least 8192 octets; LOGIN with RFC 4616's
+    /// 255-octet names and passwords quoted, or AUTHENTICATE PLAIN with an initial response
+    /// (RFC 4959), takes about 1 KiB.
+    pub pre_auth_max_line: usize,
+    /// Largest literal before login, in bytes (a user name or password sent as a literal,
+    /// RFC 9051 §4.3).
+    pub pre_auth_max_literal: u64,
+    /// Largest response to AUTHENTICATE's continuation request (RFC 9051 §6.2.2), in bytes:
+    /// base64 SASL data, a few hundred bytes for PLAIN.
+    pub max_sasl_response: usize,
+    /// Most simultaneous connections from one IP address that have not logged in yet, within
+    /// `max_connections_per_source`; a connection gives its place back when it logs in. Raise
+    /// it for many users behind one address who all start their mail client at once.
+    pub max_unauthenticated_per_source: usize,
 }
 
 impl Default for ImapConfig {
@@ -58,6 +82,11 @@ impl Default for ImapConfig {
             idle_timeout_secs: 30 * 60,
             max_line: 64 * 1024,
             max_connections_per_source: 500,
+            pre_auth_idle_timeout_secs: 60,
+            pre_auth_max_line: 8 * 1024,
+            pre_auth_max_literal: 4 * 1024,
+            max_sasl_response: 16 * 1024,
+            max_unauthenticated_per_source: 20,
         }
     }
 }
@@ -70,6 +99,8 @@ pub struct Imap {
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) next_connection: AtomicU64,
     pub(crate) sources: mshub_directory::ConnectionLimits,
+    /// Connections that have not logged in yet, per source (a second count beside `sources`).
+    pub(crate) unauthenticated: mshub_directory::ConnectionLimits,
 }
 
 impl Imap {
@@ -88,6 +119,7 @@ impl Imap {
             tls,
             next_connection: AtomicU64::new(1),
             sources: Default::default(),
+            unauthenticated: Default::default(),
         })
     }
 }

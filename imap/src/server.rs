@@ -1,6 +1,11 @@
 //! The listeners: accept, upgrade to TLS (implicit, or after STARTTLS on the plain port), run
 //! sessions, each in a tracing span carrying a connection id. Thin on purpose: the protocol is
 //! in `session`.
+//!
+//! Two counts per source address are checked at accept: all its connections
+//! (`max_connections_per_source`) and those not logged in yet
+//! (`max_unauthenticated_per_source`), whose place the session holds — across STARTTLS and
+//! the TLS handshake — until login.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -12,6 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
+
+use mshub_directory::ConnectionSlot;
 
 use crate::session::{Connection, Ended, Session};
 use crate::Imap;
@@ -67,15 +74,26 @@ impl Imap {
                         .sources
                         .admit(peer.ip(), imap.config.max_connections_per_source)
                     else {
-                        // Not even a BYE on the TLS port: refusing must stay cheap.
                         tracing::info!("refused: too many connections from this source");
-                        if !implicit_tls {
-                            let mut tcp = tcp;
-                            let _ = tcp.write_all(b"* BYE Too many connections\r\n").await;
-                        }
+                        refuse(tcp, implicit_tls, "Too many connections").await;
                         return;
                     };
-                    imap.connection(tcp, peer, id, implicit_tls).await;
+                    let Some(pre_auth) = imap
+                        .unauthenticated
+                        .admit(peer.ip(), imap.config.max_unauthenticated_per_source)
+                    else {
+                        tracing::info!(
+                            "refused: too many connections not logged in from this source"
+                        );
+                        refuse(
+                            tcp,
+                            implicit_tls,
+                            "Too many connections not logged in from your address",
+                        )
+                        .await;
+                        return;
+                    };
+                    imap.connection(tcp, peer, id, implicit_tls, pre_auth).await;
                     drop(slot);
                 }
                 .instrument(span),
@@ -89,6 +107,7 @@ impl Imap {
         peer: SocketAddr,
         id: u64,
         implicit: bool,
+        pre_auth: ConnectionSlot,
     ) {
         let acceptor = TlsAcceptor::from(self.tls.clone());
         let conn = Connection {
@@ -96,20 +115,22 @@ impl Imap {
             peer,
             tls: false,
         };
-        let tcp = if implicit {
-            tcp
+        let (tcp, pre_auth) = if implicit {
+            (tcp, Some(pre_auth))
         } else {
             let mut session = Session::new(self.clone(), tcp, conn.clone());
+            session.hold_until_login(pre_auth);
             let ended = session.run(true).await;
             if ended != Ended::StartTls {
                 tracing::debug!(?ended, "session ended");
                 return;
             }
-            session.into_io()
+            let pre_auth = session.take_pre_auth_slot();
+            (session.into_io(), pre_auth)
         };
         match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
-                let ended = self.tls_session(tls, conn, implicit).await;
+                let ended = self.tls_session(tls, conn, implicit, pre_auth).await;
                 tracing::debug!(?ended, "session ended");
             }
             Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed"),
@@ -122,12 +143,26 @@ impl Imap {
         tls: tokio_rustls::server::TlsStream<S>,
         mut conn: Connection,
         greet: bool,
+        pre_auth: Option<ConnectionSlot>,
     ) -> Ended {
         conn.tls = true;
         let mut session = Session::new(self, tls, conn);
+        if let Some(slot) = pre_auth {
+            session.hold_until_login(slot);
+        }
         let ended = session.run(greet).await;
         let mut io = session.into_io();
         let _ = io.shutdown().await;
         ended
+    }
+}
+
+/// Refuses a connection over a per-source cap: a BYE on the plain port (RFC 9051 §7.1.5), not
+/// even that on the TLS port, where a handshake first would make refusing expensive.
+async fn refuse(mut tcp: TcpStream, implicit_tls: bool, reason: &str) {
+    if !implicit_tls {
+        let _ = tcp
+            .write_all(format!("* BYE {reason}\r\n").as_bytes())
+            .await;
     }
 }

@@ -41,6 +41,10 @@ fn tls_config() -> Arc<rustls::ServerConfig> {
 }
 
 fn hub() -> Hub {
+    hub_with(ImapConfig::default())
+}
+
+fn hub_with(config: ImapConfig) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
@@ -83,12 +87,7 @@ fn hub() -> Hub {
             "t",
         )
         .unwrap();
-    let imap = Imap::new(
-        ImapConfig::default(),
-        store.clone(),
-        directory.clone(),
-        tls_config(),
-    );
+    let imap = Imap::new(config, store.clone(), directory.clone(), tls_config());
     Hub {
         _dir: dir,
         imap,
@@ -105,6 +104,12 @@ struct Client {
 
 impl Client {
     async fn connect(hub: &Hub, tls: bool) -> Client {
+        Client::connect_holding(hub, tls, None).await
+    }
+
+    /// As [`Client::connect`], the session holding `slot` (a place among its source's
+    /// connections not logged in) as the listener gives it one.
+    async fn connect_holding(hub: &Hub, tls: bool, slot: Option<ConnectionSlot>) -> Client {
         let (client, server) = tokio::io::duplex(1 << 20);
         let mut session = Session::new(
             hub.imap.clone(),
@@ -115,6 +120,9 @@ impl Client {
                 tls,
             },
         );
+        if let Some(slot) = slot {
+            session.hold_until_login(slot);
+        }
         tokio::spawn(async move { session.run(true).await });
         let (rd, wr) = tokio::io::split(client);
         let mut c = Client {
@@ -144,6 +152,16 @@ impl Client {
 
     async fn send(&mut self, raw: &[u8]) {
         self.wr.write_all(raw).await.unwrap();
+    }
+
+    /// The server closed the connection: nothing more to read.
+    async fn closed(&mut self) {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.rd.read_to_end(&mut rest))
+            .await
+            .expect("closed within 10 s")
+            .unwrap();
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     }
 
     /// Sends `tag line` and returns every line up to and including the tagged one.
@@ -660,17 +678,197 @@ async fn enabling_imap4rev2_gives_esearch() {
 }
 
 #[tokio::test]
-async fn big_literals_are_refused_before_login() {
+async fn big_literals_are_refused_before_login_and_the_connection_closed() {
     let hub = hub();
+    // Over 4 KiB, synchronising or not: no continuation, a BYE, the end.
+    for literal in ["{100000}", "{100000+}", "{4097}"] {
+        let mut c = Client::connect(&hub, true).await;
+        c.send(format!("a LOGIN {literal}\r\n").as_bytes()).await;
+        assert_eq!(
+            c.line().await,
+            "* BYE [LIMIT] Literal too large before login",
+            "{literal}"
+        );
+        c.closed().await;
+    }
+    // Credentials as small literals are fine.
     let mut c = Client::connect(&hub, true).await;
-    c.send(b"a LOGIN {100000}\r\n").await;
+    c.send(format!("b LOGIN {{{}}}\r\n", MARTIN.len()).as_bytes())
+        .await;
+    assert_eq!(c.line().await, "+ Ready for literal data");
+    c.send(format!("{MARTIN} {{11}}\r\n").as_bytes()).await;
+    assert_eq!(c.line().await, "+ Ready for literal data");
+    c.send(b"demo-martin\r\n").await;
+    assert!(c.line().await.starts_with("b OK "));
+    // Small literals cannot add up to more than the 8 KiB of a command before login.
+    let mut c = Client::connect(&hub, true).await;
+    c.send(b"c ID (\"a\" {4000}\r\n").await;
+    assert_eq!(c.line().await, "+ Ready for literal data");
+    c.send(&[b'x'; 4000]).await;
+    c.send(b" \"b\" {4000}\r\n").await;
+    assert_eq!(c.line().await, "+ Ready for literal data");
+    c.send(&[b'x'; 4000]).await;
+    c.send(b" \"c\" {200}\r\n").await;
     assert_eq!(
         c.line().await,
-        "a NO [LIMIT] Literal too large before authentication"
+        "* BYE [LIMIT] Literal too large before login"
     );
-    c.send(b"b LOGIN {100000+}\r\n").await;
-    assert_eq!(c.line().await, "b BAD [LIMIT] Literal too large, closing");
-    assert_eq!(c.line().await, "* BYE Literal too large");
+    c.closed().await;
+}
+
+#[tokio::test]
+async fn a_long_line_before_login_ends_the_connection_at_once() {
+    let hub = hub();
+    for tls in [false, true] {
+        // No line end: the server does not wait for one past 8 KiB.
+        let mut c = Client::connect(&hub, tls).await;
+        c.send(b"a LOGIN ").await;
+        c.send(&[b'A'; 9000]).await;
+        assert_eq!(
+            c.line().await,
+            "* BYE [LIMIT] Command too long before login"
+        );
+        c.closed().await;
+        // A whole line in one write, just as long.
+        let mut c = Client::connect(&hub, tls).await;
+        let long = "x".repeat(8200);
+        c.send(format!("a LOGIN \"{long}\" y\r\n").as_bytes()).await;
+        assert_eq!(
+            c.line().await,
+            "* BYE [LIMIT] Command too long before login"
+        );
+        c.closed().await;
+    }
+    // Just under the limit, a long LOGIN is answered.
+    let mut c = Client::connect(&hub, true).await;
+    let long = "x".repeat(8000);
+    let r = c.cmd("b", &format!("LOGIN \"{long}\" y")).await;
+    assert_eq!(last(&r), "b NO [AUTHENTICATIONFAILED] Invalid credentials");
+    // Once logged in, the usual 64 KiB limit.
+    let mut c = Client::login(&hub, MARTIN, "demo-martin").await;
+    let long = "x".repeat(20_000);
+    let r = c.cmd("c", &format!("SELECT \"{long}\"")).await;
+    assert!(last(&r).starts_with("c NO "), "{r:?}");
+    assert_eq!(last(&c.cmd("d", "NOOP").await), "d OK NOOP completed");
+}
+
+#[tokio::test]
+async fn an_authenticate_response_is_bounded_too() {
+    let hub = hub();
+    let mut c = Client::connect(&hub, true).await;
+    c.send(b"a AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await, "+ ");
+    // Longer than a command may be before login, within the 16 KiB of a SASL response.
+    c.send(&[b'A'; 10_000]).await;
+    c.send(b"\r\n").await;
+    assert_eq!(c.line().await, "a BAD Invalid PLAIN message");
+    c.send(b"b AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await, "+ ");
+    c.send(&[b'A'; 17_000]).await;
+    assert_eq!(
+        c.line().await,
+        "* BYE [LIMIT] Authentication response too long"
+    );
+    c.closed().await;
+}
+
+#[tokio::test]
+async fn before_login_the_idle_timeout_is_short_and_after_login_unchanged() {
+    let hub = hub_with(ImapConfig {
+        pre_auth_idle_timeout_secs: 1,
+        ..ImapConfig::default()
+    });
+    let mut logged_in = Client::login(&hub, MARTIN, "demo-martin").await;
+    for tls in [false, true] {
+        let mut c = Client::connect(&hub, tls).await;
+        let start = std::time::Instant::now();
+        assert_eq!(c.line().await, "* BYE Autologout; idle for too long");
+        c.closed().await;
+        assert!(start.elapsed() >= Duration::from_millis(900));
+    }
+    // Halfway through AUTHENTICATE is still before login.
+    let mut c = Client::connect(&hub, true).await;
+    c.send(b"a AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await, "+ ");
+    assert_eq!(c.line().await, "* BYE Autologout; idle for too long");
+    c.closed().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        last(&logged_in.cmd("n", "NOOP").await),
+        "n OK NOOP completed"
+    );
+}
+
+#[tokio::test]
+async fn a_session_gives_its_place_among_those_not_logged_in_back_at_login() {
+    let hub = hub();
+    let limits = ConnectionLimits::default();
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let slot = limits.admit(ip, 1).unwrap();
+    let mut c = Client::connect_holding(&hub, true, Some(slot)).await;
+    assert!(limits.admit(ip, 1).is_none());
+    let r = c.cmd("a", &format!("LOGIN {MARTIN} wrong")).await;
+    assert_eq!(last(&r), "a NO [AUTHENTICATIONFAILED] Invalid credentials");
+    assert!(limits.admit(ip, 1).is_none());
+    let r = c.cmd("b", &format!("LOGIN {MARTIN} demo-martin")).await;
+    assert!(last(&r).starts_with("b OK "), "{r:?}");
+    assert!(limits.admit(ip, 1).is_some());
+}
+
+#[tokio::test]
+async fn the_listener_caps_connections_not_logged_in_per_source() {
+    let hub = hub_with(ImapConfig {
+        max_unauthenticated_per_source: 2,
+        ..ImapConfig::default()
+    });
+    let listeners = mshub_imap::Listeners {
+        imap: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        imaps: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let (plain, tls) = (
+        listeners.imap.local_addr().unwrap(),
+        listeners.imaps.local_addr().unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(hub.imap.clone().serve(listeners, stopped));
+    async fn first_line(addr: SocketAddr) -> (BufReader<tokio::net::TcpStream>, String) {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut rd = BufReader::new(tcp);
+        let mut l = String::new();
+        tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut l))
+            .await
+            .expect("a line or the end within 10 s")
+            .unwrap();
+        (rd, l)
+    }
+    let (first, l) = first_line(plain).await;
+    assert!(l.starts_with("* OK "), "{l}");
+    let (_second, l) = first_line(plain).await;
+    assert!(l.starts_with("* OK "), "{l}");
+    let (mut third, l) = first_line(plain).await;
+    assert_eq!(
+        l,
+        "* BYE Too many connections not logged in from your address\r\n"
+    );
+    let mut rest = Vec::new();
+    third.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    // On the TLS port, closed without a word (no handshake for a refusal).
+    let (_, l) = first_line(tls).await;
+    assert_eq!(l, "");
+    // A connection that goes away frees its place.
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..50 {
+        if first_line(plain).await.1.starts_with("* OK ") {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(admitted);
+    stop.send(true).unwrap();
+    server.await.unwrap();
 }
 
 #[tokio::test]

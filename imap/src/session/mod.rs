@@ -7,6 +7,10 @@
 //!   §4.3; `+` continuation for synchronising literals, none for RFC 7888 `{n+}`);
 //! - after STARTTLS, input already buffered is discarded (no command injection) and the server
 //!   makes a new session on the TLS stream;
+//! - before login, nothing makes the session buffer more than `pre_auth_max_line` (or
+//!   `max_sasl_response` for an AUTHENTICATE response) nor wait longer than
+//!   `pre_auth_idle_timeout_secs`: over a limit, `* BYE [LIMIT]` and the connection ends, as
+//!   Dovecot does (`* BYE Too long argument.`) — no tagged reply, nothing skipped;
 //! - the selected mailbox's view changes only through the untagged responses `selected`
 //!   writes (see its invariants).
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use mshub_directory::Account;
+use mshub_directory::{Account, ConnectionSlot};
 use mshub_store::{MailboxId, StoreError, Uid};
 
 use crate::codec::{literal_at_end, parse_command, tag_of};
@@ -56,9 +60,9 @@ pub(crate) enum Flow {
 /// A complete command as read from the wire, or why it could not be.
 enum Frame {
     Command(Vec<u8>),
-    /// Line over the limit (dropped up to its end).
+    /// Line over the limit after login (dropped up to its end).
     TooLong(String),
-    /// A literal over APPENDLIMIT (its bytes, if non-synchronising, were skipped).
+    /// A literal over APPENDLIMIT after login (its bytes, if non-synchronising, were skipped).
     TooBig(String),
 }
 
@@ -66,8 +70,6 @@ enum Frame {
 const CACHE: usize = 8;
 /// Largest message the cache keeps.
 const CACHE_MESSAGE_MAX: usize = 1024 * 1024;
-/// Largest literal accepted before authentication.
-const PRE_AUTH_LITERAL: u64 = 64 * 1024;
 /// Largest oversized non-synchronising literal skipped rather than closing the connection.
 const MAX_SKIP: u64 = 64 * 1024 * 1024;
 /// Consecutive syntax errors before the server gives up on a client.
@@ -91,6 +93,9 @@ pub struct Session<S> {
     bad_in_a_row: u32,
     pub(crate) auth_failures: u32,
     overflow: Option<Vec<u8>>,
+    /// The connection's place among its source's connections not logged in, given back at
+    /// login.
+    pre_auth_slot: Option<ConnectionSlot>,
 }
 
 /// Room made in the input buffer before each read.
@@ -113,11 +118,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             bad_in_a_row: 0,
             auth_failures: 0,
             overflow: None,
+            pre_auth_slot: None,
         }
     }
 
     pub fn into_io(self) -> S {
         self.io
+    }
+
+    /// Keeps `slot` (a place among the source's connections not logged in) until login.
+    pub fn hold_until_login(&mut self, slot: ConnectionSlot) {
+        if self.account.is_none() {
+            self.pre_auth_slot = Some(slot);
+        }
+    }
+
+    /// The place still held: after STARTTLS it goes on to the session on the TLS stream.
+    pub fn take_pre_auth_slot(&mut self) -> Option<ConnectionSlot> {
+        self.pre_auth_slot.take()
     }
 
     pub(crate) fn capabilities(&self) -> String {
@@ -204,11 +222,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK {
             self.inbuf.reserve(READ_CHUNK);
         }
-        match tokio::time::timeout(
-            Duration::from_secs(self.imap.config.idle_timeout_secs),
-            self.io.read_buf(&mut self.inbuf),
-        )
-        .await
+        // RFC 9051 §5.4: the 30-minute autologout timer is for authenticated sessions.
+        let idle = if self.account.is_some() {
+            self.imap.config.idle_timeout_secs
+        } else {
+            self.imap.config.pre_auth_idle_timeout_secs
+        };
+        match tokio::time::timeout(Duration::from_secs(idle), self.io.read_buf(&mut self.inbuf))
+            .await
         {
             Err(_) => {
                 self.untagged("BYE Autologout; idle for too long");
@@ -231,15 +252,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Some(line)
     }
 
-    /// Reads one line; `Ok(None)` if it was longer than the limit (it was dropped, and its
-    /// start kept in `overflow` for the tag of the reply).
+    /// Reads one line outside a command (a response to AUTHENTICATE's continuation), within
+    /// `max_line`, or `max_sasl_response` before login.
     pub(crate) async fn read_line(&mut self) -> Result<Option<Vec<u8>>, Ended> {
-        let max = self.imap.config.max_line;
+        let max = if self.account.is_some() {
+            self.imap.config.max_line
+        } else {
+            self.imap.config.max_sasl_response
+        };
+        self.read_line_within(max, "Authentication response too long")
+            .await
+    }
+
+    /// Reads one line of at most `max` bytes; `Ok(None)` if it was longer (it was dropped,
+    /// and its start kept in `overflow` for the tag of the reply). Before login a longer line
+    /// ends the connection (`* BYE [LIMIT] {too_long}`) as soon as the limit is passed.
+    async fn read_line_within(
+        &mut self,
+        max: usize,
+        too_long: &str,
+    ) -> Result<Option<Vec<u8>>, Ended> {
         self.overflow = None;
         loop {
             if let Some(line) = self.take_line() {
                 // A whole line may arrive in one read, longer than the limit all the same.
                 if line.len() > max && self.overflow.is_none() {
+                    if self.account.is_none() {
+                        return Err(self.refuse_before_login(too_long).await);
+                    }
                     self.overflow = Some(line[..64.min(max)].to_vec());
                 }
                 return Ok(match self.overflow {
@@ -248,6 +288,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 });
             }
             if self.inbuf.len() > max {
+                if self.account.is_none() {
+                    return Err(self.refuse_before_login(too_long).await);
+                }
                 if self.overflow.is_none() {
                     self.overflow = Some(self.inbuf[..64.min(max)].to_vec());
                 }
@@ -255,6 +298,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             self.read_more().await?;
         }
+    }
+
+    /// Ends a connection that went over a size limit before login: nothing of it is read
+    /// further, skipped or answered (RFC 9051 §7.1.5, BYE when the server closes).
+    async fn refuse_before_login(&mut self, text: &str) -> Ended {
+        tracing::info!(reason = text, "closed before login: over a size limit");
+        self.inbuf.clear();
+        self.untagged(&format!("BYE [LIMIT] {text}"));
+        let _ = self.flush().await;
+        Ended::Dropped
     }
 
     async fn read_exact_into(
@@ -280,8 +333,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     async fn read_frame(&mut self) -> Result<Frame, Ended> {
         let mut frame = Vec::new();
+        let config = &self.imap.config;
+        let (max_line, pre_auth_max_literal) = (config.max_line, config.pre_auth_max_literal);
+        let pre_auth_max = config.pre_auth_max_line;
         loop {
-            let Some(line) = self.read_line().await? else {
+            // Before login the whole command, literals included, stays within one small
+            // budget: many small literals cannot add up to more.
+            let (max, too_long) = if self.account.is_some() {
+                (max_line, "Command line too long")
+            } else {
+                (
+                    pre_auth_max.saturating_sub(frame.len()),
+                    "Command too long before login",
+                )
+            };
+            let Some(line) = self.read_line_within(max, too_long).await? else {
                 let start = if frame.is_empty() {
                     self.overflow.take().unwrap_or_default()
                 } else {
@@ -294,18 +360,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let Some((n, non_sync)) = literal else {
                 return Ok(Frame::Command(frame));
             };
+            if self.account.is_none() {
+                // Only small literals (credentials) before login, and refused before any
+                // `+` continuation: a synchronising literal's bytes are never asked for.
+                if n > pre_auth_max_literal || frame.len() as u64 + n > pre_auth_max as u64 {
+                    return Err(self
+                        .refuse_before_login("Literal too large before login")
+                        .await);
+                }
+            }
             let tag = tag_of(&frame);
-            // Before login only small literals (credentials): nobody may make us buffer more.
-            let limit = if self.account.is_some() {
-                APPEND_LIMIT
-            } else {
-                PRE_AUTH_LITERAL
-            };
-            if n > limit || frame.len() as u64 + n > limit + 1024 * 1024 {
+            if n > APPEND_LIMIT || frame.len() as u64 + n > APPEND_LIMIT + 1024 * 1024 {
                 if non_sync {
                     // RFC 7888 §4: the client sends the bytes anyway. Skipped if they are
                     // reasonably few, else the connection is closed.
-                    if n > MAX_SKIP || self.account.is_none() {
+                    if n > MAX_SKIP {
                         self.tagged(&tag, "BAD", "[LIMIT] Literal too large, closing");
                         self.untagged("BYE Literal too large");
                         let _ = self.flush().await;
@@ -342,18 +411,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let flow = match frame {
                 Frame::TooLong(tag) => self.bad(&tag, "Command line too long"),
                 Frame::TooBig(tag) => {
-                    let text = if self.account.is_some() {
-                        format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}")
-                    } else {
-                        "[LIMIT] Literal too large before authentication".to_string()
-                    };
+                    let text = format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}");
                     self.tagged(&tag, "NO", &text);
                     Flow::Continue
                 }
                 Frame::Command(bytes) => match parse_command(&bytes) {
                     Ok(tagged) => {
                         self.bad_in_a_row = 0;
-                        self.dispatch(tagged).await
+                        let flow = self.dispatch(tagged).await;
+                        if self.account.is_some() {
+                            // Logged in: no longer counted among the source's connections
+                            // waiting to log in.
+                            self.pre_auth_slot = None;
+                        }
+                        flow
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "syntax error");

@@ -419,6 +419,17 @@ idle_timeout_secs = 1800
 max_line = 65536
 # Most simultaneous connections from one IP address.
 max_connections_per_source = 500
+# Before login (RFC 9051 asks 30 minutes of idle time only for logged-in sessions): seconds
+# of silence before the connection is closed...
+pre_auth_idle_timeout_secs = 60
+# ...largest command, literals included (RFC 7162: at least 8192 octets), and largest literal,
+# in bytes; over either, the connection is closed...
+pre_auth_max_line = 8192
+pre_auth_max_literal = 4096
+# ...largest response to AUTHENTICATE's continuation, in bytes...
+max_sasl_response = 16384
+# ...and most connections from one IP address not logged in yet (within the cap above).
+max_unauthenticated_per_source = 20
 
 [webmail]
 # A patient's session ends after this many seconds without a request...

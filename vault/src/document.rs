@@ -1,12 +1,19 @@
 //! Documents at rest. A document's content is a blob sealed to its patient's key; its record
 //! (type, title, author, state) is sealed to the patient's key too, since a title alone can
 //! reveal a diagnosis. Only the ids that index the records stay readable.
+//!
+//! Outside the hub a document is never named by its number (a counter: 1, 2, 3…, which would
+//! let anyone walk every patient's vault) but by its [`DocumentRef`].
 
+use std::sync::OnceLock;
+
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
 use mshub_directory::Address;
-use mshub_store::{AccountId, Batch, BlobId, Store, StoreError, Tree};
+use mshub_store::{AccountId, Batch, BlobId, Commit, Store, StoreError, Tree, SYSTEM_ACCOUNT};
 
 use crate::{Category, Result, VaultError};
 
@@ -15,7 +22,8 @@ pub(crate) const DOCUMENTS: Tree = Tree("vault-document");
 /// patient ‖ document id → nothing: a patient's documents in filing order.
 pub(crate) const BY_PATIENT: Tree = Tree("vault-patient-document");
 
-/// A document's number in the vault.
+/// A document's number in the vault: what indexes its record, the audit chain and the filing
+/// reports. Internal only: URLs, API answers and messages show its [`DocumentRef`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DocumentId(pub u64);
@@ -24,6 +32,200 @@ impl std::fmt::Display for DocumentId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
     }
+}
+
+/// The public name of a document: 32 characters of lower-case base32 (RFC 4648 alphabet, no
+/// padding), e.g. `q3v7…`, in every URL, API answer and message that points to a document.
+///
+/// It is the document's number sealed under a secret of the hub, a deterministic
+/// authenticated encryption in the SIV manner: `tag = HMAC-SHA256(k, "tag" ‖ id)` cut to 96
+/// bits, `pad = HMAC-SHA256(k, "pad" ‖ tag)` cut to 64 bits, and the reference is
+/// `base32((id XOR pad) ‖ tag)`. So:
+/// - it cannot be guessed: a reference not issued by the hub matches its tag with a chance of
+///   2⁻⁹⁶; it cannot be derived from another one, and shows neither the number nor the order
+///   of filing (two consecutive documents have unrelated references);
+/// - it needs nothing stored per document: documents filed before references existed have one
+///   already, and no index maps references to numbers (the number is decrypted, then the tag
+///   checked).
+///
+/// The alternative, a random id stored with each document and indexed, would have needed a
+/// migration of every record filed before and one more write per filing, for no more secrecy.
+/// The key ([`RefKey`]) is made at random on first use and kept sealed to the hub's own key,
+/// so a copy of the store without the master key cannot compute references either.
+///
+/// [`DocumentRef::try_from`] only checks the form (from a URL: never trusted); whether the
+/// hub issued it is [`crate::Vault::resolve`]'s question.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocumentRef(String);
+
+/// Bytes behind a reference: the masked number, then the tag.
+const REF_BYTES: usize = 8 + TAG_BYTES;
+const TAG_BYTES: usize = 12;
+/// 160 bits in base32.
+const REF_CHARS: usize = REF_BYTES * 8 / 5;
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+impl DocumentRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn encode(bytes: &[u8; REF_BYTES]) -> Self {
+        let mut out = String::with_capacity(REF_CHARS);
+        // 160 bits: four groups of 40 bits, eight characters each.
+        for group in bytes.chunks(5) {
+            let n = group.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+            for i in (0..8).rev() {
+                out.push(char::from(BASE32[((n >> (5 * i)) & 31) as usize]));
+            }
+        }
+        Self(out)
+    }
+
+    fn decode(&self) -> Option<[u8; REF_BYTES]> {
+        let mut out = [0u8; REF_BYTES];
+        for (group, chars) in out.chunks_mut(5).zip(self.0.as_bytes().chunks(8)) {
+            let mut n = 0u64;
+            for c in chars {
+                let v = BASE32.iter().position(|b| b == c)?;
+                n = (n << 5) | v as u64;
+            }
+            for (i, b) in group.iter_mut().enumerate() {
+                *b = (n >> (8 * (4 - i))) as u8;
+            }
+        }
+        Some(out)
+    }
+}
+
+impl TryFrom<&str> for DocumentRef {
+    type Error = InvalidDocumentRef;
+
+    /// Exactly the form the hub writes: lower case only, so that one document has one name.
+    fn try_from(text: &str) -> std::result::Result<Self, Self::Error> {
+        if text.len() == REF_CHARS && text.bytes().all(|b| BASE32.contains(&b)) {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(InvalidDocumentRef)
+        }
+    }
+}
+
+impl std::fmt::Display for DocumentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for DocumentRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Text that is not a document reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a document reference")]
+pub struct InvalidDocumentRef;
+
+/// The key of document references, sealed to the hub's own key.
+const VAULT_KEYS: Tree = Tree("vault-key");
+const REF_KEY: &[u8] = b"document-ref-v1";
+
+/// The secret behind [`DocumentRef`]s: read (or made) on first use, then kept in memory.
+#[derive(Default)]
+pub(crate) struct RefKey(OnceLock<hmac::Key>);
+
+impl RefKey {
+    fn key(&self, store: &Store) -> Result<&hmac::Key> {
+        if let Some(key) = self.0.get() {
+            return Ok(key);
+        }
+        let key = load_ref_key(store)?;
+        Ok(self.0.get_or_init(|| key))
+    }
+
+    fn tag(key: &hmac::Key, id: DocumentId) -> [u8; TAG_BYTES] {
+        let mut input = b"tag".to_vec();
+        input.extend_from_slice(&id.0.to_be_bytes());
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&hmac::sign(key, &input).as_ref()[..TAG_BYTES]);
+        tag
+    }
+
+    fn pad(key: &hmac::Key, tag: &[u8]) -> [u8; 8] {
+        let mut input = b"pad".to_vec();
+        input.extend_from_slice(tag);
+        let mut pad = [0u8; 8];
+        pad.copy_from_slice(&hmac::sign(key, &input).as_ref()[..8]);
+        pad
+    }
+
+    /// The reference of document `id`.
+    pub fn reference(&self, store: &Store, id: DocumentId) -> Result<DocumentRef> {
+        let key = self.key(store)?;
+        let tag = Self::tag(key, id);
+        let pad = Self::pad(key, &tag);
+        let mut bytes = [0u8; REF_BYTES];
+        for (i, (n, p)) in id.0.to_be_bytes().iter().zip(pad).enumerate() {
+            bytes[i] = n ^ p;
+        }
+        bytes[8..].copy_from_slice(&tag);
+        Ok(DocumentRef::encode(&bytes))
+    }
+
+    /// The number behind `reference`, if the hub issued it; `None` for anything else, without
+    /// telling why.
+    pub fn resolve(&self, store: &Store, reference: &DocumentRef) -> Result<Option<DocumentId>> {
+        let key = self.key(store)?;
+        let Some(bytes) = reference.decode() else {
+            return Ok(None);
+        };
+        let (masked, tag) = bytes.split_at(8);
+        let pad = Self::pad(key, tag);
+        let mut number = [0u8; 8];
+        for (i, (m, p)) in masked.iter().zip(pad).enumerate() {
+            number[i] = m ^ p;
+        }
+        let id = DocumentId(u64::from_be_bytes(number));
+        let expected = Self::tag(key, id);
+        // Compared in constant time: how far a forged tag matches must not show in the timing.
+        let differ = expected
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        Ok((std::hint::black_box(differ) == 0).then_some(id))
+    }
+}
+
+/// The reference key: made at random on first use, kept sealed to the hub's own key (as the
+/// directory keeps its identity key). Several nodes opening at once agree on one by
+/// compare-and-swap.
+fn load_ref_key(store: &Store) -> Result<hmac::Key> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: "document reference key".into(),
+        reason: reason.into(),
+    };
+    let raw = loop {
+        if let Some(sealed) = store.kv().get(VAULT_KEYS, REF_KEY)? {
+            break store.open_sealed(SYSTEM_ACCOUNT, &sealed)?;
+        }
+        store.provision_account(SYSTEM_ACCOUNT)?;
+        let mut key = vec![0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| corrupt("the system random generator failed"))?;
+        let mut batch = Batch::new();
+        batch.check(VAULT_KEYS, REF_KEY, None);
+        batch.put(VAULT_KEYS, REF_KEY, store.seal(SYSTEM_ACCOUNT, &key)?);
+        if store.kv().commit(&batch)? == Commit::Done {
+            break key;
+        }
+    };
+    if raw.len() != 32 {
+        return Err(corrupt("not 32 bytes").into());
+    }
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, &raw))
 }
 
 /// Who wrote a document, as the sender's metadata says.
@@ -71,6 +273,10 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
     pub id: DocumentId,
+    /// The name to show outside the hub; not stored, computed from `id` by the vault on every
+    /// read (never empty in a document the vault hands out).
+    #[serde(skip)]
+    pub reference: DocumentRef,
     pub patient: AccountId,
     /// The original bytes, sealed to the patient. `None` once the patient deleted it.
     pub blob: Option<BlobId>,
@@ -159,12 +365,17 @@ pub(crate) fn open_record<T: serde::de::DeserializeOwned>(
 /// Reads and writes document records.
 pub(crate) struct Records<'a> {
     pub store: &'a Store,
+    pub refs: &'a RefKey,
 }
 
 impl Records<'_> {
     pub fn get(&self, id: DocumentId) -> Result<Option<(Document, Vec<u8>)>> {
         match self.store.kv().get(DOCUMENTS, &id.0.to_be_bytes())? {
-            Some(raw) => Ok(Some((open_record(self.store, "document", &raw)?, raw))),
+            Some(raw) => {
+                let mut doc: Document = open_record(self.store, "document", &raw)?;
+                doc.reference = self.refs.reference(self.store, doc.id)?;
+                Ok(Some((doc, raw)))
+            }
             None => Ok(None),
         }
     }
@@ -187,7 +398,7 @@ impl Records<'_> {
 
     /// Read-modify-write of one record under compare-and-swap; returns the record after.
     pub fn update(&self, id: DocumentId, change: impl Fn(&mut Document)) -> Result<Document> {
-        Ok(self.store.retry(id.0, || {
+        let mut doc = self.store.retry(id.0, || {
             let raw = self
                 .store
                 .kv()
@@ -206,7 +417,9 @@ impl Records<'_> {
                 seal_record(self.store, doc.patient, &doc)?,
             );
             Ok((batch, doc))
-        })?)
+        })?;
+        doc.reference = self.refs.reference(self.store, doc.id)?;
+        Ok(doc)
     }
 
     /// A patient's documents, in filing order, deleted ones included.

@@ -644,7 +644,9 @@ impl Vault {
         new: NewDocument,
     ) -> Result<Document> {
         let doc_type = self.types.classify(new.type_code.as_deref());
+        // The number stays internal (a counter); the reference is what anyone outside sees.
         let id = DocumentId(self.store.next_counter("vault-document", 1)?);
+        let reference = self.reference(id)?;
         // The sealed content and rendering commit in the record's own batch.
         let mut batch = Batch::new();
         let blob = self
@@ -664,6 +666,7 @@ impl Vault {
         };
         let doc = Document {
             id,
+            reference,
             patient: patient.id,
             blob: Some(blob),
             rendering,

@@ -55,7 +55,9 @@ use mshub_store::Store;
 
 pub use access::AccessMatrix;
 pub use dicom::DicomLimits;
-pub use document::{sha1_hex, Author, Document, DocumentId, Source};
+pub use document::{
+    sha1_hex, Author, Document, DocumentId, DocumentRef, InvalidDocumentRef, Source,
+};
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::{may_carry_documents, GeneratedDocument};
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing, FilingStatus};
@@ -71,6 +73,8 @@ pub struct Vault {
     access: AccessMatrix,
     limits: XdmLimits,
     dicom_limits: DicomLimits,
+    /// The key of the documents' public references.
+    refs: document::RefKey,
 }
 
 impl Vault {
@@ -99,6 +103,7 @@ impl Vault {
             access,
             limits,
             dicom_limits: DicomLimits::default(),
+            refs: document::RefKey::default(),
         }
     }
 
@@ -126,7 +131,23 @@ impl Vault {
         Ok(self.records().required(id)?.0)
     }
 
+    /// The document a public reference names, if the hub issued that reference. Anything
+    /// else — a number, a reference altered or made up — is `None`, for callers to answer
+    /// "not found" whoever asks: no answer tells a made-up reference from a real one.
+    pub fn resolve(&self, reference: &DocumentRef) -> Result<Option<DocumentId>> {
+        self.refs.resolve(&self.store, reference)
+    }
+
+    /// The public reference of document `id` (a [`Document`] read from the vault carries it
+    /// already).
+    pub fn reference(&self, id: DocumentId) -> Result<DocumentRef> {
+        self.refs.reference(&self.store, id)
+    }
+
     fn records(&self) -> document::Records<'_> {
-        document::Records { store: &self.store }
+        document::Records {
+            store: &self.store,
+            refs: &self.refs,
+        }
     }
 }

@@ -29,12 +29,13 @@ fn titles(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-fn id_of(list: &serde_json::Value, type_code: &str) -> u64 {
+fn id_of(list: &serde_json::Value, type_code: &str) -> String {
     list.as_array()
         .unwrap()
         .iter()
         .find(|d| d["type_code"] == type_code)
-        .and_then(|d| d["id"].as_u64())
+        .and_then(|d| d["id"].as_str())
+        .map(str::to_string)
         .unwrap_or_else(|| panic!("no {type_code} in {list}"))
 }
 
@@ -136,9 +137,19 @@ fn a_pharmacist_sees_the_prescription_but_not_the_imaging_report() {
     assert_eq!((health.status, health.body.as_slice()), (200, &b"ok"[..]));
 
     hub.stop();
-    let (store, _directory) = hub.open_store();
+    let (store, directory) = hub.open_store();
     let audit = store.audit_records(0, 10_000).unwrap();
-    let subject = format!("document:{prescription}");
+    // The audit chain names a document by its number, which the API's id does not show.
+    let vault = mshub_vault::Vault::new(store.clone(), std::sync::Arc::new(directory));
+    let number = vault
+        .resolve(&mshub_vault::DocumentRef::try_from(prescription.as_str()).unwrap())
+        .unwrap()
+        .expect("the API's id names a document");
+    let subject = format!("document:{number}");
+    let imaging = vault
+        .resolve(&mshub_vault::DocumentRef::try_from(imaging.as_str()).unwrap())
+        .unwrap()
+        .expect("the API's id names a document");
     assert!(
         audit.iter().any(|r| r.event.action == "document.read"
             && r.event.actor == PHARMACIST.0

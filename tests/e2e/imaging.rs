@@ -88,7 +88,7 @@ fn relay(hub: &Instance, subject: &str, attachments: &[(PathBuf, &str, &str)]) {
 }
 
 /// Camille's documents as dr.martin (a physician sees every category) sees them.
-fn titles(hub: &Instance, port: u16) -> Vec<(String, u64, String)> {
+fn titles(hub: &Instance, port: u16) -> Vec<(String, String, String)> {
     let reply = curl(
         &hub.ca,
         port,
@@ -104,7 +104,7 @@ fn titles(hub: &Instance, port: u16) -> Vec<(String, u64, String)> {
         .map(|d| {
             (
                 d["title"].as_str().unwrap_or_default().to_string(),
-                d["id"].as_u64().unwrap(),
+                d["id"].as_str().unwrap().to_string(),
                 d.to_string(),
             )
         })

@@ -132,7 +132,7 @@ fn find_in_inbox(
 }
 
 /// The titles of Camille's documents that `login` may see, from the professionals' API.
-fn api_titles(hub: &Instance, port: u16, login: (&str, &str)) -> Vec<(String, u64)> {
+fn api_titles(hub: &Instance, port: u16, login: (&str, &str)) -> Vec<(String, String)> {
     let reply = curl(
         &hub.ca,
         port,
@@ -148,22 +148,22 @@ fn api_titles(hub: &Instance, port: u16, login: (&str, &str)) -> Vec<(String, u6
         .map(|d| {
             (
                 d["title"].as_str().unwrap().to_string(),
-                d["id"].as_u64().unwrap(),
+                d["id"].as_str().unwrap().to_string(),
             )
         })
         .collect()
 }
 
 /// Whether the professionals' API lists `document` to `login`.
-fn sees(hub: &Instance, port: u16, login: (&str, &str), document: u64) -> bool {
+fn sees(hub: &Instance, port: u16, login: (&str, &str), document: &str) -> bool {
     api_titles(hub, port, login)
         .iter()
-        .any(|(_, id)| *id == document)
+        .any(|(_, id)| id == document)
 }
 
 /// The lab relays an XDM archive with one result for Camille; returns the document's id once
 /// it is filed (dr.martin, a physician, may see lab results: the API shows it to him).
-fn lab_files_a_result(hub: &Instance, port: u16) -> u64 {
+fn lab_files_a_result(hub: &Instance, port: u16) -> String {
     relay_xdm(hub, "IHE_XDM.ZIP", "11502-2", DOCUMENT, "XDM-MARKER-b17");
     let mut id = None;
     let filed = poll(Duration::from_secs(30), Duration::from_millis(500), || {
@@ -191,7 +191,7 @@ fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
     martin_writes_to_camille(&hub);
     let document = lab_files_a_result(&hub, port);
     assert!(
-        sees(&hub, port, NURSE, document),
+        sees(&hub, port, NURSE, &document),
         "a nurse sees lab results that are not masked"
     );
     // Delivered before the browser looks (read-only: it stays unread).
@@ -224,11 +224,11 @@ fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
     // Masked: hidden from the nurse; still seen by its author, and the archive
     // (tests/e2e/py/make_xdm.py) names dr.martin's RPPS as its author person.
     assert!(
-        !sees(&hub, port, NURSE, document),
+        !sees(&hub, port, NURSE, &document),
         "the nurse still sees the masked document"
     );
     assert!(
-        sees(&hub, port, MARTIN, document),
+        sees(&hub, port, MARTIN, &document),
         "the masked document is hidden from its author"
     );
     hub.stop();

@@ -72,12 +72,13 @@ pub fn export(app: &Webmail, patient: &Account, extra: &[Extra]) -> Result<Vec<u
         let name = doc
             .file_name
             .clone()
-            .unwrap_or_else(|| format!("document-{}", doc.id));
+            .unwrap_or_else(|| format!("document-{}", doc.reference));
+        // Named by reference, as in the pages' links: the number stays inside the hub.
         zip.start_file(
             format!(
                 "documents/{}/{}-{}",
                 doc.category.name(),
-                doc.id,
+                doc.reference,
                 safe_name(&name)
             ),
             options,

@@ -117,7 +117,7 @@ fn hub() -> Hub {
 impl Hub {
     /// Files a PDF sent by the lab to Camille (no type hint: category "à classer", which a
     /// physician sees and a pharmacist does not). Returns its id.
-    fn file_pdf(&self, marker: &str) -> u64 {
+    fn file_pdf(&self, marker: &str) -> String {
         let pdf = format!("%PDF-1.4\n% {marker}\n%%EOF\n");
         let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
         let message = format!(
@@ -148,7 +148,7 @@ impl Hub {
         let docs = vault
             .documents_for_professional(&self.camille, &martin)
             .unwrap();
-        docs.last().unwrap().id.0
+        docs.last().unwrap().reference.to_string()
     }
 
     async fn get(&self, path: &str, login: Option<(&str, &str)>) -> Response {
@@ -292,15 +292,15 @@ async fn an_invalid_ins_is_400_with_its_reason_and_an_unknown_patient_404() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = hub
-        .get("/api/v1/documents/abc", Some((MARTIN, PASSWORD)))
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = hub
-        .get("/api/v1/documents/999", Some((MARTIN, PASSWORD)))
-        .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(json(r).await["error"], "not-found");
+    // Not a reference, a number, a well-formed reference never issued: all simply not found.
+    let made_up = "a".repeat(32);
+    for id in ["abc", "999", "1", made_up.as_str()] {
+        let r = hub
+            .get(&format!("/api/v1/documents/{id}"), Some((MARTIN, PASSWORD)))
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{id}");
+        assert_eq!(json(r).await["error"], "not-found");
+    }
 }
 
 #[tokio::test]
@@ -346,7 +346,13 @@ async fn a_physician_lists_and_fetches_what_a_pharmacist_may_not() {
 
     // Both the read and the refusal are in the audit chain.
     let audit = hub.store.audit_records(0, 10_000).unwrap();
-    let subject = format!("document:{id}");
+    // The chain names documents by their number, which the reference hides.
+    let vault = Vault::new(hub.store.clone(), hub.directory.clone());
+    let number = vault
+        .resolve(&mshub_vault::DocumentRef::try_from(id.as_str()).unwrap())
+        .unwrap()
+        .unwrap();
+    let subject = format!("document:{number}");
     assert!(audit.iter().any(|r| r.event.action == "document.read"
         && r.event.actor == MARTIN
         && r.event.subject == subject));

@@ -128,7 +128,7 @@ fn hub() -> Hub {
 
 impl Hub {
     /// Study A's files attached to a message from the lab, filed; the study's document id.
-    fn file_study(&self) -> u64 {
+    fn file_study(&self) -> String {
         let names = [
             "ct-1.dcm",
             "ct-2.dcm",
@@ -164,7 +164,7 @@ impl Hub {
             matches!(filing.outcome(), FilingStatus::Filed { .. }),
             "{filing:?}"
         );
-        filing.documents()[0].0
+        vault.reference(filing.documents()[0]).unwrap().to_string()
     }
 
     fn browser(&self) -> Browser {

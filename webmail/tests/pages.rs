@@ -131,6 +131,14 @@ fn account(h: &Hub, address: &str) -> Account {
         .unwrap()
 }
 
+/// The document a page's URL names.
+fn document(vault: &Vault, reference: &str) -> mshub_vault::Document {
+    let reference = mshub_vault::DocumentRef::try_from(reference).unwrap();
+    vault
+        .document(vault.resolve(&reference).unwrap().unwrap())
+        .unwrap()
+}
+
 impl Hub {
     /// A message from `from` in Camille's INBOX, recorded as a conversation the way delivery
     /// does (only then may she answer). Returns its path.
@@ -179,7 +187,7 @@ impl Hub {
     }
 
     /// A PDF from the lab filed into Camille's vault; its id.
-    fn file_pdf(&self, marker: &str) -> u64 {
+    fn file_pdf(&self, marker: &str) -> String {
         let pdf = format!("%PDF-1.4\n% {marker}\n%%EOF\n");
         let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
         let message = format!(
@@ -203,8 +211,8 @@ impl Hub {
             .unwrap()
             .last()
             .unwrap()
-            .id
-            .0
+            .reference
+            .to_string()
     }
 
     fn browser(&self) -> Browser {
@@ -562,6 +570,19 @@ async fn documents_are_listed_viewed_masked_classified_and_deleted() {
     let list = b.get("/documents").await.text();
     assert!(list.contains("À classer"));
     assert!(list.contains(&format!("/documents/{id}")));
+    assert_eq!(id.len(), 32, "{id}");
+    // The document's number, or its reference altered, names nothing.
+    let mut altered = id.clone().into_bytes();
+    altered[5] = if altered[5] == b'a' { b'b' } else { b'a' };
+    let altered = String::from_utf8(altered).unwrap();
+    for other in ["1", "0", altered.as_str()] {
+        for path in [
+            format!("/documents/{other}"),
+            format!("/documents/{other}/file"),
+        ] {
+            assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
     let doc = b.get(&format!("/documents/{id}")).await;
     assert!(doc.text().contains("Ouvrir le PDF"));
     let file = b.get(&format!("/documents/{id}/file?inline=1")).await;
@@ -583,7 +604,7 @@ async fn documents_are_listed_viewed_masked_classified_and_deleted() {
         .await;
     assert_eq!(masked.status, StatusCode::SEE_OTHER);
     let vault = Vault::new(h.store.clone(), h.directory.clone());
-    assert!(vault.document(mshub_vault::DocumentId(id)).unwrap().masked);
+    assert!(document(&vault, &id).masked);
     assert!(b
         .get("/documents")
         .await
@@ -591,7 +612,7 @@ async fn documents_are_listed_viewed_masked_classified_and_deleted() {
         .contains("Masqué aux professionnels"));
     b.post(&format!("/documents/{id}/unmask"), &[("_csrf", &token)])
         .await;
-    assert!(!vault.document(mshub_vault::DocumentId(id)).unwrap().masked);
+    assert!(!document(&vault, &id).masked);
 
     // Classify as a biology report (LOINC 11502-2), then a code outside the table is refused.
     let p = b
@@ -644,7 +665,7 @@ async fn the_access_history_names_the_professional_who_read() {
     let id = h.file_pdf("ecg");
     let vault = Vault::new(h.store.clone(), h.directory.clone());
     vault
-        .read_document(&account(&h, MARTIN), mshub_vault::DocumentId(id))
+        .read_document(&account(&h, MARTIN), document(&vault, &id).id)
         .unwrap();
     let mut b = h.browser();
     b.login(CAMILLE, PASSWORD).await;

@@ -40,7 +40,7 @@ await run({ shots, prefix: '', viewport: { width: 1024, height: 768 }, passed: '
 
   s.step = 'study page';
   await imaging.getByRole('link', { name: 'Scanner thoracique' }).click();
-  await page.waitForURL((u) => /^\/imaging\/\d+$/.test(u.pathname));
+  await page.waitForURL((u) => /^\/imaging\/[a-z2-7]{32}$/.test(u.pathname));
   const studyPath = path(page);
   await heading(page, 'Scanner thoracique');
   await page.getByText('12 novembre 2026').waitFor();
@@ -54,7 +54,7 @@ await run({ shots, prefix: '', viewport: { width: 1024, height: 768 }, passed: '
 
   s.step = 'viewer';
   await page.getByRole('link', { name: 'Voir les images de la Série 1 : Thorax sans injection' }).click();
-  await page.waitForURL((u) => /^\/imaging\/\d+\/series\/0$/.test(u.pathname));
+  await page.waitForURL((u) => /^\/imaging\/[a-z2-7]{32}\/series\/0$/.test(u.pathname));
   await heading(page, 'Série 1 : Thorax sans injection');
   await page.getByText('Image 1 sur 3', { exact: true }).waitFor();
   const frame = () => page.locator('figure.viewer img');
@@ -110,7 +110,7 @@ await run({ shots, prefix: '', viewport: { width: 1024, height: 768 }, passed: '
   s.step = 'the study sent as attachments';
   await navigate(page, 'Documents');
   await page.getByRole('link', { name: 'Radio de contrôle' }).click();
-  await page.waitForURL((u) => /^\/imaging\/\d+$/.test(u.pathname));
+  await page.waitForURL((u) => /^\/imaging\/[a-z2-7]{32}$/.test(u.pathname));
   await heading(page, 'Radio de contrôle');
   await page.getByText('1 image', { exact: false }).first().waitFor();
   await s.screenshot(page, 'study-attachments');

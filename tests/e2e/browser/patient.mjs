@@ -76,7 +76,7 @@ await run({ shots, prefix: '', viewport: { width: 1024, height: 768 }, passed: '
 
   s.step = 'open the document';
   await docLink.click();
-  await page.waitForURL((u) => /^\/documents\/\d+$/.test(u.pathname));
+  await page.waitForURL((u) => /^\/documents\/[a-z2-7]{32}$/.test(u.pathname));
   const documentPath = path(page);
   await heading(page, DOCUMENT);
   const visibility = page.locator('dt', { hasText: 'Visibilité' }).locator('xpath=following-sibling::dd[1]');

@@ -4,7 +4,8 @@
 //!   catalogue, added to the patient's profile;
 //! - `GET /api/apps/v1/documents` and `GET /api/apps/v1/documents/{id}`
 //!   (`documents:read:<category>` or `documents:read:all`): the patient's documents of those
-//!   categories, never a masked one.
+//!   categories, never a masked one. A document's `id` is its reference ([`DocumentRef`]);
+//!   anything else names no document (404).
 //!
 //! Every call is audited under `app:<id>`, refusals included; calls are rate limited per token.
 //! A missing or dead token is 401 with `WWW-Authenticate: Bearer error="invalid_token"`, a call
@@ -24,7 +25,7 @@ use axum::{Extension, Json};
 
 use mshub_catalogue::{AppGrant, NewMeasurement, Scope};
 use mshub_store::AuditEvent;
-use mshub_vault::{Document, DocumentId};
+use mshub_vault::{Document, DocumentRef};
 
 use crate::api::documents::DocumentSummary;
 use crate::Webmail;
@@ -197,16 +198,22 @@ pub async fn documents(
 pub async fn document(
     State(app): State<Arc<Webmail>>,
     Extension(grant): Extension<AppGrant>,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
 ) -> Response {
     if !has_document_scope(&grant) {
         return refused(&app, &grant, "documents:read:<category>");
     }
+    let Ok(reference) = DocumentRef::try_from(id.as_str()) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such document");
+    };
     let a = app.clone();
     let g = grant.clone();
     let read =
         tokio::task::spawn_blocking(move || -> Result<Option<(Document, Vec<u8>)>, String> {
-            let doc = match a.vault.document(DocumentId(id)) {
+            let Some(id) = a.vault.resolve(&reference).map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let doc = match a.vault.document(id) {
                 Ok(d) => d,
                 Err(mshub_vault::VaultError::NoSuchDocument(_)) => return Ok(None),
                 Err(e) => return Err(e.to_string()),
@@ -240,7 +247,7 @@ pub async fn document(
             let name = doc
                 .file_name
                 .clone()
-                .unwrap_or_else(|| format!("document-{}", doc.id));
+                .unwrap_or_else(|| format!("document-{}", doc.reference));
             (
                 [
                     (CONTENT_TYPE, doc.mime.clone()),

@@ -1,6 +1,10 @@
 //! `GET /api/v1/patients/{ins}/documents` and `GET /api/v1/documents/{id}`: what a
 //! professional may see of a patient's vault, and one document's original bytes. The vault
 //! decides (and audits the reads); this module maps its answers to HTTP.
+//!
+//! A document's `id` here is its public reference ([`DocumentRef`]), never its number: an id
+//! that is not one the hub issued — a number, a reference altered or made up — is 404, the
+//! same answer as for a document that does not exist, so that guessing tells nothing.
 
 use std::sync::Arc;
 
@@ -12,7 +16,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use mshub_directory::Ins;
-use mshub_vault::{Document, DocumentId, VaultError};
+use mshub_vault::{Document, DocumentRef, VaultError};
 
 use crate::api::ApiError;
 use crate::{Professional, Webmail};
@@ -20,7 +24,8 @@ use crate::{Professional, Webmail};
 /// One entry of a patient's document list.
 #[derive(Debug, Serialize)]
 pub struct DocumentSummary {
-    pub id: u64,
+    /// The document's reference: what `GET /api/v1/documents/{id}` takes.
+    pub id: DocumentRef,
     pub title: String,
     /// LOINC code; empty when the type is not set yet.
     pub type_code: String,
@@ -28,7 +33,8 @@ pub struct DocumentSummary {
     /// comptes-rendus, imagerie, biologie, prescriptions, prevention, certificats, autres,
     /// a-classer.
     pub category: &'static str,
-    /// "Dr Claire MARTIN, CHU X", or what is known of the author.
+    /// "Dr Claire MARTIN, CHU X", or what is known of the author: who filed it, then the
+    /// author the document declares when that is someone else ("auteur déclaré …").
     pub author: String,
     /// HL7 DTM as the sender gave it.
     pub created: Option<String>,
@@ -39,12 +45,12 @@ pub struct DocumentSummary {
 impl From<&Document> for DocumentSummary {
     fn from(d: &Document) -> Self {
         Self {
-            id: d.id.0,
+            id: d.reference.clone(),
             title: d.title.clone(),
             type_code: d.type_code.clone(),
             type_label: d.type_label.clone(),
             category: d.category.name(),
-            author: d.author.display(),
+            author: d.author_display(),
             created: d.created.clone(),
             mime: d.mime.clone(),
             size: d.size,
@@ -64,9 +70,7 @@ async fn blocking<T: Send + 'static>(
 fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NoSuchDocument(_) => ApiError::not_found("no such document"),
-        VaultError::Deleted(id) => {
-            ApiError::gone(format!("document {id} was deleted by the patient"))
-        }
+        VaultError::Deleted(_) => ApiError::gone("the patient deleted this document".into()),
         VaultError::Denied { denial, .. } => {
             ApiError::forbidden("access-denied", denial.to_string())
         }
@@ -105,10 +109,14 @@ pub async fn fetch(
     Extension(Professional(caller)): Extension<Professional>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = id.parse::<u64>().map(DocumentId).map_err(|_| {
-        ApiError::bad_request("invalid-id", "a document id is a decimal number".into())
-    })?;
+    let no_such = || ApiError::not_found("no such document");
+    let reference = DocumentRef::try_from(id.as_str()).map_err(|_| no_such())?;
     let (doc, bytes) = blocking(move || {
+        let id = app
+            .vault
+            .resolve(&reference)
+            .map_err(vault_error)?
+            .ok_or_else(no_such)?;
         let bytes = app.vault.read_document(&caller, id).map_err(vault_error)?;
         // The read was allowed: the record's metadata (type, name) goes with the bytes.
         let doc = app.vault.document(id).map_err(vault_error)?;
@@ -133,7 +141,7 @@ pub async fn fetch(
         .into_response())
 }
 
-/// The file name to save a document as: the sender's, else `document-<id>`, reduced to
+/// The file name to save a document as: the sender's, else `document-<reference>`, reduced to
 /// characters safe in a quoted header value and in any file system.
 fn attachment_name(doc: &Document) -> String {
     let name = doc
@@ -141,7 +149,7 @@ fn attachment_name(doc: &Document) -> String {
         .as_deref()
         .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n))
         .filter(|n| !n.is_empty())
-        .map_or_else(|| format!("document-{}", doc.id), str::to_string);
+        .map_or_else(|| format!("document-{}", doc.reference), str::to_string);
     let safe: String = name
         .chars()
         .map(|c| {
@@ -153,7 +161,7 @@ fn attachment_name(doc: &Document) -> String {
         })
         .collect();
     match safe.trim_start_matches('.') {
-        "" => format!("document-{}", doc.id),
+        "" => format!("document-{}", doc.reference),
         s => s.to_string(),
     }
 }

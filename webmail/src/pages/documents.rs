@@ -5,6 +5,9 @@
 //! Reads go through the vault, which decides and audits. A relative reading through a
 //! delegation reads as the patient would, and the read is written to the audit chain under the
 //! relative's own address (ground `delegate`), so the patient sees it in the history.
+//!
+//! Documents are named in URLs by their reference ([`DocumentRef`]), never by their number;
+//! anything else, or another space's document, is "not found".
 
 use std::collections::BTreeMap;
 
@@ -16,7 +19,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use mshub_store::AuditEvent;
-use mshub_vault::{Category, Document, DocumentId, VaultError};
+use mshub_vault::{Category, Document, DocumentId, DocumentRef, VaultError};
 
 use super::format::iso_utc;
 use super::messages::{disposition, human_size};
@@ -43,9 +46,23 @@ pub(super) fn vault_error(e: VaultError) -> Response {
     }
 }
 
-/// The document `id` if it is one of the space's, visible to its patient.
-pub(super) fn own_document(app: &Webmail, who: &SignedIn, id: u64) -> Result<Document, Response> {
-    match app.vault.document(DocumentId(id)) {
+/// The document named `reference` in a URL if it is one of the space's, visible to its
+/// patient; "not found" for anything else, whether the reference is malformed, made up or
+/// another patient's.
+pub(super) fn own_document(
+    app: &Webmail,
+    who: &SignedIn,
+    reference: &str,
+) -> Result<Document, Response> {
+    let Ok(reference) = DocumentRef::try_from(reference) else {
+        return Err(super::not_found());
+    };
+    let id = match app.vault.resolve(&reference) {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(super::not_found()),
+        Err(e) => return Err(vault_error(e)),
+    };
+    match app.vault.document(id) {
         Ok(d) if d.patient == who.space.id && d.visible_to_patient => Ok(d),
         Ok(_) | Err(VaultError::NoSuchDocument(_)) => Err(super::not_found()),
         Err(e) => Err(vault_error(e)),
@@ -109,14 +126,14 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
                         @for d in list {
                             li {
                                 @if d.study.is_some() {
-                                    a href=(super::imaging::study_path(d.id)) { (d.title) }
+                                    a href=(super::imaging::study_path(&d.reference)) { (d.title) }
                                     " " span class="tag" { "Images" }
                                 } @else {
-                                    a href={ "/documents/" (d.id) } { (d.title) }
+                                    a href={ "/documents/" (d.reference) } { (d.title) }
                                 }
                                 @if d.masked { " " span class="tag" { "Masqué aux professionnels" } }
                                 div class="meta" {
-                                    (d.type_label) " · " (d.author.display()) " · "
+                                    (d.type_label) " · " (d.author_display()) " · "
                                     time datetime=(iso_utc(document_date(d))) { (date_fr(document_date(d))) }
                                 }
                             }
@@ -129,10 +146,10 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
     page("Mes documents", Some(&who), Area::Documents, content)
 }
 
-pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Response {
+pub async fn view(State(app): App, who: SignedIn, Path(id): Path<String>) -> Response {
     let w = who.clone();
     let loaded = blocking(move || -> Result<_, Response> {
-        let doc = own_document(&app, &w, id)?;
+        let doc = own_document(&app, &w, &id)?;
         let rendering = match app.vault.read_rendering(&w.space, doc.id) {
             Ok(r) => r,
             Err(e) => return Err(vault_error(e)),
@@ -164,7 +181,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respon
         p { a href="/documents" { "← Tous les documents" } }
         dl class="meta" {
             dt { "Type" } dd { (doc.type_label) " (" (doc.category.label_fr()) ")" }
-            dt { "Auteur" } dd { (doc.author.display()) }
+            dt { "Auteur" } dd { (doc.author_display()) }
             dt { "Reçu le" } dd { time datetime=(iso_utc(doc.filed_at)) { (datetime_fr(doc.filed_at)) } }
             dt { "Fichier" } dd { (doc.file_name.as_deref().unwrap_or("document")) " (" (doc.mime) ", " (human_size(doc.size as usize)) ")" }
             dt { "Visibilité" } dd {
@@ -177,27 +194,27 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respon
             div class="rendering" { (text) }
         }
         @if inline_kind == "image" {
-            p { img src={ "/documents/" (doc.id) "/file?inline=1" } alt={ "Image : " (doc.title) }; }
+            p { img src={ "/documents/" (doc.reference) "/file?inline=1" } alt={ "Image : " (doc.title) }; }
         }
         @if doc.study.is_some() {
-            p { a class="button" href=(super::imaging::study_path(doc.id)) { "Voir les images de l'examen" } }
+            p { a class="button" href=(super::imaging::study_path(&doc.reference)) { "Voir les images de l'examen" } }
         }
         p class="actions" {
             @if inline_kind == "pdf" {
-                a class="button" href={ "/documents/" (doc.id) "/file?inline=1" } { "Ouvrir le PDF" }
+                a class="button" href={ "/documents/" (doc.reference) "/file?inline=1" } { "Ouvrir le PDF" }
             }
-            a class="button secondary" href={ "/documents/" (doc.id) "/file" } download { "Télécharger" }
+            a class="button secondary" href={ "/documents/" (doc.reference) "/file" } download { "Télécharger" }
         }
         @if who.is_owner() {
             h2 { "Gérer ce document" }
             div class="actions" {
                 @if doc.masked {
-                    (action_form(&who, doc.id, "unmask", "Ne plus masquer", "secondary"))
+                    (action_form(&who, &doc.reference, "unmask", "Ne plus masquer", "secondary"))
                 } @else {
-                    (action_form(&who, doc.id, "mask", "Masquer aux professionnels", "secondary"))
+                    (action_form(&who, &doc.reference, "mask", "Masquer aux professionnels", "secondary"))
                 }
             }
-            form method="post" action={ "/documents/" (doc.id) "/classify" } {
+            form method="post" action={ "/documents/" (doc.reference) "/classify" } {
                 (who.csrf())
                 label for="type" { "Type du document" }
                 select id="type" name="code" {
@@ -207,7 +224,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respon
                 }
                 p { button type="submit" class="secondary" { "Classer" } }
             }
-            form method="post" action={ "/documents/" (doc.id) "/delete" } {
+            form method="post" action={ "/documents/" (doc.reference) "/delete" } {
                 (who.csrf())
                 p {
                     input type="checkbox" id="confirm" name="confirm" value="yes" required;
@@ -220,9 +237,15 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respon
     page(&doc.title, Some(&who), Area::Documents, content)
 }
 
-fn action_form(who: &SignedIn, id: DocumentId, action: &str, label: &str, class: &str) -> Markup {
+fn action_form(
+    who: &SignedIn,
+    reference: &DocumentRef,
+    action: &str,
+    label: &str,
+    class: &str,
+) -> Markup {
     html! {
-        form method="post" action={ "/documents/" (id) "/" (action) } {
+        form method="post" action={ "/documents/" (reference) "/" (action) } {
             (who.csrf())
             button type="submit" class=(class) { (label) }
         }
@@ -238,11 +261,11 @@ pub struct FileQuery {
 pub async fn file(
     State(app): App,
     who: SignedIn,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     Query(q): Query<FileQuery>,
 ) -> Response {
     let loaded = blocking(move || -> Result<_, Response> {
-        let doc = own_document(&app, &who, id)?;
+        let doc = own_document(&app, &who, &id)?;
         let bytes = app
             .vault
             .read_document(&who.space, doc.id)
@@ -267,7 +290,7 @@ pub async fn file(
     let name = doc
         .file_name
         .clone()
-        .unwrap_or_else(|| format!("document-{}", doc.id));
+        .unwrap_or_else(|| format!("document-{}", doc.reference));
     (
         [
             (CONTENT_TYPE, ctype),
@@ -284,26 +307,30 @@ pub struct Plain {}
 async fn act(
     app: std::sync::Arc<Webmail>,
     who: SignedIn,
-    id: u64,
+    id: String,
     f: impl FnOnce(&Webmail, &SignedIn, DocumentId) -> Result<(), VaultError> + Send + 'static,
     then: &'static str,
 ) -> Response {
     if let Err(r) = who.owner_only() {
         return r;
     }
-    let done = blocking(move || -> Result<u64, Response> {
-        let doc = own_document(&app, &who, id)?;
+    let done = blocking(move || -> Result<DocumentRef, Response> {
+        let doc = own_document(&app, &who, &id)?;
         f(&app, &who, doc.id).map_err(vault_error)?;
-        Ok(doc.id.0)
+        Ok(doc.reference)
     })
     .await;
     match done {
-        Ok(Ok(id)) => see_other(&then.replace("{id}", &id.to_string())),
+        Ok(Ok(reference)) => see_other(&then.replace("{id}", reference.as_str())),
         Ok(Err(r)) | Err(r) => r,
     }
 }
 
-pub async fn mask(State(app): App, Path(id): Path<u64>, Posted(who, _): Posted<Plain>) -> Response {
+pub async fn mask(
+    State(app): App,
+    Path(id): Path<String>,
+    Posted(who, _): Posted<Plain>,
+) -> Response {
     act(
         app,
         who,
@@ -316,7 +343,7 @@ pub async fn mask(State(app): App, Path(id): Path<u64>, Posted(who, _): Posted<P
 
 pub async fn unmask(
     State(app): App,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     Posted(who, _): Posted<Plain>,
 ) -> Response {
     act(
@@ -337,7 +364,7 @@ pub struct DeleteForm {
 
 pub async fn delete(
     State(app): App,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     Posted(who, form): Posted<DeleteForm>,
 ) -> Response {
     if form.confirm != "yes" {
@@ -364,7 +391,7 @@ pub struct ClassifyForm {
 
 pub async fn classify(
     State(app): App,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     Posted(who, form): Posted<ClassifyForm>,
 ) -> Response {
     act(
@@ -410,6 +437,7 @@ pub async fn history(State(app): App, who: SignedIn) -> Response {
             .into_iter()
             .map(|d| (d.id.0, d.title))
             .collect();
+        // The audit chain names documents by number: shown by title, never by number.
         let rows: Vec<(i64, String, String, String)> = records
             .into_iter()
             .rev()
@@ -424,17 +452,18 @@ pub async fn history(State(app): App, who: SignedIn) -> Response {
                         .map(|a| format!("{} ({})", a.kind.display_name(), r.event.actor));
                     name.unwrap_or_else(|| r.event.actor.clone())
                 };
-                let title =
-                    r.event
-                        .subject
-                        .strip_prefix("document:")
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .map(|n| {
-                            titles.get(&n).cloned().unwrap_or_else(|| {
-                                format!("document n° {n} (supprimé ou non visible)")
-                            })
-                        })
-                        .unwrap_or_default();
+                let title = r
+                    .event
+                    .subject
+                    .strip_prefix("document:")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map(|n| {
+                        titles
+                            .get(&n)
+                            .cloned()
+                            .unwrap_or_else(|| "document supprimé ou non visible".into())
+                    })
+                    .unwrap_or_default();
                 (
                     r.at,
                     actor,

@@ -3,6 +3,9 @@
 //! original files to download, one by one or the whole study as a zip (the document's own
 //! download). Plain links and forms: nothing needs JavaScript.
 //!
+//! A study is named in its URLs by its document's reference, never by its number (see
+//! [`super::documents`]).
+//!
 //! Reads go through the vault like every document read ([`super::documents`]): it checks the
 //! rules, and a relative reading by delegation is written to the audit chain under its own
 //! address (the study page, each viewer page, each download). Images and thumbnails are parts
@@ -17,7 +20,7 @@ use serde::Deserialize;
 
 use mshub_vault::dicom::render::Preset;
 use mshub_vault::dicom::{iso_date, Series, Study};
-use mshub_vault::{Document, VaultError};
+use mshub_vault::{Document, DocumentRef, VaultError};
 
 use super::documents::{audit_delegate_read, own_document, vault_error};
 use super::format::iso_utc;
@@ -25,8 +28,8 @@ use super::messages::{disposition, human_size};
 use super::{blocking, datetime_fr, error_page, page, App, Area, SignedIn};
 
 /// Where a study is shown.
-pub fn study_path(id: impl std::fmt::Display) -> String {
-    format!("/imaging/{id}")
+pub fn study_path(reference: &DocumentRef) -> String {
+    format!("/imaging/{reference}")
 }
 
 fn imaging_error(e: VaultError) -> Response {
@@ -41,14 +44,15 @@ fn imaging_error(e: VaultError) -> Response {
     }
 }
 
-/// The study of document `id`, if it is one of the space's; audited for a relative as `part`.
+/// The study of the document a URL names, if it is one of the space's; audited for a relative
+/// as `part`.
 fn load_study(
     app: &crate::Webmail,
     who: &SignedIn,
-    id: u64,
+    reference: &str,
     part: &str,
 ) -> Result<(Document, Study), Response> {
-    let doc = own_document(app, who, id)?;
+    let doc = own_document(app, who, reference)?;
     let (doc, study) = app
         .vault
         .read_study(&who.space, doc.id)
@@ -123,7 +127,7 @@ fn images_fr(n: u32) -> String {
     }
 }
 
-fn file_links(id: u64, series: usize, s: &Series) -> Markup {
+fn file_links(id: &DocumentRef, series: usize, s: &Series) -> Markup {
     html! {
         ul class="plain files" {
             @for (f, instance) in s.instances.iter().enumerate() {
@@ -138,13 +142,14 @@ fn file_links(id: u64, series: usize, s: &Series) -> Markup {
     }
 }
 
-pub async fn study(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Response {
+pub async fn study(State(app): App, who: SignedIn, Path(id): Path<String>) -> Response {
     let w = who.clone();
-    let loaded = match blocking(move || load_study(&app, &w, id, "study")).await {
+    let loaded = match blocking(move || load_study(&app, &w, &id, "study")).await {
         Ok(Ok(v)) => v,
         Ok(Err(r)) | Err(r) => return r,
     };
     let (doc, study) = loaded;
+    let id = &doc.reference;
     let content = html! {
         p { a href="/documents" { "← Tous les documents" } }
         dl class="meta" {
@@ -154,7 +159,7 @@ pub async fn study(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respo
             @if let Some(d) = &study.description { dt { "Examen" } dd { (d) } }
             @if let Some(i) = &study.institution { dt { "Établissement" } dd { (i) } }
             @if let Some(a) = &study.accession { dt { "Numéro d'examen" } dd { (a) } }
-            dt { "Envoyé par" } dd { (doc.author.display()) }
+            dt { "Envoyé par" } dd { (doc.author_display()) }
             dt { "Reçu le" } dd { time datetime=(iso_utc(doc.filed_at)) { (datetime_fr(doc.filed_at)) } }
             dt { "Visibilité" } dd {
                 @if doc.masked { "Masqué : seuls son auteur et votre médecin traitant peuvent le voir." }
@@ -162,10 +167,10 @@ pub async fn study(State(app): App, who: SignedIn, Path(id): Path<u64>) -> Respo
             }
         }
         p class="actions" {
-            a class="button" href={ "/documents/" (doc.id) "/file" } download {
+            a class="button" href={ "/documents/" (id) "/file" } download {
                 "Télécharger l'examen complet (zip, " (human_size(doc.size as usize)) ")"
             }
-            a class="button secondary" href={ "/documents/" (doc.id) } { "Fiche du document" }
+            a class="button secondary" href={ "/documents/" (id) } { "Fiche du document" }
         }
         h2 { "Séries (" (study.series.len()) ")" }
         ul class="series" {
@@ -239,7 +244,7 @@ fn presets_for(s: &Series) -> Vec<Preset> {
     }
 }
 
-fn view_href(id: u64, series: usize, image: u32, preset: Preset) -> String {
+fn view_href(id: &DocumentRef, series: usize, image: u32, preset: Preset) -> String {
     format!(
         "/imaging/{id}/series/{series}?image={}&fenetre={}",
         image + 1,
@@ -250,14 +255,15 @@ fn view_href(id: u64, series: usize, image: u32, preset: Preset) -> String {
 pub async fn viewer(
     State(app): App,
     who: SignedIn,
-    Path((id, series)): Path<(u64, usize)>,
+    Path((id, series)): Path<(String, usize)>,
     Query(q): Query<ViewQuery>,
 ) -> Response {
     let w = who.clone();
-    let (doc, study) = match blocking(move || load_study(&app, &w, id, "viewer")).await {
+    let (doc, study) = match blocking(move || load_study(&app, &w, &id, "viewer")).await {
         Ok(Ok(v)) => v,
         Ok(Err(r)) | Err(r) => return r,
     };
+    let id = &doc.reference;
     let Some(s) = study.series.get(series) else {
         return super::not_found();
     };
@@ -352,11 +358,11 @@ fn png(bytes: Vec<u8>) -> Response {
 pub async fn image(
     State(app): App,
     who: SignedIn,
-    Path((id, series)): Path<(u64, usize)>,
+    Path((id, series)): Path<(String, usize)>,
     Query(q): Query<ViewQuery>,
 ) -> Response {
     let done = blocking(move || -> Result<Vec<u8>, Response> {
-        let doc = own_document(&app, &who, id)?;
+        let doc = own_document(&app, &who, &id)?;
         let images = doc
             .study
             .as_ref()
@@ -379,10 +385,10 @@ pub async fn image(
 pub async fn thumbnail(
     State(app): App,
     who: SignedIn,
-    Path((id, series)): Path<(u64, usize)>,
+    Path((id, series)): Path<(String, usize)>,
 ) -> Response {
     let done = blocking(move || -> Result<Vec<u8>, Response> {
-        let doc = own_document(&app, &who, id)?;
+        let doc = own_document(&app, &who, &id)?;
         app.vault
             .study_thumbnail(&who.space, doc.id, series)
             .map_err(imaging_error)
@@ -397,10 +403,10 @@ pub async fn thumbnail(
 pub async fn file(
     State(app): App,
     who: SignedIn,
-    Path((id, series, index)): Path<(u64, usize, usize)>,
+    Path((id, series, index)): Path<(String, usize, usize)>,
 ) -> Response {
     let done = blocking(move || -> Result<_, Response> {
-        let doc = own_document(&app, &who, id)?;
+        let doc = own_document(&app, &who, &id)?;
         let (instance, bytes) = app
             .vault
             .read_study_file(&who.space, doc.id, series, index)

@@ -79,13 +79,118 @@ pub struct Next {
     next: String,
 }
 
-/// Where to go after login: a path of this site only (never `//host` or a scheme).
+/// Longest `next` followed; the app's own (an OAuth authorization request) are far shorter.
+const MAX_NEXT: usize = 2048;
+
+/// Where to go after login: a path of this site only, or `""` (the inbox).
+///
+/// `next` comes from the query or the form, so from anyone: it is followed only when it is an
+/// RFC 3986 `path-absolute` with an optional query (§3.3, §3.4; no fragment, no scheme, no
+/// authority) written with the characters of those grammars alone, so no space, tab, CR, LF,
+/// backslash or non-ASCII character. Browsers parse `Location` with the WHATWG URL rules,
+/// which drop tabs and newlines and read `\` as `/`: `/<TAB>/evil.example` or `/\evil.example`
+/// would leave the site. No layer of percent-decoding may hide a control character, a
+/// backslash or a `//` start either, for whatever decodes the path again along the way.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if is_local_path(next) {
         next
     } else {
         ""
     }
+}
+
+fn is_local_path(next: &str) -> bool {
+    if next.len() > MAX_NEXT || !next.bytes().all(is_uri_char) || !percents_are_whole(next) {
+        return false;
+    }
+    let path = |s: &str| s.split('?').next().unwrap_or_default().to_string();
+    // Raw: one leading slash, and no empty segment anywhere in the path (`/a//b` is no path
+    // of this app, and `//` is where an authority would start).
+    let raw_path = path(next);
+    if !raw_path.starts_with('/') || raw_path.contains("//") {
+        return false;
+    }
+    // Each decoding: no control character or backslash anywhere, no `//` or `/\` start.
+    let mut layer = next.to_string();
+    for _ in 0..4 {
+        let decoded = match percent_decode(&layer) {
+            Some(d) => d,
+            None => return false,
+        };
+        if decoded.chars().any(|c| c.is_control() || c == '\\') {
+            return false;
+        }
+        let decoded_path = path(&decoded);
+        if !decoded_path.starts_with('/') || decoded_path.starts_with("//") {
+            return false;
+        }
+        if decoded == layer {
+            return true;
+        }
+        layer = decoded;
+    }
+    // Still encoded after four decodings: nothing of this app looks like that.
+    false
+}
+
+/// RFC 3986 `pchar` (unreserved, pct-encoded, sub-delims, `:` and `@`), plus `/` and `?` of
+/// paths and queries.
+fn is_uri_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+        )
+}
+
+/// Every `%` starts a `%HH` (RFC 3986 §2.1).
+fn percents_are_whole(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, c)| {
+        *c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
+
+/// One round of percent-decoding (a `%` not followed by two hex digits stays as it is);
+/// `None` when the bytes decoded are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 pub async fn form(app: App, headers: HeaderMap, Query(next): Query<Next>) -> Response {
@@ -371,14 +476,83 @@ pub async fn switch_space(State(app): App, Posted(who, form): Posted<SpaceForm>)
 mod tests {
     #[test]
     fn after_login_only_paths_of_this_site_are_followed() {
-        assert_eq!(
-            super::safe_next("/oauth/authorize?x=1"),
-            "/oauth/authorize?x=1"
-        );
-        assert_eq!(super::safe_next("//evil.example/"), "");
-        assert_eq!(super::safe_next("https://evil.example/"), "");
-        assert_eq!(super::safe_next("/\\evil.example"), "");
-        assert_eq!(super::safe_next(""), "");
+        // The app's own: an OAuth authorization request (as the browser sent it, and as the
+        // login redirect encodes it), a prescription's QR code, a message, a search.
+        for ok in [
+            "/",
+            "/oauth/authorize?x=1",
+            "/oauth/authorize?response_type=code&client_id=app&redirect_uri=https://app.example/cb&scope=documents%20measurements&state=a.b~c&code_challenge=E9Mel-_x&code_challenge_method=S256",
+            "/oauth/authorize?redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=x%2By",
+            "/ordonnance/0123456789ABCDEF?h=aGFzaA-_&s=c2lnbmF0dXJl",
+            "/m/INBOX/3",
+            "/m/Envoy%C3%A9s/3",
+            "/?q=r%C3%A9sultat+sanguin",
+            "/agenda?done=feed",
+            "/a:b@c,d;e!f$g'h(i)j*k",
+        ] {
+            assert_eq!(super::safe_next(ok), ok, "{ok:?} refused");
+        }
+    }
+
+    #[test]
+    fn a_next_that_a_browser_could_read_as_another_site_is_dropped() {
+        for hostile in [
+            "",
+            "evil.example",
+            "//evil.example/",
+            "///evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            // WHATWG URL parsing drops tabs and newlines: `/<TAB>/x` is `//x`.
+            "/\t/evil.example",
+            "/\r\n/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            // Percent-encoded, once or twice.
+            "/%09/evil.example",
+            "/%0d%0a/evil.example",
+            "/%2509/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "%2F%2Fevil.example",
+            "/%252F%252Fevil.example",
+            "/%5Cevil.example",
+            "/%5c%5cevil.example",
+            "/%255Cevil.example",
+            "/%25255Cevil.example",
+            "/%00",
+            "/%7F",
+            "/%C2%85/evil.example",
+            "/%FF",
+            "/%",
+            "/%2",
+            "/%zz",
+            "/a//b",
+            "/a?b=%0A",
+            // Non-ASCII (fullwidth solidus, no-break space): never raw.
+            "/\u{ff0f}evil.example",
+            "/\u{a0}/evil.example",
+            "/é",
+            // Schemes and fragments.
+            "https://evil.example/",
+            "https:evil.example",
+            "javascript:alert(1)",
+            "/#//evil.example",
+            "/[::1]",
+            "/<script>",
+            "/\"",
+            "/`",
+        ] {
+            assert_eq!(super::safe_next(hostile), "", "{hostile:?} followed");
+        }
+        let long = format!("/{}", "a".repeat(super::MAX_NEXT));
+        assert_eq!(super::safe_next(&long), "");
+        // `//evil.example` encoded five times over.
+        let deep = format!("/%{}2Fevil.example", "25".repeat(4));
+        assert_eq!(super::safe_next(&deep), "", "{deep} followed");
     }
 
     #[test]

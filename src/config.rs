@@ -440,6 +440,12 @@ session_max_secs = 43200
 posts_per_minute = 60
 # Calls per minute accepted from one referenced app's token.
 app_calls_per_minute = 120
+# Most simultaneous HTTPS connections from one IP address (an IPv6 client: its /64).
+max_connections_per_source = 64
+# Seconds to send a request's headers; also how long an idle kept-alive connection stays.
+header_timeout_secs = 20
+# Seconds to send a request's whole body once its headers are in (then 408).
+body_timeout_secs = 60
 
 [webmail.saml]
 # The identity provider's SAML metadata (XML: its signing certificate and an HTTP-Redirect

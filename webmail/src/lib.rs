@@ -15,6 +15,9 @@
 //!   API's guard authenticates with HTTP Basic through [`Directory::authenticate`] (throttled,
 //!   argon2 off the async runtime) and lets only health professionals through; the pages'
 //!   guard is a session cookie, and every state-changing form is checked for its CSRF token;
+//! - form posts are rate-limited per account of a live session, else per client address,
+//!   never per cookie value as sent ([`security::limit_posts`]); the listener bounds
+//!   connections per address and the time a request's headers and body may take ([`server`]);
 //! - a professional's session (a pharmacist opening a prescription's QR code,
 //!   [`pages::prescriptions`]) opens no patient page; the prescription page decides by
 //!   profession, and the prescription crate checks and audits every scan and dispensing;
@@ -82,6 +85,8 @@ pub struct Webmail {
     pub(crate) sso: Option<pages::sso::Sso>,
     /// E-prescriptions, once the binary hands them over ([`Webmail::enable_prescriptions`]).
     pub(crate) prescriptions: std::sync::OnceLock<Arc<mshub_prescription::Prescriptions>>,
+    /// The HTTPS listener's bounds per client and per request.
+    pub(crate) limits: server::Limits,
 }
 
 impl Webmail {
@@ -110,6 +115,7 @@ impl Webmail {
         mta: Arc<Mta>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            limits: server::Limits::from(&config),
             sso: sp.map(pages::sso::Sso::new),
             sessions: session::Sessions::new(
                 Duration::from_secs(config.session_idle_secs),
@@ -188,9 +194,10 @@ pub fn router(app: Arc<Webmail>) -> Router {
         .merge(patients)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            app.post_limits.clone(),
+            app.clone(),
             security::limit_posts,
         ))
+        .layer(middleware::from_fn(server::expire_slow_bodies))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(security::headers))
         .with_state(app)

@@ -3,11 +3,13 @@
 //! The API's Content-Security-Policy forbids everything (`default-src 'none'`); a page may set
 //! its own (stricter or page-specific) policy and cache rule, which are then left as they are.
 //!
-//! Also here: the rate limit of form posts ([`PostLimits`]), per session or, before login, per
-//! client address.
+//! Also here: the rate limit of form posts ([`PostLimits`]), per signed-in account or, without
+//! a live session, per client address ([`source_key`]). A session cookie counts only once the
+//! session table knows it: a made-up cookie value is no caller of its own, or every post could
+//! bring a fresh one and a fresh bucket.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,7 +18,7 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
@@ -87,26 +89,49 @@ impl PostLimits {
     }
 }
 
-/// Limits POSTs: by session cookie when there is one, else by client address.
+/// The address a client is counted under: an IPv4 address as it is (an IPv4-mapped IPv6 one
+/// as its IPv4 address), an IPv6 address by its /64, the smallest prefix a site is given
+/// (RFC 6177): one subscriber picks any address inside it at will.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
+}
+
+/// Whom a post is counted against: the account of a live session, else the client address.
+/// The cookie is looked up in the session table first; a value that maps to no live session
+/// is the address's post like any other.
+fn caller(sessions: &crate::session::Sessions, headers: &HeaderMap, peer: IpAddr) -> Vec<u8> {
+    let account = crate::session::cookie(headers, crate::session::COOKIE)
+        .and_then(|token| sessions.get(token))
+        .map(|session| session.account);
+    match account {
+        Some(account) => format!("u:{account}").into_bytes(),
+        None => format!("a:{}", source_key(peer)).into_bytes(),
+    }
+}
+
+/// Limits POSTs: by signed-in account when the session is live, else by client address.
 pub async fn limit_posts(
-    State(limits): State<Arc<PostLimits>>,
+    State(app): State<Arc<crate::Webmail>>,
     req: Request,
     next: Next,
 ) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let caller = match crate::session::cookie(req.headers(), crate::session::COOKIE) {
-        Some(token) => [b"s:".as_slice(), token.as_bytes()].concat(),
-        None => {
-            let ip = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-            format!("a:{ip}").into_bytes()
-        }
-    };
-    match limits.take(caller, Instant::now()) {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let caller = caller(&app.sessions, req.headers(), peer);
+    match app.post_limits.take(caller, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
             let mut r = crate::pages::error_page(
@@ -127,6 +152,74 @@ pub async fn limit_posts(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn with_cookie(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_str(&format!("{}={value}", crate::session::COOKIE)).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_made_up_session_cookie_counts_as_its_address() {
+        let sessions = crate::session::Sessions::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let bare = caller(&sessions, &HeaderMap::new(), ip);
+        assert_eq!(bare, b"a:192.0.2.7");
+        for forged in ["forged-1", "forged-2", ""] {
+            assert_eq!(caller(&sessions, &with_cookie(forged), ip), bare);
+        }
+        let (token, _) = sessions
+            .open(mshub_store::AccountId(42), "password")
+            .unwrap();
+        let signed_in = caller(&sessions, &with_cookie(&token), ip);
+        assert_eq!(signed_in, b"u:42".to_vec(), "a live session is its account");
+        let (again, _) = sessions
+            .open(mshub_store::AccountId(42), "password")
+            .unwrap();
+        assert_eq!(
+            caller(
+                &sessions,
+                &with_cookie(&again),
+                "198.51.100.1".parse().unwrap()
+            ),
+            signed_in,
+            "a second session of the account shares its bucket"
+        );
+        sessions.close(&token);
+        assert_eq!(caller(&sessions, &with_cookie(&token), ip), bare);
+    }
+
+    #[test]
+    fn the_posts_of_forged_cookies_share_one_bucket() {
+        let sessions = crate::session::Sessions::default();
+        let limits = PostLimits::new(5);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t0 = Instant::now();
+        let refused = (0..20)
+            .filter(|i| {
+                let who = caller(&sessions, &with_cookie(&format!("forged-{i}")), ip);
+                limits.take(who, t0).is_err()
+            })
+            .count();
+        assert_eq!(refused, 15);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let key = |s: &str| source_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {

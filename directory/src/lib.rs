@@ -544,7 +544,7 @@ impl Directory {
         let _ = self.store.kv().commit(&batch)?;
         let detail = match &entry.role {
             DomainRole::Local => "local".to_string(),
-            DomainRole::Trusted { route, tls } => format!(
+            DomainRole::Trusted { route, tls, .. } => format!(
                 "trusted, route {}, tls {tls:?}",
                 route.as_ref().map_or("by MX".into(), |r| r.to_string())
             ),

@@ -44,6 +44,13 @@ pub enum Refusal {
     RecipientOutsideTrustSpace(String),
     SenderNeedsAuthentication(String),
     ClientCertificateRequired(String),
+    /// A certificate of the trust space's CA that does not name the sender's domain (nor is
+    /// configured for it): it proves another operator's identity, not this domain's.
+    CertificateNotForDomain(String),
+    /// `MAIL FROM:<>` from a client that no certificate or login vouches for.
+    NullSenderNeedsPeer,
+    /// The null sender with something other than a delivery report.
+    NullSenderNotAReport,
     NotYourAddress(String),
     FromHeaderNotYours(String),
     /// An unauthenticated client (a peer operator, a system without AUTH) wrote a From: in one
@@ -104,6 +111,9 @@ impl Refusal {
             Refusal::RecipientOutsideTrustSpace(d) => r(550, "5.7.1", format!("Recipient domain {d} is not in the health messaging trust space").into()),
             Refusal::SenderNeedsAuthentication(a) => r(530, "5.7.0", format!("Authentication required to send as {a}, a local address").into()),
             Refusal::ClientCertificateRequired(d) => r(550, "5.7.1", format!("Mail from {d} must come with a client certificate of the trust space").into()),
+            Refusal::CertificateNotForDomain(d) => r(550, "5.7.1", format!("Your client certificate does not name {d}: it cannot send for that domain").into()),
+            Refusal::NullSenderNeedsPeer => r(550, "5.7.1", "The null sender is accepted only from an authenticated peer operator (client certificate of the trust space) or a logged-in system".into()),
+            Refusal::NullSenderNotAReport => r(550, "5.7.1", "The null sender may only carry a delivery report (multipart/report, RFC 3464)".into()),
             Refusal::NotYourAddress(a) => r(550, "5.7.1", format!("You may not send as {a}: use your own address or an organisation mailbox you belong to").into()),
             Refusal::FromHeaderNotYours(a) => r(550, "5.7.1", format!("The From: header {a} is not an address you may send as").into()),
             Refusal::LocalFromWithoutAuth(a) => r(550, "5.7.1", format!("The From: header {a} is an address of this hub: authenticate to send as it").into()),

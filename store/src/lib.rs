@@ -19,6 +19,7 @@ pub mod backend;
 pub mod blob;
 mod error;
 pub mod events;
+mod filing;
 mod hub_keys;
 mod keyring;
 mod lease;
@@ -39,6 +40,7 @@ pub use backend::{Applied, Backend, Batch, Commit, SyncTicket, Tree};
 pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
 pub use events::{Change, ChangeFeed, ChangeKind, Events};
+pub use filing::FilingOutcome;
 pub use hub_keys::{INDEX_TAG_LEN, SEALED_FIELD};
 pub use keyring::MasterKey;
 pub use mailbox::{

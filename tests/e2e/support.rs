@@ -6,8 +6,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The binary under test: this build's, or `MSHUB_UNDER_TEST` (e.g. an older release, to
+/// show that an attack replay fails against it).
 pub fn mshub() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mshub"));
+    let bin = std::env::var_os("MSHUB_UNDER_TEST")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mshub").into());
+    let mut cmd = Command::new(bin);
     cmd.env_remove("MSHUB_MASTER_KEY");
     cmd
 }
@@ -340,6 +344,7 @@ fn py(script: &str) -> PathBuf {
 }
 
 /// What one raw SMTP dialogue (tests/e2e/py/dialogue.py) got: each step with its reply.
+#[derive(Debug)]
 pub struct Transcript(pub Vec<(String, String)>);
 
 impl Transcript {

@@ -241,6 +241,13 @@ pub struct Author {
 }
 
 impl Author {
+    fn is_empty(&self) -> bool {
+        self.person.is_none()
+            && self.person_id.is_none()
+            && self.institution.is_none()
+            && self.address.is_none()
+    }
+
     /// "Dr Claire MARTIN, CHU X", or what is known of it.
     pub fn display(&self) -> String {
         let parts: Vec<&str> = [self.person.as_deref(), self.institution.as_deref()]
@@ -251,6 +258,21 @@ impl Author {
             (false, _) => parts.join(", "),
             (true, Some(a)) => a.to_string(),
             (true, None) => "auteur inconnu".into(),
+        }
+    }
+}
+
+impl Document {
+    /// The author as shown to people: the sender's identity, then what the document declares
+    /// when that differs ("… — auteur déclaré : …").
+    pub fn author_display(&self) -> String {
+        match self.declared_author.as_ref().filter(|d| !d.is_empty()) {
+            Some(declared) => format!(
+                "{} — auteur déclaré : {}",
+                self.author.display(),
+                declared.display()
+            ),
+            None => self.author.display(),
         }
     }
 }
@@ -295,7 +317,12 @@ pub struct Document {
     #[serde(default)]
     pub confidentiality: Vec<String>,
     pub title: String,
+    /// Who filed it: the authenticated sender's identity from the directory (DESIGN §4).
     pub author: Author,
+    /// The author the document itself names, kept when it is not the sender (nor its
+    /// organisation): shown as declared, never trusted (not for the visibility rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_author: Option<Author>,
     /// HL7 DTM as the sender gave it.
     pub created: Option<String>,
     pub service_start: Option<String>,

@@ -644,6 +644,24 @@ impl Vault {
         new: NewDocument,
     ) -> Result<Document> {
         let doc_type = self.types.classify(new.type_code.as_deref());
+        let sender_account = match sender {
+            Some(a) => self.directory.account_by_address(a)?,
+            None => None,
+        };
+        let (author, declared_author) =
+            authorship(sender, sender_account.as_ref(), new.author, |org| {
+                self.directory.account_by_address(org).ok().flatten()
+            });
+        // DESIGN §4: who may keep a document from the patient follows the access table — a
+        // professional of this hub whose profession sees the document's category — never the
+        // document alone (its confidentiality codes are kept as given).
+        let visible_to_patient = new.visible_to_patient
+            || !sender_account.as_ref().is_some_and(|a| match &a.kind {
+                AccountKind::Professional { profession, .. } => {
+                    self.access.allows(*profession, doc_type.category)
+                }
+                _ => false,
+            });
         // The number stays internal (a counter); the reference is what anyone outside sees.
         let id = DocumentId(self.store.next_counter("vault-document", 1)?);
         let reference = self.reference(id)?;
@@ -677,7 +695,8 @@ impl Vault {
             format_code: new.format_code,
             confidentiality: new.confidentiality,
             title,
-            author: new.author,
+            author,
+            declared_author,
             created: new.created,
             service_start: new.service_start,
             service_stop: new.service_stop,
@@ -688,7 +707,7 @@ impl Vault {
             sha1: sha1_hex(&new.content),
             source: new.source,
             masked: new.masked,
-            visible_to_patient: new.visible_to_patient,
+            visible_to_patient,
             deleted: false,
             study: new.study,
         };
@@ -785,7 +804,7 @@ pub(crate) fn document_line(d: &Document) -> String {
         "- {} : {} ({}) — {}\n",
         d.type_label,
         d.title,
-        d.author.display(),
+        d.author_display(),
         category
     )
 }
@@ -903,4 +922,83 @@ mod content_type_tests {
             b"Subject: x\r\n\r\nContent-Type: multipart/mixed\r\n"
         ));
     }
+}
+
+/// A filed document's author (DESIGN §4 "Only authenticated content is filed"): the
+/// authenticated sender's identity from the directory (a peer operator's sender, unknown to the
+/// directory, by its address). What the document declares completes it when it names that
+/// sender (same address or RPPS) or an organisation the sender belongs to; anyone else is kept
+/// apart as declared. Without a sender nothing is vouched for: everything is declared.
+fn authorship(
+    sender: Option<&Address>,
+    account: Option<&Account>,
+    declared: Author,
+    organisation: impl Fn(&Address) -> Option<Account>,
+) -> (Author, Option<Author>) {
+    let declared = Some(declared).filter(|d| *d != Author::default());
+    let Some(sender) = sender else {
+        return (Author::default(), declared);
+    };
+    let mut identity = Author {
+        address: Some(sender.clone()),
+        ..Author::default()
+    };
+    if let Some(account) = account {
+        match &account.kind {
+            AccountKind::Professional { rpps, .. } => {
+                identity.person = Some(account.kind.display_name());
+                identity.person_id = Some(rpps.as_str().to_string());
+            }
+            AccountKind::Organisation { name, .. } | AccountKind::Application { name } => {
+                identity.institution = Some(name.clone());
+            }
+            AccountKind::Patient { .. } => identity.person = Some(account.kind.display_name()),
+        }
+    }
+    let Some(declared) = declared else {
+        return (identity, None);
+    };
+    let same_address = declared.address.as_ref() == Some(sender);
+    let its_organisation = declared.address.as_ref().is_some_and(|a| {
+        organisation(a).is_some_and(|org| {
+            matches!(&org.kind, AccountKind::Organisation { members, .. } if members.contains(sender))
+        })
+    });
+    // IdNat_PS: an RPPS is given as "8" followed by the 11-digit number.
+    let same_rpps = match (&declared.person_id, account.map(|a| &a.kind)) {
+        (Some(id), Some(AccountKind::Professional { rpps, .. })) => {
+            id == rpps.as_str() || id.strip_prefix('8') == Some(rpps.as_str())
+        }
+        _ => false,
+    };
+    if !(same_address || its_organisation || same_rpps) {
+        return (identity, Some(declared));
+    }
+    // An organisation's mailbox vouches for the organisation, not for the person a document
+    // names: that person stays declared. A peer operator's sender (not in the directory) is
+    // known by its certified address, and what the document says of it completes it.
+    let person_vouched = identity.person.is_some() || account.is_none();
+    let author = Author {
+        person: identity
+            .person
+            .or(declared.person.clone().filter(|_| person_vouched)),
+        person_id: identity
+            .person_id
+            .or(declared.person_id.clone().filter(|_| person_vouched)),
+        institution: identity.institution.or(declared.institution.clone()),
+        address: identity.address,
+    };
+    // Whatever the document says that the author does not confirm stays declared.
+    let differs = |claim: &Option<String>, known: &Option<String>| {
+        claim.is_some() && claim.as_deref().map(str::trim) != known.as_deref().map(str::trim)
+    };
+    // A claim naming the sender itself (same address or RPPS) is that person, however the
+    // document spells the name.
+    let person_confirmed = person_vouched && (same_address || same_rpps);
+    let still_declared = (!person_confirmed
+        && (differs(&declared.person, &author.person)
+            || differs(&declared.person_id, &author.person_id))
+        || differs(&declared.institution, &author.institution))
+    .then_some(declared);
+    (author, still_declared)
 }

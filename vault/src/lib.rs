@@ -17,21 +17,22 @@
 //! every read by anyone but the patient (and every refusal) to the store's audit chain.
 //!
 //! The crate does not know the MTA (DESIGN §2): the binary adapts [`Vault::file_message`] to
-//! the MTA's `Filer` trait, with [`Filing::outcome`] giving the three-way outcome it records:
+//! the MTA's `Filer` trait, with [`Filing::outcome`] giving the [`FilingOutcome`] it records
+//! (one type for every filer, defined in the store):
 //!
 //! ```text
 //! struct VaultFiler(Arc<Vault>);
 //! impl Filer for VaultFiler {
 //!     fn name(&self) -> &'static str { "vault" }
 //!     fn file(&self, d: &Delivered<'_>) -> FilingOutcome {
-//!         match self.0.file_message(d.recipient, d.sender, d.message).outcome() {
-//!             FilingStatus::NotApplicable => FilingOutcome::NotApplicable,
-//!             FilingStatus::Filed { summary } => FilingOutcome::Filed { summary },
-//!             FilingStatus::Failed { reason } => FilingOutcome::Failed { reason },
-//!         }
+//!         self.0.file_message(d.recipient, Some(d.sender), d.message).outcome()
 //!     }
 //! }
 //! ```
+//!
+//! The sender it is given is the one the hub authenticated: a filed document's author is that
+//! sender's identity from the directory; an author written inside the document that differs is
+//! kept as declared, not trusted.
 //!
 //! Data files: `data/document-types.toml` (LOINC → label → category) and `data/access.toml`
 //! (the matrix), both compiled in.
@@ -60,7 +61,8 @@ pub use document::{
 };
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::{may_carry_documents, GeneratedDocument};
-pub use report::{AttachmentFiling, AttachmentOutcome, Filing, FilingStatus};
+pub use mshub_store::FilingOutcome;
+pub use report::{AttachmentFiling, AttachmentOutcome, Filing};
 pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};
 pub use xdm::XdmLimits;

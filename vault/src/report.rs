@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use mshub_store::FilingOutcome;
+
 use crate::{DocumentId, Rejection};
 
 /// What became of one attachment.
@@ -19,14 +21,6 @@ pub struct AttachmentFiling {
     /// The attachment's file name, or a description of it.
     pub name: String,
     pub outcome: AttachmentOutcome,
-}
-
-/// The three outcomes the MTA's `FilingOutcome` distinguishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilingStatus {
-    NotApplicable,
-    Filed { summary: String },
-    Failed { reason: String },
 }
 
 /// What [`Vault::file_message`] did with a message.
@@ -73,15 +67,15 @@ impl Filing {
 
     /// The outcome to record on the message: refusals win, so that the sender hears of them
     /// (the summary still lists what was filed).
-    pub fn outcome(&self) -> FilingStatus {
+    pub fn outcome(&self) -> FilingOutcome {
         if self.attachments.is_empty() {
-            FilingStatus::NotApplicable
+            FilingOutcome::NotApplicable
         } else if self.failures().next().is_some() {
-            FilingStatus::Failed {
+            FilingOutcome::Failed {
                 reason: self.summary(),
             }
         } else {
-            FilingStatus::Filed {
+            FilingOutcome::Filed {
                 summary: self.summary(),
             }
         }

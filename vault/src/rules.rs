@@ -99,6 +99,27 @@ fn is_author(viewer: &Account, doc: &Document) -> bool {
 }
 
 impl Vault {
+    /// The viewer wrote the document: it is its author (the authenticated sender that filed
+    /// it), or a member of the organisation whose mailbox filed it (a lab reads the results
+    /// its system sent).
+    fn is_author(&self, viewer: &Account, doc: &Document) -> bool {
+        // Only people author: an organisation's mailbox (a system) or a patient reads through
+        // no author ground.
+        if !matches!(viewer.kind, AccountKind::Professional { .. }) {
+            return false;
+        }
+        is_author(viewer, doc)
+            || doc.author.address.as_ref().is_some_and(|a| {
+                matches!(
+                    self.directory.account_by_address(a),
+                    Ok(Some(Account {
+                        kind: AccountKind::Organisation { ref members, .. },
+                        ..
+                    })) if members.contains(&viewer.address)
+                )
+            })
+    }
+
     pub fn patient_settings(&self, patient: AccountId) -> Result<PatientSettings> {
         match self.store.kv().get(SETTINGS, &patient.to_key())? {
             Some(raw) => Ok(open_record(&self.store, "vault settings", &raw)?),
@@ -188,7 +209,7 @@ impl Vault {
         if settings.blocked.contains(&viewer.address) {
             return Err(Denial::Blocked);
         }
-        if is_author(viewer, doc) {
+        if self.is_author(viewer, doc) {
             return Ok(Ground::Author);
         }
         let referring = settings.referring_doctor.as_ref() == Some(&viewer.address);
@@ -434,7 +455,7 @@ impl Vault {
         if doc.deleted {
             return Err(VaultError::Deleted(id));
         }
-        if !is_author(author, &doc) {
+        if !self.is_author(author, &doc) {
             self.store.audit(
                 AuditEvent::new(
                     author.address.as_str(),

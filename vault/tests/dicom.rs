@@ -107,7 +107,7 @@ fn attached_dicom_files_become_one_imaging_document_per_study() {
     let (_dir, files) = dicom_files();
     let filing = hub.file_for_camille(&study_a_message(&files, &["other-study.dcm", "DICOMDIR"]));
     assert!(
-        matches!(filing.outcome(), FilingStatus::Filed { .. }),
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
         "{filing:?}"
     );
     // Nine files of two studies, the DICOMDIR (an index) not reported.
@@ -124,11 +124,19 @@ fn attached_dicom_files_become_one_imaging_document_per_study() {
     assert_eq!(doc.created.as_deref(), Some("20261112093000"));
     assert_eq!(doc.source, Source::Dicom);
     assert_eq!(doc.mime, "application/zip");
+    // The author is the authenticated sender (the lab's mailbox, from the directory); the
+    // institution the DICOM files name is kept as declared.
+    assert_eq!(doc.author.address.as_ref().map(|a| a.as_str()), Some(LABO));
     assert_eq!(
         doc.author.institution.as_deref(),
+        Some("Laboratoire du CHU")
+    );
+    assert_eq!(
+        doc.declared_author
+            .as_ref()
+            .and_then(|d| d.institution.as_deref()),
         Some("Centre d'imagerie du Parc")
     );
-    assert_eq!(doc.author.address.as_ref().map(|a| a.as_str()), Some(LABO));
     let study = doc.study.clone().unwrap();
     assert_eq!(study.date.as_deref(), Some("20261112"));
     assert_eq!(study.description.as_deref(), Some("Scanner thoracique"));
@@ -257,7 +265,7 @@ fn hostile_and_truncated_files_are_refused_with_their_reason_and_the_rest_is_fil
     assert_eq!(study.series.len(), 1);
     assert_eq!(study.series[0].images(), 1);
     match filing.outcome() {
-        FilingStatus::Failed { reason } => {
+        FilingOutcome::Failed { reason } => {
             assert!(reason.contains("2 documents classés"), "{reason}");
             assert!(reason.contains("deep.dcm refusé"), "{reason}");
         }

@@ -29,7 +29,7 @@ fn a_single_document_xdm_is_filed_with_its_type_author_and_an_audit_record() {
     let hub = hub();
     let filing = hub.file_for_camille(&xdm_message(&xdm_zip(&[("SUBSET01", vec![bilan()])])));
     assert_eq!(filing.documents().len(), 1, "{filing:?}");
-    assert!(matches!(filing.outcome(), FilingStatus::Filed { .. }));
+    assert!(matches!(filing.outcome(), FilingOutcome::Filed { .. }));
 
     let docs = hub.vault.documents_for_patient(&hub.camille).unwrap();
     assert_eq!(docs.len(), 1);
@@ -38,9 +38,12 @@ fn a_single_document_xdm_is_filed_with_its_type_author_and_an_audit_record() {
     assert_eq!(d.type_label, "CR d'examens biologiques");
     assert_eq!(d.category, Category::Biologie);
     assert_eq!(d.title, "Bilan sanguin du 14/01");
-    assert_eq!(d.author.person.as_deref(), Some("Dr Claire MARTIN"));
+    // Filed by the lab's mailbox: the author is the lab; the archive's author stays declared.
     assert_eq!(d.author.institution.as_deref(), Some("Laboratoire du CHU"));
-    assert_eq!(d.author.address.as_ref().map(|a| a.as_str()), Some(MARTIN));
+    assert_eq!(d.author.address.as_ref().map(|a| a.as_str()), Some(LABO));
+    let declared = d.declared_author.as_ref().expect("the archive's author is kept");
+    assert_eq!(declared.person.as_deref(), Some("Dr Claire MARTIN"));
+    assert_eq!(declared.address.as_ref().map(|a| a.as_str()), Some(MARTIN));
     assert_eq!(d.created.as_deref(), Some("20240115103000"));
     assert_eq!(d.service_start.as_deref(), Some("20240114080000"));
     assert_eq!(d.service_stop.as_deref(), Some("20240114090000"));
@@ -167,7 +170,10 @@ fn a_standalone_cda_is_filed_and_rendered_with_header_and_narrative() {
     assert_eq!(doc.category, Category::Biologie);
     assert_eq!(doc.title, "Compte rendu de biologie");
     assert_eq!(doc.created.as_deref(), Some("20240115103000+0100"));
-    assert_eq!(doc.author.person.as_deref(), Some("Dr Claire MARTIN"));
+    assert_eq!(
+        doc.declared_author.as_ref().and_then(|d| d.person.as_deref()),
+        Some("Dr Claire MARTIN")
+    );
     let text = hub.vault.read_rendering(&hub.camille, id).unwrap().unwrap();
     for expected in [
         "Compte rendu de biologie",
@@ -221,11 +227,11 @@ fn a_message_to_a_professional_or_without_attachments_files_nothing() {
     let raw = xdm_message(&xdm_zip(&[("SUBSET01", vec![bilan()])]));
     let filing = hub.vault.file_message(&hub.martin, None, &raw);
     assert_eq!(filing, Filing::default());
-    assert_eq!(filing.outcome(), FilingStatus::NotApplicable);
+    assert_eq!(filing.outcome(), FilingOutcome::NotApplicable);
     let plain = b"From: a@chu.mshub.test\r\nSubject: x\r\n\r\nBonjour\r\n";
     assert_eq!(
         hub.file_for_camille(plain).outcome(),
-        FilingStatus::NotApplicable
+        FilingOutcome::NotApplicable
     );
     assert!(hub.audits("document.file").is_empty());
 }
@@ -255,7 +261,7 @@ fn the_patient_is_notified_in_the_inbox_of_new_documents() {
     assert!(note.contains("Subject: =?UTF-8?B?"), "{note}");
     assert!(note.contains("Un nouveau document a été ajouté"), "{note}");
     assert!(
-        note.contains("CR d'examens biologiques : Bilan sanguin du 14/01 (Dr Claire MARTIN, Laboratoire du CHU) — Biologie"),
+        note.contains("CR d'examens biologiques : Bilan sanguin du 14/01 (Laboratoire du CHU — auteur déclaré : Dr Claire MARTIN, Laboratoire du CHU) — Biologie"),
         "{note}"
     );
     let parsed = mail_parser::MessageParser::default()
@@ -272,7 +278,7 @@ fn the_patient_is_notified_in_the_inbox_of_new_documents() {
 fn refused(hub: &Hub, zip: &[u8]) -> Rejection {
     let filing = hub.file_for_camille(&xdm_message(zip));
     assert!(filing.documents().is_empty(), "{filing:?}");
-    assert!(matches!(filing.outcome(), FilingStatus::Failed { .. }));
+    assert!(matches!(filing.outcome(), FilingOutcome::Failed { .. }));
     assert!(hub
         .vault
         .documents_for_patient(&hub.camille)
@@ -509,7 +515,7 @@ fn a_refused_attachment_is_reported_beside_a_filed_one_and_to_the_patient() {
     );
     let filing = hub.file_for_camille(&raw);
     assert_eq!(filing.documents().len(), 1);
-    let FilingStatus::Failed { reason } = filing.outcome() else {
+    let FilingOutcome::Failed { reason } = filing.outcome() else {
         panic!("{filing:?}")
     };
     assert!(reason.contains("1 document classé"), "{reason}");
@@ -586,4 +592,83 @@ fn a_truncated_or_fake_archive_is_refused_as_unreadable() {
         matches!(rejection, Rejection::ZipUnreadable { .. }),
         "{rejection}"
     );
+}
+
+/// DESIGN §4: a filed document's author is the authenticated sender, from the directory; the
+/// author the document names is kept apart, as declared, when it is someone else.
+#[test]
+fn the_author_is_the_authenticated_sender_and_a_different_claim_stays_declared() {
+    let hub = hub();
+    let cda = cda(CAMILLE_INS, "11502-2", "CR de biologie", None);
+    // One message per sender (the vault files a message once).
+    let raw = |n: u32| {
+        message(
+            &hub.camille.address.to_string(),
+            &[("cr.xml", "text/xml", &cda)],
+            &format!("X-Test: {n}\r\n"),
+        )
+    };
+    // From the lab's mailbox: the CDA names Dr Martin (a member, but the mailbox vouches for
+    // the organisation, not for a person): the organisation files, Martin is declared.
+    let filing = hub.file_for_camille(&raw(1));
+    let doc = hub.vault.document(filing.documents()[0]).unwrap();
+    assert_eq!(doc.author.address.as_ref().unwrap().as_str(), LABO);
+    assert_eq!(doc.author.institution.as_deref(), Some("Laboratoire du CHU"));
+    assert_eq!(doc.author.person, None);
+    let declared = doc.declared_author.clone().expect("the claim is kept");
+    assert_eq!(declared.address.unwrap().as_str(), MARTIN);
+    assert!(doc.author_display().contains("déclaré"), "{}", doc.author_display());
+    // From Dr Martin himself: the claim names the sender, nothing is left as declared.
+    let filing = hub
+        .vault
+        .file_message(&hub.camille, Some(&hub.martin.address), &raw(2));
+    let doc = hub.vault.document(filing.documents()[0]).unwrap();
+    assert_eq!(doc.author.address.as_ref(), Some(&hub.martin.address));
+    assert_eq!(doc.author.person, Some(hub.martin.kind.display_name()));
+    assert_eq!(doc.declared_author, None);
+    // From another physician: the claim that Martin wrote it does not make it Martin's.
+    let filing = hub
+        .vault
+        .file_message(&hub.camille, Some(&hub.dubois.address), &raw(3));
+    let doc = hub.vault.document(filing.documents()[0]).unwrap();
+    assert_eq!(doc.author.address.as_ref(), Some(&hub.dubois.address));
+    assert_eq!(
+        doc.declared_author.and_then(|d| d.address),
+        Some(hub.martin.address.clone())
+    );
+}
+
+/// DESIGN §4: who may keep a document from the patient follows the access table, never the
+/// document alone: INVISIBLE_PATIENT holds from a professional whose profession sees the
+/// category, not from an organisation's mailbox nor a profession that does not see it.
+#[test]
+fn only_a_professional_who_sees_the_category_keeps_a_document_from_the_patient() {
+    let hub = hub();
+    let cda = String::from_utf8(cda(CAMILLE_INS, "11502-2", "CR de biologie", None))
+        .unwrap()
+        .replace(
+            r#"<confidentialityCode code="N""#,
+            r#"<confidentialityCode code="INVISIBLE_PATIENT""#,
+        );
+    let visible = |sender: &Address| {
+        // One message per sender (the vault files a message once).
+        let raw = message(
+            &hub.camille.address.to_string(),
+            &[("cr.xml", "text/xml", cda.as_bytes())],
+            &format!("X-Sender: {sender}\r\n"),
+        );
+        let filing = hub.vault.file_message(&hub.camille, Some(sender), &raw);
+        hub.vault
+            .document(filing.documents()[0])
+            .unwrap()
+            .visible_to_patient
+    };
+    // A physician sees every category: the document waits for its announcement.
+    assert!(!visible(&hub.martin.address));
+    // Biology is in the nurse's row of the table too.
+    assert!(!visible(&hub.nurse.address));
+    // A radiology technician sees imaging only: it cannot hide a lab report.
+    assert!(visible(&hub.radiology.address));
+    // An organisation's mailbox has no profession.
+    assert!(visible(&Address::try_from(LABO).unwrap()));
 }

@@ -17,7 +17,7 @@ use mshub_directory::{
     Profession, Rpps, Sex,
 };
 use mshub_store::{MasterKey, Store};
-use mshub_vault::{FilingStatus, Vault};
+use mshub_vault::{FilingOutcome, Vault};
 use mshub_webmail::{router, Webmail};
 
 const CAMILLE_INS: &str = "284057511204339";
@@ -136,7 +136,7 @@ impl Hub {
             message.as_bytes(),
         );
         assert!(
-            matches!(filing.outcome(), FilingStatus::Filed { .. }),
+            matches!(filing.outcome(), FilingOutcome::Filed { .. }),
             "{:?}",
             filing.outcome()
         );

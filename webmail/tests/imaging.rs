@@ -19,7 +19,7 @@ use mshub_directory::{
     Account, AccountKind, Address, BirthDate, Directory, Domain, DomainEntry, DomainRole, Ins, Sex,
 };
 use mshub_store::{MasterKey, Store};
-use mshub_vault::{FilingStatus, Vault};
+use mshub_vault::{FilingOutcome, Vault};
 use mshub_webmail::{router, Webmail};
 
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -161,7 +161,7 @@ impl Hub {
             message.as_bytes(),
         );
         assert!(
-            matches!(filing.outcome(), FilingStatus::Filed { .. }),
+            matches!(filing.outcome(), FilingOutcome::Filed { .. }),
             "{filing:?}"
         );
         vault.reference(filing.documents()[0]).unwrap().to_string()

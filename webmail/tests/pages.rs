@@ -21,7 +21,7 @@ use mshub_directory::{
 };
 use mshub_mta::Mta;
 use mshub_store::{Flag, MasterKey, SpecialUse, Store};
-use mshub_vault::{FilingStatus, Vault};
+use mshub_vault::{FilingOutcome, Vault};
 use mshub_webmail::{router, Webmail};
 
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -205,7 +205,7 @@ impl Hub {
             Some(&Address::try_from(LABO).unwrap()),
             message.as_bytes(),
         );
-        assert!(matches!(filing.outcome(), FilingStatus::Filed { .. }));
+        assert!(matches!(filing.outcome(), FilingOutcome::Filed { .. }));
         vault
             .documents_for_patient(&self.camille)
             .unwrap()
@@ -1080,7 +1080,7 @@ async fn an_invitation_is_in_the_agenda_and_accepting_replies_to_the_organizer()
         invitation(0, "REQUEST").as_bytes(),
     );
     assert!(
-        matches!(filed.outcome(), mshub_agenda::FilingStatus::Filed { .. }),
+        matches!(filed.outcome(), mshub_agenda::FilingOutcome::Filed { .. }),
         "{:?}",
         filed.outcome()
     );

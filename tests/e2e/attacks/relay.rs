@@ -164,13 +164,7 @@ fn an_unauthenticated_relay_client_files_nothing_and_cannot_use_the_null_sender(
 fn an_unauthenticated_client_learns_nothing_of_a_closed_space() {
     let mut hub = hub_trusting("required", None);
     hub.stop();
-    let (_store, directory) = hub.open_store();
-    let camille = mshub_directory::Address::try_from(CAMILLE.0).unwrap();
-    directory
-        .close(&camille, mshub_store::now(), "test")
-        .unwrap();
-    drop(directory);
-    drop(_store);
+    hub.cli(&["account", "close", CAMILLE.0], "");
     hub.start();
     let closed = relay(&hub, None, &format!("secretariat@{PEER}"), CAMILLE.0);
     let unknown = relay(

@@ -220,8 +220,11 @@ fn cancel_of_one_occurrence_removes_only_it() {
             "RRULE:FREQ=DAILY;COUNT=3\r\n",
         )],
     );
-    h.agenda
-        .file_message(&h.camille, Some(&addr(MARTIN)), &message(&series, "REQUEST"));
+    h.agenda.file_message(
+        &h.camille,
+        Some(&addr(MARTIN)),
+        &message(&series, "REQUEST"),
+    );
     let one = calendar(
         "CANCEL",
         &[format!(
@@ -603,7 +606,10 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
     let first = h
         .agenda
         .file_message(&h.camille, Some(&addr(MARTIN)), &message(&v0, "REQUEST"));
-    assert!(matches!(first.outcome(), FilingOutcome::Filed { .. }), "{first:?}");
+    assert!(
+        matches!(first.outcome(), FilingOutcome::Filed { .. }),
+        "{first:?}"
+    );
     let intruder = addr("someone.else@chu.mshub.test");
     let moved = calendar(
         "REQUEST",
@@ -627,6 +633,8 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
     let filing = h
         .agenda
         .file_message(&h.camille, Some(&addr(MARTIN)), &message(&moved, "CANCEL"));
-    assert!(matches!(filing.outcome(), FilingOutcome::Filed { .. }), "{filing:?}");
+    assert!(
+        matches!(filing.outcome(), FilingOutcome::Filed { .. }),
+        "{filing:?}"
+    );
 }
-

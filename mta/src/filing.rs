@@ -158,12 +158,11 @@ impl Delivery {
         applicable
             .map(|f| {
                 // A panicking filer is a failed filing, not a lost message or a dead server.
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    f.file(&delivered)
-                }))
-                .unwrap_or_else(|_| FilingOutcome::Failed {
-                    reason: format!("{} failed unexpectedly", f.name()),
-                });
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.file(&delivered)))
+                        .unwrap_or_else(|_| FilingOutcome::Failed {
+                            reason: format!("{} failed unexpectedly", f.name()),
+                        });
                 FilingRecord {
                     filer: f.name().to_string(),
                     outcome,

@@ -39,8 +39,7 @@ impl PeerCertificate {
             DomainRole::Trusted {
                 certificate_names, ..
             } => {
-                self.names(entry.domain.as_str())
-                    || certificate_names.iter().any(|n| self.names(n))
+                self.names(entry.domain.as_str()) || certificate_names.iter().any(|n| self.names(n))
             }
             DomainRole::Local => false,
         }

@@ -112,7 +112,9 @@ impl Policy {
                     // The null sender is how peers return delivery reports (RFC 5321 §4.5.5):
                     // only from a peer operator whose certificate names a trusted domain.
                     return match client.peer_certificate {
-                        Some(cert) if self.vouches_for_some_peer(cert).map_err(storage_failed)? => {
+                        Some(cert)
+                            if self.vouches_for_some_peer(cert).map_err(storage_failed)? =>
+                        {
                             Ok(Authenticity::PeerCertificate)
                         }
                         _ => Err(Refusal::NullSenderNeedsPeer),
@@ -347,7 +349,9 @@ impl MessageHeaders {
         }
         let is_report = message.content_type().is_some_and(|ct| {
             ct.ctype().eq_ignore_ascii_case("multipart")
-                && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         });
         Self {
             from,

@@ -9,8 +9,8 @@ use std::time::Duration;
 /// The binary under test: this build's, or `MSHUB_UNDER_TEST` (e.g. an older release, to
 /// show that an attack replay fails against it).
 pub fn mshub() -> Command {
-    let bin = std::env::var_os("MSHUB_UNDER_TEST")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mshub").into());
+    let bin =
+        std::env::var_os("MSHUB_UNDER_TEST").unwrap_or_else(|| env!("CARGO_BIN_EXE_mshub").into());
     let mut cmd = Command::new(bin);
     cmd.env_remove("MSHUB_MASTER_KEY");
     cmd

@@ -41,7 +41,10 @@ fn a_single_document_xdm_is_filed_with_its_type_author_and_an_audit_record() {
     // Filed by the lab's mailbox: the author is the lab; the archive's author stays declared.
     assert_eq!(d.author.institution.as_deref(), Some("Laboratoire du CHU"));
     assert_eq!(d.author.address.as_ref().map(|a| a.as_str()), Some(LABO));
-    let declared = d.declared_author.as_ref().expect("the archive's author is kept");
+    let declared = d
+        .declared_author
+        .as_ref()
+        .expect("the archive's author is kept");
     assert_eq!(declared.person.as_deref(), Some("Dr Claire MARTIN"));
     assert_eq!(declared.address.as_ref().map(|a| a.as_str()), Some(MARTIN));
     assert_eq!(d.created.as_deref(), Some("20240115103000"));
@@ -171,7 +174,9 @@ fn a_standalone_cda_is_filed_and_rendered_with_header_and_narrative() {
     assert_eq!(doc.title, "Compte rendu de biologie");
     assert_eq!(doc.created.as_deref(), Some("20240115103000+0100"));
     assert_eq!(
-        doc.declared_author.as_ref().and_then(|d| d.person.as_deref()),
+        doc.declared_author
+            .as_ref()
+            .and_then(|d| d.person.as_deref()),
         Some("Dr Claire MARTIN")
     );
     let text = hub.vault.read_rendering(&hub.camille, id).unwrap().unwrap();
@@ -613,11 +618,18 @@ fn the_author_is_the_authenticated_sender_and_a_different_claim_stays_declared()
     let filing = hub.file_for_camille(&raw(1));
     let doc = hub.vault.document(filing.documents()[0]).unwrap();
     assert_eq!(doc.author.address.as_ref().unwrap().as_str(), LABO);
-    assert_eq!(doc.author.institution.as_deref(), Some("Laboratoire du CHU"));
+    assert_eq!(
+        doc.author.institution.as_deref(),
+        Some("Laboratoire du CHU")
+    );
     assert_eq!(doc.author.person, None);
     let declared = doc.declared_author.clone().expect("the claim is kept");
     assert_eq!(declared.address.unwrap().as_str(), MARTIN);
-    assert!(doc.author_display().contains("déclaré"), "{}", doc.author_display());
+    assert!(
+        doc.author_display().contains("déclaré"),
+        "{}",
+        doc.author_display()
+    );
     // From Dr Martin himself: the claim names the sender, nothing is left as declared.
     let filing = hub
         .vault

@@ -71,10 +71,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let headers = MessageHeaders::parse(&tx.data);
         let recipients: Vec<_> = tx.recipients.iter().map(|(r, _)| r.clone()).collect();
-        if let Err(refusal) = self
-            .mta
-            .policy
-            .check_message(self.client(), tx.from.is_none(), &headers, &recipients)
+        if let Err(refusal) =
+            self.mta
+                .policy
+                .check_message(self.client(), tx.from.is_none(), &headers, &recipients)
         {
             return self.refuse(refusal);
         }

@@ -78,7 +78,11 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
 
     send(&hub, MARTIN, &invitation(MARTIN.0, "REQUEST", 0, 12, "v0"));
     send(&hub, NURSE, &invitation(NURSE.0, "REQUEST", 5, 20, "moved"));
-    send(&hub, NURSE, &invitation(NURSE.0, "CANCEL", 6, 20, "cancelled"));
+    send(
+        &hub,
+        NURSE,
+        &invitation(NURSE.0, "CANCEL", 6, 20, "cancelled"),
+    );
     // Filing runs after the 250: the intruder's two filing reports say it is done (read with
     // curl over IMAPS: `SEARCH ALL` on its INBOX).
     let (_, imaps) = hub.imap_ports();
@@ -94,7 +98,11 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
                 .output()
                 .unwrap();
             found = text(&out.stdout);
-            found.split_whitespace().filter(|w| w.parse::<u32>().is_ok()).count() >= 2
+            found
+                .split_whitespace()
+                .filter(|w| w.parse::<u32>().is_ok())
+                .count()
+                >= 2
         },
     );
     assert!(done, "the sender is told: {found}");
@@ -114,6 +122,9 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
     let appointments = agenda.appointments(camille.id).unwrap();
     assert_eq!(appointments.len(), 1, "{appointments:?}");
     let a = &appointments[0];
-    assert_eq!(a.sequence, 0, "moved by someone who is not the organizer: {a:?}");
+    assert_eq!(
+        a.sequence, 0,
+        "moved by someone who is not the organizer: {a:?}"
+    );
     assert_ne!(a.status, mshub_agenda::Status::Cancelled, "{a:?}");
 }

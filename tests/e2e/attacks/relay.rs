@@ -188,7 +188,10 @@ fn a_client_certificate_speaks_only_for_the_domains_it_names() {
     let tmp = tempfile::tempdir().unwrap();
     let (ours, stranger) = (tmp.path().join("peer"), tmp.path().join("stranger"));
     // Both certificates come from the trust space's CA; only one names the sender's domain.
-    write_pki(&[(ours.as_path(), PEER), (stranger.as_path(), "other.autre.test")]);
+    write_pki(&[
+        (ours.as_path(), PEER),
+        (stranger.as_path(), "other.autre.test"),
+    ]);
     let mut hub = hub_trusting("mutual-tls", Some(&ours.join("ca.pem")));
     // Finding 8: the stranger's certificate is valid, but not for clinique.autre.test.
     let t = relay(&hub, Some(&stranger), &format!("labo@{PEER}"), CAMILLE.0);
@@ -203,8 +206,14 @@ fn a_client_certificate_speaks_only_for_the_domains_it_names() {
         listed = documents_of_camille(&mut hub);
         listed.to_string().contains("falsifi")
     });
-    assert!(found, "the authenticated peer's document is filed: {listed}");
+    assert!(
+        found,
+        "the authenticated peer's document is filed: {listed}"
+    );
     let text = listed.to_string();
     assert!(text.contains(&format!("labo@{PEER}")), "{text}");
-    assert!(text.contains("déclaré"), "the document's author is declared: {text}");
+    assert!(
+        text.contains("déclaré"),
+        "the document's author is declared: {text}"
+    );
 }

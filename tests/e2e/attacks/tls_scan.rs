@@ -20,7 +20,11 @@ fn scan(port: u16, starttls: &str) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("sslscan runs (scripts/install-deps --tests installs it)");
-    assert!(out.status.success(), "sslscan failed: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sslscan failed: {}",
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -40,7 +44,9 @@ fn check(name: &str, report: &str) {
             .unwrap_or_else(|| panic!("{name}: no line for {protocol}:\n{report}"));
         assert!(line.contains("disabled"), "{name}: {line}");
         assert!(
-            !accepted.iter().any(|l| l.contains(&format!(" {protocol} "))),
+            !accepted
+                .iter()
+                .any(|l| l.contains(&format!(" {protocol} "))),
             "{name}: a {protocol} cipher is accepted:\n{report}"
         );
     }

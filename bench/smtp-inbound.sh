@@ -3,13 +3,20 @@
 # mshub's relay port and against Postfix itself on this machine, in the same run.
 #
 #   bench/smtp-inbound.sh [MESSAGES]      (default 5000)
+#   MSHUB=path/to/mshub bench/smtp-inbound.sh [MESSAGES]
+#   NO_POSTFIX=1 bench/smtp-inbound.sh [MESSAGES]
 #
+# MSHUB: use that prebuilt binary (e.g. a release build of another commit, for an A/B run)
+# instead of building this tree's (`cargo build --release --bin mshub`). NO_POSTFIX=1 skips the
+# Postfix half (mshub only); by default both run.
 # mshub runs from a release build with `bench_plaintext_loopback` (smtp-source has no TLS) and
-# acknowledges each message after it is durably stored and encrypted in the patient's INBOX.
+# acknowledges each message after it is durably stored and encrypted in the patient's INBOX
+# (checked after the measurements: the INBOX, read over IMAPS, holds MESSAGES from the sender).
 # Postfix (Debian package, reconfigured here for loopback only on port 2526) acknowledges after
 # its queue file is fsync'd; its local delivery is set to discard, so it only queues.
 # Installs postfix (for smtp-source) when missing. Everything listens on 127.0.0.1 only.
 set -euo pipefail
+[ -n "${MSHUB:-}" ] && MSHUB=$(realpath "$MSHUB")
 cd "$(dirname "$0")/.."
 N=${1:-5000}
 SESSIONS=20
@@ -20,8 +27,11 @@ if ! command -v smtp-source >/dev/null; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
 fi
-cargo build --release --bin mshub -q
-MSHUB="$CARGO_TARGET_DIR/release/mshub"
+if [ -z "${MSHUB:-}" ]; then
+  cargo build --release --bin mshub -q
+  MSHUB="$CARGO_TARGET_DIR/release/mshub"
+fi
+[ -x "$MSHUB" ] || { echo "no executable mshub at $MSHUB" >&2; exit 1; }
 
 work=$(mktemp -d)
 hub_pid=""
@@ -34,6 +44,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RELAY=$(free_port)
+IMAPS=$(free_port)
 cat > "$work/mshub.toml" <<TOML
 hub_domain = "mshub.test"
 data_dir = "store"
@@ -44,7 +55,7 @@ smtp_relay = "127.0.0.1:$RELAY"
 submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
+imaps = "127.0.0.1:$IMAPS"
 https = "127.0.0.1:0"
 [log]
 filter = "warn"
@@ -53,15 +64,34 @@ bench_plaintext_loopback = true
 max_connections_per_source = 2000
 TOML
 
+ready() { # waits for the hub's banner; fails if the hub stopped (e.g. refused the config)
+  until grep -q "mshub ready" "$work/out"; do
+    kill -0 "$hub_pid" 2>/dev/null || { cat "$work/out" >&2; hub_pid=""; exit 1; }
+    sleep 0.2
+  done
+}
 # First start: keys, certificate, demo accounts; then trust the bench sender's domain.
 "$MSHUB" demo --data "$work" > "$work/out" &
 hub_pid=$!
-until grep -q "mshub ready" "$work/out"; do sleep 0.2; done
+ready
 kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
 "$MSHUB" --config "$work/mshub.toml" domain trust lab.bench.test >/dev/null
 "$MSHUB" demo --data "$work" > "$work/out" &
 hub_pid=$!
-until grep -q "mshub ready" "$work/out"; do sleep 0.2; done
+ready
+
+bench_stored() { # messages from the bench sender in the patient's INBOX, over IMAPS
+  python3 - "$IMAPS" <<'PY'
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL("127.0.0.1", int(sys.argv[1]), ssl_context=ctx)
+m.login("284057511204339@patient.mshub.test", "demo-camille")
+m.select("INBOX", readonly=True)
+typ, data = m.search(None, "FROM", "results@lab.bench.test")
+print(len(data[0].split()))
+m.logout()
+PY
+}
 
 run() { # name host:port
   local start end
@@ -83,8 +113,13 @@ wait "$idle_pid"
 run mshub "127.0.0.1:$RELAY"
 rss=$(ps -o rss= -p "$hub_pid")
 echo "mshub: RSS after the run $((rss / 1024)) MiB, CPU time $(ps -o time= -p "$hub_pid")"
+# After the measurements (a login costs a password hash): every message is in the INBOX.
+stored=$(bench_stored)
+echo "mshub: $stored of $N messages in the patient's INBOX"
+[ "$stored" -eq "$N" ] || { echo "mshub: messages missing from the INBOX" >&2; exit 1; }
 
 kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
+[ -n "${NO_POSTFIX:-}" ] && exit 0
 
 # Postfix on 127.0.0.1:2526, queue only (local delivery discards).
 [ -f /etc/postfix/main.cf ] || cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf

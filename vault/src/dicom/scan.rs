@@ -107,6 +107,10 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
     // The file meta group: explicit VR little endian, group 0002 only (PS3.10 §7.1).
     let mut pos = 4;
     let mut transfer_syntax = None;
+    // dicom-rs reads the meta group for as many bytes as (0002,0000) says, whatever their group
+    // (off-group elements included), and the data set from there: where the group length and
+    // the group-0002 elements disagree, dicom-rs would read a data set this walk never checked.
+    let mut group_end = None;
     loop {
         let (Some(group), Some(element)) = (u16_at(file, pos), u16_at(file, pos + 2)) else {
             return Err(format!("truncated file meta information at byte {pos}"));
@@ -135,6 +139,9 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
             .ok_or_else(|| {
                 format!("file meta element (0002,{element:04X}) declares {len} bytes beyond the end of the file")
             })?;
+        if element == 0x0000 && pos == 4 && len == 4 {
+            group_end = u32_at(file, start).and_then(|n| end.checked_add(n as usize));
+        }
         if element == 0x0010 {
             let uid = String::from_utf8_lossy(&file[start..end])
                 .trim_end_matches(['\0', ' '])
@@ -145,6 +152,11 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
         if pos == file.len() {
             break;
         }
+    }
+    if group_end.is_some_and(|end| end != pos) {
+        return Err(format!(
+            "file meta group length (0002,0000) does not end where its elements do (byte {pos})"
+        ));
     }
     let transfer_syntax =
         transfer_syntax.ok_or("no transfer syntax (0002,0010) in the file meta information")?;
@@ -426,6 +438,29 @@ mod tests {
         f.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
         let err = check(&f, 8).unwrap_err();
         assert!(err.contains("invalid value representation"), "{err}");
+    }
+
+    /// Found by fuzzing: a group length longer than the group made dicom-rs read explicit-VR
+    /// bytes as file meta and start the data set where an unchecked length of 2 GiB was.
+    #[test]
+    fn a_group_length_beyond_the_meta_group_is_refused() {
+        let group = meta("1.2.840.10008.1.2");
+        let mut f = b"DICM".to_vec();
+        for extra in [0u32, 16] {
+            f.truncate(4);
+            f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+            f.extend_from_slice(&(group.len() as u32 - 4 + extra).to_le_bytes());
+            f.extend_from_slice(&group[4..]);
+            f.extend_from_slice(&[0x08, 0x00, 0x16, 0x00, 2, 0, 0, 0, b'1', 0]);
+            f.extend_from_slice(&[0; 16]);
+            let result = check(&f, 8);
+            if extra == 0 {
+                assert!(result.is_ok(), "{result:?}");
+            } else {
+                let err = result.unwrap_err();
+                assert!(err.contains("group length (0002,0000)"), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -232,35 +232,7 @@ Content-Transfer-Encoding: base64\r\n\
 
 /// dr.martin's calendar client sends `e` to Camille: smtplib, implicit TLS, AUTH.
 fn martin_sends(hub: &Instance, e: &Event<'_>) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), thunderbird_message(e)).unwrap();
-    let port = hub.ports.submissions.to_string();
-    let out = send_py(&[
-        "--port",
-        &port,
-        "--mode",
-        "ssl",
-        "--cafile",
-        hub.ca.to_str().unwrap(),
-        "--user",
-        MARTIN.0,
-        "--password",
-        MARTIN.1,
-        "--sender",
-        MARTIN.0,
-        "--to",
-        CAMILLE.0,
-        "--message",
-        file.path().to_str().unwrap(),
-    ]);
-    assert!(
-        text(&out.stdout).contains("SENT"),
-        "{} (SEQUENCE {}) not accepted: {}{}",
-        e.method,
-        e.sequence,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    submit(hub, MARTIN, CAMILLE.0, &thunderbird_message(e));
 }
 
 /// Runs tests/e2e/py/itip_reply.py and parses the JSON it prints.

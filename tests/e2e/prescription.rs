@@ -235,32 +235,11 @@ fn today() -> String {
 
 /// Dr Martin sends an `ordonnance.json` naming `rpps` to Camille with smtplib (TLS, AUTH).
 fn send_order(hub: &Instance, rpps: &str, subject: &str) {
-    let message = hub.dir.join(format!("{rpps}.eml"));
-    std::fs::write(&message, order_message(&today(), rpps, subject)).unwrap();
-    let port = hub.ports.submissions.to_string();
-    let sent = send_py(&[
-        "--port",
-        &port,
-        "--mode",
-        "ssl",
-        "--cafile",
-        hub.ca.to_str().unwrap(),
-        "--user",
-        MARTIN.0,
-        "--password",
-        MARTIN.1,
-        "--sender",
-        MARTIN.0,
-        "--to",
+    submit(
+        hub,
+        MARTIN,
         CAMILLE.0,
-        "--message",
-        message.to_str().unwrap(),
-    ]);
-    assert!(
-        text(&sent.stdout).contains("SENT"),
-        "{}{}",
-        text(&sent.stdout),
-        text(&sent.stderr)
+        &order_message(&today(), rpps, subject),
     );
 }
 

@@ -459,6 +459,38 @@ pub fn send_py(args: &[&str]) -> Output {
         .expect("python3 runs")
 }
 
+/// `who` (address, password) submits `message` to `to` with smtplib over implicit TLS and
+/// AUTH (tests/e2e/py/send.py); panics unless it was accepted.
+pub fn submit(hub: &Instance, who: (&str, &str), to: &str, message: &[u8]) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
+    let port = hub.ports.submissions.to_string();
+    let out = send_py(&[
+        "--port",
+        &port,
+        "--mode",
+        "ssl",
+        "--cafile",
+        hub.ca.to_str().unwrap(),
+        "--user",
+        who.0,
+        "--password",
+        who.1,
+        "--sender",
+        who.0,
+        "--to",
+        to,
+        "--message",
+        file.path().to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stdout).contains("SENT"),
+        "not accepted: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 /// The message as the client sent it: `stored` without the Received: header the hub added on
 /// top (which must be there).
 pub fn without_received(stored: &[u8]) -> &[u8] {

@@ -38,36 +38,6 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
     .into_bytes()
 }
 
-fn send(hub: &Instance, who: (&str, &str), message: &[u8]) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), message).unwrap();
-    let port = hub.ports.submissions.to_string();
-    let out = send_py(&[
-        "--port",
-        &port,
-        "--mode",
-        "ssl",
-        "--cafile",
-        hub.ca.to_str().unwrap(),
-        "--user",
-        who.0,
-        "--password",
-        who.1,
-        "--sender",
-        who.0,
-        "--to",
-        CAMILLE.0,
-        "--message",
-        file.path().to_str().unwrap(),
-    ]);
-    assert!(
-        text(&out.stdout).contains("SENT"),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
 #[test]
 fn only_the_organizer_moves_or_cancels_an_appointment() {
     let mut hub = Instance::demo();
@@ -76,11 +46,22 @@ fn only_the_organizer_moves_or_cancels_an_appointment() {
     assert!(added.status.success(), "{}", text(&added.stderr));
     hub.start();
 
-    send(&hub, MARTIN, &invitation(MARTIN.0, "REQUEST", 0, 12, "v0"));
-    send(&hub, NURSE, &invitation(NURSE.0, "REQUEST", 5, 20, "moved"));
-    send(
+    submit(
+        &hub,
+        MARTIN,
+        CAMILLE.0,
+        &invitation(MARTIN.0, "REQUEST", 0, 12, "v0"),
+    );
+    submit(
         &hub,
         NURSE,
+        CAMILLE.0,
+        &invitation(NURSE.0, "REQUEST", 5, 20, "moved"),
+    );
+    submit(
+        &hub,
+        NURSE,
+        CAMILLE.0,
         &invitation(NURSE.0, "CANCEL", 6, 20, "cancelled"),
     );
     // Filing runs after the 250: the intruder's two filing reports say it is done (read with

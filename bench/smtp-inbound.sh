@@ -76,6 +76,7 @@ hub_pid=$!
 ready
 kill "$hub_pid"; wait "$hub_pid" || true; hub_pid=""
 "$MSHUB" --config "$work/mshub.toml" domain trust lab.bench.test >/dev/null
+rm "$work/out" # or the first start's banner reads as the second's
 "$MSHUB" demo --data "$work" > "$work/out" &
 hub_pid=$!
 ready
@@ -105,7 +106,10 @@ run() { # name host:port
 ulimit -n 4096
 python3 bench/idle_connections.py 127.0.0.1 "$RELAY" 1000 5 > "$work/idle" &
 idle_pid=$!
-until grep -q holding "$work/idle" 2>/dev/null; do sleep 0.2; done
+until grep -q holding "$work/idle" 2>/dev/null; do
+  kill -0 "$idle_pid" 2>/dev/null || { echo "the idle connections failed" >&2; exit 1; }
+  sleep 0.2
+done
 rss=$(ps -o rss= -p "$hub_pid")
 echo "mshub: RSS with 1000 idle connections $((rss / 1024)) MiB"
 wait "$idle_pid"

@@ -1,10 +1,10 @@
 //! A text/calendar part (RFC 5545, iTIP RFC 5546) of an incoming message.
+//! The harness is `fuzz/harness/agenda_ics.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_agenda::ics::read_invitation;
-use mshub_agenda::IcsLimits;
+#[path = "../harness/agenda_ics.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = read_invitation(data, &IcsLimits::default());
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

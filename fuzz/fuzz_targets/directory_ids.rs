@@ -1,16 +1,10 @@
-//! The validating constructors of the identifiers that arrive in SMTP envelopes, IMAP LOGIN,
-//! web forms and XDM metadata: INS, RPPS, mail address, domain.
+//! The validating constructors of INS, RPPS, mail address and domain.
+//! The harness is `fuzz/harness/directory_ids.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_directory::{Address, Domain, Ins, Rpps};
+#[path = "../harness/directory_ids.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else {
-        return;
-    };
-    let _ = Ins::try_from(s);
-    let _ = Rpps::try_from(s);
-    let _ = Domain::try_from(s);
-    let _ = Address::try_from(s);
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

@@ -1,15 +1,10 @@
-//! An IMAP command line as the server frames it (without its final CRLF, literals inline),
-//! and the helpers the server runs on a line before parsing it.
+//! An IMAP command line as the server frames it, and the helpers run on it.
+//! The harness is `fuzz/harness/imap_command.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_imap::codec::{literal_at_end, mutf7, parse_command, tag_of};
+#[path = "../harness/imap_command.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_command(data);
-    let _ = tag_of(data);
-    let _ = literal_at_end(data);
-    if let Ok(name) = std::str::from_utf8(data) {
-        let _ = mutf7::decode(name);
-    }
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

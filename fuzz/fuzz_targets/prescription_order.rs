@@ -1,22 +1,10 @@
-//! A prescriber's `ordonnance.json`, as an attachment of a message and on its own, and the
-//! parts of a scanned QR link.
+//! A prescriber's ordonnance.json, in a message and alone, and a QR link's parts.
+//! The harness is `fuzz/harness/prescription_order.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_prescription::order::{find_order, parse_order};
-use mshub_prescription::Link;
+#[path = "../harness/prescription_order.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    if let Some(Ok(order)) = find_order(data) {
-        let _ = parse_order(&order);
-    }
-    let _ = parse_order(data);
-    let text = String::from_utf8_lossy(data);
-    let mut parts = text.splitn(3, '&');
-    let (id, h, s) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let _ = Link::parse(id, h, s);
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

@@ -1,15 +1,10 @@
-//! A DICOM file attached to a message (or inside an XDM archive): the structural check, the
-//! read of its study, series and image attributes, and the rendering of its first frame.
+//! A DICOM file: structural check, read of its attributes, rendering of its first frame.
+//! The harness is `fuzz/harness/vault_dicom.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_vault::dicom::read_instance;
-use mshub_vault::dicom::render::{render_png, Preset};
-use mshub_vault::DicomLimits;
+#[path = "../harness/vault_dicom.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let limits = DicomLimits::default();
-    if let Ok(Some(_)) = read_instance(data, "fuzz.dcm", &limits) {
-        let _ = render_png(data, "fuzz.dcm", 0, Preset::Default, 256, &limits);
-    }
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

@@ -1,15 +1,10 @@
-//! An XDM archive (IHE ITI TF-3 §9, a zip) attached to a message, and the pieces of it that
-//! the vault reads on its own: a METADATA.XML and a patientId (CX) value.
+//! An XDM archive (a zip), a METADATA.XML and a patientId (CX) value.
+//! The harness is `fuzz/harness/vault_xdm.rs`, shared with the replay of the corpus as a test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mshub_vault::xdm::{parse_metadata, parse_patient_id, read_xdm};
-use mshub_vault::XdmLimits;
+#[path = "../harness/vault_xdm.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = read_xdm(data, &XdmLimits::default());
-    let _ = parse_metadata(data, "METADATA.XML");
-    if let Ok(cx) = std::str::from_utf8(data) {
-        let _ = parse_patient_id(cx);
-    }
-});
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| harness::run(data));

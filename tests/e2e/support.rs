@@ -624,6 +624,127 @@ impl Instance {
     }
 }
 
+/// A browser of the tests, driven with curl: one cookie jar, the hub's certificate verified,
+/// redirects not followed.
+pub struct CurlSession {
+    ca: PathBuf,
+    port: u16,
+    /// curl arguments given on every request (e.g. `--interface 127.0.0.2`).
+    always: Vec<String>,
+    jar: tempfile::TempDir,
+}
+
+/// What a request sends.
+pub enum Post<'a> {
+    /// A GET.
+    Nothing,
+    /// A urlencoded form, each pair encoded by curl (an empty form still is a POST).
+    Form(&'a [(&'a str, &'a str)]),
+    /// A urlencoded body sent exactly as given (`%09`, a raw tab…).
+    Raw(&'a str),
+}
+
+impl CurlSession {
+    pub fn new(hub: &Instance, port: u16) -> CurlSession {
+        CurlSession {
+            ca: hub.ca.clone(),
+            port,
+            always: Vec::new(),
+            jar: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A session whose connections come from the loopback address `source`.
+    pub fn from_source(hub: &Instance, port: u16, source: &str) -> CurlSession {
+        let mut session = Self::new(hub, port);
+        session.always = vec!["--interface".into(), source.into()];
+        session
+    }
+
+    /// GET, or POST of `form` (urlencoded pairs) when given.
+    pub fn request(&self, path: &str, form: Option<&[(&str, &str)]>) -> HttpReply {
+        self.request_with(path, form.map_or(Post::Nothing, Post::Form), &[])
+    }
+
+    /// [`Self::request`] with any body and extra curl arguments.
+    pub fn request_with(&self, path: &str, post: Post<'_>, extra: &[&str]) -> HttpReply {
+        let headers = self.jar.path().join("headers");
+        let body = self.jar.path().join("body");
+        let jar = self.jar.path().join("cookies");
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--show-error", "--max-time", "60", "--cacert"])
+            .arg(&self.ca)
+            .args(&self.always)
+            .arg("--cookie")
+            .arg(&jar)
+            .arg("--cookie-jar")
+            .arg(&jar)
+            .arg("--dump-header")
+            .arg(&headers)
+            .arg("--output")
+            .arg(&body)
+            .args(["--write-out", "%{http_code}"]);
+        match post {
+            Post::Nothing => {}
+            Post::Form(form) => {
+                cmd.args(["--data", ""]);
+                for (name, value) in form {
+                    cmd.arg("--data-urlencode").arg(format!("{name}={value}"));
+                }
+            }
+            Post::Raw(raw) => {
+                cmd.arg("--data-raw").arg(raw);
+            }
+        }
+        let out = cmd
+            .args(extra)
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
+        HttpReply {
+            status: text(&out.stdout).trim().parse().expect("an HTTP status"),
+            // Only the name is trimmed: a value keeps what the server put in it (a tab…).
+            headers: std::fs::read_to_string(&headers)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| {
+                    let v = v.strip_prefix(' ').unwrap_or(v);
+                    (
+                        n.trim().to_ascii_lowercase(),
+                        v.trim_end_matches('\r').to_string(),
+                    )
+                })
+                .collect(),
+            body: std::fs::read(&body).unwrap_or_default(),
+        }
+    }
+
+    /// The login form, fetched (its cookie and CSRF token) and posted.
+    pub fn log_in(&self, login: &str, password: &str) -> HttpReply {
+        let page = self.request("/login", None);
+        assert_eq!(page.status, 200, "{page:?}");
+        let csrf = csrf_field(&page);
+        self.request(
+            "/login",
+            Some(&[("_csrf", &csrf), ("login", login), ("password", password)]),
+        )
+    }
+}
+
+/// The `_csrf` hidden field of a page (every form of a page carries the same token).
+pub fn csrf_field(page: &HttpReply) -> String {
+    let html = text(&page.body);
+    let marker = r#"name="_csrf" value=""#;
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no _csrf field in:\n{html}"));
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find('"').expect("the field's end")].to_string()
+}
+
 /// What `curl` got from an HTTPS request.
 #[derive(Debug)]
 pub struct HttpReply {

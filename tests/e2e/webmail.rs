@@ -7,7 +7,6 @@
 //! Needs Debian's chromium, node and the npm packages of tests/e2e/browser: all installed by
 //! `scripts/install-deps --tests`. Missing ones fail the test (never a skip).
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -237,81 +236,6 @@ fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
 
 // ----- CSRF, cookies and CSP with curl -----
 
-/// A curl session: one cookie jar, the hub's certificate verified.
-struct CurlSession {
-    ca: PathBuf,
-    port: u16,
-    jar: tempfile::TempDir,
-}
-
-impl CurlSession {
-    fn new(hub: &Instance, port: u16) -> CurlSession {
-        CurlSession {
-            ca: hub.ca.clone(),
-            port,
-            jar: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// GET, or POST of `form` (urlencoded pairs) when given; redirects are not followed.
-    fn request(&self, path: &str, form: Option<&[(&str, &str)]>) -> HttpReply {
-        self.request_with(path, form, &[])
-    }
-
-    /// [`Self::request`] with extra curl arguments.
-    fn request_with(&self, path: &str, form: Option<&[(&str, &str)]>, extra: &[&str]) -> HttpReply {
-        let headers = self.jar.path().join("headers");
-        let body = self.jar.path().join("body");
-        let jar = self.jar.path().join("cookies");
-        let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
-            .arg(&self.ca)
-            .arg("--cookie")
-            .arg(&jar)
-            .arg("--cookie-jar")
-            .arg(&jar)
-            .arg("--dump-header")
-            .arg(&headers)
-            .arg("--output")
-            .arg(&body)
-            .args(["--write-out", "%{http_code}"]);
-        if let Some(form) = form {
-            // An empty form still is a urlencoded POST.
-            cmd.args(["--data", ""]);
-            for (name, value) in form {
-                cmd.arg("--data-urlencode").arg(format!("{name}={value}"));
-            }
-        }
-        let out = cmd
-            .args(extra)
-            .arg(format!("https://127.0.0.1:{}{path}", self.port))
-            .stdin(Stdio::null())
-            .output()
-            .expect("curl runs");
-        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
-        HttpReply {
-            status: text(&out.stdout).trim().parse().expect("an HTTP status"),
-            headers: std::fs::read_to_string(&headers)
-                .unwrap()
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect(),
-            body: std::fs::read(&body).unwrap_or_default(),
-        }
-    }
-}
-
-/// The `_csrf` hidden field of the page (every form of a page carries the same token).
-fn csrf_field(page: &HttpReply) -> String {
-    let html = text(&page.body);
-    let at = html
-        .find(r#"name="_csrf" value=""#)
-        .unwrap_or_else(|| panic!("no _csrf field in:\n{html}"));
-    let rest = &html[at + r#"name="_csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
 /// The `Set-Cookie` header setting `name`.
 fn set_cookie<'a>(reply: &'a HttpReply, name: &str) -> &'a str {
     reply
@@ -425,7 +349,11 @@ fn a_tampered_or_missing_csrf_token_is_refused() {
     assert_eq!(after.status, 303, "{after:?}");
     assert_eq!(after.header("location"), Some("/login"));
     // The session ended on the server, not only in the browser's jar.
-    let replayed = web.request_with("/", None, &["--header", &format!("Cookie: {session}")]);
+    let replayed = web.request_with(
+        "/",
+        Post::Nothing,
+        &["--header", &format!("Cookie: {session}")],
+    );
     assert_eq!(
         replayed.status, 303,
         "the old session still works: {replayed:?}"

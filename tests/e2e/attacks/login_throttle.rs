@@ -4,89 +4,11 @@
 //! all passed the check before the first failure was counted. Now the throttle counts per
 //! account, and each attempt is counted before its password is checked.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::*;
 
 use super::login_memory::imap_logins_at_once;
-
-/// One browser on the web login form, from `source` (a loopback address the client binds).
-struct WebLogin<'a> {
-    hub: &'a Instance,
-    port: u16,
-    source: &'a str,
-    jar: tempfile::TempDir,
-}
-
-impl<'a> WebLogin<'a> {
-    fn new(hub: &'a Instance, port: u16, source: &'a str) -> Self {
-        WebLogin {
-            hub,
-            port,
-            source,
-            jar: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// GET, or POST of `form` when given; redirects are not followed.
-    fn request(&self, path: &str, form: Option<&[(&str, &str)]>) -> HttpReply {
-        let headers = self.jar.path().join("headers");
-        let body = self.jar.path().join("body");
-        let jar = self.jar.path().join("cookies");
-        let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "60"])
-            .args(["--interface", self.source, "--cacert"])
-            .arg(&self.hub.ca)
-            .arg("--cookie")
-            .arg(&jar)
-            .arg("--cookie-jar")
-            .arg(&jar)
-            .arg("--dump-header")
-            .arg(&headers)
-            .arg("--output")
-            .arg(&body)
-            .args(["--write-out", "%{http_code}"]);
-        if let Some(form) = form {
-            for (name, value) in form {
-                cmd.arg("--data-urlencode").arg(format!("{name}={value}"));
-            }
-        }
-        let out = cmd
-            .arg(format!("https://127.0.0.1:{}{path}", self.port))
-            .stdin(Stdio::null())
-            .output()
-            .expect("curl runs");
-        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
-        HttpReply {
-            status: text(&out.stdout).trim().parse().expect("an HTTP status"),
-            headers: std::fs::read_to_string(&headers)
-                .unwrap()
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect(),
-            body: std::fs::read(&body).unwrap_or_default(),
-        }
-    }
-
-    /// The login form, filled and posted.
-    fn log_in(&self, login: &str, password: &str) -> HttpReply {
-        let page = self.request("/login", None);
-        assert_eq!(page.status, 200, "{page:?}");
-        let html = text(&page.body);
-        let marker = r#"name="_csrf" value=""#;
-        let at = html
-            .find(marker)
-            .unwrap_or_else(|| panic!("no _csrf field in:\n{html}"));
-        let rest = &html[at + marker.len()..];
-        let csrf = &rest[..rest.find('"').expect("the field's end")];
-        self.request(
-            "/login",
-            Some(&[("_csrf", csrf), ("login", login), ("password", password)]),
-        )
-    }
-}
 
 #[test]
 fn a_locked_account_stays_locked_under_another_spelling_and_from_another_address() {
@@ -95,7 +17,7 @@ fn a_locked_account_stays_locked_under_another_spelling_and_from_another_address
 
     // Lock dr.martin from 127.0.0.1: wrong passwords, waiting out each delay, until 7
     // failures are counted (the next delay is 8 s).
-    let attacker = WebLogin::new(&hub, port, "127.0.0.1");
+    let attacker = CurlSession::from_source(&hub, port, "127.0.0.1");
     let mut failures = 0;
     for _ in 0..40 {
         if failures == 7 {
@@ -124,7 +46,7 @@ fn a_locked_account_stays_locked_under_another_spelling_and_from_another_address
         ("127.0.0.4", "  Dr.Martin@hopital.mshub.test  "),
         ("127.0.0.5", MARTIN.0),
     ] {
-        let r = WebLogin::new(&hub, port, source).log_in(login, MARTIN.1);
+        let r = CurlSession::from_source(&hub, port, source).log_in(login, MARTIN.1);
         assert_eq!(
             r.status,
             429,

@@ -6,96 +6,22 @@
 //! connections opened and left idle.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::support::*;
 
 const CAMILLE_INS: &str = "284057511204339";
 
-/// A browser of the test: one cookie jar, the hub's certificate verified.
-struct Browser<'a> {
-    ca: &'a Path,
-    port: u16,
-    jar: tempfile::TempDir,
-}
-
-impl<'a> Browser<'a> {
-    fn new(hub: &'a Instance, port: u16) -> Self {
-        Browser {
-            ca: &hub.ca,
-            port,
-            jar: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// GET `path`, or POST of the urlencoded `body` exactly as given; redirects not followed.
-    fn request(&self, path: &str, body: Option<&str>, extra: &[&str]) -> HttpReply {
-        let headers = self.jar.path().join("headers");
-        let out_body = self.jar.path().join("body");
-        let jar = self.jar.path().join("cookies");
-        let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "30", "--cacert"])
-            .arg(self.ca)
-            .arg("--cookie")
-            .arg(&jar)
-            .arg("--cookie-jar")
-            .arg(&jar)
-            .arg("--dump-header")
-            .arg(&headers)
-            .arg("--output")
-            .arg(&out_body)
-            .args(["--write-out", "%{http_code}"]);
-        if let Some(body) = body {
-            cmd.arg("--data-raw").arg(body);
-        }
-        let out = cmd
-            .args(extra)
-            .arg(format!("https://127.0.0.1:{}{path}", self.port))
-            .stdin(Stdio::null())
-            .output()
-            .expect("curl runs");
-        assert!(out.status.success(), "curl failed: {}", text(&out.stderr));
-        HttpReply {
-            status: text(&out.stdout).trim().parse().expect("an HTTP status"),
-            // Only the name is trimmed: a value keeps what the server put in it (a tab…).
-            headers: std::fs::read_to_string(&headers)
-                .unwrap()
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| {
-                    let v = v.strip_prefix(' ').unwrap_or(v);
-                    (
-                        n.trim().to_ascii_lowercase(),
-                        v.trim_end_matches('\r').to_string(),
-                    )
-                })
-                .collect(),
-            body: std::fs::read(&out_body).unwrap_or_default(),
-        }
-    }
-
-    /// Camille's login form posted with `next` as raw urlencoded text (`%09`, or a raw tab).
-    fn log_in_to(&self, raw_next: &str) -> HttpReply {
-        let page = self.request("/login", None, &[]);
-        assert_eq!(page.status, 200, "{page:?}");
-        let token = csrf_field(&page);
-        let body = format!(
-            "_csrf={token}&login={CAMILLE_INS}&password={}&next={raw_next}",
-            CAMILLE.1
-        );
-        self.request("/login", Some(&body), &[])
-    }
-}
-
-/// The `_csrf` hidden field of a page.
-fn csrf_field(page: &HttpReply) -> String {
-    let html = text(&page.body);
-    let at = html
-        .find(r#"name="_csrf" value=""#)
-        .unwrap_or_else(|| panic!("no _csrf field in:\n{html}"));
-    let rest = &html[at + r#"name="_csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
+/// Camille's login form posted with `next` as raw urlencoded text (`%09`, or a raw tab).
+fn log_in_to(browser: &CurlSession, raw_next: &str) -> HttpReply {
+    let page = browser.request("/login", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let token = csrf_field(&page);
+    let body = format!(
+        "_csrf={token}&login={CAMILLE_INS}&password={}&next={raw_next}",
+        CAMILLE.1
+    );
+    browser.request_with("/login", Post::Raw(&body), &[])
 }
 
 /// Where a browser goes from a `Location`: WHATWG URL parsing strips tabs and newlines, then
@@ -116,16 +42,16 @@ fn the_login_never_sends_the_browser_to_another_site() {
 
     // The finding: a tab between the slashes, percent-encoded in the form and raw.
     for raw_next in ["/%09/evil.example", "/\t/evil.example"] {
-        let browser = Browser::new(&hub, port);
-        let signed_in = browser.log_in_to(raw_next);
+        let browser = CurlSession::new(&hub, port);
+        let signed_in = log_in_to(&browser, raw_next);
         assert_eq!(signed_in.status, 303, "{raw_next:?}: {signed_in:?}");
         let location = signed_in.header("location").unwrap_or_default();
         assert_eq!(location, "/", "next={raw_next:?} went to {location:?}");
     }
 
     // Signed in, the login page sends straight on to `next`: the same check, every trick.
-    let browser = Browser::new(&hub, port);
-    let signed_in = browser.log_in_to("");
+    let browser = CurlSession::new(&hub, port);
+    let signed_in = log_in_to(&browser, "");
     assert_eq!(signed_in.status, 303, "{signed_in:?}");
     let hostile = [
         "/%09/evil.example",
@@ -145,7 +71,7 @@ fn the_login_never_sends_the_browser_to_another_site() {
         "%20//evil.example",
     ];
     for raw_next in hostile {
-        let r = browser.request(&format!("/login?next={raw_next}"), None, &[]);
+        let r = browser.request(&format!("/login?next={raw_next}"), None);
         assert_eq!(r.status, 303, "{raw_next}: {r:?}");
         let location = r.header("location").unwrap_or_default();
         assert!(
@@ -161,7 +87,7 @@ fn the_login_never_sends_the_browser_to_another_site() {
         "/m/INBOX/3",
     ] {
         let query = format!("next={}", wanted.replace('&', "%26").replace('?', "%3F"));
-        let r = browser.request(&format!("/login?{query}"), None, &[]);
+        let r = browser.request(&format!("/login?{query}"), None);
         assert_eq!(r.status, 303, "{wanted}: {r:?}");
         assert_eq!(r.header("location"), Some(wanted));
     }
@@ -373,18 +299,18 @@ fn fake_session_cookies_do_not_escape_the_post_limit() {
     let port = hub.https_port();
 
     // Camille signs in: one post of this address.
-    let camille = Browser::new(&hub, port);
-    let signed_in = camille.log_in_to("");
+    let camille = CurlSession::new(&hub, port);
+    let signed_in = log_in_to(&camille, "");
     assert_eq!(signed_in.status, 303, "{signed_in:?}");
 
     // Posts from the same address, each with a session cookie of its own making.
     let statuses: Vec<u16> = (0..12)
         .map(|i| {
-            let forged = Browser::new(&hub, port);
+            let forged = CurlSession::new(&hub, port);
             let cookie = format!("__Host-mshub=forged-{i}-{}", std::process::id());
-            let r = forged.request(
+            let r = forged.request_with(
                 "/login",
-                Some("login=nobody&password=guess"),
+                Post::Raw("login=nobody&password=guess"),
                 &["--header", &format!("Cookie: {cookie}")],
             );
             if r.status == 429 {
@@ -402,10 +328,10 @@ fn fake_session_cookies_do_not_escape_the_post_limit() {
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 
     // A real session has its own bucket: Camille still signs out.
-    let inbox = camille.request("/", None, &[]);
+    let inbox = camille.request("/", None);
     assert_eq!(inbox.status, 200, "{inbox:?}");
     let token = csrf_field(&inbox);
-    let out = camille.request("/logout", Some(&format!("_csrf={token}")), &[]);
+    let out = camille.request_with("/logout", Post::Raw(&format!("_csrf={token}")), &[]);
     assert_eq!(out.status, 303, "{out:?}");
     assert_eq!(out.header("location"), Some("/login"));
     hub.stop();

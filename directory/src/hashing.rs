@@ -135,12 +135,6 @@ pub fn gate() -> &'static Gate {
 
 static GATE: OnceLock<Gate> = OnceLock::new();
 
-/// Sets the hub's gate (slots, queue, patience) before its first use. `false` if a hash has
-/// already used the default one.
-pub fn configure(slots: usize, max_waiting: usize, patience: Duration) -> bool {
-    GATE.set(Gate::new(slots, max_waiting, patience)).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

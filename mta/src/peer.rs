@@ -21,28 +21,26 @@ impl PeerCertificate {
         Self(Arc::new(der))
     }
 
-    /// Whether the certificate names `name` (a DNS name, wildcards as RFC 6125 §6.4.3 allows).
-    pub fn names(&self, name: &str) -> bool {
+    /// Whether it may speak for `entry`'s domain: the domain is among its names, or the
+    /// operator configured one of its names for that domain (`domain trust --certificate-name`).
+    /// Names are matched as RFC 6125 §6.4.3 says (wildcards included); the certificate is
+    /// parsed once for all of them.
+    pub fn vouches_for(&self, entry: &DomainEntry) -> bool {
+        let DomainRole::Trusted {
+            certificate_names, ..
+        } = &entry.role
+        else {
+            return false;
+        };
         let Ok(cert) = webpki::EndEntityCert::try_from(self.0.as_ref()) else {
             return false;
         };
-        let Ok(server_name) = ServerName::try_from(name) else {
-            return false;
-        };
-        cert.verify_is_valid_for_subject_name(&server_name).is_ok()
-    }
-
-    /// Whether it may speak for `entry`'s domain: the domain is among its names, or the
-    /// operator configured one of its names for that domain (`domain trust --certificate-name`).
-    pub fn vouches_for(&self, entry: &DomainEntry) -> bool {
-        match &entry.role {
-            DomainRole::Trusted {
-                certificate_names, ..
-            } => {
-                self.names(entry.domain.as_str()) || certificate_names.iter().any(|n| self.names(n))
-            }
-            DomainRole::Local => false,
-        }
+        std::iter::once(entry.domain.as_str())
+            .chain(certificate_names.iter().map(String::as_str))
+            .any(|name| {
+                ServerName::try_from(name)
+                    .is_ok_and(|n| cert.verify_is_valid_for_subject_name(&n).is_ok())
+            })
     }
 }
 

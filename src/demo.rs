@@ -38,6 +38,7 @@ pub fn demo_accounts() -> anyhow::Result<Vec<(Address, &'static str, AccountKind
                 family_name: "Martin".into(),
                 profession: Profession::Physician,
                 specialty: "médecine générale".into(),
+                city: "Paris".into(),
             },
         ),
         (

@@ -224,6 +224,9 @@ pub struct ProfessionalArgs {
     profession: String,
     #[arg(long, default_value = "")]
     specialty: String,
+    /// Where they practise (shown to patients who search the directory).
+    #[arg(long, default_value = "")]
+    city: String,
 }
 
 #[derive(Subcommand)]
@@ -433,6 +436,7 @@ fn account(
                     family_name: p.family_name,
                     profession: Profession::try_from(p.profession.as_str())?,
                     specialty: p.specialty,
+                    city: p.city,
                 },
                 KindArgs::Organisation { name, members } => AccountKind::Organisation {
                     name,

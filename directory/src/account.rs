@@ -203,8 +203,11 @@ pub enum AccountKind {
         given_name: String,
         family_name: String,
         profession: Profession,
-        /// Free text, e.g. "médecine générale".
+        /// Free text, e.g. "médecine générale" (or a code of the national nomenclature).
         specialty: String,
+        /// Where they practise (for patients searching the directory); empty if not given.
+        #[serde(default)]
+        city: String,
     },
     /// A shared mailbox of an organisation (a lab's system, a service), used by its members.
     Organisation { name: String, members: Vec<Address> },

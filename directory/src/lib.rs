@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod password;
 mod record;
 mod rpps;
+mod search;
 pub mod throttle;
 
 use std::net::IpAddr;
@@ -35,6 +36,7 @@ pub use error::{DirectoryError, Result};
 pub use ins::Ins;
 pub use lifecycle::{Lifecycle, LifecyclePolicy, Purger, RosterOutcome, RosterPatient, TickReport};
 pub use rpps::Rpps;
+pub use search::fold;
 pub use throttle::{ConnectionLimits, ConnectionSlot, Throttle};
 
 pub(crate) const ACCOUNT: Tree = Tree("account");

@@ -44,6 +44,7 @@ fn martin() -> AccountKind {
         family_name: "Martin".into(),
         profession: Profession::Physician,
         specialty: "médecine générale".into(),
+        city: String::new(),
     }
 }
 

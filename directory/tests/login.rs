@@ -38,6 +38,7 @@ fn with_martin() -> (tempfile::TempDir, Directory) {
             family_name: "Martin".into(),
             profession: Profession::Physician,
             specialty: "médecine générale".into(),
+            city: String::new(),
         },
         Some("demo-martin"),
         "t",

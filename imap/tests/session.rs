@@ -68,6 +68,7 @@ fn hub_with(config: ImapConfig) -> Hub {
                 family_name: "Martin".into(),
                 profession: Profession::Physician,
                 specialty: String::new(),
+                city: String::new(),
             },
             Some("demo-martin"),
             "t",

@@ -113,9 +113,44 @@ impl Conversations {
         Ok(false)
     }
 
+    /// When `correspondent` first wrote to `patient`, if ever (the care relationship
+    /// "wrote to the patient" dates from then).
+    pub fn first_written(
+        &self,
+        patient: AccountId,
+        correspondent: &Address,
+    ) -> Result<Option<i64>, MtaError> {
+        Ok(self
+            .store
+            .kv()
+            .scan(CONVERSATION, &prefix(patient, correspondent), None, None)?
+            .iter()
+            .map(|(_, v)| time_of(v))
+            .min())
+    }
+
     /// Everyone who wrote to `patient`, most recent first (the webmail's "reply to" list).
     pub fn correspondents(&self, patient: AccountId) -> Result<Vec<Address>, MtaError> {
-        let mut latest: Vec<(i64, Address)> = Vec::new();
+        let mut all = self.written(patient)?;
+        all.sort_by_key(|(_, _, last)| std::cmp::Reverse(*last));
+        Ok(all.into_iter().map(|(a, _, _)| a).collect())
+    }
+
+    /// Everyone who wrote to `patient`, with when each first did, in address order.
+    pub fn correspondents_since(
+        &self,
+        patient: AccountId,
+    ) -> Result<Vec<(Address, i64)>, MtaError> {
+        Ok(self
+            .written(patient)?
+            .into_iter()
+            .map(|(a, first, _)| (a, first))
+            .collect())
+    }
+
+    /// (correspondent, first, last) for each who wrote to `patient`.
+    fn written(&self, patient: AccountId) -> Result<Vec<(Address, i64, i64)>, MtaError> {
+        let mut out: Vec<(Address, i64, i64)> = Vec::new();
         for (k, v) in self
             .store
             .kv()
@@ -131,13 +166,20 @@ impl Conversations {
             else {
                 continue;
             };
-            let at = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(0);
-            match latest.iter_mut().find(|(_, a)| *a == addr) {
-                Some(entry) => entry.0 = entry.0.max(at),
-                None => latest.push((at, addr)),
+            let at = time_of(&v);
+            // Keys are in order: one correspondent's records are adjacent.
+            match out.last_mut() {
+                Some(entry) if entry.0 == addr => {
+                    entry.1 = entry.1.min(at);
+                    entry.2 = entry.2.max(at);
+                }
+                _ => out.push((addr, at, at)),
             }
         }
-        latest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        Ok(latest.into_iter().map(|(_, a)| a).collect())
+        Ok(out)
     }
+}
+
+fn time_of(value: &[u8]) -> i64 {
+    value.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }

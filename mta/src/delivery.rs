@@ -147,7 +147,7 @@ impl Delivery {
                             }
                         },
                     )?;
-                    local.push((account.clone(), inbox.id, meta.uid));
+                    local.push(((**account).clone(), inbox.id, meta.uid));
                 }
                 Recipient::Remote { address, .. } => remote.push((address.clone(), dsn.clone())),
             }

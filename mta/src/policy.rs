@@ -36,7 +36,7 @@ pub struct Client<'a> {
 /// A recipient the policy accepted.
 #[derive(Debug, Clone)]
 pub enum Recipient {
-    Local(Account),
+    Local(Box<Account>),
     Remote { address: Address, domain: Domain },
 }
 
@@ -226,7 +226,7 @@ impl Policy {
                     }
                     self.check_patient_may_answer(patient, &address)?;
                 }
-                Ok(Recipient::Local(account))
+                Ok(Recipient::Local(Box::new(account)))
             }
             Some(DomainRole::Trusted { .. }) => {
                 if client.account.is_none() {

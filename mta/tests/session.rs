@@ -89,6 +89,7 @@ fn hub(config: MtaConfig) -> Hub {
             family_name: "Martin".into(),
             profession: Profession::Physician,
             specialty: String::new(),
+            city: String::new(),
         },
         "demo-martin",
     );
@@ -838,7 +839,7 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
         .unwrap();
     let envelope = Envelope {
         from: Some(Address::try_from(MARTIN).unwrap()),
-        recipients: vec![(Recipient::Local(camille.clone()), DsnRequest::default())],
+        recipients: vec![(Recipient::Local(Box::new(camille.clone())), DsnRequest::default())],
         env_id: None,
         ret_full: false,
         sender_account: None,
@@ -878,7 +879,7 @@ async fn another_node_leaves_a_fresh_filing_to_the_node_that_delivered_it() {
         .unwrap();
     let envelope = Envelope {
         from: Some(Address::try_from(MARTIN).unwrap()),
-        recipients: vec![(Recipient::Local(camille), DsnRequest::default())],
+        recipients: vec![(Recipient::Local(Box::new(camille)), DsnRequest::default())],
         env_id: None,
         ret_full: false,
         sender_account: None,

@@ -164,6 +164,7 @@ fn prescriber_of(sender: &Account) -> std::result::Result<Prescriber, Refusal> {
         family_name,
         profession,
         specialty,
+        ..
     } = &sender.kind
     else {
         return Err(Refusal::Prescriber(format!(

@@ -69,24 +69,46 @@ pub enum Rejection {
     Internal { detail: String },
 }
 
-/// Why a viewer may not see a document.
+/// Why a viewer may not see a document. Each reason in French (the professional's users and
+/// the patient read it) and in English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum Denial {
-    #[error("the patient has blocked this professional")]
+    #[error("le patient a bloqué ce professionnel — the patient has blocked this professional")]
     Blocked,
-    #[error("the patient has masked this document")]
+    #[error("le patient a masqué ce document — the patient has masked this document")]
     Masked,
-    #[error("the document is not yet visible to the patient")]
+    #[error("le document n'est pas encore visible du patient — the document is not yet visible to the patient")]
     NotYetVisible,
-    #[error("this profession does not see this category of document")]
+    #[error("votre profession ou spécialité n'a pas accès à cette catégorie de document — this profession or specialty does not see this category of document")]
     Matrix,
-    #[error("only health professionals (or the patient) see a patient's documents")]
+    #[error("seuls les professionnels de santé (et le patient) voient les documents d'un patient — only health professionals (or the patient) see a patient's documents")]
     NotAProfessional,
-    #[error("only the patient may do this")]
+    #[error("aucune relation de soin avec ce patient (désignation par le patient, échange de messages, accès accordé ou accès d'urgence) — no care relationship with this patient (named by the patient, correspondence, granted access or emergency access)")]
+    NoRelationship,
+    #[error("le patient a interdit l'accès d'urgence à son espace — the patient has forbidden emergency access to their space")]
+    EmergencyForbidden,
+    #[error("seul le patient peut faire cela — only the patient may do this")]
     NotThePatient,
-    #[error("only the document's author may do this")]
+    #[error("seul l'auteur du document peut faire cela — only the document's author may do this")]
     NotTheAuthor,
+}
+
+impl Denial {
+    /// The kebab-case name recorded in the audit chain and given as the API's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Denial::Blocked => "blocked",
+            Denial::Masked => "masked",
+            Denial::NotYetVisible => "not-yet-visible",
+            Denial::Matrix => "matrix",
+            Denial::NotAProfessional => "not-a-professional",
+            Denial::NoRelationship => "no-relationship",
+            Denial::EmergencyForbidden => "emergency-forbidden",
+            Denial::NotThePatient => "not-the-patient",
+            Denial::NotTheAuthor => "not-the-author",
+        }
+    }
 }
 
 /// Everything the vault can fail with.
@@ -112,6 +134,13 @@ pub enum VaultError {
     UnknownDocumentType(String),
     #[error("{0} is not a patient account")]
     NotAPatient(String),
+    #[error("{0} is not a health professional's account")]
+    NotAProfessional(String),
+    /// A refusal that concerns the patient's space rather than one document.
+    #[error("refused: {0}")]
+    Refused(Denial),
+    #[error("le motif doit compter de {min} à {max} caractères — the reason must be {min} to {max} characters long")]
+    InvalidReason { min: usize, max: usize },
     #[error("attachment refused: {0}")]
     Rejected(#[from] Rejection),
     #[error("vault data file error: {0}")]

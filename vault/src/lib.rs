@@ -12,9 +12,11 @@
 //!
 //! Then the rules ([`rules`]): [`Vault::documents_for_patient`],
 //! [`Vault::documents_for_professional`] and [`Vault::read_document`] apply DESIGN §4 "Vault
-//! visibility" — masking by the patient, documents not yet released to the patient, the
-//! profession × category [`AccessMatrix`], professionals blocked by the patient — and write
-//! every read by anyone but the patient (and every refusal) to the store's audit chain.
+//! visibility" — professionals blocked by the patient, the care relationship a professional
+//! needs beyond what it authored ([`care`]: named by the patient, wrote to the patient,
+//! granted, or emergency access), masking by the patient, documents not yet released to the
+//! patient, the profession and specialty × category [`AccessMatrix`] — and write every read by
+//! anyone but the patient (and every refusal) to the store's audit chain.
 //!
 //! The crate does not know the MTA (DESIGN §2): the binary adapts [`Vault::file_message`] to
 //! the MTA's `Filer` trait, with [`Filing::outcome`] giving the [`FilingOutcome`] it records
@@ -38,6 +40,7 @@
 //! (the matrix), both compiled in.
 
 pub mod access;
+pub mod care;
 pub mod cda;
 pub mod dicom;
 mod document;
@@ -55,6 +58,7 @@ use mshub_directory::Directory;
 use mshub_store::Store;
 
 pub use access::AccessMatrix;
+pub use care::{CareEntry, Correspondence, Link, Relationship, Standing};
 pub use dicom::DicomLimits;
 pub use document::{
     sha1_hex, Author, Document, DocumentId, DocumentRef, InvalidDocumentRef, Source,
@@ -77,6 +81,10 @@ pub struct Vault {
     dicom_limits: DicomLimits,
     /// The key of the documents' public references.
     refs: document::RefKey,
+    /// Who wrote to which patient (the MTA's conversation index), for the care relationships.
+    correspondence: Option<Arc<dyn care::Correspondence>>,
+    /// How long an emergency access lasts, in seconds.
+    emergency_secs: i64,
 }
 
 impl Vault {
@@ -106,6 +114,8 @@ impl Vault {
             limits,
             dicom_limits: DicomLimits::default(),
             refs: document::RefKey::default(),
+            correspondence: None,
+            emergency_secs: care::DEFAULT_EMERGENCY_SECS,
         }
     }
 

@@ -2,11 +2,16 @@
 //!
 //! For a viewer other than the patient, in this order:
 //! 1. a professional the patient blocked sees nothing;
-//! 2. the document's author sees it (recognised by address, or by RPPS in the author id);
-//! 3. a masked document is seen by no one else but the patient's referring doctor;
-//! 4. otherwise a professional sees it if the [`crate::AccessMatrix`] allows its profession
-//!    the document's category; non-professionals (organisation mailboxes, applications,
-//!    other patients) see nothing.
+//! 2. the document's author sees it (recognised by address, or by RPPS in the author id, or
+//!    as a member of the organisation whose mailbox filed it);
+//! 3. non-professionals (organisation mailboxes, applications, other patients) see nothing
+//!    else;
+//! 4. a professional without a care relationship with the patient ([`crate::care`]) sees
+//!    nothing else;
+//! 5. a masked document is seen by no one else but the patient's referring doctor (an
+//!    emergency access does not open it);
+//! 6. otherwise the professional sees it if the [`crate::AccessMatrix`] allows its profession
+//!    and specialty the document's category.
 //!
 //! The patient sees its documents once released (`visible_to_patient`). Every read by anyone
 //! but the patient, and every refused read, is written to the audit chain with its ground.
@@ -18,13 +23,14 @@ use serde::{Deserialize, Serialize};
 use mshub_directory::{Account, AccountKind, Address, Profession};
 use mshub_store::{AccountId, AuditEvent, AuditRecord, Batch, Commit, Tree};
 
+use crate::care::{professional_line, Relationship, Standing};
 use crate::document::{open_record, seal_record};
 use crate::filing::document_line;
 use crate::notify::notify;
 use crate::{Category, Denial, Document, DocumentId, Result, Vault, VaultError};
 
 /// patient id → sealed [`PatientSettings`].
-const SETTINGS: Tree = Tree("vault-patient-settings");
+pub(crate) const SETTINGS: Tree = Tree("vault-patient-settings");
 /// patient ‖ professional id → unix time of the professional's first read.
 const FIRST_ACCESS: Tree = Tree("vault-first-access");
 
@@ -33,6 +39,13 @@ const FIRST_ACCESS: Tree = Tree("vault-first-access");
 pub struct PatientSettings {
     /// Médecin traitant: sees masked documents.
     pub referring_doctor: Option<Address>,
+    /// Since when (unix time); `None` for a choice recorded before dates were kept and not
+    /// found in the audit chain.
+    #[serde(default)]
+    pub referring_since: Option<i64>,
+    /// The patient forbids emergency access ("bris de glace") to the space.
+    #[serde(default)]
+    pub emergency_forbidden: bool,
     /// Professionals who see none of the patient's documents.
     pub blocked: BTreeSet<Address>,
     /// Which notices the patient receives in its inbox.
@@ -65,7 +78,9 @@ pub enum Ground {
     Patient,
     Author,
     ReferringDoctor,
-    Matrix {
+    /// A care relationship, within what the profession and specialty see.
+    Care {
+        relationship: Relationship,
         profession: Profession,
         category: Category,
     },
@@ -77,10 +92,17 @@ impl std::fmt::Display for Ground {
             Ground::Patient => write!(f, "patient"),
             Ground::Author => write!(f, "author"),
             Ground::ReferringDoctor => write!(f, "referring-doctor"),
-            Ground::Matrix {
+            Ground::Care {
+                relationship,
                 profession,
                 category,
-            } => write!(f, "matrix:{}×{}", profession.name(), category.name()),
+            } => write!(
+                f,
+                "care:{} matrix:{}×{}",
+                relationship.name(),
+                profession.name(),
+                category.name()
+            ),
         }
     }
 }
@@ -127,7 +149,7 @@ impl Vault {
         }
     }
 
-    fn update_settings(
+    pub(crate) fn update_settings(
         &self,
         patient: &Account,
         action: &str,
@@ -164,7 +186,11 @@ impl Vault {
     /// Sets (or clears) the patient's referring doctor (médecin traitant).
     pub fn set_referring_doctor(&self, patient: &Account, doctor: Option<&Address>) -> Result<()> {
         let subject = doctor.map_or("none".to_string(), |d| d.to_string());
+        let now = mshub_store::now();
         self.update_settings(patient, "vault.referring-doctor", &subject, |s| {
+            if s.referring_doctor.as_ref() != doctor {
+                s.referring_since = doctor.map(|_| now);
+            }
             s.referring_doctor = doctor.cloned();
         })
     }
@@ -192,12 +218,15 @@ impl Vault {
         })
     }
 
-    /// Whether `viewer` may see `doc`, and on what ground. Deleted documents are seen by no one.
+    /// Whether `viewer` may see `doc`, and on what ground, given the patient's settings and the
+    /// viewer's standing with the patient ([`Vault::standing`]). Deleted documents are seen by
+    /// no one.
     pub fn access(
         &self,
         viewer: &Account,
         doc: &Document,
         settings: &PatientSettings,
+        standing: Option<&Standing>,
     ) -> Result<Ground, Denial> {
         if viewer.id == doc.patient {
             return if doc.visible_to_patient {
@@ -212,27 +241,51 @@ impl Vault {
         if self.is_author(viewer, doc) {
             return Ok(Ground::Author);
         }
-        let referring = settings.referring_doctor.as_ref() == Some(&viewer.address);
+        let AccountKind::Professional {
+            profession,
+            specialty,
+            ..
+        } = &viewer.kind
+        else {
+            return Err(Denial::NotAProfessional);
+        };
+        let Some(standing) = standing else {
+            return Err(Denial::NoRelationship);
+        };
         if doc.masked {
-            return if referring {
+            return if standing.relationship == Relationship::ReferringDoctor {
                 Ok(Ground::ReferringDoctor)
             } else {
                 Err(Denial::Masked)
             };
         }
-        match &viewer.kind {
-            AccountKind::Professional { profession, .. } => {
-                if self.access.allows(*profession, doc.category) {
-                    Ok(Ground::Matrix {
-                        profession: *profession,
-                        category: doc.category,
-                    })
-                } else {
-                    Err(Denial::Matrix)
-                }
-            }
-            _ => Err(Denial::NotAProfessional),
+        if self
+            .access
+            .allows_with(*profession, specialty, doc.category)
+        {
+            Ok(Ground::Care {
+                relationship: standing.relationship,
+                profession: *profession,
+                category: doc.category,
+            })
+        } else {
+            Err(Denial::Matrix)
         }
+    }
+
+    /// The settings of `patient` and the standing of `viewer` with them, for [`Vault::access`].
+    fn viewing(
+        &self,
+        patient: AccountId,
+        viewer: &Account,
+    ) -> Result<(PatientSettings, Option<Standing>)> {
+        let settings = self.patient_settings(patient)?;
+        let standing = if viewer.id == patient || settings.blocked.contains(&viewer.address) {
+            None
+        } else {
+            self.standing(patient, viewer, &settings, mshub_store::now())?
+        };
+        Ok((settings, standing))
     }
 
     /// The patient's own documents: released and not deleted, in filing order.
@@ -249,7 +302,8 @@ impl Vault {
     }
 
     /// The documents of `patient` that `professional` may see. Listing is not a read: only
-    /// [`Vault::read_document`] is audited.
+    /// [`Vault::read_document`] is audited. A professional the patient blocked, or with neither
+    /// a care relationship nor a document of its own to see, is refused (and that is audited).
     pub fn documents_for_professional(
         &self,
         patient: &Account,
@@ -258,14 +312,44 @@ impl Vault {
         if !patient.kind.is_patient() {
             return Err(VaultError::NotAPatient(patient.address.to_string()));
         }
-        let settings = self.patient_settings(patient.id)?;
-        Ok(self
-            .records()
-            .of_patient(patient.id)?
+        let (settings, standing) = self.viewing(patient.id, professional)?;
+        let refuse = |denial: Denial| -> Result<Vec<Document>> {
+            self.store.audit(
+                AuditEvent::new(
+                    professional.address.as_str(),
+                    "document.list.denied",
+                    "documents",
+                )
+                .with_detail(format!(
+                    "patient:{} ground:{}",
+                    patient.id,
+                    denial.code()
+                )),
+            )?;
+            Err(VaultError::Refused(denial))
+        };
+        if settings.blocked.contains(&professional.address) {
+            return refuse(Denial::Blocked);
+        }
+        let all = self.records().of_patient(patient.id)?;
+        let seen: Vec<Document> = all
             .into_iter()
             .filter(|d| !d.deleted)
-            .filter(|d| self.access(professional, d, &settings).is_ok())
-            .collect())
+            .filter(|d| {
+                self.access(professional, d, &settings, standing.as_ref())
+                    .is_ok()
+            })
+            .collect();
+        if standing.is_none() && seen.is_empty() {
+            return refuse(
+                if matches!(professional.kind, AccountKind::Professional { .. }) {
+                    Denial::NoRelationship
+                } else {
+                    Denial::NotAProfessional
+                },
+            );
+        }
+        Ok(seen)
     }
 
     /// The original bytes of a document, if `viewer` may see them. Audited for everyone but
@@ -309,11 +393,24 @@ impl Vault {
             }
             return Err(VaultError::Deleted(id));
         }
-        let settings = self.patient_settings(doc.patient)?;
-        match self.access(viewer, &doc, &settings) {
+        let (settings, standing) = self.viewing(doc.patient, viewer)?;
+        match self.access(viewer, &doc, &settings, standing.as_ref()) {
             Ok(Ground::Patient) => Ok(doc),
             Ok(ground) => {
-                audit("document.read", format!("ground:{ground} part:{what}"))?;
+                let reason = match (&ground, standing.as_ref().and_then(|s| s.reason.as_ref())) {
+                    (
+                        Ground::Care {
+                            relationship: Relationship::Emergency,
+                            ..
+                        },
+                        Some(reason),
+                    ) => format!(" reason:{reason}"),
+                    _ => String::new(),
+                };
+                audit(
+                    "document.read",
+                    format!("ground:{ground} part:{what}{reason}"),
+                )?;
                 // The read is audited; a notice that cannot be written must not refuse it.
                 if let Err(e) = self.first_access(viewer, &doc) {
                     tracing::warn!(error = %e, document = %id, "vault: first-access notice failed");
@@ -322,11 +419,7 @@ impl Vault {
             }
             Err(denial) => {
                 if viewer.id != doc.patient {
-                    let reason = serde_json::to_value(denial)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    audit("document.read.denied", format!("ground:{reason}"))?;
+                    audit("document.read.denied", format!("ground:{}", denial.code()))?;
                 }
                 Err(VaultError::Denied {
                     document: id,
@@ -352,15 +445,7 @@ impl Vault {
         if !self.patient_settings(patient.id)?.notices.first_access {
             return Ok(());
         }
-        let who = match &viewer.kind {
-            AccountKind::Professional { profession, .. } => format!(
-                "{} ({}, {})",
-                viewer.kind.display_name(),
-                profession.label_fr(),
-                viewer.address
-            ),
-            _ => format!("{} ({})", viewer.kind.display_name(), viewer.address),
-        };
+        let who = professional_line(viewer);
         let body = format!(
             "Bonjour,\n\n{who} a consulté pour la première fois un document de votre coffre-fort :\n\n{}\n\
              Vous retrouvez chaque consultation dans l'historique des accès de votre espace. \

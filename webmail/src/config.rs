@@ -26,6 +26,9 @@ pub struct WebmailConfig {
     /// `408` and the connection is closed. At the default a 20 MB reply with attachments
     /// needs an upload of about 3 Mbit/s.
     pub body_timeout_secs: u64,
+    /// How long an emergency access ("bris de glace") opens a patient's space to the
+    /// professional who asked for it, in hours.
+    pub emergency_access_hours: u32,
     /// Single sign-on through the operator's SAML identity provider (off until
     /// `idp_metadata` is set).
     pub saml: crate::saml::SamlConfig,
@@ -45,6 +48,7 @@ impl Default for WebmailConfig {
             max_connections_per_source: 64,
             header_timeout_secs: 20,
             body_timeout_secs: 60,
+            emergency_access_hours: 24,
             saml: crate::saml::SamlConfig::default(),
             agenda: mshub_agenda::AgendaConfig::default(),
         }

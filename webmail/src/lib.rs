@@ -122,7 +122,9 @@ impl Webmail {
                 Duration::from_secs(config.session_max_secs),
             ),
             post_limits: Arc::new(security::PostLimits::new(config.posts_per_minute)),
-            vault: Vault::new(store.clone(), directory.clone()),
+            vault: Vault::new(store.clone(), directory.clone())
+                .with_correspondence(Arc::new(MtaCorrespondence(mta.clone())))
+                .with_emergency_duration(config.emergency_access_hours as i64 * 3600),
             agenda: mshub_agenda::Agenda::with_limits(
                 store.clone(),
                 directory.clone(),
@@ -149,6 +151,33 @@ impl Webmail {
     }
 }
 
+/// The MTA's conversation index, as the vault's care relationships read it ("wrote to the
+/// patient").
+struct MtaCorrespondence(Arc<Mta>);
+
+impl mshub_vault::Correspondence for MtaCorrespondence {
+    fn first_written(
+        &self,
+        patient: mshub_store::AccountId,
+        correspondent: &mshub_directory::Address,
+    ) -> Result<Option<i64>, String> {
+        self.0
+            .conversations()
+            .first_written(patient, correspondent)
+            .map_err(|e| e.to_string())
+    }
+
+    fn correspondents(
+        &self,
+        patient: mshub_store::AccountId,
+    ) -> Result<Vec<(mshub_directory::Address, i64)>, String> {
+        self.0
+            .conversations()
+            .correspondents_since(patient)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Every route of the HTTPS service, grouped by guard.
 pub fn router(app: Arc<Webmail>) -> Router {
     // No guard: probes and the page assets.
@@ -164,6 +193,10 @@ pub fn router(app: Arc<Webmail>) -> Router {
         .route(
             "/api/v1/patients/{ins}/documents",
             get(api::documents::list),
+        )
+        .route(
+            "/api/v1/patients/{ins}/emergency-access",
+            axum::routing::post(api::emergency::open),
         )
         .route("/api/v1/documents/{id}", get(api::documents::fetch))
         .route_layer(middleware::from_fn_with_state(

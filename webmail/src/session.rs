@@ -158,6 +158,16 @@ impl Sessions {
     }
 
     /// Switches the space a session looks at (the caller checked the delegation).
+    /// The session of `token` if it is alive, without counting this as activity (what a
+    /// long-lived stream checks: an open tab does not keep an idle session alive).
+    pub fn peek(&self, token: &str) -> Option<Session> {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .get(&key(token))
+            .filter(|s| self.alive(s, Instant::now()))
+            .cloned()
+    }
+
     pub fn act_for(&self, token: &str, space: AccountId) {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = table.get_mut(&key(token)) {

@@ -17,7 +17,7 @@ use mshub_directory::{
     Profession, Rpps, Sex,
 };
 use mshub_store::{MasterKey, Store};
-use mshub_vault::{FilingOutcome, Vault};
+use mshub_vault::{FilingOutcome, Relationship, Vault};
 use mshub_webmail::{router, Webmail};
 
 const CAMILLE_INS: &str = "284057511204339";
@@ -26,6 +26,8 @@ const MARTIN: &str = "claire.martin@chu.mshub.test";
 const PHARMACIST: &str = "pharma@chu.mshub.test";
 const LABO: &str = "labo@chu.mshub.test";
 const CAMILLE: &str = "284057511204339@patient.mshub.test";
+/// A physician with no care relationship with Camille.
+const STRANGER: &str = "paul.stranger@chu.mshub.test";
 
 struct Hub {
     _dir: tempfile::TempDir,
@@ -78,11 +80,13 @@ fn hub() -> Hub {
             sex: Sex::Female,
         },
     );
+    let mut pros = Vec::new();
     for (addr, n, profession) in [
         (MARTIN, 1, Profession::Physician),
         (PHARMACIST, 2, Profession::Pharmacist),
+        (STRANGER, 3, Profession::Physician),
     ] {
-        add(
+        pros.push(add(
             addr,
             AccountKind::Professional {
                 rpps: rpps(n),
@@ -90,8 +94,16 @@ fn hub() -> Hub {
                 family_name: "Pro".into(),
                 profession,
                 specialty: String::new(),
+                city: String::new(),
             },
-        );
+        ));
+    }
+    // Camille names Dr Martin and the pharmacist among those who follow her.
+    let vault = Vault::new(store.clone(), directory.clone());
+    for pro in &pros[..2] {
+        vault
+            .add_relationship(&camille, pro, Relationship::Follows, None)
+            .unwrap();
     }
     add(
         LABO,
@@ -149,6 +161,17 @@ impl Hub {
             .documents_for_professional(&self.camille, &martin)
             .unwrap();
         docs.last().unwrap().reference.to_string()
+    }
+
+    async fn post_json(&self, path: &str, login: (&str, &str), json: &str) -> Response {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", login.0, login.1));
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Basic {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap();
+        self.router.clone().oneshot(req).await.unwrap()
     }
 
     async fn get(&self, path: &str, login: Option<(&str, &str)>) -> Response {
@@ -359,4 +382,104 @@ async fn a_physician_lists_and_fetches_what_a_pharmacist_may_not() {
     assert!(audit
         .iter()
         .any(|r| r.event.action == "document.read.denied" && r.event.actor == PHARMACIST));
+}
+
+#[tokio::test]
+async fn a_professional_without_a_care_relationship_is_refused_in_both_languages() {
+    let hub = hub();
+    let id = hub.file_pdf("stranger-1");
+    let r = hub.get(&list_path(), Some((STRANGER, PASSWORD))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let j = json(r).await;
+    assert_eq!(j["error"], "no-care-relationship");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(reason.contains("aucune relation de soin"), "{reason}");
+    assert!(reason.contains("no care relationship"), "{reason}");
+    let r = hub
+        .get(
+            &format!("/api/v1/documents/{id}"),
+            Some((STRANGER, PASSWORD)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(r).await["error"], "no-care-relationship");
+    let refusals: Vec<_> = hub
+        .store
+        .audit_records(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.actor == STRANGER)
+        .map(|r| (r.event.action, r.event.detail))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert_eq!(refusals[0].0, "document.list.denied");
+    assert_eq!(refusals[1].0, "document.read.denied");
+    assert!(refusals
+        .iter()
+        .all(|(_, d)| d.ends_with("ground:no-relationship")));
+}
+
+#[tokio::test]
+async fn emergency_access_needs_a_reason_and_opens_the_space() {
+    let hub = hub();
+    let id = hub.file_pdf("emergency-1");
+    let path = format!("/api/v1/patients/{CAMILLE_INS}/emergency-access");
+    let login = (STRANGER, PASSWORD);
+    for bad in [
+        r#"{"reason":"urgent"}"#,
+        r#"{"reason":"   "}"#,
+        r#"{}"#,
+        "not json",
+    ] {
+        let r = hub.post_json(&path, login, bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = hub
+        .post_json(
+            &path,
+            login,
+            r#"{"reason":"Patiente inconsciente aux urgences"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let granted = json(r).await;
+    let (since, until) = (
+        granted["since"].as_i64().unwrap(),
+        granted["until"].as_i64().unwrap(),
+    );
+    assert_eq!(until - since, 24 * 3600);
+    assert_eq!(granted["reason"], "Patiente inconsciente aux urgences");
+    let r = hub
+        .get(&format!("/api/v1/documents/{id}"), Some(login))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let read = hub
+        .store
+        .audit_records(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event.actor == STRANGER && r.event.action == "document.read")
+        .expect("the read is audited");
+    assert!(
+        read.event.detail.contains("ground:care:emergency")
+            && read
+                .event
+                .detail
+                .ends_with("reason:Patiente inconsciente aux urgences"),
+        "{}",
+        read.event.detail
+    );
+    // Forbidden by the patient: refused, with its own code.
+    Vault::new(hub.store.clone(), hub.directory.clone())
+        .set_emergency_allowed(&hub.camille, false)
+        .unwrap();
+    let r = hub
+        .post_json(
+            &path,
+            (MARTIN, PASSWORD),
+            r#"{"reason":"Avis urgent demandé"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(r).await["error"], "emergency-access-forbidden");
 }

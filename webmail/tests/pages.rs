@@ -102,6 +102,7 @@ fn hub() -> Hub {
                 family_name: "Martin".into(),
                 profession: Profession::Physician,
                 specialty: "cardiologie".into(),
+                city: String::new(),
             },
         );
     }

@@ -97,6 +97,7 @@ fn hub() -> Hub {
         family_name: family.into(),
         profession,
         specialty: String::new(),
+        city: String::new(),
     };
     let martin = add(MARTIN, pro(1, "Claire", "Martin", Profession::Physician));
     add(PHARMA, pro(2, "Paul", "Officine", Profession::Pharmacist));

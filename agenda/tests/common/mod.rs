@@ -62,6 +62,7 @@ pub fn hub() -> Hub {
                 family_name: "Martin".into(),
                 profession: Profession::Physician,
                 specialty: String::new(),
+                city: String::new(),
             },
             None,
             "test",

@@ -87,6 +87,7 @@ pub fn hub_with_limits(limits: XdmLimits) -> Hub {
                 family_name: family.into(),
                 profession,
                 specialty: String::new(),
+                city: String::new(),
             },
         )
     };

@@ -59,7 +59,7 @@ impl From<&Document> for DocumentSummary {
 }
 
 /// Runs blocking vault work (store reads, decryption) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -67,15 +67,31 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(ApiError::internal("vault task", &e)))
 }
 
-fn vault_error(e: VaultError) -> ApiError {
+pub(crate) fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NoSuchDocument(_) => ApiError::not_found("no such document"),
         VaultError::Deleted(_) => ApiError::gone("the patient deleted this document".into()),
-        VaultError::Denied { denial, .. } => {
-            ApiError::forbidden("access-denied", denial.to_string())
+        VaultError::Denied { denial, .. } | VaultError::Refused(denial) => ApiError::denied(denial),
+        e @ VaultError::InvalidReason { .. } => {
+            ApiError::bad_request("invalid-reason", e.to_string())
         }
         other => ApiError::internal("vault", &other),
     }
+}
+
+/// The patient the INS names on this hub, or the API's answer why not.
+pub(crate) fn patient_by_ins(
+    app: &Webmail,
+    ins: &str,
+) -> Result<mshub_directory::Account, ApiError> {
+    let ins =
+        Ins::try_from(ins).map_err(|e| ApiError::bad_request("invalid-ins", e.to_string()))?;
+    let address = app.directory.patient_address(&ins);
+    app.directory
+        .account_by_address(&address)
+        .map_err(|e| ApiError::internal("directory", &e))?
+        .filter(|a| a.kind.is_patient())
+        .ok_or_else(|| ApiError::not_found("no patient with this INS on this hub"))
 }
 
 /// The documents of the patient `ins` that the caller may see, in filing order. Listing is not
@@ -85,15 +101,8 @@ pub async fn list(
     Extension(Professional(caller)): Extension<Professional>,
     Path(ins): Path<String>,
 ) -> Result<Json<Vec<DocumentSummary>>, ApiError> {
-    let ins = Ins::try_from(ins.as_str())
-        .map_err(|e| ApiError::bad_request("invalid-ins", e.to_string()))?;
     blocking(move || {
-        let address = app.directory.patient_address(&ins);
-        let patient = app
-            .directory
-            .account_by_address(&address)
-            .map_err(|e| ApiError::internal("directory", &e))?
-            .ok_or_else(|| ApiError::not_found("no patient with this INS on this hub"))?;
+        let patient = patient_by_ins(&app, &ins)?;
         let docs = app
             .vault
             .documents_for_professional(&patient, &caller)

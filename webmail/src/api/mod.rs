@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod documents;
+pub mod emergency;
 
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
@@ -64,6 +65,17 @@ impl ApiError {
 
     pub fn forbidden(error: &'static str, reason: String) -> Self {
         Self::new(StatusCode::FORBIDDEN, error, reason)
+    }
+
+    /// A refusal of the vault: its code, and its reason in French and English.
+    pub fn denied(denial: mshub_vault::Denial) -> Self {
+        let error = match denial {
+            mshub_vault::Denial::NoRelationship => "no-care-relationship",
+            mshub_vault::Denial::EmergencyForbidden => "emergency-access-forbidden",
+            mshub_vault::Denial::Blocked => "blocked-by-patient",
+            _ => "access-denied",
+        };
+        Self::new(StatusCode::FORBIDDEN, error, denial.to_string())
     }
 
     pub fn bad_request(error: &'static str, reason: String) -> Self {

@@ -114,7 +114,7 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
         list.sort_by_key(|d| std::cmp::Reverse(document_date(d)));
     }
     let content = html! {
-        p class="actions" { a href="/documents/history" { "Historique des accès" } }
+        p class="actions" { a href="/documents/history" { "Historique des accès" } " · " a href="/documents/acces" { "Accès des professionnels" } }
         @if docs.is_empty() {
             p { "Aucun document pour le moment. Les documents que vos professionnels de santé vous envoient apparaîtront ici." }
         }
@@ -412,6 +412,9 @@ fn action_fr(action: &str, detail: &str) -> String {
     match action {
         "document.file" => "a déposé le document".into(),
         "document.read" if ground == "delegate" => "a consulté le document (délégation)".into(),
+        "document.read" if ground == "care:emergency" => {
+            "a consulté le document (accès d'urgence)".into()
+        }
         "document.read" => "a consulté le document".into(),
         "document.read.denied" | "document.denied" => "s'est vu refuser l'accès".into(),
         "document.mask" => "a masqué le document".into(),
@@ -422,6 +425,15 @@ fn action_fr(action: &str, detail: &str) -> String {
         "vault.block" => "a bloqué un professionnel".into(),
         "vault.unblock" => "a débloqué un professionnel".into(),
         "vault.referring-doctor" => "a désigné le médecin traitant".into(),
+        "document.list.denied" => "s'est vu refuser l'accès à vos documents".into(),
+        "vault.emergency" => "a ouvert un accès d'urgence".into(),
+        "vault.emergency.denied" => "s'est vu refuser un accès d'urgence".into(),
+        "vault.emergency-access" => "a changé l'autorisation des accès d'urgence".into(),
+        "vault.care.follows" => "a ajouté un professionnel qui vous suit".into(),
+        "vault.care.grant" => "a accordé un accès à un professionnel".into(),
+        "vault.care.end.follows" => "a retiré un professionnel qui vous suit".into(),
+        "vault.care.end.grant" => "a retiré un accès accordé".into(),
+        "vault.care.end.emergency" => "a mis fin à un accès d'urgence".into(),
         other => other.to_string(),
     }
 }
@@ -438,49 +450,81 @@ pub async fn history(State(app): App, who: SignedIn) -> Response {
             .map(|d| (d.id.0, d.title))
             .collect();
         // The audit chain names documents by number: shown by title, never by number.
-        let rows: Vec<(i64, String, String, String)> = records
-            .into_iter()
-            .rev()
-            .take(500)
-            .map(|r| {
-                let actor = if r.event.actor == w.space.address.as_str() {
-                    "Vous".to_string()
-                } else {
-                    let name = mshub_directory::Address::try_from(r.event.actor.as_str())
-                        .ok()
-                        .and_then(|a| app.directory.account_by_address(&a).ok().flatten())
-                        .map(|a| format!("{} ({})", a.kind.display_name(), r.event.actor));
-                    name.unwrap_or_else(|| r.event.actor.clone())
-                };
-                let title = r
+        // Emergency accesses (their opening and every read under them) are shown apart.
+        let mut emergency = Vec::new();
+        let mut rows = Vec::new();
+        for r in records.into_iter().rev().take(500) {
+            let actor = if r.event.actor == w.space.address.as_str() {
+                "Vous".to_string()
+            } else {
+                let name = mshub_directory::Address::try_from(r.event.actor.as_str())
+                    .ok()
+                    .and_then(|a| app.directory.account_by_address(&a).ok().flatten())
+                    .map(|a| format!("{} ({})", a.kind.display_name(), r.event.actor));
+                name.unwrap_or_else(|| r.event.actor.clone())
+            };
+            let title = r
+                .event
+                .subject
+                .strip_prefix("document:")
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| {
+                    titles
+                        .get(&n)
+                        .cloned()
+                        .unwrap_or_else(|| "document supprimé ou non visible".into())
+                })
+                .unwrap_or_default();
+            let row = (
+                r.at,
+                actor,
+                action_fr(&r.event.action, &r.event.detail),
+                title,
+            );
+            if r.event.action == "vault.emergency"
+                || r.event.detail.contains("ground:care:emergency")
+            {
+                let reason = r
                     .event
-                    .subject
-                    .strip_prefix("document:")
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .map(|n| {
-                        titles
-                            .get(&n)
-                            .cloned()
-                            .unwrap_or_else(|| "document supprimé ou non visible".into())
-                    })
-                    .unwrap_or_default();
-                (
-                    r.at,
-                    actor,
-                    action_fr(&r.event.action, &r.event.detail),
-                    title,
-                )
-            })
-            .collect();
-        Ok(rows)
+                    .detail
+                    .split_once("reason:")
+                    .map_or(String::new(), |(_, reason)| reason.to_string());
+                emergency.push((row, reason));
+            } else {
+                rows.push(row);
+            }
+        }
+        Ok((emergency, rows))
     })
     .await;
-    let rows = match loaded {
+    let (emergency, rows) = match loaded {
         Ok(Ok(r)) => r,
         Ok(Err(r)) | Err(r) => return r,
     };
     let content = html! {
-        p { a href="/documents" { "← Tous les documents" } }
+        p { a href="/documents" { "← Tous les documents" } " · " a href="/documents/acces" { "Accès des professionnels" } }
+        @if !emergency.is_empty() {
+            section aria-labelledby="h-emergency" {
+                h2 id="h-emergency" { "Accès d'urgence" }
+                p class="hint" { "Un professionnel peut ouvrir votre espace en cas d'urgence en donnant un motif. Vous pouvez l'interdire depuis la page « Accès des professionnels »." }
+                table {
+                    caption class="visually-hidden" { "Accès d'urgence à vos documents" }
+                    thead { tr { th scope="col" { "Date" } th scope="col" { "Qui" } th scope="col" { "Action" } th scope="col" { "Document" } th scope="col" { "Motif" } } }
+                    tbody {
+                        @for ((at, actor, action, title), reason) in &emergency {
+                            tr {
+                                td { time datetime=(iso_utc(*at)) { (datetime_fr(*at)) } }
+                                td { (actor) }
+                                td { (action) }
+                                td { (title) }
+                                td { (reason) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Toutes les consultations" }
         p class="hint" { "Chaque consultation de vos documents par un professionnel de santé ou un proche est enregistrée ici, la plus récente en premier." }
         @if rows.is_empty() {
             p { "Aucun accès enregistré." }

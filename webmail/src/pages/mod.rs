@@ -14,8 +14,9 @@
 pub mod agenda;
 pub mod apps;
 pub mod assets;
+pub mod care;
 pub mod documents;
-mod format;
+pub(crate) mod format;
 pub mod imaging;
 mod lifecycle;
 pub mod login;
@@ -76,6 +77,8 @@ pub fn router() -> Router<Arc<Webmail>> {
         )
         .route("/documents", get(documents::list))
         .route("/documents/history", get(documents::history))
+        .route("/documents/acces", get(care::show))
+        .route("/documents/acces/{action}", post(care::act))
         .route("/documents/{id}", get(documents::view))
         .route("/documents/{id}/file", get(documents::file))
         .route("/documents/{id}/mask", post(documents::mask))

@@ -446,6 +446,9 @@ max_connections_per_source = 64
 header_timeout_secs = 20
 # Seconds to send a request's whole body once its headers are in (then 408).
 body_timeout_secs = 60
+# Hours an emergency access ("bris de glace") opens a patient's space to the professional
+# who asked for it with a reason (the patient is told at once and may forbid it).
+emergency_access_hours = 24
 
 [webmail.saml]
 # The identity provider's SAML metadata (XML: its signing certificate and an HTTP-Redirect

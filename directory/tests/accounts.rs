@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use mshub_directory::*;
-use mshub_store::{MasterKey, SpecialUse, Store};
+use mshub_store::{AccountId, MasterKey, SpecialUse, Store};
 
 fn directory() -> (tempfile::TempDir, Directory) {
     let dir = tempfile::tempdir().unwrap();
@@ -342,4 +342,55 @@ fn names_and_birth_dates_are_not_readable_in_the_data_directory() {
         .unwrap();
     assert!(a.disabled);
     assert!(matches!(a.kind, AccountKind::Patient { ref given_name, .. } if *given_name == marker));
+}
+
+#[test]
+fn professionals_are_found_by_name_profession_specialty_city_or_rpps_never_patients() {
+    let (_d, dir) = directory();
+    dir.add_account(
+        addr("284057511204339@patient.mshub.test"),
+        camille(),
+        None,
+        "test",
+    )
+    .unwrap();
+    let martin = dir
+        .add_account(addr("jean.martin@hopital.mshub.test"), martin(), None, "test")
+        .unwrap();
+    let lefevre = dir
+        .add_account(
+            addr("a.lefevre@hopital.mshub.test"),
+            AccountKind::Professional {
+                rpps: Rpps::try_from("10003456794").unwrap(),
+                given_name: "Agnès".into(),
+                family_name: "Lefèvre".into(),
+                profession: Profession::Physician,
+                specialty: "Cardiologie".into(),
+                city: "Saint-Étienne".into(),
+            },
+            None,
+            "test",
+        )
+        .unwrap();
+    let found = |q: &str| -> Vec<AccountId> {
+        dir.search_professionals(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    // Accents and case ignored; every word must match; sorted by family name.
+    assert_eq!(found("LEFEVRE"), [lefevre.id]);
+    assert_eq!(found("cardiologie saint-etienne"), [lefevre.id]);
+    assert_eq!(found("médecin"), [lefevre.id, martin.id]);
+    assert_eq!(found("10003456786"), [martin.id]);
+    assert_eq!(found("martin cardiologie"), Vec::<AccountId>::new());
+    // Patients are never found, nor is anyone by an empty query.
+    assert!(found("Camille").is_empty());
+    assert!(found("284057511204339").is_empty());
+    assert!(found("   ").is_empty());
+    assert_eq!(dir.search_professionals("médecin", 1).unwrap().len(), 1);
+    // A disabled professional is not offered.
+    dir.set_disabled(&lefevre.address, true, "test").unwrap();
+    assert_eq!(found("médecin"), [martin.id]);
 }

@@ -313,6 +313,11 @@ impl Vault {
             )));
         }
         let now = mshub_store::now();
+        if until.is_some_and(|u| u <= now) {
+            return Err(VaultError::Data(
+                "an access granted until a past time".into(),
+            ));
+        }
         let link = Link {
             relationship,
             professional: professional.id,
@@ -359,11 +364,27 @@ impl Vault {
     }
 
     /// The patient allows or forbids emergency access to their space.
+    /// Forbidding also ends the emergency accesses under way.
     pub fn set_emergency_allowed(&self, patient: &Account, allowed: bool) -> Result<()> {
         let subject = if allowed { "allowed" } else { "forbidden" };
         self.update_settings(patient, "vault.emergency-access", subject, |s| {
             s.emergency_forbidden = !allowed;
-        })
+        })?;
+        if allowed {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for (k, _) in self
+            .store
+            .kv()
+            .scan(CARE, &patient.id.to_key(), None, None)?
+        {
+            if k.last() == Some(&Relationship::Emergency.code()) {
+                batch.remove(CARE, k);
+            }
+        }
+        let _ = self.store.kv().commit(&batch)?;
+        Ok(())
     }
 
     /// Emergency access ("bris de glace"): `professional` states `reason` and reads `patient`'s
@@ -423,13 +444,13 @@ impl Vault {
         )?;
         let body = format!(
             "Bonjour,\n\n{who} a ouvert un accès d'urgence (« bris de glace ») à votre espace santé \
-             le {at}, pour {hours} heures.\n\nMotif donné : {reason}\n\n\
+             le {at}, pour {hours}.\n\nMotif donné : {reason}\n\n\
              Chaque document consulté pendant cet accès figure dans l'historique des accès, à part. \
              Vous pouvez y mettre fin, bloquer ce professionnel ou interdire l'accès d'urgence \
              depuis la page « Accès des professionnels » de votre espace.\n",
             who = professional_line(professional),
             at = mshub_agenda::french::datetime(now),
-            hours = self.emergency_secs / 3600,
+            hours = duration_fr(self.emergency_secs),
         );
         notify(
             &self.store,
@@ -494,6 +515,9 @@ impl Vault {
             }
         }
         for doc in self.records().of_patient(patient.id)? {
+            if doc.deleted {
+                continue;
+            }
             if let Some(a) = doc.author.address {
                 by_address.entry(a).or_default().1 = true;
             }
@@ -616,6 +640,17 @@ impl Vault {
     }
 }
 
+/// "24 heures", "1 heure", "1 heure 30 minutes", "45 minutes".
+fn duration_fr(secs: i64) -> String {
+    let (hours, minutes) = (secs / 3600, (secs % 3600) / 60);
+    let plural = |n: i64, word: &str| format!("{n} {word}{}", if n > 1 { "s" } else { "" });
+    match (hours, minutes) {
+        (0, m) => plural(m, "minute"),
+        (h, 0) => plural(h, "heure"),
+        (h, m) => format!("{} {}", plural(h, "heure"), plural(m, "minute")),
+    }
+}
+
 /// "Dr Claire Martin (Médecin, médecine générale, claire.martin@…)".
 pub(crate) fn professional_line(viewer: &Account) -> String {
     match &viewer.kind {
@@ -637,5 +672,19 @@ pub(crate) fn professional_line(viewer: &Account) -> String {
             viewer.address
         ),
         _ => format!("{} ({})", viewer.kind.display_name(), viewer.address),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_fr;
+
+    #[test]
+    fn durations_read_as_french() {
+        assert_eq!(duration_fr(24 * 3600), "24 heures");
+        assert_eq!(duration_fr(3600), "1 heure");
+        assert_eq!(duration_fr(5400), "1 heure 30 minutes");
+        assert_eq!(duration_fr(60), "1 minute");
+        assert_eq!(duration_fr(2 * 3600 + 60), "2 heures 1 minute");
     }
 }

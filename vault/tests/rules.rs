@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use mshub_directory::Account;
 use mshub_vault::*;
 
 /// Files for Camille a lab result, an imaging report and a prescription, all authored by
@@ -27,6 +28,16 @@ fn three_documents(hub: &Hub) -> [DocumentId; 3] {
     [filed[0], filed[1], filed[2]]
 }
 
+/// Camille names these professionals among those who follow her (a care relationship: without
+/// one a professional reads only what it authored).
+fn followed_by(hub: &Hub, professionals: &[&Account]) {
+    for professional in professionals {
+        hub.vault
+            .add_relationship(&hub.camille, professional, Relationship::Follows, None)
+            .unwrap();
+    }
+}
+
 fn ids(docs: &[Document]) -> Vec<DocumentId> {
     docs.iter().map(|d| d.id).collect()
 }
@@ -42,6 +53,7 @@ fn denial(result: Result<Vec<u8>>) -> Denial {
 fn a_pharmacist_sees_the_prescription_and_lab_result_but_not_the_imaging_report() {
     let hub = hub();
     let [bio, imaging, prescription] = three_documents(&hub);
+    followed_by(&hub, &[&hub.pharmacist, &hub.radiology, &hub.dubois]);
     let seen = hub
         .vault
         .documents_for_professional(&hub.camille, &hub.pharmacist)
@@ -77,6 +89,8 @@ fn a_masked_document_is_hidden_from_other_professionals_but_not_its_author_or_th
     hub.vault
         .set_referring_doctor(&hub.camille, Some(&hub.bernard.address))
         .unwrap();
+    // Professionals who follow Camille, but are neither the author nor her referring doctor.
+    followed_by(&hub, &[&hub.dubois, &hub.nurse, &hub.pharmacist]);
     hub.vault.mask(&hub.camille, bio).unwrap();
     assert!(hub.vault.document(bio).unwrap().masked);
 
@@ -148,6 +162,7 @@ fn only_the_patient_masks_and_deletes() {
 fn every_read_by_a_professional_is_audited_and_the_patients_own_reads_are_not() {
     let hub = hub();
     let [bio, imaging, _] = three_documents(&hub);
+    followed_by(&hub, &[&hub.nurse]);
     hub.vault.read_document(&hub.camille, bio).unwrap();
     assert!(hub.audits("document.read").is_empty());
 
@@ -161,7 +176,7 @@ fn every_read_by_a_professional_is_audited_and_the_patients_own_reads_are_not() 
         reads[0]
             .event
             .detail
-            .contains("ground:matrix:nurse×biologie"),
+            .contains("ground:care:follows matrix:nurse×biologie"),
         "{}",
         reads[0].event.detail
     );
@@ -199,6 +214,7 @@ fn every_read_by_a_professional_is_audited_and_the_patients_own_reads_are_not() 
             "document.file",
             "document.file",
             "document.file",
+            "vault.care.follows",
             "document.read",
             "document.read",
             "document.read.denied",
@@ -213,6 +229,7 @@ fn every_read_by_a_professional_is_audited_and_the_patients_own_reads_are_not() 
 fn the_patient_is_notified_of_the_first_read_by_each_professional_only() {
     let hub = hub();
     let [bio, _, prescription] = three_documents(&hub);
+    followed_by(&hub, &[&hub.pharmacist, &hub.nurse]);
     assert_eq!(hub.inbox(&hub.camille).len(), 1, "the filing notice");
     hub.vault.read_document(&hub.pharmacist, bio).unwrap();
     hub.vault
@@ -271,7 +288,8 @@ fn a_document_not_yet_visible_to_the_patient_appears_when_its_author_releases_it
         hub.inbox(&hub.camille).is_empty(),
         "no notice of a hidden document"
     );
-    // Professionals still see it.
+    // Professionals (with a care relationship) still see it.
+    followed_by(&hub, &[&hub.dubois]);
     assert!(hub.vault.read_document(&hub.dubois, id).is_ok());
 
     assert!(matches!(
@@ -300,11 +318,19 @@ fn a_blocked_professional_sees_nothing_until_unblocked() {
     hub.vault
         .block_professional(&hub.camille, &hub.martin.address)
         .unwrap();
-    assert!(hub
-        .vault
-        .documents_for_professional(&hub.camille, &hub.martin)
-        .unwrap()
-        .is_empty());
+    // Even the author of every document: the list is refused, and that is audited.
+    assert!(matches!(
+        hub.vault
+            .documents_for_professional(&hub.camille, &hub.martin),
+        Err(VaultError::Refused(Denial::Blocked))
+    ));
+    let refused = hub.audits("document.list.denied");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].event.actor, hub.martin.address.as_str());
+    assert_eq!(
+        refused[0].event.detail,
+        format!("patient:{} ground:blocked", hub.camille.id)
+    );
     assert_eq!(
         denial(hub.vault.read_document(&hub.martin, bio)),
         Denial::Blocked
@@ -327,6 +353,7 @@ fn a_blocked_professional_sees_nothing_until_unblocked() {
 fn a_deleted_document_loses_its_content_but_keeps_its_audit_trail() {
     let hub = hub();
     let [bio, _, _] = three_documents(&hub);
+    followed_by(&hub, &[&hub.dubois]);
     hub.vault.read_document(&hub.dubois, bio).unwrap();
     let blob = hub.vault.document(bio).unwrap().blob.unwrap();
     hub.vault.delete(&hub.camille, bio).unwrap();
@@ -366,6 +393,7 @@ fn a_masked_document_from_the_sender_stays_masked() {
     );
     let id = hub.file_for_camille(&raw).documents()[0];
     assert!(hub.vault.document(id).unwrap().masked);
+    followed_by(&hub, &[&hub.dubois]);
     assert_eq!(
         denial(hub.vault.read_document(&hub.dubois, id)),
         Denial::Masked
@@ -384,6 +412,7 @@ fn the_patient_classifies_a_document_to_classify_and_the_matrix_follows() {
     );
     let id = hub.file_for_camille(&raw).documents()[0];
     assert_eq!(hub.vault.document(id).unwrap().category, Category::AClasser);
+    followed_by(&hub, &[&hub.pharmacist]);
     assert_eq!(
         denial(hub.vault.read_document(&hub.pharmacist, id)),
         Denial::Matrix

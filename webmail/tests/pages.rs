@@ -1508,3 +1508,186 @@ async fn the_inbox_groups_a_conversation_and_the_message_shows_its_thread() {
         "the patient's own answer, from Sent: {page}"
     );
 }
+
+#[tokio::test]
+async fn the_patient_finds_names_blocks_and_unnames_a_professional_on_the_access_page() {
+    let h = hub();
+    let stranger = account(&h, STRANGER);
+    let vault = Vault::new(h.store.clone(), h.directory.clone());
+    let settings = vault.patient_settings(h.camille.id).unwrap();
+    let standing = |vault: &Vault| {
+        let settings = vault.patient_settings(h.camille.id).unwrap();
+        vault
+            .standing(h.camille.id, &stranger, &settings, mshub_store::now())
+            .unwrap()
+    };
+    assert_eq!(standing(&vault), None);
+    drop(settings);
+
+    let mut b = h.browser();
+    b.login(CAMILLE, PASSWORD).await;
+    let page = b.get("/documents/acces?q=autre").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.text();
+    assert!(text.contains("1 professionnel trouvé"), "{text}");
+    assert!(text.contains("Ajouter à ceux qui me suivent"));
+    assert!(text.contains("Désigner comme médecin traitant"));
+    // Patients are never offered.
+    let page = b.get("/documents/acces?q=Hélène").await.text();
+    assert!(page.contains("Aucun professionnel ne correspond"), "{page}");
+
+    let token = b.token().await;
+    let id = stranger.id.0.to_string();
+    // Without the form's token nothing happens.
+    let p = b
+        .post("/documents/acces/follow", &[("professional", &id)])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(standing(&vault), None);
+    let p = b
+        .post(
+            "/documents/acces/follow",
+            &[("_csrf", &token), ("professional", &id)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text());
+    assert_eq!(
+        standing(&vault).map(|s| s.relationship),
+        Some(mshub_vault::Relationship::Follows)
+    );
+    let page = b.get("/documents/acces?done=follows").await.text();
+    let readers = page
+        .split("Qui peut consulter vos documents")
+        .nth(1)
+        .unwrap();
+    let readers = readers.split("Ajouter un professionnel").next().unwrap();
+    assert!(
+        readers.contains(STRANGER) || readers.contains("Claire Martin"),
+        "{readers}"
+    );
+    assert!(readers.contains("professionnel qui vous suit depuis le"));
+
+    // Blocking refuses every read at once; the page says so.
+    let p = b
+        .post(
+            "/documents/acces/block",
+            &[("_csrf", &token), ("professional", &id)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(vault
+        .patient_settings(h.camille.id)
+        .unwrap()
+        .blocked
+        .contains(&stranger.address));
+    let page = b.get("/documents/acces").await.text();
+    assert!(
+        page.contains("Bloqué : ne voit aucun de vos documents."),
+        "{page}"
+    );
+    assert!(page.contains("Débloquer"));
+
+    // Ending the relationship, forbidding emergency access.
+    let p = b
+        .post(
+            "/documents/acces/end",
+            &[
+                ("_csrf", &token),
+                ("professional", &id),
+                ("relationship", "follows"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(standing(&vault), None);
+    let p = b
+        .post(
+            "/documents/acces/emergency",
+            &[("_csrf", &token), ("allowed", "no")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(
+        vault
+            .patient_settings(h.camille.id)
+            .unwrap()
+            .emergency_forbidden
+    );
+    // A médecin traitant must be a physician of the directory; a made-up id is refused.
+    let p = b
+        .post(
+            "/documents/acces/referring",
+            &[("_csrf", &token), ("professional", "999999")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_relatives_live_stream_ends_when_the_delegation_is_revoked() {
+    use http_body_util::BodyExt as _;
+    let h = hub();
+    let helene_account = account(&h, HELENE);
+    let mut camille = h.browser();
+    camille.login(CAMILLE, PASSWORD).await;
+    let token = camille.token().await;
+    camille
+        .post(
+            "/settings/delegations",
+            &[("_csrf", &token), ("address", HELENE), ("level", "read")],
+        )
+        .await;
+    let mut helene = h.browser();
+    helene.login(HELENE, PASSWORD).await;
+    let helene_token = helene.token().await;
+    helene
+        .post(
+            "/space",
+            &[
+                ("_csrf", &helene_token),
+                ("space", &h.camille.id.0.to_string()),
+            ],
+        )
+        .await;
+    // The access page is the owner's alone.
+    assert_eq!(
+        helene.get("/documents/acces").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let cookie = format!("__Host-mshub={}", helene.cookies["__Host-mshub"]);
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/events")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    // Before the revocation, new mail is announced to the relative.
+    h.deliver_text(MARTIN, "Avant");
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&frame.into_data().unwrap()).contains("event: message"));
+    camille
+        .post(
+            "/settings/delegations/revoke",
+            &[
+                ("_csrf", &token),
+                ("delegate", &helene_account.id.0.to_string()),
+            ],
+        )
+        .await;
+    h.deliver_text(MARTIN, "Après");
+    // The stream ends without announcing the new message.
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("the stream ends within 10 s");
+    assert!(next.is_none(), "announced after revocation: {next:?}");
+}

@@ -29,7 +29,11 @@ use crate::notify::notify;
 use crate::rules::PatientSettings;
 use crate::{Denial, Result, Vault, VaultError};
 
-/// patient ‖ professional ‖ [`Relationship::code`] → sealed [`Link`].
+/// patient ‖ professional ‖ [`Relationship::code`] → since (i64 BE) ‖ until (i64 BE,
+/// `i64::MAX` for none) ‖ [`Link`] sealed to the patient. The dates are in clear beside the
+/// sealed record so that the check on every read needs no decryption (a link's existence is
+/// already in its key); the record proper — who recorded it, an emergency's reason — is opened
+/// only to show it.
 const CARE: Tree = Tree("vault-care");
 /// One-time derivations done on existing stores: name → unix time done.
 const CARE_DERIVED: Tree = Tree("vault-care-derived");
@@ -59,6 +63,18 @@ pub enum Relationship {
 }
 
 impl Relationship {
+    fn from_code(code: u8) -> Option<Self> {
+        [
+            Relationship::ReferringDoctor,
+            Relationship::Follows,
+            Relationship::Grant,
+            Relationship::Correspondent,
+            Relationship::Emergency,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+
     fn code(self) -> u8 {
         match self {
             Relationship::ReferringDoctor => 1,
@@ -145,8 +161,12 @@ pub struct CareEntry {
     pub professional: Account,
     /// Active and ended recorded relationships, plus the médecin traitant and correspondence.
     pub links: Vec<Link>,
-    /// The professional (or its organisation) authored documents of the patient: it reads those.
+    /// The professional (or the organisation mailbox) authored documents of the patient: the
+    /// professional reads those.
     pub authored: bool,
+    /// The organisation that filed documents of the patient, of which the professional is a
+    /// member: it reads those.
+    pub via: Option<String>,
     pub blocked: bool,
     /// Unix time of its last read, from the audit chain.
     pub last_access: Option<i64>,
@@ -157,6 +177,34 @@ impl CareEntry {
     pub fn reads_the_space(&self, now: i64) -> bool {
         !self.blocked && self.links.iter().any(|l| l.is_active(now))
     }
+}
+
+/// A stored link read without opening it: (relationship, since, until, stored value).
+type DatedLink = (Relationship, i64, Option<i64>, Vec<u8>);
+
+/// since ‖ until in clear, then the sealed record.
+fn encode_link(store: &mshub_store::Store, patient: AccountId, link: &Link) -> Result<Vec<u8>> {
+    let mut out = link.since.to_be_bytes().to_vec();
+    out.extend_from_slice(&link.until.unwrap_or(i64::MAX).to_be_bytes());
+    out.extend(seal_record(store, patient, link)?);
+    Ok(out)
+}
+
+/// The clear dates of a stored link: (since, until).
+fn dates(value: &[u8]) -> Option<(i64, Option<i64>)> {
+    let since = i64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let until = i64::from_be_bytes(value.get(8..16)?.try_into().ok()?);
+    Some((since, (until != i64::MAX).then_some(until)))
+}
+
+fn open_link(store: &mshub_store::Store, value: &[u8]) -> Result<Link> {
+    let sealed = value.get(16..).ok_or_else(|| {
+        VaultError::Store(mshub_store::StoreError::Corrupt {
+            what: "care link".into(),
+            reason: "shorter than its dates".into(),
+        })
+    })?;
+    Ok(open_record(store, "care link", sealed)?)
 }
 
 fn prefix(patient: AccountId, professional: AccountId) -> Vec<u8> {
@@ -196,14 +244,20 @@ impl Vault {
         self.emergency_secs
     }
 
-    /// The recorded links of `professional` with `patient`.
-    fn links_of(&self, patient: AccountId, professional: AccountId) -> Result<Vec<Link>> {
-        self.store
+    /// The recorded links of `professional` with `patient`, as (relationship, since, until,
+    /// the stored value), without opening them.
+    fn dated_links(&self, patient: AccountId, professional: AccountId) -> Result<Vec<DatedLink>> {
+        Ok(self
+            .store
             .kv()
             .scan(CARE, &prefix(patient, professional), None, None)?
             .into_iter()
-            .map(|(_, v)| Ok(open_record(&self.store, "care link", &v)?))
-            .collect()
+            .filter_map(|(k, v)| {
+                let relationship = Relationship::from_code(*k.last()?)?;
+                let (since, until) = dates(&v)?;
+                Some((relationship, since, until, v))
+            })
+            .collect())
     }
 
     /// Whether, and why, `viewer` may read `patient`'s space now. Blocking is not looked at
@@ -225,23 +279,18 @@ impl Vault {
                 reason: None,
             }));
         }
-        let mut best: Option<Link> = None;
-        for link in self.links_of(patient, viewer.id)? {
-            if link.is_active(now)
-                && best
-                    .as_ref()
-                    .is_none_or(|b| link.relationship < b.relationship)
-            {
-                best = Some(link);
+        let mut best: Option<(Relationship, i64, Vec<u8>)> = None;
+        for (relationship, since, until, value) in self.dated_links(patient, viewer.id)? {
+            if until.is_none_or(|u| now < u) && best.as_ref().is_none_or(|b| relationship < b.0) {
+                best = Some((relationship, since, value));
             }
         }
-        if let Some(link) = best
-            .as_ref()
-            .filter(|l| l.relationship < Relationship::Correspondent)
+        if let Some((relationship, since, _)) =
+            best.as_ref().filter(|b| b.0 < Relationship::Correspondent)
         {
             return Ok(Some(Standing {
-                relationship: link.relationship,
-                since: link.since,
+                relationship: *relationship,
+                since: *since,
                 reason: None,
             }));
         }
@@ -257,11 +306,16 @@ impl Vault {
                 }));
             }
         }
-        Ok(best.map(|link| Standing {
-            relationship: link.relationship,
-            since: link.since,
-            reason: link.reason,
-        }))
+        // Emergency access: the one ground whose record is opened, for its reason (every read
+        // under it is audited with it).
+        match best {
+            Some((relationship, since, value)) => Ok(Some(Standing {
+                relationship,
+                since,
+                reason: open_link(&self.store, &value)?.reason,
+            })),
+            None => Ok(None),
+        }
     }
 
     fn put_link(&self, patient: &Account, link: &Link) -> Result<()> {
@@ -269,7 +323,7 @@ impl Vault {
         batch.put(
             CARE,
             key(patient.id, link.professional, link.relationship),
-            seal_record(&self.store, patient.id, link)?,
+            encode_link(&self.store, patient.id, link)?,
         );
         let _ = self.store.kv().commit(&batch)?;
         Ok(())
@@ -478,7 +532,7 @@ impl Vault {
             .kv()
             .scan(CARE, &patient.id.to_key(), None, None)?
         {
-            let link: Link = open_record(&self.store, "care link", &v)?;
+            let link = open_link(&self.store, &v)?;
             ids.entry(link.professional)
                 .or_insert_with(Vec::new)
                 .push(link);
@@ -527,9 +581,30 @@ impl Vault {
         }
         let last = self.last_accesses(patient.id)?;
         let addresses: Vec<Address> = by_address.keys().cloned().collect();
-        let accounts = self.directory.accounts_by_addresses(&addresses)?;
+        let mut accounts = self.directory.accounts_by_addresses(&addresses)?;
+        // The members of an organisation that filed documents read those: they are listed
+        // (and can be blocked) like the others.
+        let mut via = std::collections::BTreeMap::new();
+        for account in accounts.iter().flatten() {
+            if let AccountKind::Organisation { name, members } = &account.kind {
+                if by_address.get(&account.address).is_some_and(|e| e.1) {
+                    for member in members {
+                        via.entry(member.clone()).or_insert_with(|| name.clone());
+                    }
+                }
+            }
+        }
+        let members: Vec<Address> = via
+            .keys()
+            .filter(|m| !by_address.contains_key(*m))
+            .cloned()
+            .collect();
+        accounts.extend(self.directory.accounts_by_addresses(&members)?);
+        let entries = by_address
+            .into_iter()
+            .chain(members.into_iter().map(|m| (m, (Vec::new(), false))));
         let mut out = Vec::new();
-        for (account, (address, (mut links, authored))) in accounts.into_iter().zip(by_address) {
+        for (account, (address, (mut links, authored))) in accounts.into_iter().zip(entries) {
             let Some(account) = account else { continue };
             if account.kind.is_patient() {
                 continue;
@@ -545,11 +620,13 @@ impl Vault {
             out.push(CareEntry {
                 last_access: last.get(address.as_str()).copied(),
                 blocked: settings.blocked.contains(&address),
+                via: via.get(&address).cloned(),
                 professional: account,
                 links,
                 authored,
             });
         }
+        out.sort_by_key(|e| e.professional.kind.display_name());
         Ok(out)
     }
 

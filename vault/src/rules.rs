@@ -8,10 +8,10 @@
 //!    else;
 //! 4. a professional without a care relationship with the patient ([`crate::care`]) sees
 //!    nothing else;
-//! 5. a masked document is seen by no one else but the patient's referring doctor (an
-//!    emergency access does not open it);
-//! 6. otherwise the professional sees it if the [`crate::AccessMatrix`] allows its profession
-//!    and specialty the document's category.
+//! 5. the [`crate::AccessMatrix`] must allow its profession and specialty the document's
+//!    category;
+//! 6. a masked document is seen by no one else but the patient's referring doctor (an
+//!    emergency access does not open it).
 //!
 //! The patient sees its documents once released (`visible_to_patient`). Every read by anyone
 //! but the patient, and every refused read, is written to the audit chain with its ground.
@@ -252,6 +252,14 @@ impl Vault {
         let Some(standing) = standing else {
             return Err(Denial::NoRelationship);
         };
+        // Masking narrows what the table allows, never widens it: a médecin traitant whose
+        // specialty does not see a category does not see it masked either.
+        if !self
+            .access
+            .allows_with(*profession, specialty, doc.category)
+        {
+            return Err(Denial::Matrix);
+        }
         if doc.masked {
             return if standing.relationship == Relationship::ReferringDoctor {
                 Ok(Ground::ReferringDoctor)
@@ -259,18 +267,11 @@ impl Vault {
                 Err(Denial::Masked)
             };
         }
-        if self
-            .access
-            .allows_with(*profession, specialty, doc.category)
-        {
-            Ok(Ground::Care {
-                relationship: standing.relationship,
-                profession: *profession,
-                category: doc.category,
-            })
-        } else {
-            Err(Denial::Matrix)
-        }
+        Ok(Ground::Care {
+            relationship: standing.relationship,
+            profession: *profession,
+            category: doc.category,
+        })
     }
 
     /// The settings of `patient` and the standing of `viewer` with them, for [`Vault::access`].

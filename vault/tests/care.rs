@@ -722,6 +722,20 @@ fn a_radiologist_reads_what_its_specialty_allows_and_not_certificates() {
     );
     // The same relationship without the specialty: the certificate is read.
     assert!(hub.vault.read_document(&hub.dubois, certificate).is_ok());
+
+    // Named médecin traitant, the radiologist still does not see the certificate, masked or
+    // not: masking narrows what the table allows, never widens it.
+    hub.vault
+        .set_referring_doctor(&hub.camille, Some(&radiologist.address))
+        .unwrap();
+    hub.vault.mask(&hub.camille, certificate).unwrap();
+    assert_eq!(
+        denial(hub.vault.read_document(&radiologist, certificate)),
+        Denial::Matrix
+    );
+    assert_eq!(list(&hub, &radiologist), [imaging, bio]);
+    hub.vault.mask(&hub.camille, imaging).unwrap();
+    assert!(hub.vault.read_document(&radiologist, imaging).is_ok());
 }
 
 #[test]
@@ -1076,9 +1090,15 @@ fn the_care_team_lists_everyone_who_reads_and_why() {
     assert!(radiology.blocked && radiology.links.is_empty());
     assert!(!radiology.reads_the_space(after));
 
+    // Dr Martin, a member of the lab that filed the documents, reads those: listed with the
+    // organisation he reads them through (and so can be blocked from the page).
+    let martin = entry(&hub.martin);
+    assert_eq!(martin.via.as_deref(), Some("Laboratoire du CHU"));
+    assert!(!martin.reads_the_space(after));
+
     assert_eq!(
         team.len(),
-        6,
+        7,
         "{:?}",
         team.iter()
             .map(|e| &e.professional.address)

@@ -240,8 +240,13 @@ fn entry_markup(who: &SignedIn, entry: &CareEntry, now: i64) -> Markup {
                 @for link in &entry.links {
                     li { (link_text(link, now)) }
                 }
-                @if entry.authored {
+                @if entry.authored && matches!(pro.kind, AccountKind::Organisation { .. }) {
+                    li { "a envoyé des documents ; ses membres les voient" }
+                } @else if entry.authored {
                     li { "voit les documents qu'il vous a envoyés" }
+                }
+                @if let Some(organisation) = &entry.via {
+                    li { "voit les documents envoyés par " (organisation) ", dont il est membre" }
                 }
                 li {
                     @if let Some(at) = entry.last_access {

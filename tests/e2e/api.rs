@@ -64,6 +64,11 @@ fn a_pharmacist_sees_the_prescription_but_not_the_imaging_report() {
     hub.start();
     let port = hub.https_port();
     let ca = hub.ca.clone();
+    // Professionals read a patient's documents within a care relationship: dr.martin writes
+    // to Camille, and Camille names her pharmacist on her page "Accès des professionnels".
+    writes_to_camille(&hub, port, MARTIN);
+    let camille = signed_in(&hub, port, CAMILLE);
+    name_professional(&camille, PHARMACIST.0, "follow", &[]);
 
     relay_xdm(
         &hub,

@@ -106,3 +106,78 @@ pub fn run_script(script: &str, args: &[&str], limit: Duration) -> (bool, String
     }
     (status.is_some_and(|s| s.success()), stdout, stderr)
 }
+
+/// Camille adds a physician to the professionals who follow her, in Chromium
+/// (tests/e2e/browser/care.mjs): the physician, refused before, reads her documents after.
+#[test]
+fn care_a_patient_adds_a_physician_who_then_reads_her_documents() {
+    use crate::support::*;
+
+    const LEGRAND: (&str, &str) = ("sophie.legrand@hopital.mshub.test", "legrand-e2e-pw");
+    require_browser_tools();
+    let shots = artifacts_dir("care");
+    let mut hub = Instance::demo();
+    hub.stop();
+    add_professional(
+        &hub,
+        LEGRAND,
+        [
+            "Sophie",
+            "Legrand",
+            "physician",
+            "médecine générale",
+            "Lyon",
+            "10000010016",
+        ],
+    );
+    hub.start();
+    let port = hub.https_port();
+    let path = "/api/v1/patients/284057511204339/documents";
+    relay_xdm(
+        &hub,
+        "bilan.zip",
+        "11502-2",
+        "Bilan sanguin",
+        "BIO-MARKER-b08",
+    );
+    let before = curl(&hub.ca, port, path, Some(LEGRAND));
+    assert_eq!(before.status, 403, "{before:?}");
+    assert_eq!(before.json()["error"], "no-care-relationship");
+
+    let base = format!("https://127.0.0.1:{port}");
+    println!("browser screenshots: {}", shots.display());
+    let (ok, stdout, stderr) = run_script(
+        "care.mjs",
+        &[&base, shots.to_str().unwrap(), "Legrand", "Sophie Legrand"],
+        Duration::from_secs(300),
+    );
+    println!("--- care.mjs stdout ---\n{stdout}--- care.mjs stderr ---\n{stderr}");
+    assert!(
+        ok,
+        "the browser scenario failed (screenshots in {}):\n{stderr}",
+        shots.display()
+    );
+
+    // Named by Camille: she reads the lab result (filed by now, or shortly).
+    let mut last = None;
+    let reads = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        let reply = curl(&hub.ca, port, path, Some(LEGRAND));
+        let ok = reply.status == 200 && text(&reply.body).contains("Bilan sanguin");
+        last = Some(reply);
+        ok
+    });
+    assert!(
+        reads,
+        "the physician Camille added does not read her documents: {last:?}"
+    );
+    let id = last.unwrap().json()[0]["id"].as_str().unwrap().to_string();
+    let read = curl(
+        &hub.ca,
+        port,
+        &format!("/api/v1/documents/{id}"),
+        Some(LEGRAND),
+    );
+    assert_eq!(read.status, 200, "{read:?}");
+    assert!(contains(&read.body, "BIO-MARKER-b08"));
+    hub.stop();
+}

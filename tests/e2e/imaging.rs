@@ -87,7 +87,8 @@ fn relay(hub: &Instance, subject: &str, attachments: &[(PathBuf, &str, &str)]) {
     );
 }
 
-/// Camille's documents as dr.martin (a physician sees every category) sees them.
+/// Camille's documents as dr.martin (her médecin traitant, a general practitioner: every
+/// category) sees them.
 fn titles(hub: &Instance, port: u16) -> Vec<(String, String, String)> {
     let reply = curl(
         &hub.ca,
@@ -117,6 +118,8 @@ fn a_lab_sends_a_dicom_study_and_the_patient_views_it_in_a_browser() {
     let shots = artifacts_dir("imaging");
     let mut hub = Instance::demo();
     let port = hub.https_port();
+    // dr.martin reads Camille's space: she named him her médecin traitant on her page.
+    name_professional(&signed_in(&hub, port, CAMILLE), MARTIN.0, "referring", &[]);
     let dicom = hub.dir.join("dicom");
     make_dicom(&dicom);
 

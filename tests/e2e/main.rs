@@ -6,6 +6,7 @@ mod api;
 mod apps;
 mod attacks;
 mod browser_run;
+mod care;
 mod catalogue;
 mod cli;
 mod demo;

@@ -808,6 +808,19 @@ pub fn curl(ca: &Path, port: u16, path: &str, login: Option<(&str, &str)>) -> Ht
 /// Relays one IHE XDM archive (one document of type `loinc`, carrying `marker`) from the lab
 /// system to Camille with swaks: relay port, STARTTLS, AUTH (it sends as a local address).
 pub fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &str) {
+    relay_xdm_as(hub, LABO, name, loinc, title, marker);
+}
+
+/// As [`relay_xdm`], sent (and authored) by `sender` (address, password): another
+/// organisation's system, or a professional's own software.
+pub fn relay_xdm_as(
+    hub: &Instance,
+    sender: (&str, &str),
+    name: &str,
+    loinc: &str,
+    title: &str,
+    marker: &str,
+) {
     let zip = hub.dir.join(name);
     let made = Command::new("python3")
         .arg(concat!(
@@ -819,7 +832,7 @@ pub fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &
             CAMILLE.0.split('@').next().unwrap(),
             loinc,
             title,
-            LABO.0,
+            sender.0,
             marker,
         ])
         .status()
@@ -839,11 +852,11 @@ pub fn relay_xdm(hub: &Instance, name: &str, loinc: &str, title: &str, marker: &
             "--auth",
             "PLAIN",
             "--auth-user",
-            LABO.0,
+            sender.0,
             "--auth-password",
-            LABO.1,
+            sender.1,
             "--from",
-            LABO.0,
+            sender.0,
             "--to",
             CAMILLE.0,
             "--header",
@@ -888,4 +901,204 @@ pub fn add_nurse(config: &str) -> Output {
         ],
         "a-long-password\n",
     )
+}
+
+// ----- Care relationships: who may read a patient's documents -----
+
+/// `mshub account add <address> professional …` with `password` on standard input (the hub
+/// must be stopped): `(given name, family name, profession, specialty, city, rpps)`.
+pub fn add_professional(hub: &Instance, who: (&str, &str), person: [&str; 6]) {
+    let [given, family, profession, specialty, city, rpps] = person;
+    hub.cli(
+        &[
+            "account",
+            "add",
+            who.0,
+            "professional",
+            "--rpps",
+            rpps,
+            "--given-name",
+            given,
+            "--family-name",
+            family,
+            "--profession",
+            profession,
+            "--specialty",
+            specialty,
+            "--city",
+            city,
+            "--password-stdin",
+        ],
+        &format!("{}\n", who.1),
+    );
+}
+
+/// A web session of `who` (login, password), signed in.
+pub fn signed_in(hub: &Instance, port: u16, who: (&str, &str)) -> CurlSession {
+    let web = CurlSession::new(hub, port);
+    let reply = web.log_in(who.0, who.1);
+    assert_eq!(reply.status, 303, "{} could not sign in: {reply:?}", who.0);
+    web
+}
+
+/// The value of the field `name` in the first form of `html` posting to `action`.
+pub fn form_field(html: &str, action: &str, name: &str) -> Option<String> {
+    let form = &html[html.find(&format!(r#"action="{action}""#))?..];
+    let form = &form[..form.find("</form>")?];
+    let marker = format!(r#"name="{name}" value=""#);
+    let value = &form[form.find(&marker)? + marker.len()..];
+    Some(value[..value.find('"')?].to_string())
+}
+
+/// Posts the patient's form `/documents/acces/{action}` as the page "Accès des
+/// professionnels" does: its CSRF token, then `fields`.
+pub fn care_post(web: &CurlSession, action: &str, fields: &[(&str, &str)]) -> HttpReply {
+    let page = web.request("/documents/acces", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let csrf = csrf_field(&page);
+    let mut form = vec![("_csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    web.request(&format!("/documents/acces/{action}"), Some(&form))
+}
+
+/// A change on "Accès des professionnels" went through: back to the page with its notice.
+pub fn assert_care_done(reply: &HttpReply, done: &str) {
+    assert_eq!(reply.status, 303, "{reply:?}\n{}", text(&reply.body));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/documents/acces?done={done}").as_str()),
+        "{reply:?}"
+    );
+}
+
+/// The patient of `web` searches the directory on "Accès des professionnels" for `query`,
+/// which must find exactly one professional, and presses that card's button posting to
+/// `/documents/acces/{action}` (`follow`, `referring`, or `grant` with `("days", …)` in
+/// `extra`). Returns the professional's account id, as the page's forms name it.
+pub fn name_professional(
+    web: &CurlSession,
+    query: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let page = web.request_with(
+        "/documents/acces",
+        Post::Nothing,
+        &["--get", "--data-urlencode", &format!("q={query}")],
+    );
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = text(&page.body);
+    let search = &html[html.find(r#"id="h-add""#).expect("the search section")..];
+    let search = &search[..search.find(r#"id="h-emergency""#).unwrap_or(search.len())];
+    let cards: Vec<&str> = search.split(r#"<article class="card""#).skip(1).collect();
+    assert_eq!(
+        cards.len(),
+        1,
+        "searching {query:?} should find one professional:\n{search}"
+    );
+    let action_path = format!("/documents/acces/{action}");
+    let id = form_field(cards[0], &action_path, "professional")
+        .unwrap_or_else(|| panic!("no form {action_path} on the card:\n{}", cards[0]));
+    let csrf = csrf_field(&page);
+    let mut form = vec![("_csrf", csrf.as_str()), ("professional", id.as_str())];
+    form.extend_from_slice(extra);
+    let reply = web.request(&action_path, Some(&form));
+    assert!(
+        reply.status == 303
+            && reply
+                .header("location")
+                .is_some_and(|l| l.starts_with("/documents/acces?done=")),
+        "{action_path} for {query:?}: {reply:?}\n{}",
+        text(&reply.body)
+    );
+    id
+}
+
+/// The card of `name` among the professionals the page lists (not the search results): the
+/// patient presses its button posting to `/documents/acces/{action}` (block, unblock, end…),
+/// with the card's own hidden fields. Returns the reply.
+pub fn care_entry_action(web: &CurlSession, name: &str, action: &str) -> HttpReply {
+    let page = web.request("/documents/acces", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = text(&page.body);
+    let listed = &html[..html.find(r#"id="h-add""#).expect("the search section")];
+    let at = listed
+        .find(&format!(r#"<article class="card" aria-label="{name}""#))
+        .unwrap_or_else(|| panic!("{name} is not listed:\n{listed}"));
+    let card = &listed[at..];
+    let card = &card[..card.find("</article>").expect("the card's end")];
+    let action_path = format!("/documents/acces/{action}");
+    let form_at = card
+        .find(&format!(r#"action="{action_path}""#))
+        .unwrap_or_else(|| panic!("no form {action_path} on {name}'s card:\n{card}"));
+    let form = &card[form_at..];
+    let form = &form[..form.find("</form>").expect("the form's end")];
+    // Every hidden field of that form, as the browser would send them.
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for input in form.split("<input ").skip(1) {
+        let attr = |a: &str| {
+            let m = format!(r#"{a}=""#);
+            input
+                .find(&m)
+                .map(|i| &input[i + m.len()..])
+                .map(|v| v[..v.find('"').unwrap()].to_string())
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            fields.push((n, v));
+        }
+    }
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    web.request(&action_path, Some(&fields))
+}
+
+/// `who` writes a short message to Camille (submission, implicit TLS, AUTH): a professional
+/// who wrote to the patient reads her space (the care relationship "vous a écrit"). Waits
+/// until the professionals' API lets `who` list her documents.
+pub fn writes_to_camille(hub: &Instance, port: u16, who: (&str, &str)) {
+    submit(
+        hub,
+        who,
+        CAMILLE.0,
+        &message(
+            who.0,
+            CAMILLE.0,
+            "Suivi de votre dossier",
+            &[],
+            "Bonjour,\n\nJe suis vos examens en cours. Bien cordialement.\n",
+        ),
+    );
+    let ins = CAMILLE.0.split('@').next().unwrap();
+    let path = format!("/api/v1/patients/{ins}/documents");
+    let mut last = None;
+    let related = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        let reply = curl(&hub.ca, port, &path, Some(who));
+        let ok = reply.status == 200;
+        last = Some(reply);
+        ok
+    });
+    assert!(related, "{} wrote, yet: {last:?}", who.0);
+}
+
+impl CurlSession {
+    /// A long GET (a `text/event-stream`…) with this session's cookies: `curl --no-buffer
+    /// --include`, so the status line and headers, then the body, reach the child's stdout as
+    /// they come. The caller reads it, and kills the child if it must.
+    pub fn stream(&self, path: &str, limit: Duration) -> Child {
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--no-buffer", "--include"])
+            .args(["--max-time", &limit.as_secs().to_string(), "--cacert"])
+            .arg(&self.ca)
+            .args(&self.always)
+            .arg("--cookie")
+            .arg(self.jar.path().join("cookies"))
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl runs")
+    }
 }

@@ -21,8 +21,9 @@ const BODY_MARKER: &str = "BODY-MARKER-b17";
 /// What the script types as the reply.
 const REPLY_MARKER: &str = "REPLY-MARKER-5e1";
 const DOCUMENT: &str = "Bilan sanguin du 20 novembre";
-/// Added by [`add_nurse`]: nurses see lab results, and she neither wrote this one nor is
-/// Camille's referring doctor, so masking hides it from her.
+/// Added by [`add_nurse`]: nurses see lab results (once Camille names her among those who follow
+/// her), and she neither wrote this one nor is Camille's referring doctor, so masking hides it
+/// from her.
 const NURSE: (&str, &str) = ("ines.leroy@hopital.mshub.test", "a-long-password");
 
 /// dr.martin writes to Camille with Python's smtplib: submission over implicit TLS, AUTH.
@@ -161,7 +162,8 @@ fn sees(hub: &Instance, port: u16, login: (&str, &str), document: &str) -> bool 
 }
 
 /// The lab relays an XDM archive with one result for Camille; returns the document's id once
-/// it is filed (dr.martin, a physician, may see lab results: the API shows it to him).
+/// it is filed (dr.martin, a physician who wrote to Camille, may see lab results: the API
+/// shows it to him).
 fn lab_files_a_result(hub: &Instance, port: u16) -> String {
     relay_xdm(hub, "IHE_XDM.ZIP", "11502-2", DOCUMENT, "XDM-MARKER-b17");
     let mut id = None;
@@ -189,6 +191,8 @@ fn patient_reads_replies_masks_and_logs_out_in_a_browser() {
 
     martin_writes_to_camille(&hub);
     let document = lab_files_a_result(&hub, port);
+    // The nurse reads Camille's space once Camille names her on "Accès des professionnels".
+    name_professional(&signed_in(&hub, port, CAMILLE), NURSE.0, "follow", &[]);
     assert!(
         sees(&hub, port, NURSE, &document),
         "a nurse sees lab results that are not masked"
@@ -264,6 +268,8 @@ fn tampered(token: &str) -> String {
 fn a_tampered_or_missing_csrf_token_is_refused() {
     let mut hub = Instance::demo();
     let port = hub.https_port();
+    // dr.martin writes to Camille first: he reads her space, and lists the lab's result.
+    writes_to_camille(&hub, port, MARTIN);
     let document = lab_files_a_result(&hub, port);
     let web = CurlSession::new(&hub, port);
 

@@ -31,6 +31,8 @@ fn sequential_and_altered_document_ids_are_not_found() {
     let mut hub = Instance::demo();
     let port = hub.https_port();
     let ca = hub.ca.clone();
+    // dr.martin reads Camille's space (a care relationship): he wrote to her first.
+    writes_to_camille(&hub, port, MARTIN);
 
     let sent = [
         ("bio.zip", "11502-2", "Bilan sanguin", "BIO-MARKER-71d"),

@@ -124,6 +124,14 @@ fn hub_trusting(tls: &str, peer_ca: Option<&Path>) -> Instance {
     hub
 }
 
+/// Camille names dr.martin her médecin traitant on her page "Accès des professionnels": he
+/// then reads every document of her space, masked ones included (whatever a forger's
+/// document claims, the API would show it to him).
+fn martin_is_camilles_doctor(hub: &mut Instance) {
+    let port = hub.https_port();
+    name_professional(&signed_in(hub, port, CAMILLE), MARTIN.0, "referring", &[]);
+}
+
 fn documents_of_camille(hub: &mut Instance) -> serde_json::Value {
     let port = hub.https_port();
     let ins = CAMILLE.0.split('@').next().unwrap();
@@ -140,6 +148,7 @@ fn documents_of_camille(hub: &mut Instance) -> serde_json::Value {
 #[test]
 fn an_unauthenticated_relay_client_files_nothing_and_cannot_use_the_null_sender() {
     let mut hub = hub_trusting("required", None);
+    martin_is_camilles_doctor(&mut hub);
     let t = relay(&hub, None, &format!("secretariat@{PEER}"), CAMILLE.0);
     // Finding 1: `MAIL FROM:<>` from a client nothing vouches for.
     assert!(t.reply("null").starts_with("550 5.7.1"), "{t:?}");
@@ -193,6 +202,7 @@ fn a_client_certificate_speaks_only_for_the_domains_it_names() {
         (stranger.as_path(), "other.autre.test"),
     ]);
     let mut hub = hub_trusting("mutual-tls", Some(&ours.join("ca.pem")));
+    martin_is_camilles_doctor(&mut hub);
     // Finding 8: the stranger's certificate is valid, but not for clinique.autre.test.
     let t = relay(&hub, Some(&stranger), &format!("labo@{PEER}"), CAMILLE.0);
     assert!(t.reply("mail").starts_with("550 5.7.1"), "{t:?}");

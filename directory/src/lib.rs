@@ -133,6 +133,7 @@ impl Directory {
                 )?;
             }
         }
+        dir.index_professionals()?;
         Ok(dir)
     }
 
@@ -190,6 +191,9 @@ impl Directory {
         batch.check(ACCOUNT_ADDRESS, address_key.clone(), None);
         batch.put(ACCOUNT_ADDRESS, address_key, id.to_key());
         batch.put(ACCOUNT, id.to_key(), self.records.encode(&account)?);
+        if let AccountKind::Professional { .. } = &account.kind {
+            batch.put(search::PROFESSIONALS, id.to_key(), Vec::new());
+        }
         if let AccountKind::Organisation { members, .. } = &account.kind {
             for member in members {
                 let mut key = self.records.member_prefix(member)?;

@@ -62,7 +62,7 @@ const HASHED: u8 = 1;
 const ADDRESS_PURPOSE: &str = "account-address";
 const MEMBER_PURPOSE: &str = "organisation-member";
 /// Marks what a one-time rewrite of the directory has done.
-const MIGRATION: Tree = Tree("directory-migration");
+pub(crate) const MIGRATION: Tree = Tree("directory-migration");
 const ADDRESSES_SEALED: &[u8] = b"addresses-sealed-v1";
 /// Entries read and rewritten at a time by the migration.
 const MIGRATION_PAGE: usize = 1000;

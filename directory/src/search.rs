@@ -2,10 +2,19 @@
 //! professionnels": by name, profession, specialty, city or RPPS, typed any way (case and
 //! French accents ignored).
 //!
-//! The search reads every account (records are sealed: there is no clear-text index to
-//! query); a hub's directory is read this way in a few milliseconds per thousand accounts.
+//! Records are sealed: there is no clear-text index of names to query. The search reads the
+//! professionals' records only, listed by [`PROFESSIONALS`] (account ids, nothing else), so
+//! its cost follows the number of professionals, not of patients.
 
-use crate::{Account, AccountKind, Directory, Result};
+use mshub_store::{AccountId, Batch, Tree};
+
+use crate::{Account, AccountKind, Directory, Result, ACCOUNT};
+
+/// Professional account id → (): whom the search reads.
+pub(crate) const PROFESSIONALS: Tree = Tree("directory-professional");
+/// Once per store: the index above built from the accounts that existed before it.
+const INDEXED: &[u8] = b"professional-index-v1";
+const INDEX_PAGE: usize = 1000;
 
 /// `text` lower-cased, French accents and ligatures folded, white space collapsed: how names
 /// typed by people are compared.
@@ -60,8 +69,17 @@ impl Directory {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let mut found: Vec<Account> = self
-            .accounts()?
+        let ids: Vec<AccountId> = self
+            .store
+            .kv()
+            .scan(PROFESSIONALS, &[], None, None)?
+            .into_iter()
+            .filter_map(|(k, _)| Some(AccountId(u64::from_be_bytes(k.try_into().ok()?))))
+            .collect();
+        let mut found: Vec<Account> = ids
+            .into_iter()
+            .filter_map(|id| self.account(id).transpose())
+            .collect::<Result<Vec<_>>>()?
             .into_iter()
             .filter(|a| a.is_usable())
             .filter(|a| haystack(a).is_some_and(|h| words.iter().all(|w| h.contains(w))))
@@ -76,6 +94,40 @@ impl Directory {
         });
         found.truncate(limit);
         Ok(found)
+    }
+}
+
+impl Directory {
+    /// Builds [`PROFESSIONALS`] from the accounts of a store written before it existed, once.
+    pub(crate) fn index_professionals(&self) -> Result<()> {
+        let kv = self.store.kv();
+        if kv.get(crate::record::MIGRATION, INDEXED)?.is_some() {
+            return Ok(());
+        }
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = kv.scan(ACCOUNT, &[], after.as_deref(), Some(INDEX_PAGE))?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut batch = Batch::new();
+            for (key, raw) in page {
+                if matches!(
+                    self.records.decode(&raw)?.kind,
+                    AccountKind::Professional { .. }
+                ) {
+                    batch.put(PROFESSIONALS, key, Vec::new());
+                }
+            }
+            let _ = kv.commit(&batch)?;
+        }
+        let mut batch = Batch::new();
+        batch.put(
+            crate::record::MIGRATION,
+            INDEXED,
+            mshub_store::now().to_be_bytes(),
+        );
+        let _ = kv.commit(&batch)?;
+        Ok(())
     }
 }
 

@@ -355,7 +355,12 @@ fn professionals_are_found_by_name_profession_specialty_city_or_rpps_never_patie
     )
     .unwrap();
     let martin = dir
-        .add_account(addr("jean.martin@hopital.mshub.test"), martin(), None, "test")
+        .add_account(
+            addr("jean.martin@hopital.mshub.test"),
+            martin(),
+            None,
+            "test",
+        )
         .unwrap();
     let lefevre = dir
         .add_account(
@@ -393,4 +398,55 @@ fn professionals_are_found_by_name_profession_specialty_city_or_rpps_never_patie
     // A disabled professional is not offered.
     dir.set_disabled(&lefevre.address, true, "test").unwrap();
     assert_eq!(found("médecin"), [martin.id]);
+}
+
+#[test]
+fn a_store_written_before_the_professionals_index_is_indexed_once_at_open() {
+    use mshub_store::{Batch, Tree};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
+    let directory =
+        Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap();
+    directory
+        .set_domain(
+            DomainEntry {
+                domain: Domain::try_from("hopital.mshub.test").unwrap(),
+                role: DomainRole::Local,
+            },
+            "test",
+        )
+        .unwrap();
+    let martin = directory
+        .add_account(
+            addr("jean.martin@hopital.mshub.test"),
+            martin(),
+            None,
+            "test",
+        )
+        .unwrap();
+    // As an older store: no index, no marker.
+    let index = Tree("directory-professional");
+    let mut batch = Batch::new();
+    for (k, _) in store.kv().scan(index, &[], None, None).unwrap() {
+        batch.remove(index, k);
+    }
+    batch.remove(
+        Tree("directory-migration"),
+        b"professional-index-v1".to_vec(),
+    );
+    let _ = store.kv().commit(&batch).unwrap();
+    assert!(directory
+        .search_professionals("martin", 5)
+        .unwrap()
+        .is_empty());
+    let reopened = Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap();
+    let found: Vec<AccountId> = reopened
+        .search_professionals("martin", 5)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(found, [martin.id]);
+    assert_eq!(store.kv().scan(index, &[], None, None).unwrap().len(), 1);
 }

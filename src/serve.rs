@@ -64,7 +64,10 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         .derive_care_dates()
         .context("dating the care relationships of existing spaces")?;
     if dated > 0 {
-        tracing::info!(dated, "care relationships: médecins traitants dated from the audit chain");
+        tracing::info!(
+            dated,
+            "care relationships: médecins traitants dated from the audit chain"
+        );
     }
     let https = bind(listen.https, "HTTPS").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;

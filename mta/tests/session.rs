@@ -839,7 +839,10 @@ async fn filings_interrupted_by_a_stop_are_resumed() {
         .unwrap();
     let envelope = Envelope {
         from: Some(Address::try_from(MARTIN).unwrap()),
-        recipients: vec![(Recipient::Local(Box::new(camille.clone())), DsnRequest::default())],
+        recipients: vec![(
+            Recipient::Local(Box::new(camille.clone())),
+            DsnRequest::default(),
+        )],
         env_id: None,
         ret_full: false,
         sender_account: None,

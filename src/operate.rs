@@ -116,6 +116,17 @@ pub enum AccountCommand {
     Disable { address: String },
     /// Enable a disabled account.
     Enable { address: String },
+    /// Change the members of an organisation mailbox: who may send as it, and who reads the
+    /// documents it filed for patients.
+    Members {
+        organisation: String,
+        /// Address of an account to add (repeatable).
+        #[arg(long)]
+        add: Vec<String>,
+        /// Address of a member to remove (repeatable).
+        #[arg(long)]
+        remove: Vec<String>,
+    },
     /// Create an application password for a mail client; printed once.
     AppPassword {
         address: String,
@@ -489,6 +500,21 @@ fn account(
         AccountCommand::Enable { address } => {
             dir.set_disabled(&Address::try_from(address.as_str())?, false, OPERATOR)?;
             writeln!(out, "enabled {address}")?;
+        }
+        AccountCommand::Members {
+            organisation,
+            add,
+            remove,
+        } => {
+            let organisation = Address::try_from(organisation.as_str())?;
+            for (addresses, present) in [(add, true), (remove, false)] {
+                for member in addresses {
+                    let member = Address::try_from(member.as_str())?;
+                    dir.set_member(&organisation, &member, present, OPERATOR)?;
+                    let verb = if present { "added" } else { "removed" };
+                    writeln!(out, "{verb} {member} ({organisation})")?;
+                }
+            }
         }
         AccountCommand::AppPassword { address, label } => {
             let (app, clear) =

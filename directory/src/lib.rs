@@ -381,6 +381,61 @@ impl Directory {
         }
     }
 
+    /// Adds `member` to (or, with `present` false, removes it from) the members of the
+    /// organisation mailbox `organisation`: who may send as it, and who reads the documents it
+    /// filed. Audited `account.member.add` / `account.member.remove`.
+    pub fn set_member(
+        &self,
+        organisation: &Address,
+        member: &Address,
+        present: bool,
+        actor: &str,
+    ) -> Result<()> {
+        if present && self.account_id(member)?.is_none() {
+            return Err(DirectoryError::NoSuchAccount(member.to_string()));
+        }
+        loop {
+            let (mut account, raw) = self.required(organisation)?;
+            let AccountKind::Organisation { members, .. } = &mut account.kind else {
+                return Err(DirectoryError::InvalidField {
+                    field: "organisation",
+                    reason: format!("{organisation} is not an organisation mailbox"),
+                });
+            };
+            let had = members.contains(member);
+            if had == present {
+                return Ok(());
+            }
+            if present {
+                members.push(member.clone());
+            } else {
+                members.retain(|m| m != member);
+            }
+            let mut index_key = self.records.member_prefix(member)?;
+            index_key.extend_from_slice(&account.id.to_key());
+            let mut batch = Batch::new();
+            batch.check(ACCOUNT, account.id.to_key(), Some(raw));
+            batch.put(ACCOUNT, account.id.to_key(), self.records.encode(&account)?);
+            if present {
+                batch.put(ORGANISATION_MEMBER, index_key, Vec::new());
+            } else {
+                batch.remove(ORGANISATION_MEMBER, index_key);
+            }
+            if self.store.kv().commit(&batch)? == Commit::Done {
+                let action = if present {
+                    "account.member.add"
+                } else {
+                    "account.member.remove"
+                };
+                self.store.audit(
+                    AuditEvent::new(actor, action, organisation.as_str())
+                        .with_detail(format!("member:{member}")),
+                )?;
+                return Ok(());
+            }
+        }
+    }
+
     pub fn set_password(&self, address: &Address, password: &str, actor: &str) -> Result<()> {
         let hash = password::hash_password(password)?;
         self.update(address, actor, "account.password", |a| {

@@ -450,3 +450,59 @@ fn a_store_written_before_the_professionals_index_is_indexed_once_at_open() {
     assert_eq!(found, [martin.id]);
     assert_eq!(store.kv().scan(index, &[], None, None).unwrap().len(), 1);
 }
+
+#[test]
+fn an_organisations_members_change_and_its_index_follows() {
+    let (_d, dir) = directory();
+    let martin = dir
+        .add_account(
+            addr("jean.martin@hopital.mshub.test"),
+            martin(),
+            None,
+            "test",
+        )
+        .unwrap();
+    let labo = dir
+        .add_account(
+            addr("labo@hopital.mshub.test"),
+            AccountKind::Organisation {
+                name: "Laboratoire".into(),
+                members: Vec::new(),
+            },
+            None,
+            "test",
+        )
+        .unwrap();
+    let members = |dir: &Directory| match dir.account(labo.id).unwrap().unwrap().kind {
+        AccountKind::Organisation { members, .. } => members,
+        other => panic!("{other:?}"),
+    };
+    assert!(dir.organisations_of(&martin.address).unwrap().is_empty());
+    dir.set_member(&labo.address, &martin.address, true, "op")
+        .unwrap();
+    // Twice is once.
+    dir.set_member(&labo.address, &martin.address, true, "op")
+        .unwrap();
+    assert_eq!(members(&dir), std::slice::from_ref(&martin.address));
+    assert_eq!(
+        dir.organisations_of(&martin.address).unwrap()[0].id,
+        labo.id
+    );
+    dir.set_member(&labo.address, &martin.address, false, "op")
+        .unwrap();
+    assert!(members(&dir).is_empty());
+    assert!(dir.organisations_of(&martin.address).unwrap().is_empty());
+    // Unknown members and non-organisations are refused.
+    assert!(matches!(
+        dir.set_member(
+            &labo.address,
+            &addr("nobody@hopital.mshub.test"),
+            true,
+            "op"
+        ),
+        Err(DirectoryError::NoSuchAccount(_))
+    ));
+    assert!(dir
+        .set_member(&martin.address, &labo.address, true, "op")
+        .is_err());
+}

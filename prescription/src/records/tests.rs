@@ -28,6 +28,7 @@ fn professional(id: u64, address: &str, rpps: &str, profession: Profession) -> A
             family_name: format!("Nom{id}"),
             profession,
             specialty: String::new(),
+            city: String::new(),
         },
         password_hash: None,
         app_passwords: Vec::new(),

@@ -267,17 +267,9 @@ mod tests {
         for s in ["radiologue", "SM74", "SM94", "SM55"] {
             assert_eq!(seen(&m, doctor, s), radiology, "{s}");
         }
-        let cardiology = vec![
-            ComptesRendus,
-            Imagerie,
-            Biologie,
-            Prescriptions,
-            Prevention,
-            Certificats,
-            Autres,
-        ];
+        // A treating specialist: the whole record, unclassified documents included.
         for s in ["cardiologue", "SM73", "SM79", "SM80", "SM81"] {
-            assert_eq!(seen(&m, doctor, s), cardiology, "{s}");
+            assert_eq!(seen(&m, doctor, s), Category::ALL.to_vec(), "{s}");
         }
         let biology = vec![ComptesRendus, Biologie, Prescriptions];
         for s in ["biologiste", "SM63", "SM64", "SM65", "SM66", "SM67"] {
@@ -291,10 +283,13 @@ mod tests {
             seen(&m, doctor, "médecin du travail"),
             vec![ComptesRendus, Prevention, Certificats]
         );
-        // Only general practice keeps unclassified documents.
+        // Only treating physicians (general practice, cardiology) keep unclassified documents.
         for row in m.specialties(doctor) {
-            let gp = row.code == "SM26" || row.code == "SM53" || row.code == "SM54";
-            assert_eq!(row.allows(AClasser), gp, "{}", row.slug);
+            let treating = [
+                "SM26", "SM53", "SM54", "SM04", "SM73", "SM79", "SM80", "SM81",
+            ]
+            .contains(&row.code.as_str());
+            assert_eq!(row.allows(AClasser), treating, "{}", row.slug);
         }
     }
 

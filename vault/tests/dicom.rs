@@ -506,6 +506,20 @@ fn study_reads_follow_the_access_rules_and_are_audited() {
     let (_dir, files) = dicom_files();
     hub.file_for_camille(&study_a_message(&files, &[]));
     let doc = study_document(&hub);
+    // Camille names both among the professionals who follow her: the matrix decides.
+    for pro in [&hub.pharmacist, &hub.radiology] {
+        hub.vault
+            .add_relationship(&hub.camille, pro, Relationship::Follows, None)
+            .unwrap();
+    }
+    // Without a care relationship, nothing: the other physician is refused.
+    assert!(matches!(
+        hub.vault.read_study(&hub.dubois, doc.id),
+        Err(VaultError::Denied {
+            denial: Denial::NoRelationship,
+            ..
+        })
+    ));
 
     // The matrix: pharmacists do not see imaging; a radiology technician does.
     assert!(matches!(
@@ -534,7 +548,7 @@ fn study_reads_follow_the_access_rules_and_are_audited() {
         })
         .collect();
     assert_eq!(parts, ["part:image", "part:dicom-file"]);
-    assert_eq!(hub.audits("document.read.denied").len(), 1);
+    assert_eq!(hub.audits("document.read.denied").len(), 2);
 
     // Masked by the patient: the technician no longer sees it; the patient's reads are not
     // audited (they are the patient's own).

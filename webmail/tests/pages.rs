@@ -666,6 +666,14 @@ async fn the_access_history_names_the_professional_who_read() {
     let id = h.file_pdf("ecg");
     let vault = Vault::new(h.store.clone(), h.directory.clone());
     vault
+        .add_relationship(
+            &h.camille,
+            &account(&h, MARTIN),
+            mshub_vault::Relationship::Follows,
+            None,
+        )
+        .unwrap();
+    vault
         .read_document(&account(&h, MARTIN), document(&vault, &id).id)
         .unwrap();
     let mut b = h.browser();

@@ -28,7 +28,11 @@ const PATIENT_TREES: [Tree; 14] = [
     Tree("webmail-delegation-received"),
 ];
 /// Records the MTA keeps per delivered message (mailbox id ‖ UID): the filing outcomes.
-const MAILBOX_TREES: [Tree; 2] = [Tree("filing"), Tree("filing-pending")];
+const MAILBOX_TREES: [Tree; 3] = [
+    Tree("filing"),
+    Tree("filing-pending"),
+    Tree("mailbox-recent"),
+];
 /// document id → patient id ‖ sealed record (the vault's own layout).
 const VAULT_DOCUMENTS: Tree = Tree("vault-document");
 const VAULT_BY_PATIENT: Tree = Tree("vault-patient-document");

@@ -368,7 +368,7 @@ async fn append_then_fetch_search_store_and_expunge() {
         .await;
     assert_eq!(
         r[0],
-        format!("* 1 FETCH (FLAGS (\\Flagged) UID 1 INTERNALDATE \"02-Jun-2025 08:00:00 +0000\" RFC822.SIZE {})", MSG.len())
+        format!("* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1 INTERNALDATE \"02-Jun-2025 08:00:00 +0000\" RFC822.SIZE {})", MSG.len())
     );
     let r = c.cmd("d", "FETCH 1 ENVELOPE").await;
     assert_eq!(r[0], "* 1 FETCH (ENVELOPE (\"Mon, 2 Jun 2025 10:00:00 +0200\" \"Resultats NFS\" ((\"Labo\" NIL \"labo\" \"hopital.mshub.test\")) ((\"Labo\" NIL \"labo\" \"hopital.mshub.test\")) ((\"Labo\" NIL \"labo\" \"hopital.mshub.test\")) ((NIL NIL \"dr.martin\" \"hopital.mshub.test\")) NIL NIL NIL \"<r1@hopital.mshub.test>\"))");
@@ -383,15 +383,20 @@ async fn append_then_fetch_search_store_and_expunge() {
     assert_eq!(r[0], "* SEARCH 1");
     let r = c.cmd("h", "FETCH 1 BODY[TEXT]<0.11>").await;
     assert_eq!(r[0], "* 1 FETCH (BODY[TEXT]<0> {11}");
-    assert_eq!(r[1], "Hemoglobine FLAGS (\\Seen \\Flagged))");
+    assert_eq!(r[1], "Hemoglobine FLAGS (\\Seen \\Flagged \\Recent))");
     let r = c.cmd("i", "SEARCH UNSEEN").await;
     assert_eq!(r[0], "* SEARCH");
     let r = c.cmd("j", "UID SEARCH SEEN FLAGGED LARGER 10 SINCE 1-Jun-2025 NOT BEFORE 1-Jan-2000 OR FROM labo TO nobody").await;
     assert_eq!(r[0], "* SEARCH 1");
     let r = c.cmd("k", "STORE 1 +FLAGS (\\Deleted $Urgent)").await;
+    // A new keyword: announced first (RFC 3501 §7.2.6).
     assert_eq!(
         r[0],
-        "* 1 FETCH (FLAGS (\\Seen \\Flagged \\Deleted $Urgent))"
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Urgent)"
+    );
+    assert_eq!(
+        r[2],
+        "* 1 FETCH (FLAGS (\\Seen \\Flagged \\Deleted \\Recent $Urgent))"
     );
     let r = c.cmd("l", "UID STORE 1 -FLAGS.SILENT (\\Flagged)").await;
     assert_eq!(r, vec!["l OK UID STORE completed".to_string()]);
@@ -445,7 +450,7 @@ async fn copy_and_move_report_copyuid() {
         .0;
     assert_eq!(
         last(&r),
-        format!("d OK [COPYUID {v} 1,2 1,2] COPY completed")
+        format!("d OK [COPYUID {v} 1:2 1:2] COPY completed")
     );
     let r = c.cmd("e", "UID MOVE 2 Trash").await;
     let t = hub
@@ -531,6 +536,7 @@ async fn idle_is_woken_by_a_delivery() {
         .append(inbox.id, MSG, BTreeSet::new(), 1_700_000_000)
         .unwrap();
     assert_eq!(c.line().await, "* 1 EXISTS");
+    assert_eq!(c.line().await, "* 1 RECENT");
     let flags: BTreeSet<_> = [mshub_store::Flag::Flagged].into_iter().collect();
     hub.store
         .store_flags(
@@ -541,7 +547,10 @@ async fn idle_is_woken_by_a_delivery() {
             None,
         )
         .unwrap();
-    assert_eq!(c.line().await, "* 1 FETCH (FLAGS (\\Flagged) UID 1)");
+    assert_eq!(
+        c.line().await,
+        "* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1)"
+    );
     c.send(b"DONE\r\n").await;
     assert_eq!(c.line().await, "i OK IDLE terminated");
 }
@@ -889,7 +898,7 @@ async fn rev1_clients_name_mailboxes_in_modified_utf7() {
     assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" \"R&AOk-sultats\"");
     assert_eq!(
         last(&c.cmd("c", "CREATE bad&AOk").await),
-        "c BAD Invalid modified UTF-7 mailbox name"
+        "c NO [CANNOT] Invalid modified UTF-7 mailbox name"
     );
     c.cmd("d", "ENABLE IMAP4rev2").await;
     let r = c.cmd("e", "LIST \"\" R*").await;
@@ -910,12 +919,12 @@ async fn condstore_reports_and_filters_by_modseq() {
         "{r:?}"
     );
     let r = c.cmd("d", "STORE 2 +FLAGS (\\Flagged)").await;
-    assert_eq!(r[0], "* 2 FETCH (FLAGS (\\Flagged) MODSEQ (4))");
+    assert_eq!(r[0], "* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (4))");
     let r = c.cmd("e", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3)").await;
     assert_eq!(
         r,
         vec![
-            "* 2 FETCH (FLAGS (\\Flagged) MODSEQ (4) UID 2)".to_string(),
+            "* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (4) UID 2)".to_string(),
             "e OK UID FETCH completed".to_string()
         ]
     );
@@ -924,7 +933,7 @@ async fn condstore_reports_and_filters_by_modseq() {
     let r = c
         .cmd("g", "UID STORE 1:2 (UNCHANGEDSINCE 3) +FLAGS (\\Seen)")
         .await;
-    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ (5))");
+    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen \\Recent) UID 1 MODSEQ (5))");
     assert_eq!(last(&r), "g OK [MODIFIED 2] Conditional STORE failed");
     let r = c.cmd("h", "SELECT Sent").await;
     assert_eq!(r[0], "* OK [CLOSED] Previous mailbox closed");
@@ -966,7 +975,7 @@ async fn esearch_return_options_and_list_status() {
     assert_eq!(r, vec!["e OK SEARCH completed".to_string()]);
     let r = c.cmd("e2", "FETCH $ (FLAGS)").await;
     assert_eq!(r.len(), 4, "{r:?}");
-    assert_eq!(r[2], "* 4 FETCH (FLAGS ())");
+    assert_eq!(r[2], "* 4 FETCH (FLAGS (\\Recent))");
     let r = c.cmd("e3", "UID SEARCH $ 2:*").await;
     assert_eq!(r[0], "* SEARCH 2 4");
     let r = c.cmd("e4", "SEARCH RETURN (PARTIAL 1:5) ALL").await;
@@ -1161,7 +1170,11 @@ async fn a_large_message_keeps_its_structure_and_loses_it_with_the_message() {
     let meta = hub.store.messages(inbox.id).unwrap()[0].clone();
     assert!(hub
         .store
-        .derived(martin_id(&hub), meta.blob, "imap-structure")
+        .derived(
+            martin_id(&hub),
+            meta.blob,
+            mshub_imap::message::Structure::KIND
+        )
         .unwrap()
         .is_some());
     let mut d = Client::login(&hub, MARTIN, "demo-martin").await;
@@ -1175,7 +1188,11 @@ async fn a_large_message_keeps_its_structure_and_loses_it_with_the_message() {
     c.cmd("e", "EXPUNGE").await;
     assert!(hub
         .store
-        .derived(martin_id(&hub), meta.blob, "imap-structure")
+        .derived(
+            martin_id(&hub),
+            meta.blob,
+            mshub_imap::message::Structure::KIND
+        )
         .unwrap()
         .is_none());
 }

@@ -27,6 +27,9 @@ pub(crate) const EXPUNGED: Tree = Tree("expunged");
 /// Kept from the version that added it on: older records show up once they change, which is
 /// all a session that selected its mailbox later needs.
 pub(crate) const BY_MODSEQ: Tree = Tree("message-modseq");
+/// mailbox id → highest UID claimed as `\Recent` (u32, big-endian): IMAP4rev1's recent
+/// messages (RFC 3501 §2.3.2) are those above it, each claimed by exactly one session.
+pub(crate) const MAILBOX_RECENT: Tree = Tree("mailbox-recent");
 
 /// IMAP's hierarchy delimiter for this store.
 pub const DELIMITER: char = '/';
@@ -476,6 +479,7 @@ impl Store {
             for (k, _) in self.kv.scan(EXPUNGED, &id.0.to_be_bytes(), None, None)? {
                 batch.remove(EXPUNGED, k);
             }
+            batch.remove(MAILBOX_RECENT, id.0.to_be_bytes());
             Ok((batch, (mailbox, messages)))
         })?;
         self.delete_blob_files(messages.iter().map(|m| m.blob))?;
@@ -738,6 +742,52 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The highest UID of `mailbox` some session claimed as `\Recent` (0: none yet). The
+    /// messages above it arrived since a session last selected the mailbox (RFC 3501 §2.3.2).
+    pub fn recent_uid(&self, mailbox: MailboxId) -> Result<u32> {
+        Ok(self
+            .kv
+            .get(MAILBOX_RECENT, &mailbox.0.to_be_bytes())?
+            .and_then(|raw| <[u8; 4]>::try_from(raw.as_slice()).ok())
+            .map_or(0, u32::from_be_bytes))
+    }
+
+    /// How many messages of `mailbox` no session claimed as `\Recent` yet (IMAP4rev1's STATUS
+    /// RECENT, RFC 3501 §6.3.10).
+    pub fn recent_count(&self, mailbox: MailboxId) -> Result<u32> {
+        let after = message_key(mailbox, Uid(self.recent_uid(mailbox)?));
+        Ok(self
+            .kv
+            .scan(MESSAGE, &mailbox.0.to_be_bytes(), Some(&after), None)?
+            .len() as u32)
+    }
+
+    /// Claims for one session the messages of `mailbox` with UIDs above those claimed so far,
+    /// up to `up_to`, and returns the highest UID claimed before: that session's recent
+    /// messages are those in (returned, `up_to`], and no other claim ever gets them (a
+    /// compare-and-swap, also between nodes sharing the store).
+    pub fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> Result<u32> {
+        const ATTEMPTS: u32 = 16;
+        let key = mailbox.0.to_be_bytes();
+        for _ in 0..ATTEMPTS {
+            let raw = self.kv.get(MAILBOX_RECENT, &key)?;
+            let before = raw
+                .as_deref()
+                .and_then(|r| <[u8; 4]>::try_from(r).ok())
+                .map_or(0, u32::from_be_bytes);
+            if before >= up_to.0 {
+                return Ok(before);
+            }
+            let mut batch = Batch::new();
+            batch.check(MAILBOX_RECENT, key, raw);
+            batch.put(MAILBOX_RECENT, key, up_to.0.to_be_bytes());
+            if self.kv.commit(&batch)? == crate::Commit::Done {
+                return Ok(before);
+            }
+        }
+        Err(StoreError::Contention(ATTEMPTS))
     }
 
     /// UIDs expunged after `since` (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.10).

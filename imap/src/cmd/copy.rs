@@ -3,6 +3,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Done;
+use crate::codec::write::sequence_set;
 use crate::codec::SeqSet;
 use crate::session::{Flow, Session};
 
@@ -51,14 +52,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if pairs.is_empty() {
             return Done::ok(tag, format!("{verb} completed (nothing to do)"));
         }
-        let src: Vec<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
-        let dst: Vec<String> = pairs.iter().map(|(_, d)| d.to_string()).collect();
-        let code = format!(
-            "COPYUID {} {} {}",
-            to.uid_validity.0,
-            src.join(","),
-            dst.join(",")
-        );
+        // RFC 4315 §3: the whole source and destination sets, in corresponding order. The
+        // store answers in ascending source order and assigns ascending destination UIDs, so
+        // both sets compact into ranges without losing the correspondence (listed one by one
+        // otherwise).
+        let src: Vec<u32> = pairs.iter().map(|(s, _)| s.get()).collect();
+        let dst: Vec<u32> = pairs.iter().map(|(_, d)| d.get()).collect();
+        let ascending = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
+        let set = |v: &[u32]| {
+            if ascending(&src) && ascending(&dst) {
+                sequence_set(v)
+            } else {
+                v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            }
+        };
+        let code = format!("COPYUID {} {} {}", to.uid_validity.0, set(&src), set(&dst));
         if moving {
             // RFC 6851 §4.3: COPYUID comes untagged, before the EXPUNGEs.
             self.untagged(&format!("OK [{code}] Moved"));

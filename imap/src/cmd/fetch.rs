@@ -87,6 +87,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// A message's FLAGS as this session shows them (with `\Recent` if recent for it).
+    fn flags_of(&self, meta: &MessageMeta) -> String {
+        match &self.selected {
+            Some(sel) => sel.flag_list(meta.uid, &meta.flags),
+            None => flag_list(&meta.flags),
+        }
+    }
+}
+
 fn needs_content(item: &FetchItem) -> bool {
     !matches!(
         item,
@@ -156,6 +166,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
         }
+        // RFC 3501 §7.2.6: keywords another session set are announced before these FETCH show
+        // them.
+        if items.contains(&FetchItem::Flags) || !flags_changed.is_empty() {
+            self.announce_keywords(metas.iter().map(|m| &m.flags));
+        }
         let content = items.iter().any(needs_content);
         // ENVELOPE / BODYSTRUCTURE / BODY only: a large message answers from its stored
         // structure, without being decrypted and parsed again.
@@ -206,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     FetchItem::Flags => {
                         has_flags = true;
-                        b.extend_from_slice(format!("FLAGS {}", flag_list(&meta.flags)).as_bytes());
+                        b.extend_from_slice(format!("FLAGS {}", self.flags_of(meta)).as_bytes());
                     }
                     FetchItem::InternalDate => b.extend_from_slice(
                         format!("INTERNALDATE \"{}\"", format_date_time(meta.internal_date))
@@ -345,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 out.push(format!("UID {}", meta.uid).into_bytes());
             }
             if flags_changed.contains(&meta.uid) && !has_flags {
-                out.push(format!("FLAGS {}", flag_list(&meta.flags)).into_bytes());
+                out.push(format!("FLAGS {}", self.flags_of(meta)).into_bytes());
                 has_flags = true;
                 if self.condstore && !items.contains(&FetchItem::ModSeq) {
                     out.push(format!("MODSEQ ({})", meta.modseq.0).into_bytes());

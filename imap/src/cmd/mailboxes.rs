@@ -276,6 +276,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             Vec::new()
         };
+        // RFC 3501 §6.3.10: messages no session has claimed as recent yet (none for IMAP4rev2).
+        let recent = if items.contains(&StatusItem::Recent) {
+            self.status_recent(mailbox.id)?
+        } else {
+            0
+        };
         let count = |f: &Flag, has: bool| {
             messages
                 .iter()
@@ -292,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 StatusItem::Deleted => format!("DELETED {}", count(&Flag::Deleted, true)),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq.0),
-                StatusItem::Recent => "RECENT 0".into(),
+                StatusItem::Recent => format!("RECENT {recent}"),
             })
             .collect();
         let mut line = b"STATUS ".to_vec();

@@ -60,7 +60,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             match decode_names(command) {
                 Some(c) => c,
-                None => return self.bad(&tag, "Invalid modified UTF-7 mailbox name"),
+                // A name that is well-formed IMAP syntax but not modified UTF-7 names no
+                // mailbox: NO, not BAD (RFC 3501 §5.1.3, as Dovecot answers).
+                None => {
+                    return Done::no(&tag, "[CANNOT] Invalid modified UTF-7 mailbox name")
+                        .with_updates(self, false)
+                }
             }
         };
         // Which updates may follow the command (RFC 9051 §7.5.1: no EXPUNGE after FETCH,

@@ -11,7 +11,7 @@ use mshub_store::{MailboxId, MessageMeta, Uid};
 use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{SearchKey, SeqSet};
-use crate::message::{header_lines, Parsed};
+use crate::message::{header_lines, header_value, Parsed};
 use crate::session::{Flow, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -35,15 +35,89 @@ fn header_contains(header: &[u8], name: &str, needle: &str) -> bool {
         String::from_utf8_lossy(&line[..colon])
             .trim()
             .eq_ignore_ascii_case(name)
-            && (needle.is_empty() || contains(&line[colon + 1..], needle))
+            && (needle.is_empty() || contains(&line[colon + 1..], needle) || {
+                // Folded lines compare unfolded (RFC 5322 §2.2.3).
+                let value = String::from_utf8_lossy(&line[colon + 1..]);
+                let unfolded = value.split_whitespace().collect::<Vec<_>>().join(" ");
+                contains(unfolded.as_bytes(), needle)
+            })
     })
 }
 
+/// RFC 3501 §6.4.4 (RFC 9051 §6.4.4): SENTBEFORE, SENTON and SENTSINCE compare the date the
+/// Date: header states, its time and zone ignored (`Mon, 2 Jun 2025 23:30 -0500` was sent on
+/// 2 June). The day as Unix seconds of its midnight.
 fn sent_date(p: &Parsed) -> Option<i64> {
-    mail_parser::MessageParser::default()
+    if let Some(day) = header_value(p.header(), "Date")
+        .as_deref()
+        .and_then(written_day)
+    {
+        return Some(day);
+    }
+    let d = *mail_parser::MessageParser::default()
         .parse(p.header())?
-        .date()
-        .map(|d| d.to_timestamp())
+        .date()?;
+    if !(1..=12).contains(&d.month) || !(1..=31).contains(&d.day) {
+        return None;
+    }
+    Some(
+        crate::date::days_from_civil(i64::from(d.year), u32::from(d.month), u32::from(d.day))
+            * 86400,
+    )
+}
+
+/// The day of an RFC 5322 date-time (obsolete forms too: no day name, two-digit years,
+/// comments, hyphens), as written.
+fn written_day(value: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    // Comments out (not nested deeper than the header allows anyway).
+    let mut clean = String::new();
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => clean.push(c),
+            _ => {}
+        }
+    }
+    let mut tokens = clean
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '-')
+        .filter(|t| !t.is_empty())
+        .skip_while(|t| t.chars().all(|c| c.is_ascii_alphabetic()));
+    let day: u32 = tokens.next()?.parse().ok()?;
+    let month = tokens.next()?.to_ascii_lowercase();
+    let month = MONTHS.iter().position(|m| month.starts_with(m))? as u32 + 1;
+    let year = tokens.next()?;
+    if !year.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut year: i64 = year.parse().ok()?;
+    // RFC 5322 §4.3: two-digit years are 1950-2049, three-digit ones add 1900.
+    year += match year {
+        0..=49 => 2000,
+        50..=999 => 1900,
+        _ => 0,
+    };
+    if !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
+        return None;
+    }
+    Some(crate::date::days_from_civil(year, month, day) * 86400)
+}
+
+/// RFC 7162 §3.1.5 (with RFC 4731): the highest mod-sequence of the messages an ESEARCH
+/// returns. With ALL or COUNT that is every message found; with MIN and/or MAX alone, only the
+/// message(s) MIN and MAX name. `modseqs` are those of the messages found, in mailbox order.
+fn esearch_modseq(options: &[String], modseqs: &[u64]) -> u64 {
+    let has = |o: &str| options.iter().any(|x| x == o);
+    if has("ALL") || has("COUNT") || !(has("MIN") || has("MAX")) {
+        return modseqs.iter().copied().max().unwrap_or(0);
+    }
+    let min = if has("MIN") { modseqs.first() } else { None };
+    let max = if has("MAX") { modseqs.last() } else { None };
+    min.into_iter().chain(max).copied().max().unwrap_or(0)
 }
 
 struct Ctx {
@@ -66,6 +140,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         cache.clone()
     }
 
+    fn is_recent(&self, uid: Uid) -> bool {
+        self.selected.as_ref().is_some_and(|s| s.is_recent(uid))
+    }
+
     fn eval(
         &mut self,
         key: &SearchKey,
@@ -77,8 +155,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         use SearchKey as K;
         let day = |t: i64| t.div_euclid(86400) * 86400;
         match key {
-            K::All | K::Old => true,
-            K::New | K::Recent => false,
+            K::All => true,
+            // RFC 3501 §6.4.4: `\Recent` as this session has it; none for IMAP4rev2.
+            K::Recent => self.is_recent(m.uid),
+            K::New => self.is_recent(m.uid) && !m.flags.contains(&mshub_store::Flag::Seen),
+            K::Old => !self.is_recent(m.uid),
             K::Flag(f, has) => m.flags.contains(f) == *has,
             K::Larger(n) => m.size > *n,
             K::ModSeq(n) => m.modseq.0 >= *n,
@@ -119,7 +200,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let Some(sent) = self.load(ctx, m.uid, cache).and_then(|p| sent_date(&p)) else {
                     return false;
                 };
-                let sent = day(sent);
                 match key {
                     K::SentSince(_) => sent >= *d,
                     K::SentBefore(_) => sent < *d,
@@ -147,8 +227,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let uids = sel.uids.clone();
         let mut found = Vec::new();
-        let mut highest = 0;
         let mut found_uids = Vec::new();
+        // The MODSEQ of each message found, in the same order.
+        let mut modseqs = Vec::new();
         for (i, u) in uids.iter().enumerate() {
             let meta = match self.imap.store.message(ctx.mailbox, *u) {
                 Ok(Some(m)) => m,
@@ -162,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if self.eval(key, &ctx, i as u32 + 1, &meta, &mut cache) {
                 found.push(if uid { u.get() } else { i as u32 + 1 });
                 found_uids.push(*u);
-                highest = highest.max(meta.modseq.0);
+                modseqs.push(meta.modseq.0);
             }
         }
         let list: Vec<String> = found.iter().map(u32::to_string).collect();
@@ -201,6 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 line.push_str(&format!(" COUNT {}", found.len()));
             }
             if key.uses_modseq() && !found.is_empty() {
+                let highest = esearch_modseq(&options, &modseqs);
                 line.push_str(&format!(" MODSEQ {highest}"));
             }
             self.untagged(&line);
@@ -212,6 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             // RFC 7162 §3.1.5: the highest MODSEQ of the messages found.
             if key.uses_modseq() && !list.is_empty() {
+                let highest = modseqs.iter().copied().max().unwrap_or(0);
                 line.push_str(&format!(" (MODSEQ {highest})"));
             }
             self.untagged(&line);

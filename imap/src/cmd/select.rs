@@ -7,7 +7,7 @@ use mshub_store::{Flag, ModSeq, Uid};
 use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{Qresync, SeqSet};
-use crate::session::selected::flag_list;
+use crate::session::selected::{flags_responses, recent_among, RecentMode};
 use crate::session::{Flow, Selected, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -39,17 +39,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Done::Flow(Flow::Continue);
             }
         };
-        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        if read_only {
-            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
-        } else {
-            self.untagged(
-                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
-            );
+        // RFC 3501 §2.3.2: a rev1 SELECT claims the messages that arrived since the mailbox
+        // was last selected; EXAMINE only looks (§6.3.2); IMAP4rev2 has no `\Recent`.
+        let recent_mode = match (self.rev2, read_only) {
+            (true, _) => RecentMode::Off,
+            (false, true) => RecentMode::Look,
+            (false, false) => RecentMode::Claim,
+        };
+        let recent = recent_among(
+            &self.imap.store,
+            mailbox.id,
+            recent_mode,
+            messages.iter().map(|m| m.uid),
+            messages.last().map(|m| m.uid),
+        );
+        let sel = Selected::new(mailbox.clone(), read_only, &messages, recent_mode, recent);
+        // RFC 3501 §7.2.6: the system flags and every keyword in use in the mailbox.
+        for line in flags_responses(&sel.keywords, read_only) {
+            self.untagged(&line);
         }
         self.untagged(&format!("{} EXISTS", messages.len()));
         if !self.rev2 {
-            self.untagged("0 RECENT");
+            self.untagged(&format!("{} RECENT", sel.recent.len()));
             if let Some(i) = messages.iter().position(|m| !m.flags.contains(&Flag::Seen)) {
                 self.untagged(&format!("OK [UNSEEN {}] First unseen message", i + 1));
             }
@@ -103,13 +114,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
                         i + 1,
                         m.uid,
-                        flag_list(&m.flags),
+                        sel.flag_list(m.uid, &m.flags),
                         m.modseq.0
                     ));
                 }
             }
         }
-        self.selected = Some(Selected::new(mailbox, read_only, &messages));
+        self.selected = Some(sel);
         if read_only {
             Done::ok(tag, "[READ-ONLY] EXAMINE completed")
         } else {

@@ -8,7 +8,6 @@ use mshub_store::{Flag, FlagOp, ModSeq};
 
 use super::Done;
 use crate::codec::{SeqSet, StoreOp};
-use crate::session::selected::flag_list;
 use crate::session::{Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -51,6 +50,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Done::Flow(Flow::Continue);
             }
         };
+        // RFC 3501 §7.2.6: a keyword this STORE introduced is announced before its FETCH
+        // (even a silent one: the mailbox's flags changed).
+        self.announce_keywords(update.updated.iter().map(|m| &m.flags));
         for meta in &update.updated {
             let Some(sel) = &mut self.selected else { break };
             let Some(seq) = sel.seq_of(meta.uid) else {
@@ -61,7 +63,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if silent {
                 continue;
             }
-            let mut line = format!("{seq} FETCH (FLAGS {}", flag_list(&meta.flags));
+            let mut line = format!(
+                "{seq} FETCH (FLAGS {}",
+                sel.flag_list(meta.uid, &meta.flags)
+            );
             if uid {
                 line.push_str(&format!(" UID {}", meta.uid));
             }

@@ -206,8 +206,9 @@ pub struct Structure {
 }
 
 impl Structure {
-    /// The store's name for it.
-    pub const KIND: &'static str = "imap-structure";
+    /// The store's name for it. `-v2`: ENVELOPE with RFC 5322 groups and display names as
+    /// written; structures cached under the first name are not read again (recomputed).
+    pub const KIND: &'static str = "imap-structure-v2";
 
     pub fn of(parsed: &Parsed) -> Self {
         Self {
@@ -399,7 +400,7 @@ fn message_node(raw: &[u8], base: usize, depth: usize) -> MessageNode {
     let text = base + split..base + raw.len();
     let parsed = MessageParser::default().parse(raw);
     let mut envelope = Vec::new();
-    write_envelope(&mut envelope, &raw[..split], parsed.as_ref());
+    write_envelope(&mut envelope, &raw[..split]);
     let body = match &parsed {
         Some(m) if !m.parts.is_empty() => build_part(m, 0, raw, base, depth),
         _ => Part {

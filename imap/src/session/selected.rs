@@ -6,13 +6,19 @@
 //! - `uids` is ascending; sequence number n is `uids[n - 1]`;
 //! - a UID leaves `uids` only when `* n EXPUNGE` is written, and is added only when
 //!   `* N EXISTS` is written;
-//! - EXPUNGE is never sent after FETCH, STORE or SEARCH (§7.5.1): those call `sync(false)`.
+//! - EXPUNGE is never sent after FETCH, STORE or SEARCH (§7.5.1): those call `sync(false)`;
+//! - no response shows a keyword before `* FLAGS` named it (RFC 3501 §7.2.6, RFC 9051
+//!   §7.3.5): `keywords` holds those announced, and whatever writes flags announces the new
+//!   ones first ([`Selected::announce`]);
+//! - `recent` (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2) holds only UIDs this session claimed
+//!   in the store ([`mshub_store::Store::claim_recent`]) — or, read-only, UIDs nobody had
+//!   claimed when it looked: a message is recent for at most one read-write session.
 
 use std::collections::{BTreeSet, HashMap};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{Flag, Mailbox, MessageMeta, ModSeq, StoreError, Uid};
+use mshub_store::{Flag, Mailbox, MailboxId, MessageMeta, ModSeq, StoreError, Uid};
 
 use super::Session;
 use crate::codec::write::sequence_set;
@@ -30,17 +36,106 @@ pub(crate) struct Selected {
     /// forbids EXPUNGE responses, RFC 9051 §7.5.1); `mailbox.highest_modseq` is the one up to
     /// which it was told of everything else.
     pub expunges_told: ModSeq,
+    /// The keywords `* FLAGS` told the client of (RFC 3501 §7.2.6).
+    pub keywords: BTreeSet<String>,
+    /// How this session takes part in IMAP4rev1's `\Recent`.
+    pub recent_mode: RecentMode,
+    /// The messages recent for this session (RFC 3501 §2.3.2).
+    pub recent: BTreeSet<Uid>,
+    /// The number of recent messages the client was last told (`* n RECENT`).
+    pub recent_told: usize,
 }
+
+/// A session's part in `\Recent` (RFC 3501 §2.3.2), which IMAP4rev2 dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecentMode {
+    /// IMAP4rev2: no `\Recent`, no RECENT response, nothing claimed.
+    Off,
+    /// IMAP4rev1 EXAMINE: shows the messages nobody claimed, claims none (RFC 3501 §6.3.2).
+    Look,
+    /// IMAP4rev1 SELECT: claims the messages nobody claimed, as they arrive.
+    Claim,
+}
+
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 pub(crate) fn flag_list(flags: &BTreeSet<Flag>) -> String {
     let list: Vec<String> = flags.iter().map(Flag::to_string).collect();
     format!("({})", list.join(" "))
 }
 
+/// The `* FLAGS` and `* OK [PERMANENTFLAGS]` responses (without `* `) for these keywords.
+pub(crate) fn flags_responses(keywords: &BTreeSet<String>, read_only: bool) -> [String; 2] {
+    let mut list = String::from(SYSTEM_FLAGS);
+    for k in keywords {
+        list.push(' ');
+        list.push_str(k);
+    }
+    let permanent = if read_only {
+        "OK [PERMANENTFLAGS ()] Read-only mailbox".to_string()
+    } else {
+        format!("OK [PERMANENTFLAGS ({list} \\*)] Flags permitted")
+    };
+    [format!("FLAGS ({list})"), permanent]
+}
+
+/// The keywords among `flags`.
+fn keywords_of(flags: &BTreeSet<Flag>) -> impl Iterator<Item = &String> {
+    flags.iter().filter_map(|f| match f {
+        Flag::Keyword(k) => Some(k),
+        _ => None,
+    })
+}
+
+/// The UIDs of `uids` recent for a session in `mode` that sees them for the first time, the
+/// highest being `up_to`: claimed in the store (SELECT), or not yet claimed by anyone
+/// (EXAMINE).
+pub(crate) fn recent_among(
+    store: &mshub_store::Store,
+    mailbox: MailboxId,
+    mode: RecentMode,
+    uids: impl Iterator<Item = Uid>,
+    up_to: Option<Uid>,
+) -> BTreeSet<Uid> {
+    let Some(up_to) = up_to else {
+        return BTreeSet::new();
+    };
+    let before = match mode {
+        RecentMode::Off => return BTreeSet::new(),
+        RecentMode::Look => store.recent_uid(mailbox),
+        RecentMode::Claim => store.claim_recent(mailbox, up_to),
+    };
+    match before {
+        Ok(before) => uids.filter(|u| u.get() > before && *u <= up_to).collect(),
+        Err(e) => {
+            // Without the claim no message is recent here: never one shown to two sessions.
+            tracing::error!(error = %e, "cannot claim the recent messages");
+            BTreeSet::new()
+        }
+    }
+}
+
 impl Selected {
-    pub fn new(mailbox: Mailbox, read_only: bool, messages: &[MessageMeta]) -> Self {
+    /// The mailbox as SELECT or EXAMINE showed it: `messages`, the keywords in use among them,
+    /// and `recent` (`* n RECENT`).
+    pub fn new(
+        mailbox: Mailbox,
+        read_only: bool,
+        messages: &[MessageMeta],
+        recent_mode: RecentMode,
+        recent: BTreeSet<Uid>,
+    ) -> Self {
         let expunges_told = mailbox.highest_modseq;
+        let recent_told = recent.len();
         Self {
+            keywords: messages
+                .iter()
+                .flat_map(|m| keywords_of(&m.flags))
+                .cloned()
+                .collect(),
+            recent_mode,
+            recent,
+            recent_told,
             mailbox,
             read_only,
             uids: messages.iter().map(|m| m.uid).collect(),
@@ -51,6 +146,45 @@ impl Selected {
             saved: Vec::new(),
             expunges_told,
         }
+    }
+
+    /// Is `uid` `\Recent` for this session (RFC 3501 §2.3.2)?
+    pub fn is_recent(&self, uid: Uid) -> bool {
+        self.recent.contains(&uid)
+    }
+
+    /// The FLAGS of message `uid` as this session shows them: `flags`, with `\Recent` after
+    /// the system flags if the message is recent for it.
+    pub fn flag_list(&self, uid: Uid, flags: &BTreeSet<Flag>) -> String {
+        if !self.is_recent(uid) {
+            return flag_list(flags);
+        }
+        let mut list: Vec<String> = flags
+            .iter()
+            .filter(|f| !matches!(f, Flag::Keyword(_)))
+            .map(Flag::to_string)
+            .collect();
+        list.push("\\Recent".into());
+        list.extend(keywords_of(flags).cloned());
+        format!("({})", list.join(" "))
+    }
+
+    /// The `* FLAGS` and PERMANENTFLAGS responses (without `* `) to send before anything
+    /// showing `flags`, if they hold keywords the client was not told of; they are told now.
+    pub fn announce<'a>(
+        &mut self,
+        flags: impl IntoIterator<Item = &'a BTreeSet<Flag>>,
+    ) -> Option<[String; 2]> {
+        let mut new = false;
+        for flags in flags {
+            for k in keywords_of(flags) {
+                if !self.keywords.contains(k) {
+                    self.keywords.insert(k.clone());
+                    new = true;
+                }
+            }
+        }
+        new.then(|| flags_responses(&self.keywords, self.read_only))
     }
 
     pub fn seq_of(&self, uid: Uid) -> Option<u32> {
@@ -118,9 +252,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut lines = Vec::new();
         let condstore = self.condstore;
         let qresync = self.qresync;
+        let rev2 = self.rev2;
+        let store = self.imap.store.clone();
         let Some(sel) = &mut self.selected else {
             return Ok(());
         };
+        if rev2 {
+            // IMAP4rev2 enabled while selected: no more `\Recent` (RFC 9051 §2.3.2).
+            sel.recent_mode = RecentMode::Off;
+            sel.recent.clear();
+        }
+        // RFC 3501 §7.2.6: new keywords first, before any FETCH shows them.
+        if let Some(announce) = sel.announce(changed.iter().map(|m| &m.flags)) {
+            lines.extend(announce);
+        }
         if expunge {
             sel.expunges_told = mailbox.highest_modseq;
             // Highest position first, so that each number is right when the client reads it.
@@ -134,6 +279,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             for i in positions {
                 let uid = sel.uids.remove(i);
                 sel.known.remove(&uid);
+                if sel.recent.remove(&uid) {
+                    sel.recent_told = sel.recent_told.saturating_sub(1);
+                }
                 if qresync {
                     vanished.push(uid.get());
                 } else {
@@ -167,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 lines.push(format!(
                     "{} FETCH (FLAGS {} UID {}{modseq})",
                     seq + 1,
-                    flag_list(&meta.flags),
+                    sel.flag_list(meta.uid, &meta.flags),
                     meta.uid
                 ));
             }
@@ -181,10 +329,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 sel.known.insert(m.uid, (m.modseq, m.flags.clone()));
             }
             lines.push(format!("{} EXISTS", sel.uids.len()));
+            // RFC 3501 §2.3.2: the first session told of a message has it recent.
+            let up_to = new.last().map(|m| m.uid);
+            let recent = recent_among(
+                &store,
+                id,
+                sel.recent_mode,
+                new.iter().map(|m| m.uid),
+                up_to,
+            );
+            sel.recent.extend(recent);
+            // RFC 3501 §7.3.2: with the new size, the number of recent messages if it changed
+            // (after an expunge the client counts down itself, as with EXISTS).
+            if sel.recent_mode != RecentMode::Off && sel.recent.len() != sel.recent_told {
+                sel.recent_told = sel.recent.len();
+                lines.push(format!("{} RECENT", sel.recent_told));
+            }
         }
         for line in lines {
             self.untagged(&line);
         }
         Ok(())
+    }
+
+    /// STATUS RECENT (RFC 3501 §6.3.10): the messages of `mailbox` no session claimed yet;
+    /// none for an IMAP4rev2 session.
+    pub(crate) fn status_recent(&self, mailbox: MailboxId) -> Result<u32, StoreError> {
+        if self.rev2 {
+            return Ok(0);
+        }
+        self.imap.store.recent_count(mailbox)
+    }
+
+    /// Writes `* FLAGS` and PERMANENTFLAGS before anything showing `flags`, if they hold
+    /// keywords the client was not told of (RFC 3501 §7.2.6).
+    pub(crate) fn announce_keywords<'a>(
+        &mut self,
+        flags: impl IntoIterator<Item = &'a BTreeSet<Flag>>,
+    ) {
+        let Some(lines) = self.selected.as_mut().and_then(|s| s.announce(flags)) else {
+            return;
+        };
+        for line in lines {
+            self.untagged(&line);
+        }
     }
 }

@@ -203,6 +203,9 @@ def idle():
     m.sock.settimeout(30)
     m.send(b"DONE\r\n")
     line = m.readline()
+    # An IMAP4rev1 session is told `* n RECENT` with the new size (RFC 3501 §7.3.2).
+    while line.startswith(b"* ") and line.rstrip().endswith(b"RECENT"):
+        line = m.readline()
     check("idle-done", line.startswith(tag + b" OK"), line)
     r = flat(ok("fetch-delivered", m.fetch("*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")))
     check("delivered-message", b"imap-e2e-idle@" in r, r)

@@ -70,6 +70,9 @@ def main():
     m.sock.settimeout(30)
     m.send(b"DONE\r\n")
     line = m.readline()
+    # An IMAP4rev1 session is told `* n RECENT` with the new size (RFC 3501 §7.3.2).
+    while line.startswith(b"* ") and line.rstrip().endswith(b"RECENT"):
+        line = m.readline()
     check("idle-done", line.startswith(tag + b" OK"), line)
     typ, data = m.fetch(str(before + 1), "(BODY.PEEK[])")
     body = b"".join(part[1] for part in data if isinstance(part, tuple))

@@ -101,6 +101,11 @@ pub struct AccountsConfig {
     /// The web inbox's public address, printed in the notices (letters and e-mails).
     /// Empty: `https://<hub_domain>`.
     pub public_url: String,
+    /// How long a successful password check is remembered in memory, so that a client
+    /// reconnecting does not cost a memory-hard hash each time (0: every login is hashed).
+    pub auth_cache_secs: u64,
+    /// Most logins remembered at once (oldest forgotten first).
+    pub auth_cache_entries: usize,
 }
 
 impl Default for AccountsConfig {
@@ -109,6 +114,8 @@ impl Default for AccountsConfig {
             opposition_days: 30,
             retention_days: 90,
             public_url: String::new(),
+            auth_cache_secs: 300,
+            auth_cache_entries: 10_000,
         }
     }
 }
@@ -118,6 +125,13 @@ impl AccountsConfig {
         mshub_directory::LifecyclePolicy {
             opposition_secs: i64::from(self.opposition_days) * 86_400,
             retention_secs: i64::from(self.retention_days) * 86_400,
+        }
+    }
+
+    pub fn auth_cache(&self) -> mshub_directory::AuthCacheConfig {
+        mshub_directory::AuthCacheConfig {
+            ttl: std::time::Duration::from_secs(self.auth_cache_secs),
+            capacity: self.auth_cache_entries,
         }
     }
 }
@@ -505,6 +519,12 @@ opposition_days = 30
 retention_days = 90
 # The web inbox's public address, printed in the notices. Empty: https://<hub_domain>.
 public_url = ""
+# A successful password check is remembered in memory this many seconds (never stored, dropped
+# at once on a password change, disabling or closing; failures are never remembered), so that
+# a phone reconnecting does not cost a memory-hard hash each time. 0: hash every login.
+auth_cache_secs = 300
+# Most logins remembered at once.
+auth_cache_entries = 10000
 "#;
 
 /// `MSHUB_PG_PASSWORD`, if set.

@@ -27,6 +27,9 @@ impl Hub {
         let store = Arc::new(open_store(&config, master)?);
         let directory = Arc::new(Directory::open(store.clone(), hub_domain)?);
         directory.set_lifecycle_policy(config.accounts.policy());
+        directory
+            .auth_cache()
+            .configure(config.accounts.auth_cache());
         directory.set_purger(crate::lifecycle::purger(store.clone()));
         for name in &config.local_domains {
             let domain = Domain::try_from(name.as_str()).context("local_domains")?;

@@ -84,6 +84,21 @@ impl Gate {
         self.slots
     }
 
+    /// Hashes running now (slots taken).
+    pub fn running(&self) -> usize {
+        self.lock().running
+    }
+
+    /// Callers waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting
+    }
+
+    /// Most callers allowed to wait.
+    pub fn max_waiting(&self) -> usize {
+        self.max_waiting
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

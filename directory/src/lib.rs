@@ -12,6 +12,7 @@
 
 mod account;
 mod address;
+pub mod auth_cache;
 mod domain;
 mod error;
 pub mod hashing;
@@ -31,6 +32,7 @@ use mshub_store::{AccountId, AuditEvent, Batch, Commit, Store, Tree};
 
 pub use account::{Account, AccountKind, AppPassword, BirthDate, Profession, Sex};
 pub use address::{Address, Domain};
+pub use auth_cache::{AuthCache, AuthCacheConfig, AuthCacheStats};
 pub use domain::{DomainEntry, DomainRole, Route, TlsPolicy};
 pub use error::{DirectoryError, Result};
 pub use ins::Ins;
@@ -59,6 +61,8 @@ pub struct Directory {
     store: Arc<Store>,
     hub_domain: Domain,
     throttle: Throttle,
+    /// Passwords verified in the last minutes, in memory only (see [`auth_cache`]).
+    auth_cache: AuthCache,
     records: record::AccountRecords,
     lifecycle: lifecycle::Settings,
 }
@@ -120,6 +124,7 @@ impl Directory {
             store,
             hub_domain,
             throttle: Throttle::new(),
+            auth_cache: AuthCache::new(AuthCacheConfig::default()),
             lifecycle: lifecycle::Settings::default(),
         };
         for d in [dir.hub_domain.clone(), dir.patient_domain()] {
@@ -139,6 +144,12 @@ impl Directory {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The authentication cache: its settings ([`AuthCache::configure`]), counters, and
+    /// [`AuthCache::forget`] for a change made elsewhere than through this directory.
+    pub fn auth_cache(&self) -> &AuthCache {
+        &self.auth_cache
     }
 
     pub fn hub_domain(&self) -> &Domain {
@@ -359,7 +370,9 @@ impl Directory {
         Ok(out)
     }
 
-    /// Read-modify-write of one account under compare-and-swap, audited.
+    /// Read-modify-write of one account under compare-and-swap, audited. Whatever changed
+    /// (password, application passwords, disabling), the passwords remembered for the
+    /// account are forgotten once it is written.
     fn update(
         &self,
         address: &Address,
@@ -374,6 +387,7 @@ impl Directory {
             batch.check(ACCOUNT, account.id.to_key(), Some(raw));
             batch.put(ACCOUNT, account.id.to_key(), self.records.encode(&account)?);
             if self.store.kv().commit(&batch)? == Commit::Done {
+                self.auth_cache.forget(account.id);
                 self.store
                     .audit(AuditEvent::new(actor, action, address.as_str()))?;
                 return Ok(account);
@@ -511,6 +525,10 @@ impl Directory {
     /// source; failures say nothing about whether the account exists. The attempt is counted
     /// before the password is checked, and the check waits for a slot of the hashing gate:
     /// [`DirectoryError::Busy`] if none comes free in time (nothing was checked).
+    ///
+    /// A password verified for the same account and door in the last minutes is not hashed
+    /// again (see [`auth_cache`]): no slot is taken. The throttle, the account's state and
+    /// the door are checked all the same, against the record read for this login.
     pub fn authenticate(
         &self,
         login: &str,
@@ -530,40 +548,43 @@ impl Directory {
             (None, Ok(address)) => format!("login:{address}"),
             (None, Err(text)) => format!("login:{text}"),
         };
+        // First, even for a remembered password: a lockout in force stops it too.
         let attempt = self
             .throttle
             .reserve(&key, source, Instant::now())
             .map_err(|wait| DirectoryError::Throttled {
                 retry_after_secs: wait.as_secs().max(1),
             })?;
-        // Busy drops the attempt undecided: withdrawn, it counts for nothing.
-        let slot = hashing::gate().enter()?;
-        let ok = match &account {
-            Some(a) => {
-                let primary = match a.password_hash.as_deref() {
-                    Some(h) => password::verify_password(&slot, password, h),
-                    // No password yet (a pending space): as slow as a wrong one.
-                    None => {
-                        password::burn_verification(&slot, password);
-                        false
+        let tag = account
+            .as_ref()
+            .and_then(|a| self.auth_cache.tag(a.id, door, password));
+        let cached = match (&account, &tag) {
+            (Some(a), Some(tag)) => self.auth_cache.check(tag, a, door),
+            _ => false,
+        };
+        let matched = if cached {
+            true
+        } else {
+            match self.verify(account.as_ref(), password, door)? {
+                Some(credential) => {
+                    if let (Some(a), Some(tag)) = (&account, &tag) {
+                        // Only a login that goes through is remembered.
+                        if a.is_usable() {
+                            self.auth_cache.remember(tag, a, credential);
+                        }
                     }
-                };
-                primary
-                    || (door == Door::Mail
-                        && a.app_passwords
-                            .iter()
-                            .any(|p| password::verify_password(&slot, password, &p.hash)))
-            }
-            None => {
-                password::burn_verification(&slot, password);
-                false
+                    true
+                }
+                None => false,
             }
         };
-        drop(slot);
         match account {
-            Some(a) if ok => {
+            Some(a) if matched => {
                 // The right password: whatever follows, it was no failed guess.
                 attempt.succeeded();
+                if cached {
+                    tracing::debug!(account = %a.id, "login from the authentication cache");
+                }
                 if a.disabled {
                     return Err(DirectoryError::Disabled(a.address.to_string()));
                 }
@@ -578,6 +599,7 @@ impl Directory {
                         },
                     });
                 }
+                debug_assert!(a.is_usable());
                 Ok(a)
             }
             _ => {
@@ -586,6 +608,40 @@ impl Directory {
                 Err(DirectoryError::BadCredentials)
             }
         }
+    }
+
+    /// The hashing part of a login, in one slot of the gate: which credential of `account`
+    /// the password matches (its own password, then, at the mail door, its application
+    /// passwords), or `None`. An unknown account, or one without a password yet, costs one
+    /// verification all the same. [`DirectoryError::Busy`] if no slot came free.
+    fn verify(
+        &self,
+        account: Option<&Account>,
+        password: &str,
+        door: Door,
+    ) -> Result<Option<auth_cache::Credential>> {
+        // Busy drops the caller's attempt undecided: withdrawn, it counts for nothing.
+        let slot = hashing::gate().enter()?;
+        let Some(a) = account else {
+            password::burn_verification(&slot, password);
+            return Ok(None);
+        };
+        match a.password_hash.as_deref() {
+            Some(h) => {
+                if password::verify_password(&slot, password, h) {
+                    return Ok(Some(auth_cache::Credential::Password));
+                }
+            }
+            // No password yet (a pending space): as slow as a wrong one.
+            None => password::burn_verification(&slot, password),
+        }
+        if door != Door::Mail {
+            return Ok(None);
+        }
+        Ok(a.app_passwords
+            .iter()
+            .find(|p| password::verify_password(&slot, password, &p.hash))
+            .map(|p| auth_cache::Credential::App(p.id)))
     }
 
     // ----- trust space -----

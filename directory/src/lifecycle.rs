@@ -437,6 +437,9 @@ impl Directory {
                 batch.put(DUE, due_key(at, account.id), Vec::new());
             }
             if self.store.kv().commit(&batch)? == Commit::Done {
+                // Closed, opposed, destroyed, reactivated with a new password: the passwords
+                // remembered for the space are forgotten at once.
+                self.auth_cache.forget(account.id);
                 self.store.audit(
                     AuditEvent::new(actor, action, address.as_str()).with_detail(format!(
                         "{} -> {}",

@@ -11,8 +11,10 @@ use mshub_store::{AccountId, BlobId, Store, Tree};
 use crate::hub::Hub;
 
 /// Records the parts keep under the patient's id (key prefix): removed with the space.
-const PATIENT_TREES: [Tree; 14] = [
+const PATIENT_TREES: [Tree; 16] = [
     Tree("conversation"),
+    Tree("vault-care"),
+    Tree("subscription-name"),
     Tree("vault-patient-document"),
     Tree("vault-filed-message"),
     Tree("vault-patient-settings"),

@@ -20,6 +20,10 @@ use crate::{json, AccountId, BlobId, Result, SealedBlob, Store, StoreError};
 
 pub(crate) const MAILBOX: Tree = Tree("mailbox");
 pub(crate) const MAILBOX_NAME: Tree = Tree("mailbox-name");
+/// account ‖ name → (): names subscribed without a mailbox (RFC 9051 §6.3.7 allows it, and a
+/// subscription outlives its deleted mailbox, RFC 3501 §6.3.6); a mailbox's own subscription
+/// is a field of its record.
+const SUBSCRIPTION_NAME: Tree = Tree("subscription-name");
 pub(crate) const MESSAGE: Tree = Tree("message");
 pub(crate) const EXPUNGED: Tree = Tree("expunged");
 /// mailbox ‖ MODSEQ ‖ UID → nothing: the messages by their last change, so that "what changed
@@ -407,6 +411,35 @@ impl Store {
             .get(MAILBOX, &id.0.to_be_bytes())?
             .ok_or_else(|| StoreError::NoSuchMailbox(id.to_string()))?;
         Ok((decode("mailbox", &raw)?, raw))
+    }
+
+    /// The names `account` subscribed to that have no mailbox.
+    pub fn subscribed_names(&self, account: AccountId) -> Result<BTreeSet<String>> {
+        Ok(self
+            .kv
+            .scan(SUBSCRIPTION_NAME, &account.to_key(), None, None)?
+            .into_iter()
+            .filter_map(|(k, _)| String::from_utf8(k[8..].to_vec()).ok())
+            .collect())
+    }
+
+    /// Records `now` as the names `account` subscribed to without a mailbox, given `before`
+    /// as read: only the difference is written, in one batch.
+    pub fn set_subscribed_names(
+        &self,
+        account: AccountId,
+        before: &BTreeSet<String>,
+        now: &BTreeSet<String>,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        for name in before.difference(now) {
+            batch.remove(SUBSCRIPTION_NAME, name_key(account, name));
+        }
+        for name in now.difference(before) {
+            batch.put(SUBSCRIPTION_NAME, name_key(account, name), Vec::new());
+        }
+        let _ = self.kv.commit(&batch)?;
+        Ok(())
     }
 
     pub fn set_subscribed(&self, id: MailboxId, subscribed: bool) -> Result<()> {

@@ -372,6 +372,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         .insert(meta.uid, (meta.modseq, meta.flags.clone()));
                 }
             }
+            // RFC 9051 §9: msg-att holds one item at least (none when UNKNOWN-CTE took it).
+            if out.is_empty() {
+                continue;
+            }
             let mut line = format!("{seq} FETCH (").into_bytes();
             line.extend_from_slice(&out.join(&b' '));
             line.push(b')');

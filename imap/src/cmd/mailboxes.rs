@@ -1,10 +1,13 @@
 //! LIST and LSUB (with RFC 6154 special-use attributes and RFC 3348 child attributes),
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3).
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mshub_store::mailbox::DELIMITER;
-use mshub_store::{Flag, Mailbox};
+use mshub_store::{AccountId, Flag, Mailbox, Store};
 
 use super::Done;
 use crate::codec::{ListOptions, StatusItem};
@@ -37,12 +40,47 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
     ok[n.len()]
 }
 
+/// The most subscribed names without a mailbox an account keeps.
+const MAX_DANGLING: usize = 1000;
+
+/// A name a mailbox could have (as the store checks on CREATE).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 512
+        && !name.chars().any(|c| c.is_control() || c == '*' || c == '%')
+        && !name.starts_with(DELIMITER)
+        && !name.contains("//")
+}
+
 /// The INBOX is named case-insensitively (RFC 9051 §5.1), in patterns too.
 fn canonical_pattern(pattern: &str) -> String {
     match pattern.get(..5) {
         Some(head) if head.eq_ignore_ascii_case("INBOX") => format!("INBOX{}", &pattern[5..]),
         _ => pattern.to_string(),
     }
+}
+
+/// Runs `f` on the account's subscribed names without a mailbox (RFC 9051 §6.3.7 lets a client
+/// subscribe to a name that does not exist, and RFC 3501 §6.3.6 keeps a subscription when its
+/// mailbox is deleted), kept by the store; what `f` changed is written back. A store failure
+/// is logged and reads as no such name.
+fn dangling<T>(
+    store: &Arc<Store>,
+    account: AccountId,
+    f: impl FnOnce(&mut BTreeSet<String>) -> T,
+) -> T {
+    let before = store.subscribed_names(account).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "reading subscribed names failed");
+        BTreeSet::new()
+    });
+    let mut names = before.clone();
+    let out = f(&mut names);
+    if names != before {
+        if let Err(e) = store.set_subscribed_names(account, &before, &names) {
+            tracing::warn!(error = %e, "recording subscribed names failed");
+        }
+    }
+    out
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -82,46 +120,102 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .filter(|p| !p.is_empty())
             .map(|p| canonical_pattern(&format!("{reference}{p}")))
             .collect();
-        let mailboxes = match self.imap.store.mailboxes(self.account_id()) {
+        let matching = |name: &str| fulls.iter().any(|f| matches(f, name));
+        let account = self.account_id();
+        let mailboxes = match self.imap.store.mailboxes(account) {
             Ok(m) => m,
             Err(e) => {
                 self.store_failure(tag, &e);
                 return Done::Flow(crate::session::Flow::Continue);
             }
         };
-        for m in &mailboxes {
-            if !fulls.iter().any(|f| matches(f, &m.name)) {
+        let existing: HashMap<&str, &Mailbox> =
+            mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
+        let mut subscribed: BTreeSet<String> = dangling(&self.imap.store, account, |d| d.clone());
+        subscribed.extend(
+            mailboxes
+                .iter()
+                .filter(|m| m.subscribed)
+                .map(|m| m.name.clone()),
+        );
+        // The names considered: the mailboxes, then (when selecting subscriptions) the
+        // subscribed names without a mailbox and their superiors (RFC 5258 §3.1 and §3.5,
+        // RFC 3501 §6.3.9).
+        let mut names: Vec<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        if options.subscribed {
+            let mut extra = BTreeSet::new();
+            for s in &subscribed {
+                extra.insert(s.as_str());
+                extra.extend(s.match_indices(DELIMITER).map(|(i, _)| &s[..i]));
+            }
+            names.extend(extra.into_iter().filter(|n| !existing.contains_key(n)));
+        }
+        for name in names {
+            if !matching(name) {
                 continue;
             }
-            let prefix = format!("{}{DELIMITER}", m.name);
-            let children = mailboxes.iter().any(|c| c.name.starts_with(&prefix));
+            let mailbox = existing.get(name).copied();
+            if options.special_use && mailbox.and_then(|m| m.special_use).is_none() {
+                continue;
+            }
+            let prefix = format!("{name}{DELIMITER}");
+            let is_subscribed = subscribed.contains(name);
+            let subscribed_below: Vec<&String> = subscribed
+                .iter()
+                .filter(|s| s.starts_with(&prefix))
+                .collect();
             // RFC 5258 §3.5 CHILDINFO: a subscribed mailbox below this one.
-            let subscribed_child = options.recursive
-                && mailboxes
-                    .iter()
-                    .any(|c| c.subscribed && c.name.starts_with(&prefix));
-            if options.subscribed && !m.subscribed && !subscribed_child {
-                continue;
+            let child_info =
+                options.subscribed && options.recursive && !subscribed_below.is_empty();
+            // The superior of a subscription the patterns do not reach (RFC 3501 §6.3.9 for
+            // LSUB with `%`, RFC 5258 §3.1 and §3.5 for RECURSIVEMATCH: not when the children
+            // are returned themselves).
+            let stands_for_children = subscribed_below.iter().any(|s| !matching(s));
+            if options.subscribed && !is_subscribed {
+                let selected = if options.lsub {
+                    stands_for_children
+                } else {
+                    options.recursive && stands_for_children
+                };
+                if !selected {
+                    continue;
+                }
             }
-            let mut attrs = vec![if children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            }];
-            if let Some(a) = m.special_use.and_then(|s| s.attribute()) {
+            let children = mailboxes.iter().any(|c| c.name.starts_with(&prefix));
+            let mut attrs = Vec::new();
+            if mailbox.is_none() {
+                // RFC 5258 §3 `\NonExistent` (which implies `\Noselect`); LSUB predates it.
+                attrs.push(if options.lsub {
+                    "\\Noselect"
+                } else {
+                    "\\NonExistent"
+                });
+            } else if options.lsub && !is_subscribed {
+                attrs.push("\\Noselect");
+            }
+            if children {
+                attrs.push("\\HasChildren");
+            } else if mailbox.is_some() {
+                attrs.push("\\HasNoChildren");
+            }
+            if let Some(a) = mailbox
+                .and_then(|m| m.special_use)
+                .and_then(|s| s.attribute())
+            {
                 attrs.push(a);
             }
-            if !options.lsub && (options.subscribed || options.return_subscribed) && m.subscribed {
+            if !options.lsub && (options.subscribed || options.return_subscribed) && is_subscribed {
                 attrs.push("\\Subscribed");
             }
             let mut line = format!("{kind} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            line.extend_from_slice(&self.wire_name(&m.name));
-            if subscribed_child {
+            line.extend_from_slice(&self.wire_name(name));
+            if child_info {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
             self.untagged_bytes(&line);
-            // RFC 5819 LIST-STATUS: the STATUS right after its LIST line.
-            if !options.status.is_empty() {
+            // RFC 5819 LIST-STATUS: the STATUS right after its LIST line, for a mailbox that
+            // exists (§2: none for a `\NonExistent` name).
+            if let Some(m) = mailbox.filter(|_| !options.status.is_empty()) {
                 match self.status_line(m, &options.status) {
                     Ok(line) => self.untagged_bytes(&line),
                     Err(e) => tracing::warn!(error = %e, "LIST-STATUS failed"),
@@ -139,7 +233,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let account = self.account_id();
         self.create_parents(account, name);
         match self.imap.store.create_mailbox(account, name, None) {
-            Ok(_) => Done::ok(tag, "CREATE completed"),
+            Ok(_) => {
+                self.adopt_subscriptions(account);
+                Done::ok(tag, "CREATE completed")
+            }
             Err(e) => {
                 self.store_failure(tag, &e);
                 Done::Flow(crate::session::Flow::Continue)
@@ -182,7 +279,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.selected = None;
         }
         match self.imap.store.delete_mailbox(mailbox.id) {
-            Ok(()) => Done::ok(tag, "DELETE completed"),
+            Ok(()) => {
+                // RFC 3501 §6.3.6, RFC 9051 §6.3.7: the subscription outlives the mailbox.
+                if mailbox.subscribed {
+                    dangling(&self.imap.store, mailbox.account, |names| {
+                        if names.len() < MAX_DANGLING {
+                            names.insert(mailbox.name.clone());
+                        }
+                    });
+                }
+                Done::ok(tag, "DELETE completed")
+            }
             Err(e) => {
                 self.store_failure(tag, &e);
                 Done::Flow(crate::session::Flow::Continue)
@@ -227,13 +334,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tracing::warn!(error = %e, "renaming an inferior mailbox failed");
             }
         }
+        self.adopt_subscriptions(mailbox.account);
         Done::ok(tag, "RENAME completed")
     }
 
+    /// A subscribed name that has a mailbox again: the subscription goes back to the store.
+    fn adopt_subscriptions(&self, account: AccountId) {
+        let store = &self.imap.store;
+        let names = dangling(store, account, |names| names.clone());
+        if names.is_empty() {
+            return;
+        }
+        let Ok(mailboxes) = store.mailboxes(account) else {
+            return;
+        };
+        for m in mailboxes.iter().filter(|m| names.contains(&m.name)) {
+            if m.subscribed || store.set_subscribed(m.id, true).is_ok() {
+                dangling(store, account, |names| names.remove(&m.name));
+            }
+        }
+    }
+
     pub(super) fn subscribe(&mut self, tag: &str, name: &str, on: bool) -> Done {
-        let mailbox = match self.lookup(tag, name) {
-            Ok(m) => m,
-            Err(done) => return done,
+        let account = self.account_id();
+        let store = self.imap.store.clone();
+        let name = name.trim_end_matches(DELIMITER);
+        let mailbox = match store.mailbox(account, name) {
+            Ok(Some(m)) => m,
+            Ok(None) if !valid_name(name) => {
+                return Done::no(tag, "[CANNOT] Invalid mailbox name");
+            }
+            // RFC 9051 §6.3.7: a name without a mailbox may be subscribed (as Dovecot does).
+            Ok(None) => {
+                // Whether the subscription list changed as asked.
+                let done = dangling(&store, account, |names| {
+                    if !on {
+                        names.remove(name)
+                    } else if names.len() < MAX_DANGLING || names.contains(name) {
+                        names.insert(name.to_string());
+                        true
+                    } else {
+                        false
+                    }
+                });
+                return match (done, on) {
+                    (true, true) => Done::ok(tag, "SUBSCRIBE completed"),
+                    (true, false) => Done::ok(tag, "UNSUBSCRIBE completed"),
+                    (false, true) => {
+                        Done::no(tag, "[LIMIT] Too many subscriptions without a mailbox")
+                    }
+                    (false, false) => Done::no(tag, "[NONEXISTENT] No such mailbox"),
+                };
+            }
+            Err(e) => {
+                self.store_failure(tag, &e);
+                return Done::Flow(crate::session::Flow::Continue);
+            }
         };
         match self.imap.store.set_subscribed(mailbox.id, on) {
             Ok(()) if on => Done::ok(tag, "SUBSCRIBE completed"),

@@ -73,6 +73,8 @@ pub struct ListOptions {
     pub subscribed: bool,
     /// Selection option RECURSIVEMATCH: parents of matching subscribed mailboxes too.
     pub recursive: bool,
+    /// Selection option SPECIAL-USE (RFC 6154 §3): special-use mailboxes only.
+    pub special_use: bool,
     /// Return option SUBSCRIBED.
     pub return_subscribed: bool,
     /// Return option `STATUS (...)`.

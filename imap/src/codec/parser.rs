@@ -3,12 +3,60 @@
 
 use std::collections::BTreeSet;
 
-use super::items::status_item;
 use super::lexer::{atom_char, err, P, R};
 use super::*;
 use crate::date;
 
 impl P<'_> {
+    /// RFC 5258 §3 and §6 `list-select-opts` (with RFC 6154 §3 SPECIAL-USE): an option this
+    /// server does not know is a syntax error, hence BAD.
+    fn list_select_options(&mut self, options: &mut ListOptions) -> R<()> {
+        self.expect(b'(')?;
+        if self.eat(b')') {
+            return Ok(());
+        }
+        loop {
+            match self.keyword()?.as_str() {
+                "SUBSCRIBED" => options.subscribed = true,
+                "RECURSIVEMATCH" => options.recursive = true,
+                "SPECIAL-USE" => options.special_use = true,
+                // RFC 5258 §3.1: no remote mailboxes here, so every mailbox is local.
+                "REMOTE" => {}
+                o => return err(format!("unknown LIST selection option {o}")),
+            }
+            if self.eat(b')') {
+                return Ok(());
+            }
+            self.sp()?;
+        }
+    }
+
+    /// RFC 5258 §3 and §6 `list-return-opts` (with RFC 5819 STATUS and RFC 6154 §4
+    /// SPECIAL-USE): an option this server does not know is a syntax error, hence BAD.
+    fn list_return_options(&mut self, options: &mut ListOptions) -> R<()> {
+        self.expect(b'(')?;
+        if self.eat(b')') {
+            return Ok(());
+        }
+        loop {
+            match self.keyword()?.as_str() {
+                "SUBSCRIBED" => options.return_subscribed = true,
+                // Child and special-use attributes are always returned (RFC 5258 §4 and
+                // RFC 6154 §2 allow it).
+                "CHILDREN" | "SPECIAL-USE" => {}
+                "STATUS" => {
+                    self.sp()?;
+                    options.status = self.status_items()?;
+                }
+                o => return err(format!("unknown LIST return option {o}")),
+            }
+            if self.eat(b')') {
+                return Ok(());
+            }
+            self.sp()?;
+        }
+    }
+
     fn command(&mut self) -> R<Command> {
         use Command as C;
         let name = self.keyword()?;
@@ -71,10 +119,7 @@ impl P<'_> {
                     ..ListOptions::default()
                 };
                 if name == "LIST" && self.peek() == Some(b'(') {
-                    // RFC 5258 §3.1: unknown selection options are ignored (REMOTE here).
-                    let selection = self.option_list(0)?;
-                    options.subscribed = selection.iter().any(|o| o == "SUBSCRIBED");
-                    options.recursive = selection.iter().any(|o| o == "RECURSIVEMATCH");
+                    self.list_select_options(&mut options)?;
                     if options.recursive && !options.subscribed {
                         return err("RECURSIVEMATCH needs another selection option");
                     }
@@ -99,14 +144,7 @@ impl P<'_> {
                         return err("expected RETURN");
                     }
                     self.sp()?;
-                    let returns = self.option_list(0)?;
-                    options.return_subscribed = returns.iter().any(|o| o == "SUBSCRIBED");
-                    if let Some(i) = returns.iter().position(|o| o == "STATUS") {
-                        options.status = returns[i + 1..]
-                            .iter()
-                            .map_while(|o| status_item(o))
-                            .collect();
-                    }
+                    self.list_return_options(&mut options)?;
                 }
                 C::List {
                     reference,
@@ -181,6 +219,9 @@ impl P<'_> {
                     );
                     self.sp()?;
                 }
+                // RFC 3516 §4.4: a literal8 (`~{n}`), binary content allowed, as BINARY is
+                // advertised.
+                self.eat(b'~');
                 let message = self.literal()?;
                 C::Append {
                     mailbox,

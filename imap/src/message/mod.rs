@@ -183,10 +183,7 @@ impl Parsed {
                 }
             });
         }
-        let mut part = &self.root().body;
-        for &n in &section.part {
-            part = child(part, n as usize)?;
-        }
+        let part = find_part(self.root(), &section.part)?;
         match (&section.text, &part.kind) {
             (None, _) => Some(raw[part.body.clone()].to_vec()),
             (Some(SectionText::Mime), _) => Some(raw[part.header.clone()].to_vec()),
@@ -258,81 +255,133 @@ impl Parsed {
         if part.is_empty() {
             return Ok(self.raw.clone());
         }
-        let mut p = &self.root().body;
-        for &n in part {
-            p = child(p, n as usize).ok_or(BinaryError::NoSuchPart)?;
-        }
+        let p = find_part(self.root(), part).ok_or(BinaryError::NoSuchPart)?;
         let body = &self.raw[p.body.clone()];
         if !matches!(p.kind, Kind::Leaf) {
             return Ok(body.to_vec());
         }
         match p.encoding.as_str() {
             "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
-            "base64" => {
-                let clean: Vec<u8> = body
-                    .iter()
-                    .copied()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .collect();
-                base64::Engine::decode(
-                    &base64::engine::GeneralPurpose::new(
-                        &base64::alphabet::STANDARD,
-                        base64::engine::GeneralPurposeConfig::new()
-                            .with_decode_padding_mode(
-                                base64::engine::DecodePaddingMode::Indifferent,
-                            )
-                            .with_decode_allow_trailing_bits(true),
-                    ),
-                    clean,
-                )
-                .map_err(|_| BinaryError::UnknownEncoding)
-            }
+            "base64" => Ok(base64_decode(body)),
             "quoted-printable" => Ok(quoted_printable(body)),
             _ => Err(BinaryError::UnknownEncoding),
         }
     }
 }
 
-/// RFC 2045 §6.7, leniently: bad escapes are kept as they are.
+/// RFC 2045 §6.7, line by line: white space at the end of an encoded line is removed (rule
+/// 3, transports may add it), an `=` then ending the line is a soft line break (rule 5), `=XX`
+/// in either case is an octet (rule 1; upper case is the canonical form, lower case is accepted
+/// as RFC 2045 §6.7 recommends), and hard line breaks are kept as they are. Bad escapes are
+/// kept as they are.
 fn quoted_printable(body: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i] == b'=' {
-            match (body.get(i + 1), body.get(i + 2)) {
-                (Some(b'\r'), Some(b'\n')) => {
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (line, eol, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) if i > 0 && rest[i - 1] == b'\r' => (&rest[..i - 1], &rest[i - 1..=i], i + 1),
+            Some(i) => (&rest[..i], &rest[i..=i], i + 1),
+            None => (rest, &rest[rest.len()..], rest.len()),
+        };
+        rest = &rest[next..];
+        let line = match line.iter().rposition(|&b| b != b' ' && b != b'\t') {
+            Some(last) => &line[..=last],
+            None => &line[..0],
+        };
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(l) => (l, true),
+            None => (line, false),
+        };
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'=' {
+                if let (Some(h), Some(l)) = (
+                    line.get(i + 1).copied().and_then(hex),
+                    line.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push(h << 4 | l);
                     i += 3;
                     continue;
                 }
-                (Some(b'\n'), _) => {
-                    i += 2;
-                    continue;
-                }
-                (Some(&a), Some(&b)) => {
-                    if let (Some(h), Some(l)) = (hex(a), hex(b)) {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                }
-                _ => {}
             }
+            out.push(line[i]);
+            i += 1;
         }
-        out.push(body[i]);
-        i += 1;
+        if !soft {
+            out.extend_from_slice(eol);
+        }
     }
     out
+}
+
+/// RFC 2045 §6.8: characters outside the base64 alphabet (line breaks, white space) are
+/// ignored; `=` pads the last quantum (the bits it completes are kept, as for a missing pad),
+/// and decoding goes on after it should the part concatenate several encoded pieces.
+fn base64_decode(body: &[u8]) -> Vec<u8> {
+    let value = |b: u8| -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let (mut acc, mut n) = (0u32, 0);
+    let flush = |out: &mut Vec<u8>, acc: u32, n: usize| {
+        // n sextets (2 or 3) in a partial quantum carry n - 1 whole octets.
+        let bytes = (acc << (6 * (4 - n))).to_be_bytes();
+        out.extend_from_slice(&bytes[1..n]);
+    };
+    for &b in body {
+        if let Some(v) = value(b) {
+            acc = acc << 6 | v;
+            n += 1;
+            if n == 4 {
+                out.extend_from_slice(&acc.to_be_bytes()[1..]);
+                (acc, n) = (0, 0);
+            }
+        } else if b == b'=' && n > 0 {
+            if n > 1 {
+                flush(&mut out, acc, n);
+            }
+            (acc, n) = (0, 0);
+        }
+    }
+    if n > 1 {
+        flush(&mut out, acc, n);
+    }
+    out
+}
+
+/// The part a non-empty part number names (RFC 9051 §6.4.5): the first number is counted in
+/// the message's body (1 alone if it is not multipart: the body itself, even a message/rfc822
+/// one), the next ones in the part reached.
+fn find_part<'a>(root: &'a MessageNode, part: &[u32]) -> Option<&'a Part> {
+    let (&first, rest) = part.split_first()?;
+    let mut p = message_child(root, first as usize)?;
+    for &n in rest {
+        p = child(p, n as usize)?;
+    }
+    Some(p)
+}
+
+/// Part `n` of a message: of its body's parts if multipart, else 1 is the body.
+fn message_child(m: &MessageNode, n: usize) -> Option<&Part> {
+    match &m.body.kind {
+        Kind::Multipart(children) => children.get(n.checked_sub(1)?),
+        _ => (n == 1).then_some(&m.body),
+    }
 }
 
 /// RFC 9051 §6.4.5: part numbers inside an encapsulated message name its body's parts.
 fn child(part: &Part, n: usize) -> Option<&Part> {
     match &part.kind {
         Kind::Multipart(children) => children.get(n.checked_sub(1)?),
-        Kind::Message(m) => match m.body.kind {
-            Kind::Multipart(_) => child(&m.body, n),
-            _ => (n == 1).then_some(&m.body),
-        },
+        Kind::Message(m) => message_child(m, n),
         Kind::Leaf => (n == 1).then_some(part),
     }
 }
@@ -595,6 +644,53 @@ mod tests {
                     let _ = p.section(s);
                 }
             }
+        }
+    }
+
+    /// RFC 2045 §6.7 as RFC 3516 §4.2 decodes it: soft breaks (even with white space after
+    /// the `=`), trailing white space removed (rule 3), hex in either case, bad escapes kept.
+    #[test]
+    fn quoted_printable_is_decoded_exactly() {
+        for (encoded, decoded) in [
+            (&b"a=\r\nb"[..], &b"ab"[..]),
+            (b"a= \t\r\nb", b"ab"),
+            (b"a \t\r\nb  ", b"a\r\nb"),
+            (b"=3d=3D=c3=A9", b"==\xc3\xa9"),
+            (b"x=\ny\nz", b"xy\nz"),
+            (b"=G1 =4", b"=G1 =4"),
+            (b"a=09\r\n", b"a\t\r\n"),
+            (b"", b""),
+            (b"=", b""),
+        ] {
+            assert_eq!(
+                quoted_printable(encoded),
+                decoded,
+                "{}",
+                String::from_utf8_lossy(encoded)
+            );
+        }
+    }
+
+    /// RFC 2045 §6.8: line breaks and other characters outside the alphabet ignored, padding
+    /// optional, pieces concatenated after padding decoded too.
+    #[test]
+    fn base64_is_decoded_exactly() {
+        for (encoded, decoded) in [
+            (&b"aGVs\r\nbG8=\r\n"[..], &b"hello"[..]),
+            (b"aGVsbG8", b"hello"),
+            (b"aGk=\r\naGk=", b"hihi"),
+            (b"AAEC/wBo\r\n ZWxsbw==", b"\x00\x01\x02\xff\x00hello"),
+            (b"aA==", b"h"),
+            (b"!a*G-k", b"hi"),
+            (b"", b""),
+            (b"a", b""),
+        ] {
+            assert_eq!(
+                base64_decode(encoded),
+                decoded,
+                "{}",
+                String::from_utf8_lossy(encoded)
+            );
         }
     }
 

@@ -14,6 +14,21 @@
         127.0.0.1, 127.0.0.2, ... (PER_SOURCE each, the server's per-address limit), and prints
         the RSS of process PID at every 1,000 (every 50 up to 1,000) and at the end; holds
         them HOLD seconds. Stops opening more once PID's RSS passes RSS_CAP_MIB.
+  imap_bench.py profile KIND PORT CAFILE USER PASS CLIENTS SECONDS PID [LABEL [RANDOM]]
+        CLIENTS processes for SECONDS seconds, client i from source address 127.0.0.(2+i),
+        each drawing random read commands: FETCH <random n> (FLAGS
+        BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)]), SEARCH UNSEEN, NOOP,
+        STATUS INBOX (MESSAGES UNSEEN).
+        KIND reconnect: each loop connects (TLS), LOGIN, SELECT INBOX, RANDOM (default 5)
+        random commands, LOGOUT; every command counts. KIND stay: one session per client,
+        logged in and selected before the clock starts (the logins staggered by 50 ms),
+        random commands until the end, LOGOUT after the clock stops; only the random
+        commands count. Protocol errors: any tagged NO/BAD, a missing untagged answer
+        (FETCH, SEARCH, STATUS, EXISTS), a closed connection or a timeout (the session is
+        dropped and, for reconnect, a new one started). Server CPU: user+sys of PID and of
+        every live descendant, plus what they reaped (cutime+cstime), from /proc, at the
+        start and at the end of the clock (for Dovecot, PID is the master: login, imap and
+        auth processes, reaped or not, are all counted). Prints a RESULT line.
 
 Every connection is implicit TLS to 127.0.0.1, the certificate verified against CAFILE for
 the name localhost. The client is a minimal raw IMAP reader (lines and literals) so that the
@@ -22,7 +37,9 @@ client's own CPU stays small beside the servers'.
 
 import asyncio
 import multiprocessing
+import os
 import random
+import re
 import socket
 import ssl
 import sys
@@ -41,8 +58,10 @@ def context(cafile):
 
 
 class Conn:
-    def __init__(self, port, cafile):
-        raw = socket.create_connection((HOST, port), timeout=300)
+    def __init__(self, port, cafile, source=None, timeout=300):
+        raw = socket.create_connection(
+            (HOST, port), timeout=timeout, source_address=(source, 0) if source else None
+        )
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = context(cafile).wrap_socket(raw, server_hostname="localhost")
         self.f = self.sock.makefile("rb", buffering=1 << 16)
@@ -259,9 +278,227 @@ async def idle(port, cafile, user, password, n, pid, hold, mailbox):
     for _, w in conns:
         w.close()
 
+# ---- profiles: reconnecting and staying clients, server CPU per command ---------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def tree_cpu_seconds(root):
+    """User+sys seconds of `root` and its live descendants, plus what they reaped."""
+    children = {}
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        rest = text[text.rindex(")") + 2 :].split()
+        pid = int(entry)
+        stats[pid] = sum(int(x) for x in rest[11:15])  # utime stime cutime cstime
+        children.setdefault(int(rest[1]), []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / TICK
+
+
+def random_command(c, rng, n, kind_counts):
+    """One random read command; raises ProtocolError on NO/BAD or a missing answer."""
+    k = rng.randrange(4)
+    lines = []
+    if k == 0:
+        m = rng.randint(1, n)
+        text = f"FETCH {m} (FLAGS BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])"
+        want = b"* %d FETCH " % m
+        kind = "FETCH flags+headers"
+    elif k == 1:
+        text, want, kind = "SEARCH UNSEEN", b"* SEARCH", "SEARCH UNSEEN"
+    elif k == 2:
+        text, want, kind = "NOOP", None, "NOOP"
+    else:
+        text, want, kind = "STATUS INBOX (MESSAGES UNSEEN)", b"* STATUS ", "STATUS"
+    t = time.perf_counter()
+    checked(c, text, lines)
+    kind_counts.setdefault(kind, []).append(time.perf_counter() - t)
+    if want is not None and not any(l.startswith(want) for l in lines):
+        raise ProtocolError(f"{text!r}: no {want!r} in the answer")
+
+
+def checked(c, text, lines=None):
+    try:
+        return c.command(text, lines)
+    except RuntimeError as e:  # tagged NO or BAD
+        raise ProtocolError(str(e)) from None
+
+
+def select_count(c, times):
+    lines = []
+    t = time.perf_counter()
+    checked(c, "SELECT INBOX", lines)
+    times.setdefault("SELECT", []).append(time.perf_counter() - t)
+    for l in lines:
+        if l.rstrip().endswith(b" EXISTS"):
+            n = int(l.split()[1])
+            if n > 0:
+                return n
+    raise ProtocolError(f"SELECT INBOX: no EXISTS > 0 in {lines!r}")
+
+
+def profile_worker(kind, i, port, cafile, user, password, t0, deadline, random_n, seed,
+                   results, release):
+    rng = random.Random(seed)
+    source = f"127.0.0.{2 + i}"
+    times = {}
+    ok = 0
+    errors = []
+    sessions = 0
+
+    def error(e):
+        errors.append(f"{type(e).__name__}: {e}"[:200])
+
+    def timed(label, text):
+        t = time.perf_counter()
+        checked(c, text)
+        times.setdefault(label, []).append(time.perf_counter() - t)
+
+    c = None
+    if kind == "stay":
+        time.sleep(i * 0.05)  # staggered logins: setup is not measured
+        for _attempt in range(20):
+            try:
+                c = Conn(port, cafile, source, timeout=30)
+                checked(c, f'LOGIN "{user}" "{password}"')
+                n = select_count(c, {})
+                break
+            except Exception as e:  # noqa: BLE001 - setup failure, retried
+                error(e)
+                c = None
+                time.sleep(1)
+        setup_errors = len(errors)
+        errors.clear()
+        time.sleep(max(0.0, t0 - time.time()))
+        while c is not None and time.time() < deadline:
+            try:
+                random_command(c, rng, n, times)
+                ok += 1
+            except ProtocolError as e:
+                error(e)
+            except Exception as e:  # noqa: BLE001 - the session is lost: counted, stop
+                error(e)
+                break
+        sessions = 1 if c is not None else 0
+        results.put((i, ok, errors, times, sessions, setup_errors, time.time()))
+        release.wait()
+        if c is not None:
+            try:
+                c.command("LOGOUT")
+                c.sock.close()
+            except Exception:  # noqa: BLE001 - after the clock
+                pass
+        return
+
+    time.sleep(max(0.0, t0 - time.time()))
+    while time.time() < deadline:
+        try:
+            t = time.perf_counter()
+            c = Conn(port, cafile, source, timeout=30)
+            times.setdefault("connect+tls", []).append(time.perf_counter() - t)
+            timed("LOGIN", f'LOGIN "{user}" "{password}"')
+            ok += 1
+            n = select_count(c, times)
+            ok += 1
+            for _ in range(random_n):
+                random_command(c, rng, n, times)
+                ok += 1
+            timed("LOGOUT", "LOGOUT")
+            ok += 1
+            sessions += 1
+        except Exception as e:  # noqa: BLE001 - every failure is a counted protocol error
+            error(e)
+            time.sleep(0.1)  # no hot loop against a server that refuses
+        finally:
+            if c is not None:
+                try:
+                    c.sock.close()
+                except OSError:
+                    pass
+                c = None
+    results.put((i, ok, errors, times, sessions, 0, time.time()))
+    release.wait()
+
+
+def profile(kind, port, cafile, user, password, clients, seconds, pid, label, random_n):
+    assert kind in ("reconnect", "stay"), kind
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    release = ctx.Event()
+    t0 = time.time() + 1.0 + (clients * 0.05 + 2.0 if kind == "stay" else 0.0)
+    deadline = t0 + seconds
+    procs = [
+        ctx.Process(
+            target=profile_worker,
+            args=(kind, i, port, cafile, user, password, t0, deadline, random_n, 1000 + i,
+                  results, release),
+        )
+        for i in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(max(0.0, t0 - time.time()))
+    cpu0 = tree_cpu_seconds(pid)
+    got = [results.get(timeout=seconds + clients * 0.05 + 120) for _ in procs]
+    cpu1 = tree_cpu_seconds(pid)
+    end = max(r[6] for r in got)
+    release.set()
+    for p in procs:
+        p.join()
+    elapsed = end - t0
+    ok = sum(r[1] for r in got)
+    errors = [e for r in got for e in r[2]]
+    sessions = sum(r[4] for r in got)
+    setup_errors = sum(r[5] for r in got)
+    merged = {}
+    for r in got:
+        for k, v in r[3].items():
+            merged.setdefault(k, []).extend(v)
+    cpu = cpu1 - cpu0
+    per = cpu * 1000 / ok if ok else float("nan")
+    print(f"{label}, {kind}: {clients} clients, {elapsed:.1f} s, {sessions} sessions, "
+          f"{ok} commands OK, {ok / elapsed:.0f} commands/s, server CPU {cpu:.2f} s = "
+          f"{per:.2f} ms/command, {len(errors)} protocol errors"
+          + (f" (+{setup_errors} at setup, not measured)" if setup_errors else ""), flush=True)
+    for k in ["connect+tls", "LOGIN", "SELECT", "FETCH flags+headers", "SEARCH UNSEEN", "NOOP",
+              "STATUS", "LOGOUT"]:
+        v = merged.get(k, [])
+        if v:
+            print(f"  {k:<20} n={len(v):<7} p50={pct(v, 50) * 1000:8.2f} ms "
+                  f"p99={pct(v, 99) * 1000:8.2f} ms")
+    distinct = {}
+    for e in errors:
+        distinct.setdefault(re.sub(r"\d+", "N", e)[:100], [0, e])[0] += 1
+    for key, (count, sample) in sorted(distinct.items(), key=lambda x: -x[1][0])[:5]:
+        print(f"  error x{count}: {sample}")
+    print(f"RESULT\t{label}\t{kind}\t{ok / elapsed:.0f}\t{per:.2f}\t{len(errors)}\t{sessions}"
+          f"\t{elapsed:.1f}", flush=True)
+
 
 def main():
     a = sys.argv[1:]
+    if a and a[0] == "profile":
+        if len(a) < 9:
+            sys.exit(__doc__)
+        profile(a[1], int(a[2]), a[3], a[4], a[5], int(a[6]), float(a[7]), int(a[8]),
+                a[9] if len(a) > 9 else "server", int(a[10]) if len(a) > 10 else 5)
+        return
     action, port, cafile, user, password = a[0], int(a[1]), a[2], a[3], a[4]
     if action == "load":
         load(port, cafile, user, password, int(a[5]))

@@ -549,9 +549,11 @@ impl Directory {
             (None, Err(text)) => format!("login:{text}"),
         };
         // First, even for a remembered password: a lockout in force stops it too.
+        // Attempts of the same account still in flight (its other devices logging in) are
+        // waited for, not taken as failures; decided failures are refused at once.
         let attempt = self
             .throttle
-            .reserve(&key, source, Instant::now())
+            .reserve_queued(&key, source, hashing::PATIENCE)
             .map_err(|wait| DirectoryError::Throttled {
                 retry_after_secs: wait.as_secs().max(1),
             })?;

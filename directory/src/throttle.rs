@@ -5,10 +5,16 @@
 //! A login first [`Throttle::reserve`]s its attempt: under the lock, it is counted as a failure
 //! in flight before its password is checked. So N attempts sent at once cannot all pass the
 //! check before the first failure is counted: each one sees the others.
+//!
+//! Attempts in flight are not failures yet, though: when only they stand in the way (the
+//! decided failures alone would let the attempt through), [`Throttle::reserve_queued`] waits
+//! for one of them to be decided instead of refusing. So twenty devices of one organisation
+//! logging in together are served in turn, not told "too many failed logins", while at most
+//! `FREE_FAILURES + 1` attempts of an account or a source are ever undecided at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Failures allowed before any delay (typos happen).
@@ -17,6 +23,8 @@ const BASE_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// Past this many tracked keys, entries idle for longer than `MAX_DELAY` are pruned.
 const PRUNE_ABOVE: usize = 10_000;
+/// Most logins waiting at once behind attempts in flight; past it they are refused as before.
+const MAX_QUEUED: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -45,13 +53,18 @@ impl Entry {
     }
 
     fn blocked_until(&self) -> Option<Instant> {
-        let counted = self.failures.saturating_add(self.pending);
+        self.blocked_counting(self.pending)
+    }
+
+    /// When the entry stops blocking if `pending` attempts are counted as failures.
+    fn blocked_counting(&self, pending: u32) -> Option<Instant> {
+        let counted = self.failures.saturating_add(pending);
         let over = counted.checked_sub(FREE_FAILURES + 1)?;
         let delay = BASE_DELAY
             .checked_mul(1u32 << over.min(20))
             .unwrap_or(MAX_DELAY)
             .min(MAX_DELAY);
-        let since = if self.pending > 0 {
+        let since = if pending > 0 {
             self.last_failure.max(self.last_attempt)
         } else {
             self.last_failure
@@ -74,6 +87,10 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Signalled whenever an attempt is decided or withdrawn.
+    decided: Condvar,
+    /// Logins waiting in [`Throttle::reserve_queued`].
+    queued: Mutex<usize>,
 }
 
 /// A login attempt reserved by [`Throttle::reserve`], counted as a failure in flight until it
@@ -135,19 +152,77 @@ impl Throttle {
         if let Some(wait) = Self::wait(&entries, &keys, now) {
             return Err(wait);
         }
-        Self::prune(&mut entries, now);
+        Ok(self.take(&mut entries, keys, account, source, now))
+    }
+
+    /// As [`Throttle::reserve`], but when only attempts still in flight stand in the way, waits
+    /// (at most `patience`) for them to be decided rather than refusing: the decided failures
+    /// alone decide a refusal. Blocking: for the login threads, never the async runtime.
+    pub fn reserve_queued(
+        &self,
+        account: &str,
+        source: IpAddr,
+        patience: Duration,
+    ) -> Result<Attempt<'_>, Duration> {
+        let keys = [Key::Account(account.to_string()), Key::Source(source)];
+        let deadline = Instant::now() + patience;
+        let mut entries = self.lock();
+        let mut waiting = false;
+        let result = loop {
+            let now = Instant::now();
+            let Some(wait) = Self::wait(&entries, &keys, now) else {
+                break Ok(self.take(&mut entries, keys.clone(), account, source, now));
+            };
+            // Refused for its decided failures: no waiting changes that soon.
+            let for_failures = keys
+                .iter()
+                .filter_map(|k| entries.get(k)?.blocked_counting(0))
+                .any(|until| until > now);
+            if for_failures || now >= deadline {
+                break Err(wait);
+            }
+            if !waiting {
+                let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+                if *queued >= MAX_QUEUED {
+                    break Err(wait);
+                }
+                *queued += 1;
+                waiting = true;
+            }
+            let until_decided = wait.min(deadline - now);
+            entries = self
+                .decided
+                .wait_timeout(entries, until_decided)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        if waiting {
+            *self.queued.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        }
+        result
+    }
+
+    fn take(
+        &self,
+        entries: &mut HashMap<Key, Entry>,
+        keys: [Key; 2],
+        account: &str,
+        source: IpAddr,
+        now: Instant,
+    ) -> Attempt<'_> {
+        Self::prune(entries, now);
         for key in keys {
             let e = entries.entry(key).or_insert_with(|| Entry::new(now));
             e.forgive(now);
             e.pending = e.pending.saturating_add(1);
             e.last_attempt = now;
         }
-        Ok(Attempt {
+        Attempt {
             throttle: self,
             account: account.to_string(),
             source,
             decided: false,
-        })
+        }
     }
 
     pub fn record_failure(&self, account: &str, source: IpAddr, now: Instant) {
@@ -179,6 +254,8 @@ impl Attempt<'_> {
             e.failures = e.failures.saturating_add(1);
             e.last_failure = now;
         }
+        drop(entries);
+        self.throttle.decided.notify_all();
     }
 
     /// Right password: the account's failures are forgiven (attempts still in flight keep
@@ -195,6 +272,8 @@ impl Attempt<'_> {
             }
         }
         Self::withdraw(&mut entries, Key::Source(self.source));
+        drop(entries);
+        self.throttle.decided.notify_all();
     }
 
     fn withdraw(entries: &mut HashMap<Key, Entry>, key: Key) {
@@ -215,6 +294,8 @@ impl Drop for Attempt<'_> {
         let mut entries = self.throttle.lock();
         Self::withdraw(&mut entries, Key::Account(self.account.clone()));
         Self::withdraw(&mut entries, Key::Source(self.source));
+        drop(entries);
+        self.throttle.decided.notify_all();
     }
 }
 
@@ -425,5 +506,73 @@ mod tests {
         );
         attempt.failed(later);
         assert_eq!(t.check("a", src, later), Err(Duration::from_secs(2)));
+    }
+
+    /// Twenty devices of one account logging in together: beyond the attempts allowed in
+    /// flight, the next one waits for one of them to be decided, and goes through once it is
+    /// a success, instead of being told to retry.
+    #[test]
+    fn a_login_waits_behind_attempts_in_flight_instead_of_being_refused() {
+        let t = std::sync::Arc::new(Throttle::new());
+        let in_flight: Vec<Attempt<'_>> = (1..=FREE_FAILURES + 1)
+            .map(|i| {
+                t.reserve("org", ip(&format!("192.0.2.{i}")), Instant::now())
+                    .unwrap()
+            })
+            .collect();
+        // The plain check refuses: the attempts in flight count as failures.
+        assert!(t.reserve("org", ip("192.0.2.50"), Instant::now()).is_err());
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let ok = t
+                    .reserve_queued("org", ip("192.0.2.60"), Duration::from_secs(5))
+                    .map(Attempt::succeeded)
+                    .is_ok();
+                (ok, started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let mut in_flight = in_flight.into_iter();
+        in_flight.next().unwrap().succeeded();
+        let (ok, waited) = waiter.join().unwrap();
+        assert!(ok, "served once an attempt in flight was decided");
+        assert!(waited < Duration::from_secs(4), "{waited:?}");
+        for a in in_flight {
+            a.succeeded();
+        }
+    }
+
+    /// Decided failures are refused at once, queue or not; and a queue that nothing
+    /// decides gives up after its patience.
+    #[test]
+    fn decided_failures_refuse_at_once_and_the_queue_has_a_limit_in_time() {
+        let t = Throttle::new();
+        let src = ip("192.0.2.7");
+        for _ in 0..=FREE_FAILURES {
+            t.reserve("a", src, Instant::now())
+                .unwrap()
+                .failed(Instant::now());
+        }
+        let started = Instant::now();
+        assert!(t
+            .reserve_queued("a", ip("192.0.2.8"), Duration::from_secs(5))
+            .is_err());
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        let held: Vec<Attempt<'_>> = (1..=FREE_FAILURES + 1)
+            .map(|i| {
+                t.reserve("b", ip(&format!("198.51.100.{i}")), Instant::now())
+                    .unwrap()
+            })
+            .collect();
+        let started = Instant::now();
+        assert!(t
+            .reserve_queued("b", ip("198.51.100.99"), Duration::from_millis(300))
+            .is_err());
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        drop(held);
     }
 }

@@ -19,6 +19,7 @@ mod imap_flags;
 mod imap_interop;
 mod imap_list;
 mod imap_misc;
+mod imap_sort;
 mod lifecycle;
 mod malformed;
 mod prescription;

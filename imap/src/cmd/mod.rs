@@ -9,6 +9,7 @@ mod info;
 mod mailboxes;
 mod search;
 mod select;
+mod sort;
 mod store;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -33,7 +34,7 @@ fn needs(c: &Command) -> Needs {
         C::Close | C::Unselect | C::Expunge { .. } | C::Fetch { .. } | C::Store { .. } => {
             Needs::Selected
         }
-        C::Copy { .. } | C::Search { .. } => Needs::Selected,
+        C::Copy { .. } | C::Search { .. } | C::Sort { .. } => Needs::Selected,
         _ => Needs::Authenticated,
     }
 }
@@ -75,6 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Fetch { uid: false, .. }
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
+                | Command::Sort { uid: false, .. }
                 | Command::Copy {
                     uid: false,
                     moving: false,
@@ -166,6 +168,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Search { key, uid, ret } => {
                 self.condstore |= key.uses_modseq();
                 self.search(&tag, &key, uid, ret)
+            }
+            Command::Sort {
+                criteria,
+                charset,
+                key,
+                uid,
+            } => {
+                self.condstore |= key.uses_modseq();
+                self.sort(&tag, &criteria, &charset, &key, uid)
             }
             Command::Idle => self.idle(&tag).await,
         };

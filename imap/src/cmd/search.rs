@@ -209,16 +209,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn search(
+    /// The messages `key` matches, in mailbox order, each with its sequence number (for SORT,
+    /// RFC 5256 §3, which takes the search keys SEARCH does). `None` once a store failure was
+    /// reported to the client.
+    pub(super) fn search_matches(
         &mut self,
         tag: &str,
         key: &SearchKey,
-        uid: bool,
-        ret: Option<Vec<String>>,
-    ) -> Done {
-        let Some(sel) = &self.selected else {
-            return Done::no(tag, "No mailbox selected");
-        };
+    ) -> Option<Vec<(u32, MessageMeta)>> {
+        let sel = self.selected.as_ref()?;
         let ctx = Ctx {
             saved: sel.saved.clone(),
             mailbox: sel.mailbox.id,
@@ -227,25 +226,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let uids = sel.uids.clone();
         let mut found = Vec::new();
-        let mut found_uids = Vec::new();
-        // The MODSEQ of each message found, in the same order.
-        let mut modseqs = Vec::new();
         for (i, u) in uids.iter().enumerate() {
             let meta = match self.imap.store.message(ctx.mailbox, *u) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
                     self.store_failure(tag, &e);
-                    return Done::Flow(Flow::Continue);
+                    return None;
                 }
             };
             let mut cache = None;
             if self.eval(key, &ctx, i as u32 + 1, &meta, &mut cache) {
-                found.push(if uid { u.get() } else { i as u32 + 1 });
-                found_uids.push(*u);
-                modseqs.push(meta.modseq.0);
+                found.push((i as u32 + 1, meta));
             }
         }
+        Some(found)
+    }
+
+    pub(super) fn search(
+        &mut self,
+        tag: &str,
+        key: &SearchKey,
+        uid: bool,
+        ret: Option<Vec<String>>,
+    ) -> Done {
+        if self.selected.is_none() {
+            return Done::no(tag, "No mailbox selected");
+        }
+        let Some(matches) = self.search_matches(tag, key) else {
+            return Done::Flow(Flow::Continue);
+        };
+        let found: Vec<u32> = matches
+            .iter()
+            .map(|(seq, m)| if uid { m.uid.get() } else { *seq })
+            .collect();
+        let found_uids: Vec<_> = matches.iter().map(|(_, m)| m.uid).collect();
+        // The MODSEQ of each message found, in the same order.
+        let modseqs: Vec<u64> = matches.iter().map(|(_, m)| m.modseq.0).collect();
         let list: Vec<String> = found.iter().map(u32::to_string).collect();
         if ret.as_ref().is_some_and(|r| r.iter().any(|o| o == "SAVE")) {
             if let Some(sel) = &mut self.selected {

@@ -8,6 +8,7 @@ mod items;
 mod lexer;
 pub mod mutf7;
 mod parser;
+mod sort;
 pub mod write;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use mshub_store::Flag;
 
 pub use lexer::{literal_at_end, tag_of};
 pub use parser::parse_command;
+pub use sort::{SortCriterion, SortKey};
 
 /// Nesting limit for parenthesised lists and search keys: garbage must not overflow the stack.
 pub const MAX_DEPTH: usize = 32;
@@ -270,6 +272,14 @@ pub enum Command {
         /// RFC 4731 RETURN options (MIN, MAX, COUNT, ALL); `Some` asks for ESEARCH.
         ret: Option<Vec<String>>,
     },
+    /// RFC 5256 §3 SORT / UID SORT.
+    Sort {
+        criteria: Vec<SortCriterion>,
+        /// Upper-cased; only UTF-8 and US-ASCII are supported (NO [BADCHARSET] otherwise).
+        charset: String,
+        key: SearchKey,
+        uid: bool,
+    },
     Idle,
 }
 
@@ -310,6 +320,7 @@ impl Command {
             C::Copy { moving: true, .. } => "MOVE",
             C::Copy { .. } => "COPY",
             C::Search { .. } => "SEARCH",
+            C::Sort { .. } => "SORT",
             C::Idle => "IDLE",
         }
     }

@@ -236,6 +236,10 @@ impl P<'_> {
                 self.sp()?;
                 return self.set_command(&sub, true);
             }
+            "SORT" => {
+                self.sp()?;
+                return self.sort_command(false);
+            }
             "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => {
                 self.sp()?;
                 return self.set_command(&name, false);
@@ -397,6 +401,7 @@ impl P<'_> {
                     ret,
                 }
             }
+            "SORT" => return self.sort_command(uid),
             "EXPUNGE" if uid => C::Expunge {
                 uids: Some(self.seq_set()?),
             },

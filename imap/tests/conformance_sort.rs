@@ -1,0 +1,319 @@
+//! SORT and UID SORT (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO): each criterion, REVERSE,
+//! ties by sequence number, search keys, UIDs, and the errors. Sessions are driven in memory,
+//! as in `conformance_misc.rs`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
+
+use mshub_directory::*;
+use mshub_imap::session::{Connection, Session};
+use mshub_imap::{Imap, ImapConfig};
+use mshub_store::{MasterKey, Store};
+
+const MARTIN: &str = "dr.martin@hopital.mshub.test";
+
+struct Hub {
+    _dir: tempfile::TempDir,
+    imap: Arc<Imap>,
+}
+
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(c.signing_key.serialize_der()).unwrap();
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![c.cert.der().clone()], key)
+        .unwrap(),
+    )
+}
+
+fn hub() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
+    let directory =
+        Arc::new(Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap());
+    directory
+        .set_domain(
+            DomainEntry {
+                domain: Domain::try_from("hopital.mshub.test").unwrap(),
+                role: DomainRole::Local,
+            },
+            "t",
+        )
+        .unwrap();
+    directory
+        .add_account(
+            Address::try_from(MARTIN).unwrap(),
+            AccountKind::Professional {
+                rpps: Rpps::try_from("10003456786").unwrap(),
+                given_name: "Jean".into(),
+                family_name: "Martin".into(),
+                profession: Profession::Physician,
+                specialty: String::new(),
+                city: String::new(),
+            },
+            Some("demo-martin"),
+            "t",
+        )
+        .unwrap();
+    let imap = Imap::new(
+        ImapConfig::default(),
+        store.clone(),
+        directory.clone(),
+        tls_config(),
+    );
+    Hub { _dir: dir, imap }
+}
+
+struct Client {
+    rd: BufReader<ReadHalf<DuplexStream>>,
+    wr: WriteHalf<DuplexStream>,
+}
+
+impl Client {
+    async fn login(hub: &Hub) -> Client {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let mut session = Session::new(
+            hub.imap.clone(),
+            server,
+            Connection {
+                id: 1,
+                peer: "127.0.0.1:4000".parse::<SocketAddr>().unwrap(),
+                tls: true,
+            },
+        );
+        tokio::spawn(async move { session.run(true).await });
+        let (rd, wr) = tokio::io::split(client);
+        let mut c = Client {
+            rd: BufReader::new(rd),
+            wr,
+        };
+        let greeting = c.line().await;
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        let r = c.cmd("l", &format!("LOGIN {MARTIN} demo-martin")).await;
+        assert!(last(&r).starts_with("l OK "), "{r:?}");
+        c
+    }
+
+    async fn line(&mut self) -> String {
+        let mut s = String::new();
+        tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut s))
+            .await
+            .expect("a reply within 10 s")
+            .unwrap();
+        s.trim_end_matches(['\r', '\n']).to_string()
+    }
+
+    async fn send(&mut self, raw: &[u8]) {
+        self.wr.write_all(raw).await.unwrap();
+    }
+
+    /// Sends `tag line` and returns every line up to and including the tagged one.
+    async fn cmd(&mut self, tag: &str, line: &str) -> Vec<String> {
+        self.send(format!("{tag} {line}\r\n").as_bytes()).await;
+        self.until(tag).await
+    }
+
+    async fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await;
+            let done = l.starts_with(&format!("{tag} "));
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    async fn append(&mut self, mailbox: &str, flags: &str, msg: &[u8]) {
+        self.send(format!("ap APPEND {mailbox} {flags} {{{}}}\r\n", msg.len()).as_bytes())
+            .await;
+        let cont = self.line().await;
+        assert!(cont.starts_with("+ "), "{cont}");
+        self.send(msg).await;
+        self.send(b"\r\n").await;
+        let r = self.until("ap").await;
+        assert!(last(&r).starts_with("ap OK "), "{r:?}");
+    }
+}
+
+fn last(r: &[String]) -> &str {
+    r.last().unwrap()
+}
+
+fn message(headers: &str, body_len: usize) -> Vec<u8> {
+    let mut m = format!("{headers}\n\n")
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes();
+    m.extend(std::iter::repeat_n(b'x', body_len));
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+/// The numbers of the `* SORT` line of a reply.
+fn sorted(r: &[String]) -> String {
+    assert!(last(r).contains(" OK "), "{r:?}");
+    let lines: Vec<&String> = r.iter().filter(|l| l.starts_with("* SORT")).collect();
+    assert_eq!(lines.len(), 1, "{r:?}");
+    lines[0]["* SORT".len()..].trim().to_string()
+}
+
+/// Four messages, after one expunged so that UIDs are sequence numbers plus one:
+///
+/// | seq | arrival | Date: (UTC)       | base subject | From (mailbox, display) | To          | Cc | size  |
+/// |-----|---------|-------------------|--------------|-------------------------|-------------|----|-------|
+/// | 1   | 1 Jan   | 3 Jun 00:30       | banana       | alice, Zoé Bernard      | zed, Yves   | b  | 1000  |
+/// | 2   | 3 Jan   | 1 Jun 10:00       | apple        | charlie, Anne Durand    | bob, bob@   |    | 100   |
+/// | 3   | 2 Jan   | (none: 2 Jan)     | cherry       | bob, bob@…              | yann, Alice |    | 3000  |
+/// | 4   | 4 Jan   | 3 Jun 01:00       | apple        | alain, Anne Durand      | (none)      |    | 2000  |
+async fn mailbox() -> (Hub, Client) {
+    let hub = hub();
+    let mut c = Client::login(&hub).await;
+    c.append("INBOX", "()", &message("Subject: gone", 10)).await;
+    let msgs = [
+        (
+            "01-Jan-2025 10:00:00 +0000",
+            "From: =?UTF-8?Q?Zo=C3=A9_Bernard?= <alice@a.test>\nTo: Yves <zed@a.test>\nCc: b@a.test\nSubject: Re: banana\nDate: Tue, 3 Jun 2025 00:30:00 +0000",
+            1000,
+        ),
+        (
+            "03-Jan-2025 10:00:00 +0000",
+            "From: \"Anne Durand\" <charlie@a.test>\nTo: <bob@a.test>\nSubject: apple\nDate: Sun, 1 Jun 2025 10:00:00 +0000",
+            100,
+        ),
+        (
+            "02-Jan-2025 10:00:00 +0000",
+            "From: bob@a.test\nTo: Alice <yann@a.test>\nSubject: =?UTF-8?Q?=5Blabo=5D_Fwd=3A_cherry?=",
+            3000,
+        ),
+        (
+            "04-Jan-2025 10:00:00 +0000",
+            "From: Anne Durand <alain@a.test>\nSubject: Fw: APPLE (fwd)\nDate: Mon, 2 Jun 2025 23:00:00 -0200",
+            2000,
+        ),
+    ];
+    for (date, headers, len) in msgs {
+        c.append("INBOX", &format!("() \"{date}\""), &message(headers, len))
+            .await;
+    }
+    let r = c.cmd("s", "SELECT INBOX").await;
+    assert!(last(&r).starts_with("s OK"), "{r:?}");
+    let r = c.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(last(&r).starts_with("d OK"), "{r:?}");
+    let r = c.cmd("e", "EXPUNGE").await;
+    assert!(last(&r).starts_with("e OK"), "{r:?}");
+    (hub, c)
+}
+
+#[tokio::test]
+async fn capability_advertises_sort_and_sort_display() {
+    let hub = hub();
+    let mut c = Client::login(&hub).await;
+    let r = c.cmd("c", "CAPABILITY").await;
+    let caps = r.iter().find(|l| l.starts_with("* CAPABILITY")).unwrap();
+    let words: Vec<&str> = caps.split(' ').collect();
+    assert!(words.contains(&"SORT"), "{caps}");
+    assert!(words.contains(&"SORT=DISPLAY"), "{caps}");
+}
+
+/// RFC 5256 §3 and RFC 5957 §3: each criterion alone, ties by sequence number.
+#[tokio::test]
+async fn each_criterion_orders_the_messages() {
+    let (_hub, mut c) = mailbox().await;
+    for (criteria, expected) in [
+        ("ARRIVAL", "1 3 2 4"),
+        // §2.2: the Date: header in UTC, else the internal date.
+        ("DATE", "3 2 1 4"),
+        // §2.1: base subjects, decoded, case-insensitive.
+        ("SUBJECT", "2 4 1 3"),
+        // The addr-mailbox of the first address; none sorts first.
+        ("FROM", "4 1 3 2"),
+        ("TO", "4 2 3 1"),
+        ("CC", "2 3 4 1"),
+        ("SIZE", "2 1 4 3"),
+        // RFC 5957: the display name, else the address.
+        ("DISPLAYFROM", "2 4 3 1"),
+        ("DISPLAYTO", "4 3 2 1"),
+    ] {
+        let r = c.cmd("t", &format!("SORT ({criteria}) UTF-8 ALL")).await;
+        assert_eq!(sorted(&r), expected, "{criteria}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn reverse_and_several_criteria() {
+    let (_hub, mut c) = mailbox().await;
+    for (criteria, expected) in [
+        ("REVERSE SIZE", "3 4 1 2"),
+        // Ties stay in sequence order under REVERSE (RFC 5256 §3).
+        ("REVERSE SUBJECT", "3 1 2 4"),
+        ("DISPLAYFROM REVERSE DATE", "4 2 3 1"),
+        ("SUBJECT REVERSE ARRIVAL", "4 2 1 3"),
+        ("reverse arrival", "4 2 3 1"),
+    ] {
+        let r = c.cmd("t", &format!("SORT ({criteria}) UTF-8 ALL")).await;
+        assert_eq!(sorted(&r), expected, "{criteria}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn uid_sort_answers_uids() {
+    let (_hub, mut c) = mailbox().await;
+    let r = c.cmd("u", "UID SORT (ARRIVAL) UTF-8 ALL").await;
+    assert_eq!(sorted(&r), "2 4 3 5", "{r:?}");
+    let r = c.cmd("u", "UID SORT (REVERSE DATE) US-ASCII UID 3:5").await;
+    assert_eq!(sorted(&r), "5 3 4", "{r:?}");
+}
+
+/// The search keys are SEARCH's.
+#[tokio::test]
+async fn search_keys_select_the_messages() {
+    let (_hub, mut c) = mailbox().await;
+    let r = c
+        .cmd("k", "SORT (REVERSE SUBJECT) UTF-8 FROM \"anne\"")
+        .await;
+    assert_eq!(sorted(&r), "2 4", "{r:?}");
+    let r = c.cmd("k", "SORT (ARRIVAL) US-ASCII NOT 1").await;
+    assert_eq!(sorted(&r), "3 2 4", "{r:?}");
+    let r = c
+        .cmd("k", "SORT (SIZE) utf-8 LARGER 1500 SMALLER 2500")
+        .await;
+    assert_eq!(sorted(&r), "4", "{r:?}");
+    let r = c.cmd("k", "SORT (DATE) UTF-8 SUBJECT nothing").await;
+    assert_eq!(sorted(&r), "", "{r:?}");
+}
+
+#[tokio::test]
+async fn errors() {
+    let (_hub, mut c) = mailbox().await;
+    let r = c.cmd("b", "SORT () UTF-8 ALL").await;
+    assert!(last(&r).starts_with("b BAD"), "{r:?}");
+    let r = c.cmd("b", "SORT (SUBJECT REVERSE) UTF-8 ALL").await;
+    assert!(last(&r).starts_with("b BAD"), "{r:?}");
+    let r = c.cmd("b", "SORT (THREAD) UTF-8 ALL").await;
+    assert!(last(&r).starts_with("b BAD"), "{r:?}");
+    let r = c.cmd("b", "SORT (DATE) UTF-8").await;
+    assert!(last(&r).starts_with("b BAD"), "{r:?}");
+    let r = c.cmd("n", "SORT (DATE) ISO-8859-1 ALL").await;
+    assert!(
+        last(&r).starts_with("n NO [BADCHARSET (UTF-8 US-ASCII)]"),
+        "{r:?}"
+    );
+    assert!(!r.iter().any(|l| l.starts_with("* SORT")), "{r:?}");
+    // Not in the selected state.
+    let r = c.cmd("x", "UNSELECT").await;
+    assert!(last(&r).starts_with("x OK"), "{r:?}");
+    let r = c.cmd("b", "SORT (DATE) UTF-8 ALL").await;
+    assert!(last(&r).starts_with("b BAD"), "{r:?}");
+}

@@ -4,72 +4,15 @@
 //! deep (RFC 3501 §6.4.5, RFC 9051 §6.4.5). Sessions are driven in memory, as in `session.rs`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::io::{ReadHalf, WriteHalf};
 
-use mshub_directory::*;
+mod common;
+
+use common::{hub, Hub, MARTIN};
 use mshub_imap::session::{Connection, Session};
-use mshub_imap::{Imap, ImapConfig};
-use mshub_store::{MasterKey, Store};
-
-const MARTIN: &str = "dr.martin@hopital.mshub.test";
-
-struct Hub {
-    _dir: tempfile::TempDir,
-    imap: Arc<Imap>,
-}
-
-fn tls_config() -> Arc<rustls::ServerConfig> {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(c.signing_key.serialize_der()).unwrap();
-    Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![c.cert.der().clone()], key)
-        .unwrap(),
-    )
-}
-
-fn hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
-    let directory =
-        Arc::new(Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap());
-    directory
-        .set_domain(
-            DomainEntry {
-                domain: Domain::try_from("hopital.mshub.test").unwrap(),
-                role: DomainRole::Local,
-            },
-            "t",
-        )
-        .unwrap();
-    directory
-        .add_account(
-            Address::try_from(MARTIN).unwrap(),
-            AccountKind::Professional {
-                rpps: Rpps::try_from("10003456786").unwrap(),
-                given_name: "Jean".into(),
-                family_name: "Martin".into(),
-                profession: Profession::Physician,
-                specialty: String::new(),
-                city: String::new(),
-            },
-            Some("demo-martin"),
-            "t",
-        )
-        .unwrap();
-    let imap = Imap::new(ImapConfig::default(), store, directory, tls_config());
-    Hub { _dir: dir, imap }
-}
 
 struct Client {
     rd: BufReader<ReadHalf<DuplexStream>>,

@@ -3,84 +3,12 @@
 //! session). Sessions driven in memory, exact replies checked.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
+mod common;
 
+use common::*;
 use mshub_directory::*;
-use mshub_imap::session::{Connection, Session};
-use mshub_imap::{Imap, ImapConfig};
-use mshub_store::{Flag, MailboxId, MasterKey, SpecialUse, Store, Uid};
-
-const MARTIN: &str = "dr.martin@hopital.mshub.test";
-
-struct Hub {
-    _dir: tempfile::TempDir,
-    imap: Arc<Imap>,
-    store: Arc<Store>,
-    directory: Arc<Directory>,
-}
-
-fn tls_config() -> Arc<rustls::ServerConfig> {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(c.signing_key.serialize_der()).unwrap();
-    Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![c.cert.der().clone()], key)
-        .unwrap(),
-    )
-}
-
-fn hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(Store::open(dir.path(), MasterKey::new(&MasterKey::generate()).unwrap()).unwrap());
-    let directory =
-        Arc::new(Directory::open(store.clone(), Domain::try_from("mshub.test").unwrap()).unwrap());
-    directory
-        .set_domain(
-            DomainEntry {
-                domain: Domain::try_from("hopital.mshub.test").unwrap(),
-                role: DomainRole::Local,
-            },
-            "t",
-        )
-        .unwrap();
-    directory
-        .add_account(
-            Address::try_from(MARTIN).unwrap(),
-            AccountKind::Professional {
-                rpps: Rpps::try_from("10003456786").unwrap(),
-                given_name: "Jean".into(),
-                family_name: "Martin".into(),
-                profession: Profession::Physician,
-                specialty: String::new(),
-                city: String::new(),
-            },
-            Some("demo-martin"),
-            "t",
-        )
-        .unwrap();
-    let imap = Imap::new(
-        ImapConfig::default(),
-        store.clone(),
-        directory.clone(),
-        tls_config(),
-    );
-    Hub {
-        _dir: dir,
-        imap,
-        store,
-        directory,
-    }
-}
+use mshub_store::{Flag, MailboxId, SpecialUse, Uid};
 
 impl Hub {
     fn inbox(&self) -> MailboxId {
@@ -105,78 +33,10 @@ impl Hub {
     }
 }
 
-struct Client {
-    rd: BufReader<ReadHalf<DuplexStream>>,
-    wr: WriteHalf<DuplexStream>,
-}
-
 impl Client {
-    async fn login(hub: &Hub) -> Client {
-        let (client, server) = tokio::io::duplex(1 << 20);
-        let mut session = Session::new(
-            hub.imap.clone(),
-            server,
-            Connection {
-                id: 1,
-                peer: "127.0.0.1:4000".parse::<SocketAddr>().unwrap(),
-                tls: true,
-            },
-        );
-        tokio::spawn(async move { session.run(true).await });
-        let (rd, wr) = tokio::io::split(client);
-        let mut c = Client {
-            rd: BufReader::new(rd),
-            wr,
-        };
-        c.line().await;
-        let r = c.cmd("l", &format!("LOGIN {MARTIN} demo-martin")).await;
-        assert!(last(&r).starts_with("l OK "), "{r:?}");
-        c
-    }
-
-    async fn line(&mut self) -> String {
-        let mut s = String::new();
-        tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut s))
-            .await
-            .expect("a reply within 10 s")
-            .unwrap();
-        s.trim_end_matches(['\r', '\n']).to_string()
-    }
-
-    async fn send(&mut self, raw: &[u8]) {
-        self.wr.write_all(raw).await.unwrap();
-    }
-
-    async fn cmd(&mut self, tag: &str, line: &str) -> Vec<String> {
-        self.send(format!("{tag} {line}\r\n").as_bytes()).await;
-        self.until(tag).await
-    }
-
-    async fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        loop {
-            let l = self.line().await;
-            let done = l.starts_with(&format!("{tag} "));
-            out.push(l);
-            if done {
-                return out;
-            }
-        }
-    }
-
     async fn append(&mut self, tag: &str, mailbox: &str, flags: &str) -> Vec<String> {
-        self.send(format!("{tag} APPEND {mailbox} {flags} {{{}}}\r\n", MSG.len()).as_bytes())
-            .await;
-        let cont = self.line().await;
-        assert!(cont.starts_with("+ "), "{cont}");
-        self.send(MSG).await;
-        self.send(b"\r\n").await;
-        self.until(tag).await
+        self.append_with(tag, mailbox, flags, MSG).await
     }
-}
-
-fn last(r: &[String]) -> &str {
-    r.last().unwrap()
 }
 
 fn has(r: &[String], needle: &str) -> bool {

@@ -1102,3 +1102,38 @@ impl CurlSession {
             .expect("curl runs")
     }
 }
+
+/// Runs the imaplib script `tests/e2e/py/<script>` against the hub's IMAP-over-TLS port as
+/// Dr Martin, and asserts that it ended with `DONE`, printed no `FAIL` and printed
+/// `PASS <check>` for each of `checks`.
+pub fn imaplib_checks(hub: &mut Instance, script: &str, checks: &[&str]) {
+    let (_, imaps) = hub.imap_ports();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/py")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(path)
+        .args([
+            "--port",
+            &imaps.to_string(),
+            "--cafile",
+            hub.ca.to_str().unwrap(),
+            "--user",
+            MARTIN.0,
+            "--password",
+            MARTIN.1,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success() && stdout.ends_with("DONE\n") && !stdout.contains("FAIL"),
+        "{script} failed:\n{stdout}{}",
+        text(&out.stderr)
+    );
+    for check in checks {
+        let line = format!("PASS {check}");
+        assert!(stdout.contains(&line), "{line} missing:\n{stdout}");
+    }
+}

@@ -121,27 +121,45 @@ impl FlushGate {
     }
 }
 
+/// How long [`SledBackend::open`] waits for a lock that sled has not yet released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether sled failed to open because another handle still holds the database's lock.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
 impl SledBackend {
     /// Opens (or creates) the database in `dir`. Fails with [`StoreError::InUse`] when another
     /// process holds it: sled takes an exclusive lock on its files.
+    ///
+    /// Sled releases its file lock from a background thread a moment after the last handle
+    /// drops, so a database just closed by this process may still look held: the lock is
+    /// tried again for up to [`LOCK_WAIT`] before the store is reported in use.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             // The hub keeps its hot data in its own caches; 64 MiB of page cache is plenty and
             // keeps several test instances within a small machine.
             .cache_capacity(64 * 1024 * 1024)
             // Mail is write-heavy: favour write throughput over rewriting segments for space.
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::InUse(dir.to_path_buf())
+            .mode(sled::Mode::HighThroughput);
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if is_lock_held(&e) => {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(StoreError::InUse(dir.to_path_buf()));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
                 }
-                sled::Error::Io(io) if io.to_string().contains("lock") => {
-                    StoreError::InUse(dir.to_path_buf())
-                }
-                other => StoreError::Backend(other.to_string()),
-            })?;
+                Err(other) => return Err(StoreError::Backend(other.to_string())),
+            }
+        };
         let data = db.open_tree("mshub").map_err(backend)?;
         Ok(Self {
             db,

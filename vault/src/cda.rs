@@ -229,20 +229,164 @@ pub fn parse_cda(bytes: &[u8], file: &str) -> Result<Cda, Rejection> {
     Ok(cda)
 }
 
-/// "20240115103000+0100" → "15/01/2024 10:30".
+/// An HL7 TS value (HL7 V3 Data Types R1, TS: `YYYYMMDDHHMMSS.UUUU[+|-ZZzz]`), to the day at
+/// least.
+struct Hl7Time {
+    /// Days since 1970-01-01.
+    day: i64,
+    /// Hour, minute and second, when the value goes past the day.
+    time: Option<(i64, i64, i64)>,
+    /// The UTC offset in minutes, when the value has one. Without it the time is the
+    /// author's local time: for a French hub, Paris time already.
+    offset: Option<i64>,
+}
+
+/// Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn parse_hl7(ts: &str) -> Option<Hl7Time> {
+    let b = ts.trim().as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b.get(r)?.iter().try_fold(0i64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    if !matches!(digits, 8 | 10 | 12 | 14) {
+        return None;
+    }
+    let mut rest = &b[digits..];
+    // Fractions of a second are allowed after the seconds only, and not shown.
+    if digits == 14 && rest.first() == Some(&b'.') {
+        let fraction = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if fraction == 0 {
+            return None;
+        }
+        rest = &rest[1 + fraction..];
+    }
+    let offset = match rest {
+        [] => None,
+        [sign @ (b'+' | b'-'), zone @ ..] if zone.len() == 4 => {
+            let zone = std::str::from_utf8(zone).ok()?;
+            if !zone.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let (h, m) = (
+                zone[..2].parse::<i64>().ok()?,
+                zone[2..].parse::<i64>().ok()?,
+            );
+            if h > 14 || m > 59 {
+                return None;
+            }
+            Some(if *sign == b'-' {
+                -(h * 60 + m)
+            } else {
+                h * 60 + m
+            })
+        }
+        _ => return None,
+    };
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let time = if digits > 8 {
+        let h = num(8..10)?;
+        let mi = if digits >= 12 { num(10..12)? } else { 0 };
+        let s = if digits >= 14 { num(12..14)? } else { 0 };
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        Some((h, mi, s))
+    } else {
+        None
+    };
+    Some(Hl7Time {
+        day: days_from_civil(y, m, d),
+        time,
+        offset,
+    })
+}
+
+/// The instant an HL7 TS value names, as Unix seconds: only for a time of day with a UTC
+/// offset (a time without one is the author's local time, a date is a whole day).
+pub fn hl7_unix(ts: &str) -> Option<i64> {
+    let t = parse_hl7(ts)?;
+    let (h, m, s) = t.time?;
+    Some(t.day * 86_400 + h * 3600 + m * 60 + s - t.offset? * 60)
+}
+
+/// The Paris wall-clock date and time of a Unix time, `(year, month, day, hour, minute)`.
+/// The time-zone rules (IANA's, with the summer time of each year) are the agenda's, the one
+/// place that has them; its French wording is read back into numbers here.
+fn paris_wall_clock(unix: i64) -> Option<(i64, usize, i64, String)> {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    // "24 novembre 2026 à 11:05"
+    let text = mshub_agenda::french::datetime(unix);
+    let (date, time) = text.split_once(" à ")?;
+    let mut parts = date.split(' ');
+    let day = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? + 1;
+    let year = parts.next()?.parse().ok()?;
+    let hm = time.as_bytes();
+    (hm.len() == 5
+        && hm[2] == b':'
+        && hm
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 2 || c.is_ascii_digit()))
+    .then(|| (year, month, day, time.to_string()))
+}
+
+/// An HL7 TS value as a French reader expects it, in Paris time: "20240312133000+0000" →
+/// "12/03/2024 14:30" (a UTC offset is converted to Europe/Paris, with the summer time of the
+/// day); a time without an offset is local already and shown as it is; a date stays that day.
+/// A value that is not a real date or time is shown as given.
 pub fn french_date(ts: &str) -> String {
-    let d: String = ts.chars().take_while(char::is_ascii_digit).collect();
-    match d.len() {
-        n if n >= 12 => format!(
-            "{}/{}/{} {}:{}",
-            &d[6..8],
-            &d[4..6],
-            &d[0..4],
-            &d[8..10],
-            &d[10..12]
-        ),
-        n if n >= 8 => format!("{}/{}/{}", &d[6..8], &d[4..6], &d[0..4]),
-        _ => ts.to_string(),
+    let Some(t) = parse_hl7(ts) else {
+        return ts.to_string();
+    };
+    let b = ts.trim().as_bytes();
+    let digits = |r: std::ops::Range<usize>| String::from_utf8_lossy(&b[r]).into_owned();
+    let local_day = format!("{}/{}/{}", digits(6..8), digits(4..6), digits(0..4));
+    match (t.time, hl7_unix(ts)) {
+        (Some(_), Some(unix)) => match paris_wall_clock(unix) {
+            Some((year, month, day, hm)) => format!("{day:02}/{month:02}/{year:04} {hm}"),
+            None => mshub_agenda::french::datetime(unix),
+        },
+        (Some((h, m, _)), None) => format!("{local_day} {h:02}:{m:02}"),
+        (None, _) => local_day,
     }
 }
 
@@ -307,6 +451,58 @@ mod tests {
         assert_eq!(french_date("20240115103000+0100"), "15/01/2024 10:30");
         assert_eq!(french_date("20240115"), "15/01/2024");
         assert_eq!(french_date("2024"), "2024");
+    }
+
+    #[test]
+    fn times_with_an_offset_are_shown_in_paris_time_with_its_summer_time() {
+        // 13:30 UTC is 14:30 in Paris in winter (UTC+1)…
+        assert_eq!(french_date("20240312133000+0000"), "12/03/2024 14:30");
+        assert_eq!(french_date("20240312143000+0100"), "12/03/2024 14:30");
+        // …and 15:30 in summer (UTC+2), from 01:00 UTC on the last Sunday of March.
+        assert_eq!(french_date("20240701133000+0000"), "01/07/2024 15:30");
+        assert_eq!(french_date("20240331005959+0000"), "31/03/2024 01:59");
+        assert_eq!(french_date("20240331010000+0000"), "31/03/2024 03:00");
+        assert_eq!(french_date("20241027010000+0000"), "27/10/2024 02:00");
+        // Another offset, and a day that changes on the way.
+        assert_eq!(french_date("20241231203000-0500"), "01/01/2025 02:30");
+        assert_eq!(french_date("202407011330+0000"), "01/07/2024 15:30");
+        assert_eq!(french_date("2024070113+0000"), "01/07/2024 15:00");
+        assert_eq!(french_date("20240701133000.1234+0000"), "01/07/2024 15:30");
+        assert_eq!(hl7_unix("20240312133000+0000"), Some(1_710_250_200));
+    }
+
+    #[test]
+    fn times_without_an_offset_are_local_already() {
+        assert_eq!(french_date("20240701133000"), "01/07/2024 13:30");
+        assert_eq!(french_date("202407011330"), "01/07/2024 13:30");
+        assert_eq!(hl7_unix("20240701133000"), None);
+        // A date with an offset is still that day.
+        assert_eq!(french_date("20240701+0200"), "01/07/2024");
+    }
+
+    #[test]
+    fn impossible_times_are_shown_as_given() {
+        for ts in [
+            "20241301120000+0100",
+            "20240230120000",
+            "20240101250000+0100",
+            "20240101120000+9999",
+            "20240101120000+01",
+            "2024010112x",
+            "",
+        ] {
+            assert_eq!(french_date(ts), ts);
+            assert_eq!(hl7_unix(ts), None);
+        }
+    }
+
+    #[test]
+    fn the_rendering_shows_the_effective_time_in_paris_time() {
+        let xml = "<ClinicalDocument><title>CR</title>\
+            <effectiveTime value=\"20240701133000+0000\"/></ClinicalDocument>";
+        let cda = parse_cda(xml.as_bytes(), "x.xml").unwrap();
+        let text = cda.render(&DocumentTypes::builtin());
+        assert!(text.contains("Date : 01/07/2024 15:30\n"), "{text}");
     }
 
     #[test]

@@ -49,7 +49,8 @@ impl Filer for AgendaFiler {
     }
 }
 
-/// An `ordonnance.json` from a prescriber to a patient: the hub issues the signed prescription
+/// A prescription (`ordonnance.json`, or a file recognised as one by its content, also inside a
+/// PDF: [`mshub_prescription::order::find_order_file`]) from a prescriber to a patient: the hub issues the signed prescription
 /// and files the patient's PDF copy (with its QR code) into the vault, category prescriptions.
 /// A refusal is the filing outcome; the message is delivered all the same.
 struct PrescriptionFiler {
@@ -74,14 +75,25 @@ impl Filer for PrescriptionFiler {
         if !d.recipient.kind.is_patient() {
             return FilingOutcome::NotApplicable;
         }
-        let order = match mshub_prescription::find_order(d.message) {
+        let order = match mshub_prescription::order::find_order_file(d.message) {
             None => return FilingOutcome::NotApplicable,
             Some(Err(refusal)) => {
+                tracing::info!(code = refusal.code(), "prescription refused");
                 return FilingOutcome::Failed {
                     reason: refusal.to_string(),
-                }
+                };
             }
             Some(Ok(order)) => order,
+        };
+        // Said when the prescription was not in the usual `ordonnance.json` attachment: the
+        // sender sees which file was read.
+        let from = if order
+            .name
+            .eq_ignore_ascii_case(mshub_prescription::ORDER_FILE)
+        {
+            String::new()
+        } else {
+            format!(" (lue dans « {} »)", order.name)
         };
         let sender = match self.directory.account_by_address(d.sender) {
             Ok(Some(account)) => account,
@@ -102,7 +114,7 @@ impl Filer for PrescriptionFiler {
         let issued = match self.prescriptions.issue(
             &sender,
             d.recipient,
-            &order,
+            &order.bytes,
             d.message,
             mshub_store::now(),
         ) {
@@ -110,7 +122,7 @@ impl Filer for PrescriptionFiler {
             Err(Outcome::Refused(refusal)) => {
                 tracing::info!(code = refusal.code(), "prescription refused");
                 return FilingOutcome::Failed {
-                    reason: refusal.to_string(),
+                    reason: format!("{refusal}{from}"),
                 };
             }
             Err(Outcome::Failed(e)) => {
@@ -123,7 +135,7 @@ impl Filer for PrescriptionFiler {
         let id = issued.record.prescription.id.clone();
         if issued.again {
             return FilingOutcome::Filed {
-                summary: format!("ordonnance sécurisée n° {id} émise"),
+                summary: format!("ordonnance sécurisée n° {id} émise{from}"),
             };
         }
         let copy = GeneratedDocument {
@@ -145,7 +157,7 @@ impl Filer for PrescriptionFiler {
         match self.vault.file_generated(d.recipient, Some(d.sender), copy) {
             Ok(doc) => FilingOutcome::Filed {
                 summary: format!(
-                    "ordonnance sécurisée n° {id} émise ; sa copie PDF avec QR code est classée \
+                    "ordonnance sécurisée n° {id} émise{from} ; sa copie PDF avec QR code est classée \
                      dans le coffre-fort (document {})",
                     doc.reference
                 ),
@@ -154,7 +166,7 @@ impl Filer for PrescriptionFiler {
                 tracing::warn!(error = %e, "prescription: the PDF copy was not filed");
                 FilingOutcome::Filed {
                     summary: format!(
-                        "ordonnance sécurisée n° {id} émise (consultable dans la rubrique \
+                        "ordonnance sécurisée n° {id} émise{from} (consultable dans la rubrique \
                          Ordonnances) ; sa copie PDF n'a pas pu être classée dans le coffre-fort"
                     ),
                 }

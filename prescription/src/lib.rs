@@ -38,7 +38,15 @@
 //!   control characters; `quantity`: units per dispensing, 1 to 99 (default 1); `renewals`:
 //!   dispensings after the first one, 0 to 12 (default 0).
 //!
-//! Refusals ([`Refusal`]) say why in French; the message itself is always delivered.
+//! The file need not be named exactly `ordonnance.json` ([`order::find_order_file`]): any
+//! JSON attachment named `ordonnance….json`, any JSON whose content has the prescription's
+//! shape (at least two of `prescriber`, `patient`, `lines`), and such a file embedded in a
+//! PDF attachment (`/EmbeddedFiles`) are read; one message carries one prescription.
+//!
+//! Refusals ([`Refusal`]) say why in French; the message itself is always delivered. A
+//! malformed document is refused with all its problems (at most [`order::MAX_PROBLEMS`]), each
+//! naming the field by its path (`patient.ins`, `lines[1].quantity`); a JSON syntax error with
+//! its line and column.
 
 pub mod dispensing;
 pub mod error;

@@ -6,7 +6,12 @@ use serde::Deserialize;
 
 use crate::Refusal;
 
-/// The attachment's file name (compared without case).
+mod check;
+mod pdf_files;
+
+pub use check::MAX_PROBLEMS;
+
+/// The attachment's usual file name; others are recognised too ([`find_order_file`]).
 pub const ORDER_FILE: &str = "ordonnance.json";
 /// Largest `ordonnance.json` read.
 pub const MAX_ORDER_BYTES: usize = 64 * 1024;
@@ -63,107 +68,198 @@ fn one() -> u32 {
     1
 }
 
-/// Cheap look at a raw message: may it carry an `ordonnance.json`?
+/// Cheap look at a raw message: may it carry a prescription? Its attachments' names and
+/// media types are in the headers, in clear: a name with "ordonnance", any JSON, or a PDF
+/// (which may embed one).
 pub fn may_carry_order(raw: &[u8]) -> bool {
-    let needle = ORDER_FILE.as_bytes();
-    raw.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let contains = |needle: &[u8]| {
+        raw.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    contains(b"ordonnance") || contains(b"json") || contains(b"pdf")
 }
 
-/// The `ordonnance.json` attachment of a message: `None` when there is none, else its bytes.
-/// More than one is refused: one message, one prescription.
-pub fn find_order(raw: &[u8]) -> Option<Result<Vec<u8>, Refusal>> {
-    let message = MessageParser::default().parse(raw)?;
-    let mut found = message.attachments().filter(|part| {
-        part.attachment_name()
-            .is_some_and(|n| n.trim().eq_ignore_ascii_case(ORDER_FILE))
-    });
-    let first = found.next()?;
-    if found.next().is_some() {
-        return Some(Err(Refusal::invalid(
-            "le message porte plusieurs fichiers ordonnance.json ; une ordonnance par message",
-        )));
+/// A prescription found in a message: where it was (the attachment's name, or the PDF's
+/// and its embedded file's) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Whether a file name says "prescription": `ordonnance….json` in any case, whatever
+/// follows or precedes (`Ordonnance_Dupont.json`, `ordonnance (1).json`).
+fn named_order(name: &str) -> bool {
+    let lower = name.trim().to_lowercase();
+    lower.ends_with(".json") && (lower.contains("ordonnance") || lower.contains("prescription"))
+}
+
+fn is_json(name: &str, mime: &str) -> bool {
+    name.trim().to_ascii_lowercase().ends_with(".json")
+        || mime == "application/json"
+        || mime == "text/json"
+        || mime.ends_with("+json")
+}
+
+fn is_pdf(name: &str, mime: &str, bytes: &[u8]) -> bool {
+    mime == "application/pdf"
+        || name.trim().to_ascii_lowercase().ends_with(".pdf")
+        || bytes.starts_with(b"%PDF-")
+}
+
+/// Whether JSON content has the prescription's shape: an object with at least two of the
+/// schema's own members (`prescriber`, `patient`, `lines`). Read only within
+/// [`MAX_ORDER_BYTES`].
+fn has_order_shape(bytes: &[u8]) -> bool {
+    if bytes.len() > MAX_ORDER_BYTES {
+        return false;
     }
-    let bytes = first.contents();
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(o)) => {
+            ["prescriber", "patient", "lines"]
+                .iter()
+                .filter(|k| o.contains_key(**k))
+                .count()
+                >= 2
+        }
+        _ => false,
+    }
+}
+
+/// What looked like a prescription: read, or not readable with the reason.
+type Candidate = (String, Result<Vec<u8>, String>);
+
+fn candidates(raw: &[u8]) -> Vec<Candidate> {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Candidate> = Vec::new();
+    for part in message.attachments() {
+        let name = part
+            .attachment_name()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let mime = part
+            .content_type()
+            .map(|ct| {
+                format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()).to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        let bytes = part.contents();
+        let shown = if name.is_empty() {
+            format!("pièce jointe {mime}")
+        } else {
+            name.clone()
+        };
+        if is_json(&name, &mime) {
+            // Named as one (and refused with its reason if it is not one), or shaped as one.
+            if named_order(&name) || has_order_shape(bytes) {
+                found.push((shown, Ok(bytes.to_vec())));
+            }
+        } else if is_pdf(&name, &mime, bytes) {
+            if bytes.len() > pdf_files::MAX_PDF_BYTES {
+                continue;
+            }
+            for embedded in pdf_files::embedded_files(bytes, MAX_ORDER_BYTES + 1) {
+                let inner = embedded.name.clone().unwrap_or_default();
+                let label = format!(
+                    "{shown} (fichier joint au PDF{})",
+                    if inner.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" « {inner} »")
+                    }
+                );
+                match embedded.content {
+                    Ok(content) if named_order(&inner) || has_order_shape(&content) => {
+                        found.push((label, Ok(content)));
+                    }
+                    Ok(_) => {}
+                    Err(why) if named_order(&inner) => found.push((
+                        label,
+                        Err(format!(
+                            "ce fichier joint au PDF n'a pas pu être lu ({why})"
+                        )),
+                    )),
+                    Err(why) => {
+                        tracing::debug!(pdf = %shown, reason = %why, "prescription: an embedded file of a PDF was not read");
+                    }
+                }
+            }
+        }
+    }
+    // The same prescription twice (as an attachment and inside its PDF copy) is one.
+    let mut unique: Vec<Candidate> = Vec::new();
+    for c in found {
+        if !unique
+            .iter()
+            .any(|u| matches!((&u.1, &c.1), (Ok(a), Ok(b)) if a == b))
+        {
+            unique.push(c);
+        }
+    }
+    unique
+}
+
+/// The prescription a message carries, recognised by its content and media type rather than
+/// by its exact name: a JSON attachment named `ordonnance….json`, or any JSON with the
+/// prescription's shape, or such a file embedded in a PDF attachment. `None` when nothing in
+/// the message looks like one; a refusal when something does but cannot be read, or when
+/// there are several (one message, one prescription).
+pub fn find_order_file(raw: &[u8]) -> Option<Result<OrderFile, Refusal>> {
+    let mut found = candidates(raw);
+    if found.len() > 1 {
+        let names: Vec<String> = found
+            .iter()
+            .take(5)
+            .map(|(n, _)| format!("« {n} »"))
+            .collect();
+        return Some(Err(Refusal::invalid(format!(
+            "le message porte plusieurs ordonnances ({}) ; une ordonnance par message",
+            names.join(", ")
+        ))));
+    }
+    let (name, bytes) = found.pop()?;
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(why) => return Some(Err(Refusal::invalid(format!("{name} : {why}")))),
+    };
     if bytes.len() > MAX_ORDER_BYTES {
         return Some(Err(Refusal::invalid(format!(
-            "ordonnance.json dépasse {} Kio",
+            "{name} dépasse {} Kio",
             MAX_ORDER_BYTES / 1024
         ))));
     }
-    Some(Ok(bytes.to_vec()))
+    Some(Ok(OrderFile { name, bytes }))
 }
 
-/// Parses `ordonnance.json` and checks every field's shape and bounds. Who sends it to whom
-/// is checked by [`crate::Prescriptions::issue`].
+/// [`find_order_file`]'s bytes.
+pub fn find_order(raw: &[u8]) -> Option<Result<Vec<u8>, Refusal>> {
+    find_order_file(raw).map(|r| r.map(|f| f.bytes))
+}
+
+/// Parses `ordonnance.json` and checks every field's shape and bounds, naming every problem
+/// (at most [`MAX_PROBLEMS`]) by its path in the document. Who sends it to whom is checked by
+/// [`crate::Prescriptions::issue`].
 pub fn parse_order(bytes: &[u8]) -> Result<Order, Refusal> {
-    let order: Order = serde_json::from_slice(bytes)
-        .map_err(|e| Refusal::invalid(format!("ordonnance.json illisible : {e}")))?;
-    if order.version != 1 {
+    if bytes.len() > MAX_ORDER_BYTES {
         return Err(Refusal::invalid(format!(
-            "version {} de ordonnance.json inconnue (seule la version 1 est lue)",
-            order.version
+            "le fichier d'ordonnance dépasse {} Kio",
+            MAX_ORDER_BYTES / 1024
         )));
     }
-    if crate::model::day::parse(&order.date).is_none() {
-        return Err(Refusal::invalid(format!(
-            "date {:?} invalide (attendu AAAA-MM-JJ)",
-            order.date
-        )));
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Refusal::invalid(check::syntax_error(&e)))?;
+    let problems = check::check(&document);
+    if !problems.is_empty() {
+        return Err(Refusal::invalid(problems.sentence()));
     }
-    if let Some(v) = order.validity_days {
-        if !(1..=MAX_VALIDITY_DAYS).contains(&v) {
-            return Err(Refusal::invalid(format!(
-                "validity_days doit être entre 1 et {MAX_VALIDITY_DAYS} (reçu {v})"
-            )));
-        }
-    }
-    if order.lines.is_empty() {
-        return Err(Refusal::invalid("l'ordonnance ne porte aucune ligne"));
-    }
-    if order.lines.len() > MAX_LINES {
-        return Err(Refusal::invalid(format!(
-            "l'ordonnance porte {} lignes (au plus {MAX_LINES})",
-            order.lines.len()
-        )));
-    }
-    for (n, line) in order.lines.iter().enumerate() {
-        let at = n + 1;
-        text_field(&line.drug, "drug", at, 200)?;
-        text_field(&line.dose, "dose", at, 300)?;
-        text_field(&line.duration, "duration", at, 100)?;
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            return Err(Refusal::invalid(format!(
-                "ligne {at} : quantity doit être entre 1 et {MAX_QUANTITY} (reçu {})",
-                line.quantity
-            )));
-        }
-        if line.renewals > MAX_RENEWALS {
-            return Err(Refusal::invalid(format!(
-                "ligne {at} : au plus {MAX_RENEWALS} renouvellements (reçu {})",
-                line.renewals
-            )));
-        }
-    }
-    Ok(order)
-}
-
-fn text_field(value: &str, name: &str, line: usize, max: usize) -> Result<(), Refusal> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(Refusal::invalid(format!("ligne {line} : {name} est vide")));
-    }
-    if trimmed.chars().count() > max {
-        return Err(Refusal::invalid(format!(
-            "ligne {line} : {name} dépasse {max} caractères"
-        )));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(Refusal::invalid(format!(
-            "ligne {line} : {name} contient des caractères de contrôle"
-        )));
-    }
-    Ok(())
+    serde_json::from_value(document).map_err(|e| {
+        // The check above follows the same schema: reaching this is a bug, told plainly.
+        tracing::warn!(error = %e, "prescription: a checked order does not deserialise");
+        Refusal::invalid("le document ne suit pas le schéma de la version 1")
+    })
 }
 
 #[cfg(test)]
@@ -199,26 +295,26 @@ pub(crate) mod tests {
         bad(&good.replace("2026-11-26", "2026-02-30"), "date");
         bad(
             &good.replace("\"quantity\":2", "\"quantity\":0"),
-            "ligne 1 : quantity",
+            "« lines[0].quantity » (ligne 1) doit être un nombre entier de 1 à 99, trouvé « 0 »",
         );
         bad(
             &good.replace("\"renewals\":2", "\"renewals\":13"),
-            "ligne 2 : au plus 12",
+            "« lines[1].renewals » (ligne 2) doit être un nombre entier de 0 à 12",
         );
         bad(
             &good.replace("Paracétamol 500 mg", " "),
-            "ligne 2 : drug est vide",
+            "« lines[1].drug » (ligne 2) est vide",
         );
         bad(
             &good.replace("\"version\":1", "\"version\":1,\"extra\":1"),
-            "unknown field",
+            "champ « extra » inconnu",
         );
         bad(
             &good.replace("7 jours", &"x".repeat(101)),
-            "duration dépasse",
+            "« lines[0].duration » (ligne 1) dépasse 100 caractères",
         );
         bad(&good.replace("7 jours", "7\\u0007jours"), "contrôle");
-        bad("{", "illisible");
+        bad("{", "JSON illisible ligne 1, colonne 1");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   has something at a time);
 //! - `agenda-reminder-of`: account ‖ sha256(UID) → due time, to find that entry again.
 
+use chrono::{NaiveDate, TimeZone};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,6 +27,71 @@ pub enum Status {
     Confirmed,
     Tentative,
     Cancelled,
+    /// Proposed by an app, "à confirmer" by the patient ([`crate::Agenda::accept_proposal`]):
+    /// no reminder until then. Written TENTATIVE in the feed.
+    Proposed,
+}
+
+/// Who created an appointment, for the webmail to say so.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Origin {
+    /// An organiser's invitation by mail (iTIP): only the organiser changes it. Records
+    /// stored before the origin was kept are all invitations.
+    #[default]
+    Invitation,
+    /// The patient, in the agenda ("rendez-vous personnel").
+    Patient,
+    /// An app the patient connected, by its catalogue id ("proposé par …").
+    App { app_id: String },
+}
+
+/// An all-day appointment's days in Paris ("toute la journée", "du 10 au 11 mars"): local
+/// calendar days, never derived from UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DaySpan {
+    pub first: NaiveDate,
+    /// Included: RFC 5545 §3.6.1's DTEND is the day after.
+    pub last: NaiveDate,
+}
+
+impl DaySpan {
+    /// How many days, at least one.
+    pub fn days(&self) -> i64 {
+        (self.last - self.first).num_days() + 1
+    }
+
+    /// The span between two Paris midnights; rounding to whole days absorbs the 23- and
+    /// 25-hour days of the DST changes.
+    pub(crate) fn of_instants(start: i64, end: i64) -> Option<DaySpan> {
+        let first = crate::ics::DEFAULT_TZ
+            .timestamp_opt(start, 0)
+            .earliest()?
+            .date_naive();
+        let days = ((end - start + 43_200).div_euclid(86_400)).max(1);
+        Some(DaySpan {
+            first,
+            last: first + chrono::Days::new(u64::try_from(days - 1).ok()?),
+        })
+    }
+
+    /// Midnight in Paris of the first day, and after the last (Unix seconds).
+    pub fn bounds(&self) -> (i64, i64) {
+        (
+            paris_midnight(self.first),
+            paris_midnight(self.last + chrono::Days::new(1)),
+        )
+    }
+}
+
+/// Midnight in Paris of `day` (it always exists: the clocks change at 02:00 and 03:00).
+pub(crate) fn paris_midnight(day: NaiveDate) -> i64 {
+    let naive = day.and_time(chrono::NaiveTime::MIN);
+    crate::ics::DEFAULT_TZ
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.timestamp())
+        .unwrap_or_else(|| naive.and_utc().timestamp() - 3600)
 }
 
 /// RFC 5545 §3.2.12 PARTSTAT of the patient.
@@ -65,9 +131,15 @@ pub struct Appointment {
     /// is how the MTA knows the patient answers and does not start a conversation.
     #[serde(default)]
     pub invitation_id: Option<String>,
-    /// First occurrence, Unix seconds (UTC).
+    /// First occurrence, Unix seconds (UTC). For an all-day appointment, midnight in Paris of
+    /// its first day.
     pub start: i64,
+    /// For an all-day appointment, midnight in Paris after its last day (exclusive).
     pub end: i64,
+    /// `Some` for an all-day appointment (RFC 5545 §3.3.4 DATE start): its days in Paris.
+    /// Display it with these dates, never with `start`/`end`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_day: Option<DaySpan>,
     /// IANA name of the time zone the organizer gave ("UTC" for UTC times).
     pub tzid: String,
     pub status: Status,
@@ -76,6 +148,20 @@ pub struct Appointment {
     pub dtstamp: i64,
     pub partstat: PartStat,
     pub recurrent: bool,
+    /// Who created it.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The professional seen, free text, for the patient's own appointments.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub professional: String,
+}
+
+impl Appointment {
+    /// Whether the patient edits it ([`crate::Agenda::update_own`]): made by the patient or
+    /// proposed by an app, not an organiser's invitation.
+    pub fn is_own(&self) -> bool {
+        self.origin != Origin::Invitation
+    }
 }
 
 /// What is sealed at rest for one appointment.

@@ -32,6 +32,14 @@ pub enum Rejection {
     },
     #[error("modification du rendez-vous {uid:?} refusée : seul son organisateur ({organizer}) peut le modifier ou l'annuler — only the organizer may update or cancel appointment {uid:?} (RFC 5546 §3.2)")]
     NotOrganizer { uid: String, organizer: String },
+    #[error("règle de répétition sans fin pour l'événement {uid:?} : FREQ={freq} sans COUNT ni UNTIL créerait des rendez-vous sans limite ; indiquez un nombre d'occurrences (COUNT) ou une date de fin (UNTIL) — endless recurrence rule for event {uid:?}: FREQ={freq} with neither COUNT nor UNTIL (RFC 5545 §3.3.10)")]
+    EndlessRule { uid: String, freq: String },
+    #[error("règle de répétition trop dense pour l'événement {uid:?} : {count} occurrences la première année, plus de {limit} occurrences en un an ; espacez les rendez-vous ou raccourcissez la série — recurrence rule of event {uid:?} yields {count} occurrences within a year, more than the {limit} allowed per series")]
+    TooManyOccurrences {
+        uid: String,
+        count: usize,
+        limit: usize,
+    },
     #[error(
         "erreur interne lors du classement : {detail} — internal error while filing: {detail}"
     )]

@@ -167,7 +167,13 @@ impl Agenda {
             .parse_headers(raw)
             .and_then(|m| m.message_id().map(str::to_string));
         for (name, body) in calendar_parts(raw) {
-            let invitation = match read_invitation(&body, &self.limits.ics) {
+            // A part with an unbounded series is refused whole: nothing of it is stored.
+            let invitation = match read_invitation(&body, &self.limits.ics).and_then(|i| {
+                i.groups.iter().try_for_each(|g| {
+                    crate::recurrence::check_rules(&g.uid, &g.ics, &self.limits.recurrence)
+                })?;
+                Ok(i)
+            }) {
                 Ok(i) => i,
                 Err(rejection) => {
                     filing.events.push(EventFiling {
@@ -387,12 +393,15 @@ fn appointment_of(facts: &crate::ics::EventFacts, uid: &str, me: &str, via: &Via
         invitation_id: via.invitation_id.clone(),
         start: facts.start,
         end: facts.end,
+        all_day: facts.all_day,
         tzid: facts.tzid.clone(),
         status: facts.status,
         sequence: facts.sequence,
         dtstamp: facts.dtstamp,
         partstat,
         recurrent: facts.recurrent,
+        origin: crate::Origin::Invitation,
+        professional: String::new(),
     }
 }
 

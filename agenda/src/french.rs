@@ -42,6 +42,18 @@ pub fn datetime(unix: i64) -> String {
     }
 }
 
+/// "mercredi 10 mars 2027"
+pub fn long_date(unix: i64) -> String {
+    match paris(unix) {
+        Some(t) => format!(
+            "{} {}",
+            DAYS[t.weekday().num_days_from_monday() as usize],
+            date(unix)
+        ),
+        None => unix.to_string(),
+    }
+}
+
 /// "mardi 14 janvier 2025 à 09h30"
 pub fn long_datetime(unix: i64) -> String {
     match paris(unix) {

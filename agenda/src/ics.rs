@@ -13,6 +13,7 @@ use calcard::icalendar::{
 use calcard::{Entry, Parser};
 use chrono::TimeZone;
 
+use crate::appointments::{paris_midnight, DaySpan};
 use crate::{PartStat, Rejection, Status};
 
 /// The time zone of floating times and of unknown TZIDs (the hub serves France).
@@ -82,6 +83,8 @@ pub struct EventFacts {
     pub attendees: Vec<(String, PartStat)>,
     pub start: i64,
     pub end: i64,
+    /// `Some` when DTSTART is a DATE (RFC 5545 §3.3.4): an all-day event, its days in Paris.
+    pub all_day: Option<DaySpan>,
     /// The IANA name of the start's time zone ("UTC" for UTC times).
     pub tzid: String,
     pub status: Status,
@@ -245,14 +248,15 @@ fn param_text<'a>(entry: &'a ICalendarEntry, name: &ICalendarParameterName) -> O
     entry.parameter(name).and_then(|v| v.as_text())
 }
 
-/// A date-time property as Unix seconds, in its TZID (or UTC, or floating = Europe/Paris).
+/// A date-time property as Unix seconds, in its TZID (or UTC, or floating = Europe/Paris),
+/// whether it has a time, and its calendar date as written.
 /// `Ok(None)` when absent; a reason when present but not a valid date.
 fn instant(
     comp: &ICalendarComponent,
     prop: ICalendarProperty,
     uid: &str,
     resolve: &dyn Fn(Option<&str>) -> Tz,
-) -> Result<Option<(i64, Tz, bool)>, Rejection> {
+) -> Result<Option<(i64, Tz, bool, chrono::NaiveDate)>, Rejection> {
     let Some(entry) = comp.property(&prop) else {
         return Ok(None);
     };
@@ -277,7 +281,12 @@ fn instant(
         .from_local_datetime(&result.date_time)
         .earliest()
         .ok_or_else(bad)?;
-    Ok(Some((local.timestamp(), tz, has_time)))
+    Ok(Some((
+        local.timestamp(),
+        tz,
+        has_time,
+        result.date_time.date(),
+    )))
 }
 
 fn tz_name(tz: Tz) -> String {
@@ -307,26 +316,48 @@ fn event_facts(
     let recurrence_id = instant(comp, ICalendarProperty::RecurrenceId, uid, resolve)?;
     // RFC 5545 §3.6.1: DTSTART is required in a VEVENT (a CANCEL of one occurrence may carry
     // only its RECURRENCE-ID).
-    let (start, tz, has_time) = match instant(comp, ICalendarProperty::Dtstart, uid, resolve)? {
-        Some(s) => s,
-        None => recurrence_id.ok_or_else(|| invalid("pas de DTSTART (RFC 5545 §3.6.1)"))?,
+    let (start, tz, has_time, start_date) =
+        match instant(comp, ICalendarProperty::Dtstart, uid, resolve)? {
+            Some(s) => s,
+            None => recurrence_id.ok_or_else(|| invalid("pas de DTSTART (RFC 5545 §3.6.1)"))?,
+        };
+    let dtend = instant(comp, ICalendarProperty::Dtend, uid, resolve)?;
+    let duration = match comp
+        .property(&ICalendarProperty::Duration)
+        .and_then(|e| e.values.first())
+    {
+        Some(ICalendarValue::Duration(d)) => Some(d.as_seconds()),
+        Some(_) => return Err(invalid("DURATION invalide")),
+        None => None,
     };
-    let end = match instant(comp, ICalendarProperty::Dtend, uid, resolve)? {
-        Some((end, ..)) => end,
-        None => match comp
-            .property(&ICalendarProperty::Duration)
-            .and_then(|e| e.values.first())
-        {
-            Some(ICalendarValue::Duration(d)) => start.saturating_add(d.as_seconds()),
-            Some(_) => return Err(invalid("DURATION invalide")),
-            // RFC 5545 §3.6.1: a DATE start without end lasts one day, a DATE-TIME one none.
-            None if has_time => start,
-            None => start + 86_400,
-        },
+    let end = match (dtend, duration) {
+        (Some((end, ..)), _) => end,
+        (None, Some(seconds)) => start.saturating_add(seconds),
+        // RFC 5545 §3.6.1: a DATE start without end lasts one day, a DATE-TIME one none.
+        (None, None) if has_time => start,
+        (None, None) => start + 86_400,
     };
     if end < start {
         return Err(invalid("DTEND avant DTSTART"));
     }
+    // RFC 5545 §3.6.1: a DATE event spans its DTSTART day up to, not including, its DTEND
+    // day; without DTEND, one day. The days are the patient's, in Paris, as written.
+    let all_day = (!has_time).then(|| {
+        let days = match (dtend, duration) {
+            (Some((.., false, end_date)), _) => (end_date - start_date).num_days(),
+            (Some((end, ..)), _) => (end - start + 43_200).div_euclid(86_400),
+            (None, Some(seconds)) => (seconds + 86_399).div_euclid(86_400),
+            (None, None) => 1,
+        };
+        DaySpan {
+            first: start_date,
+            last: start_date + chrono::Days::new(days.max(1) as u64 - 1),
+        }
+    });
+    let (start, end) = match all_day {
+        Some(span) => (paris_midnight(span.first), span.bounds().1),
+        None => (start, end),
+    };
     let organizer = comp.property(&ICalendarProperty::Organizer).and_then(|e| {
         e.calendar_address().map(|a| {
             (
@@ -363,6 +394,7 @@ fn event_facts(
         attendees,
         start,
         end,
+        all_day,
         tzid: tz_name(tz),
         status,
         sequence,

@@ -37,7 +37,7 @@ use mshub_directory::Directory;
 use mshub_store::{AccountId, Store};
 
 pub use announce::day_of;
-pub use appointments::{Appointment, PartStat, Status};
+pub use appointments::{Appointment, DaySpan, Origin, PartStat, Status};
 pub use chrono::NaiveDate;
 pub use error::{AgendaError, Rejection, Result};
 pub use filing::{may_carry_invitation, AgendaFiling, EventFiling, EventOutcome};
@@ -140,9 +140,12 @@ impl Agenda {
             .map(|(r, _)| r.appointment))
     }
 
-    /// The occurrences of the patient's appointments (not cancelled) overlapping
-    /// `[from_unix, to_unix)`, by start; at most [`RecurrenceLimits::max_occurrences`], over a
-    /// window of at most [`RecurrenceLimits::max_window_secs`] from `from_unix`.
+    /// The occurrences of the patient's appointments (not cancelled; proposals included,
+    /// marked [`Status::Proposed`]) overlapping `[from_unix, to_unix)`, by start, over a window
+    /// of at most [`RecurrenceLimits::max_window_secs`] from `from_unix`. Each series gives at
+    /// most [`RecurrenceLimits::max_per_series`] of them, so that one series never hides the
+    /// other appointments. A moved occurrence (RECURRENCE-ID) appears once, at its new time,
+    /// with its own title, place and notes when it has them.
     pub fn occurrences(
         &self,
         patient: AccountId,
@@ -156,21 +159,29 @@ impl Agenda {
             if a.status == Status::Cancelled {
                 continue;
             }
-            for (start, end, overridden) in
-                recurrence::expand(&record.ics, from_unix, to_unix, limits)
-            {
+            let or_series = |own: String, series: &String| {
+                if own.is_empty() {
+                    series.clone()
+                } else {
+                    own
+                }
+            };
+            for i in recurrence::expand(&record.ics, from_unix, to_unix, limits) {
                 all.push(Occurrence {
                     uid: a.uid.clone(),
-                    summary: a.summary.clone(),
-                    location: a.location.clone(),
-                    start,
-                    end,
-                    overridden,
+                    summary: or_series(i.summary, &a.summary),
+                    location: or_series(i.location, &a.location),
+                    description: or_series(i.description, &a.description),
+                    start: i.start,
+                    end: i.end,
+                    all_day: i.all_day,
+                    overridden: i.overridden,
+                    status: a.status,
+                    origin: a.origin.clone(),
                 });
             }
         }
         all.sort_by(|x, y| (x.start, &x.uid).cmp(&(y.start, &y.uid)));
-        all.truncate(limits.max_occurrences);
         Ok(all)
     }
 }

@@ -1,6 +1,11 @@
 //! Appointment reminders: a French plain-text notification in the patient's INBOX some time
 //! before the appointment (default 24 h, [`crate::AgendaLimits::reminder_lead_secs`]).
 //!
+//! An all-day appointment has no hour to count back from: it is reminded the evening before,
+//! at 18:00 in Paris ([`ALL_DAY_REMINDER_HOUR`]), early enough to prepare (fasting, papers,
+//! transport) and not in the night. A proposal from an app is not reminded until the patient
+//! accepts it.
+//!
 //! Exactly once: the message is appended in the same atomic batch that removes the reminder's
 //! index entry (and, for a recurring appointment, schedules the next one).
 
@@ -16,6 +21,18 @@ use crate::{Agenda, AgendaError, PartStat, Result, Status};
 /// How many reminders one call reads at most (the next call takes the rest).
 const BATCH: usize = 1000;
 
+/// The hour, in Paris, of the eve on which an all-day appointment is reminded.
+pub const ALL_DAY_REMINDER_HOUR: u32 = 18;
+
+/// 18:00 in Paris on the day before the Paris day of `start`.
+fn eve_of(start: i64) -> Option<i64> {
+    use chrono::TimeZone;
+    let tz = crate::ics::DEFAULT_TZ;
+    let day = tz.timestamp_opt(start, 0).earliest()?.date_naive();
+    let eve = day.pred_opt()?.and_hms_opt(ALL_DAY_REMINDER_HOUR, 0, 0)?;
+    Some(tz.from_local_datetime(&eve).earliest()?.timestamp())
+}
+
 /// A reminder whose time has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueReminder {
@@ -25,6 +42,8 @@ pub struct DueReminder {
     pub location: String,
     /// The occurrence reminded of, Unix seconds.
     pub start: i64,
+    /// Whether it is an all-day appointment (the notice gives no hour).
+    pub all_day: bool,
     /// When the reminder was due.
     pub due: i64,
     /// Index key, to remove once sent.
@@ -34,22 +53,29 @@ pub struct DueReminder {
 
 impl Agenda {
     /// When to remind the patient of `record`, and of which occurrence: `lead` before its next
-    /// occurrence after `now`, or at once if that is already past; never for a cancelled or
-    /// declined appointment.
+    /// occurrence after `now` (the eve at 18:00 for an all-day one), or at once if that is
+    /// already past; never for a cancelled or declined appointment, nor a proposal not yet
+    /// accepted.
     pub(crate) fn next_reminder(&self, record: &Record, now: i64) -> Option<(i64, i64)> {
         let a = &record.appointment;
-        if a.status == Status::Cancelled || a.partstat == PartStat::Declined {
+        if matches!(a.status, Status::Cancelled | Status::Proposed)
+            || a.partstat == PartStat::Declined
+        {
             return None;
         }
         let next = if a.recurrent {
             crate::recurrence::expand(&record.ics, now, i64::MAX, &self.limits.recurrence)
                 .into_iter()
-                .map(|(s, ..)| s)
+                .map(|i| i.start)
                 .find(|&s| s > now)?
         } else {
             a.start
         };
-        (next > now).then(|| ((next - self.limits.reminder_lead_secs).max(now), next))
+        let due = match a.all_day {
+            Some(_) => eve_of(next)?,
+            None => next - self.limits.reminder_lead_secs,
+        };
+        (next > now).then(|| (due.max(now), next))
     }
 
     /// The reminders due at `now_unix` (at most 1000 per call), oldest first.
@@ -89,6 +115,7 @@ impl Agenda {
                 summary: a.summary.clone(),
                 location: a.location.clone(),
                 start,
+                all_day: a.all_day.is_some(),
                 due: at,
                 key,
                 record_key,
@@ -143,10 +170,15 @@ fn reminder_message(r: &DueReminder, to: &str, hub_domain: &str) -> Result<Vec<u
     } else {
         r.summary.clone()
     };
-    let mut body = format!(
-        "Bonjour,\r\n\r\nRappel : « {title} » le {}.\r\n",
-        crate::french::long_datetime(r.start)
-    );
+    let when = if r.all_day {
+        format!(
+            "le {} (toute la journée)",
+            crate::french::long_date(r.start)
+        )
+    } else {
+        format!("le {}", crate::french::long_datetime(r.start))
+    };
+    let mut body = format!("Bonjour,\r\n\r\nRappel : « {title} » {when}.\r\n");
     if !r.location.is_empty() {
         body.push_str(&format!("Lieu : {}\r\n", r.location));
     }

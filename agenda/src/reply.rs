@@ -79,7 +79,7 @@ impl Agenda {
 }
 
 /// RFC 5545 §3.3.11: TEXT escaping.
-fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -101,7 +101,7 @@ fn param_value(s: &str) -> String {
 }
 
 /// RFC 5545 §3.1: lines folded at 75 octets, never inside a UTF-8 character.
-fn fold(line: &str, out: &mut String) {
+pub(crate) fn fold(line: &str, out: &mut String) {
     let mut width = 0;
     for c in line.chars() {
         if width + c.len_utf8() > 75 {
@@ -115,7 +115,7 @@ fn fold(line: &str, out: &mut String) {
 }
 
 /// RFC 5545 §3.3.5 date-time in UTC.
-fn utc(unix: i64) -> String {
+pub(crate) fn utc(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_else(|| "19700101T000000Z".into())

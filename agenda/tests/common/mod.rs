@@ -119,3 +119,21 @@ pub fn message(ics: &str, method: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A message as Thunderbird sends an invitation: multipart/mixed > multipart/alternative
+/// (text/plain + `text/calendar; method=…`), and the same calendar again as `invite.ics`.
+pub fn thunderbird_message(ics: &str, method: &str) -> Vec<u8> {
+    format!(
+        "From: Claire Martin <{MARTIN}>\r\nTo: <{CAMILLE}>\r\nSubject: Invitation\r\n\
+         Message-ID: <tb-{}@chu.mshub.test>\r\nMIME-Version: 1.0\r\nUser-Agent: Mozilla Thunderbird\r\n\
+         Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n--mixed\r\n\
+         Content-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n--alt\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\r\nVous avez été invité(e) à un événement.\r\n\
+         --alt\r\nContent-Type: text/calendar; charset=UTF-8; method={method}\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{ics}\r\n--alt--\r\n\r\n--mixed\r\n\
+         Content-Type: application/ics; name=\"invite.ics\"\r\n\
+         Content-Disposition: attachment; filename=\"invite.ics\"\r\n\r\n{ics}\r\n--mixed--\r\n",
+        ics.len()
+    )
+    .into_bytes()
+}

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::pages::{self, SignedIn};
+use crate::frame::{self, SignedIn};
 use crate::session::same_secret;
 use crate::Webmail;
 
@@ -45,7 +45,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<Webmail>> for Posted<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         if bytes.len() > MAX_FORM {
-            return Err(pages::error_page(
+            return Err(frame::error_page(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 "Formulaire trop volumineux",
                 "Le formulaire envoyé dépasse la taille autorisée.",
@@ -58,7 +58,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<Webmail>> for Posted<T> {
             return Err(forbidden());
         }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            pages::error_page(
+            frame::error_page(
                 axum::http::StatusCode::BAD_REQUEST,
                 "Formulaire invalide",
                 &format!("Le formulaire n'a pas pu être lu : {e}."),
@@ -70,7 +70,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<Webmail>> for Posted<T> {
 
 /// What a post with a missing or wrong token gets.
 pub fn forbidden() -> Response {
-    pages::error_page(
+    frame::error_page(
         axum::http::StatusCode::FORBIDDEN,
         "Action refusée",
         "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",

@@ -123,3 +123,14 @@ mod tests {
         assert_eq!(super::safe_name("compte rendu.pdf"), "compte rendu.pdf");
     }
 }
+
+/// The agenda's files in the patient's export.
+pub fn agenda_files(app: &Webmail, patient: &Account) -> Vec<Extra> {
+    match app.agenda.calendar_of(patient.id) {
+        Ok(ics) => vec![("agenda/agenda.ics".to_string(), ics.into_bytes())],
+        Err(e) => {
+            tracing::warn!(error = %e, "agenda export failed");
+            Vec::new()
+        }
+    }
+}

@@ -33,17 +33,25 @@ pub mod api;
 mod auth;
 pub mod config;
 mod conversations;
+mod correspondent;
 mod csrf;
 pub mod delegation;
+mod download;
 mod export;
+pub mod format;
+pub mod frame;
 mod listing;
+mod mailbox_access;
 pub mod oauth;
 pub mod pages;
+mod refusal;
 pub mod saml;
 pub mod security;
 pub mod server;
 pub mod session;
+mod signin;
 mod summary;
+mod vault_read;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,7 +253,7 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         api::ApiError::not_found("no such resource").into_response()
     } else {
-        pages::not_found().into_response()
+        frame::not_found().into_response()
     }
 }
 

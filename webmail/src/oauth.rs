@@ -27,7 +27,7 @@ use serde::Deserialize;
 use mshub_catalogue::{App as CatalogueApp, Catalogue, Scope};
 
 use crate::csrf::Posted;
-use crate::pages::{blocking, error_page, internal, page, App, Area, SignedIn};
+use crate::frame::{blocking, error_page, internal, page, App, Area, SignedIn};
 
 /// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -138,7 +138,7 @@ fn consent_csp(redirect_uri: &str) -> Option<HeaderValue> {
     if source.is_empty() || !source.chars().all(scheme_ok) {
         return None;
     }
-    HeaderValue::from_str(&crate::pages::PAGE_CSP.replace(
+    HeaderValue::from_str(&crate::frame::PAGE_CSP.replace(
         "form-action 'self'",
         &format!("form-action 'self' {source}"),
     ))

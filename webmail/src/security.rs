@@ -134,7 +134,7 @@ pub async fn limit_posts(
     match app.post_limits.take(caller, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            let mut r = crate::pages::error_page(
+            let mut r = crate::frame::error_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Trop de demandes",
                 &format!("Trop d'envois en peu de temps. Réessayez dans {wait} secondes."),

@@ -394,7 +394,7 @@ pub async fn expire_slow_bodies(req: Request, next: Next) -> Response {
         )
             .into_response()
     } else {
-        crate::pages::error_page(
+        crate::frame::error_page(
             StatusCode::REQUEST_TIMEOUT,
             "Délai dépassé",
             "Votre envoi est arrivé trop lentement et n'a pas été pris en compte. Vérifiez \

@@ -120,7 +120,7 @@ impl Summaries {
 /// the new name within a minute, and an inbox page costs no directory reads.
 #[derive(Default)]
 pub struct Identities {
-    cache: Mutex<HashMap<String, (Arc<crate::pages::messages::Correspondent>, Instant)>>,
+    cache: Mutex<HashMap<String, (Arc<crate::correspondent::Correspondent>, Instant)>>,
 }
 
 /// How long an identity is reused.
@@ -129,13 +129,13 @@ const IDENTITY_TTL: Duration = Duration::from_secs(60);
 const MAX_IDENTITIES: usize = 10_000;
 
 impl Identities {
-    pub fn get(&self, address: &str) -> Option<Arc<crate::pages::messages::Correspondent>> {
+    pub fn get(&self, address: &str) -> Option<Arc<crate::correspondent::Correspondent>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (c, at) = cache.get(address)?;
         (at.elapsed() < IDENTITY_TTL).then(|| c.clone())
     }
 
-    pub fn put(&self, address: &str, c: Arc<crate::pages::messages::Correspondent>) {
+    pub fn put(&self, address: &str, c: Arc<crate::correspondent::Correspondent>) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_IDENTITIES {
             cache.clear();

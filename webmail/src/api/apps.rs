@@ -253,7 +253,7 @@ pub async fn document(
                     (CONTENT_TYPE, doc.mime.clone()),
                     (
                         CONTENT_DISPOSITION,
-                        crate::pages::messages::disposition("attachment", &name),
+                        crate::download::disposition("attachment", &name),
                     ),
                 ],
                 bytes,

@@ -57,7 +57,7 @@ pub async fn open(
             Json(EmergencyGranted {
                 since: link.since,
                 until,
-                until_utc: crate::pages::format::iso_utc(until),
+                until_utc: crate::format::iso_utc(until),
                 reason: link.reason.unwrap_or_default(),
             }),
         ))

@@ -11,15 +11,11 @@ use maud::html;
 use serde::Deserialize;
 
 use mshub_agenda::{Answer, Appointment, NaiveDate, PartStat, Status};
-use mshub_directory::{Account, AccountKind};
+use mshub_directory::AccountKind;
 
-use super::format::iso_utc;
-use super::{
-    blocking, date_fr, datetime_fr, error_page, internal, page, see_other, App, Area, SignedIn,
-};
 use crate::csrf::Posted;
-use crate::export::Extra;
-use crate::Webmail;
+use crate::format::{date_fr, datetime_fr, iso_utc};
+use crate::frame::{blocking, error_page, internal, page, see_other, App, Area, SignedIn};
 
 /// Upcoming occurrences shown: the next year.
 const AHEAD_SECS: i64 = 366 * 86_400;
@@ -242,7 +238,7 @@ pub async fn respond(State(app): App, Posted(who, form): Posted<RespondForm>) ->
     let answer = match form.answer.as_str() {
         "accept" => Answer::Accept,
         "decline" => Answer::Decline,
-        _ => return super::not_found(),
+        _ => return crate::frame::not_found(),
     };
     let done = blocking(move || -> Result<(), String> {
         let reply = app
@@ -251,7 +247,7 @@ pub async fn respond(State(app): App, Posted(who, form): Posted<RespondForm>) ->
             .map_err(|e| e.to_string())?;
         app.mta
             .submit(&who.space, &[reply.to], &reply.message)
-            .map_err(|r| super::messages::refusal_fr(&r))?;
+            .map_err(|r| crate::refusal::refusal_fr(&r))?;
         Ok(())
     })
     .await;
@@ -327,16 +323,5 @@ pub async fn feed(State(app): App, Path(file): Path<String>) -> Response {
         Ok(Ok(None)) => StatusCode::NOT_FOUND.into_response(),
         Ok(Err(e)) => internal("agenda feed", &e),
         Err(r) => r,
-    }
-}
-
-/// The agenda's files in the patient's export.
-pub fn export_files(app: &Webmail, patient: &Account) -> Vec<Extra> {
-    match app.agenda.calendar_of(patient.id) {
-        Ok(ics) => vec![("agenda/agenda.ics".to_string(), ics.into_bytes())],
-        Err(e) => {
-            tracing::warn!(error = %e, "agenda export failed");
-            Vec::new()
-        }
     }
 }

@@ -14,11 +14,9 @@ use serde::Deserialize;
 
 use mshub_catalogue::App as CatalogueApp;
 
-use super::format::iso_utc;
-use super::{
-    blocking, date_fr, datetime_fr, error_page, internal, page, see_other, Area, SignedIn,
-};
 use crate::csrf::Posted;
+use crate::format::{date_fr, datetime_fr, iso_utc};
+use crate::frame::{blocking, error_page, internal, page, see_other, Area, SignedIn};
 use crate::Webmail;
 
 #[derive(Deserialize, Default)]
@@ -70,7 +68,11 @@ fn activity_fr(action: &str, subject: &str) -> String {
     }
 }
 
-pub async fn show(State(app): super::App, who: SignedIn, Query(q): Query<Browse>) -> Response {
+pub async fn show(
+    State(app): crate::frame::App,
+    who: SignedIn,
+    Query(q): Query<Browse>,
+) -> Response {
     let w = who.clone();
     let loaded = blocking(move || -> Result<_, String> {
         let apps = app.catalogue.apps().map_err(|e| e.to_string())?;
@@ -183,11 +185,15 @@ pub async fn show(State(app): super::App, who: SignedIn, Query(q): Query<Browse>
     page("Applications", Some(&who), Area::Apps, content)
 }
 
-pub async fn detail(State(app): super::App, who: SignedIn, Path(id): Path<String>) -> Response {
+pub async fn detail(
+    State(app): crate::frame::App,
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
     let loaded = blocking(move || app.catalogue.app(&id)).await;
     let a = match loaded {
         Ok(Ok(Some(a))) => a,
-        Ok(Ok(None)) => return super::not_found(),
+        Ok(Ok(None)) => return crate::frame::not_found(),
         Ok(Err(e)) => return internal("catalogue", &e),
         Err(r) => return r,
     };
@@ -216,7 +222,7 @@ pub async fn detail(State(app): super::App, who: SignedIn, Path(id): Path<String
 pub struct Plain {}
 
 pub async fn revoke(
-    State(app): super::App,
+    State(app): crate::frame::App,
     Path(id): Path<String>,
     Posted(who, _): Posted<Plain>,
 ) -> Response {

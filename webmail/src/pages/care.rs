@@ -16,10 +16,10 @@ use mshub_directory::{Account, AccountKind, Profession};
 use mshub_store::AccountId;
 use mshub_vault::{CareEntry, Relationship, VaultError};
 
-use super::format::iso_utc;
-use super::SignedIn;
-use super::{blocking, date_fr, datetime_fr, error_page, internal, page, see_other, App, Area};
 use crate::csrf::Posted;
+use crate::format::{date_fr, datetime_fr, iso_utc};
+use crate::frame::SignedIn;
+use crate::frame::{blocking, error_page, internal, page, see_other, App, Area};
 
 /// Most professionals a search shows.
 const SEARCH_LIMIT: usize = 20;
@@ -461,7 +461,7 @@ pub async fn act(
                         "emergency-forbidden"
                     }
                 }
-                _ => return Ok(Err(super::not_found())),
+                _ => return Ok(Err(crate::frame::not_found())),
             }))
         },
     )

@@ -18,82 +18,14 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use mshub_store::AuditEvent;
 use mshub_vault::{Category, Document, DocumentId, DocumentRef, VaultError};
 
-use super::format::iso_utc;
-use super::messages::{disposition, human_size};
-use super::{
-    blocking, date_fr, datetime_fr, error_page, internal, page, see_other, App, Area, SignedIn,
-};
 use crate::csrf::Posted;
+use crate::download::disposition;
+use crate::format::{date_fr, datetime_fr, human_size, iso_utc};
+use crate::frame::{blocking, error_page, page, see_other, App, Area, SignedIn};
+use crate::vault_read::{audit_delegate_read, own_document, study_path, vault_error};
 use crate::Webmail;
-
-pub(super) fn vault_error(e: VaultError) -> Response {
-    match e {
-        VaultError::NoSuchDocument(_) => super::not_found(),
-        VaultError::Deleted(_) => error_page(
-            StatusCode::GONE,
-            "Document supprimé",
-            "Ce document a été supprimé ; son contenu n'est plus conservé.",
-        ),
-        VaultError::UnknownDocumentType(code) => error_page(
-            StatusCode::BAD_REQUEST,
-            "Type inconnu",
-            &format!("Le type de document {code} ne fait pas partie de la liste."),
-        ),
-        other => internal("vault", &other),
-    }
-}
-
-/// The document named `reference` in a URL if it is one of the space's, visible to its
-/// patient; "not found" for anything else, whether the reference is malformed, made up or
-/// another patient's.
-pub(super) fn own_document(
-    app: &Webmail,
-    who: &SignedIn,
-    reference: &str,
-) -> Result<Document, Response> {
-    let Ok(reference) = DocumentRef::try_from(reference) else {
-        return Err(super::not_found());
-    };
-    let id = match app.vault.resolve(&reference) {
-        Ok(Some(id)) => id,
-        Ok(None) => return Err(super::not_found()),
-        Err(e) => return Err(vault_error(e)),
-    };
-    match app.vault.document(id) {
-        Ok(d) if d.patient == who.space.id && d.visible_to_patient => Ok(d),
-        Ok(_) | Err(VaultError::NoSuchDocument(_)) => Err(super::not_found()),
-        Err(e) => Err(vault_error(e)),
-    }
-}
-
-/// A delegate's read, in the patient's access history.
-pub(super) fn audit_delegate_read(
-    app: &Webmail,
-    who: &SignedIn,
-    doc: &Document,
-    part: &str,
-) -> Result<(), Response> {
-    if who.is_owner() {
-        return Ok(());
-    }
-    app.store
-        .audit(
-            AuditEvent::new(
-                who.me.address.as_str(),
-                "document.read",
-                format!("document:{}", doc.id),
-            )
-            .with_detail(format!(
-                "patient:{} ground:delegate part:{part}",
-                doc.patient
-            )),
-        )
-        .map(|_| ())
-        .map_err(|e| internal("audit", &e))
-}
 
 fn document_date(d: &Document) -> i64 {
     d.filed_at
@@ -126,7 +58,7 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
                         @for d in list {
                             li {
                                 @if d.study.is_some() {
-                                    a href=(super::imaging::study_path(&d.reference)) { (d.title) }
+                                    a href=(study_path(&d.reference)) { (d.title) }
                                     " " span class="tag" { "Images" }
                                 } @else {
                                     a href={ "/documents/" (d.reference) } { (d.title) }
@@ -197,7 +129,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<String>) -> Res
             p { img src={ "/documents/" (doc.reference) "/file?inline=1" } alt={ "Image : " (doc.title) }; }
         }
         @if doc.study.is_some() {
-            p { a class="button" href=(super::imaging::study_path(&doc.reference)) { "Voir les images de l'examen" } }
+            p { a class="button" href=(study_path(&doc.reference)) { "Voir les images de l'examen" } }
         }
         p class="actions" {
             @if inline_kind == "pdf" {

@@ -22,19 +22,14 @@ use mshub_vault::dicom::render::Preset;
 use mshub_vault::dicom::{iso_date, Series, Study};
 use mshub_vault::{Document, DocumentRef, VaultError};
 
-use super::documents::{audit_delegate_read, own_document, vault_error};
-use super::format::iso_utc;
-use super::messages::{disposition, human_size};
-use super::{blocking, datetime_fr, error_page, page, App, Area, SignedIn};
-
-/// Where a study is shown.
-pub fn study_path(reference: &DocumentRef) -> String {
-    format!("/imaging/{reference}")
-}
+use crate::download::disposition;
+use crate::format::{datetime_fr, human_size, iso_utc};
+use crate::frame::{blocking, error_page, page, App, Area, SignedIn};
+use crate::vault_read::{audit_delegate_read, own_document, study_path, vault_error};
 
 fn imaging_error(e: VaultError) -> Response {
     match e {
-        VaultError::NotAStudy(_) | VaultError::NoSuchImage { .. } => super::not_found(),
+        VaultError::NotAStudy(_) | VaultError::NoSuchImage { .. } => crate::frame::not_found(),
         VaultError::Undisplayable(reason) => error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Image non affichable",
@@ -265,7 +260,7 @@ pub async fn viewer(
     };
     let id = &doc.reference;
     let Some(s) = study.series.get(series) else {
-        return super::not_found();
+        return crate::frame::not_found();
     };
     let images = s.images();
     if !s.viewable() {
@@ -368,7 +363,7 @@ pub async fn image(
             .as_ref()
             .and_then(|s| s.series.get(series))
             .map(Series::images)
-            .ok_or_else(super::not_found)?;
+            .ok_or_else(crate::frame::not_found)?;
         let (image, preset) = parse_view(&q, images)
             .map_err(|reason| error_page(StatusCode::BAD_REQUEST, "Demande incorrecte", &reason))?;
         app.vault

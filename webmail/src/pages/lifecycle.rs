@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use mshub_directory::{BirthDate, DirectoryError, Ins};
 
-use super::{blocking, internal, page, App, Area};
+use crate::frame::{blocking, internal, page, App, Area};
 use crate::session::{self, random_token, same_secret};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -202,7 +202,7 @@ fn refused(kind: Kind, e: DirectoryError, form: &CodeForm) -> Response {
 
 pub async fn activate(
     State(app): App,
-    super::Peer(peer): super::Peer,
+    crate::frame::Peer(peer): crate::frame::Peer,
     headers: HeaderMap,
     Form(mut form): Form<CodeForm>,
 ) -> Response {
@@ -225,7 +225,7 @@ pub async fn activate(
     })
     .await;
     match done {
-        Ok(Ok(account)) => super::login::start_session(&app, &headers, &account, "activation"),
+        Ok(Ok(account)) => crate::signin::start_session(&app, &headers, &account, "activation"),
         Ok(Err(e)) => refused(Kind::Activation, e, &form),
         Err(r) => r,
     }
@@ -233,7 +233,7 @@ pub async fn activate(
 
 pub async fn oppose(
     State(app): App,
-    super::Peer(peer): super::Peer,
+    crate::frame::Peer(peer): crate::frame::Peer,
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {

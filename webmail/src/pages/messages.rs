@@ -1,125 +1,37 @@
 //! Messages: the inbox and the sent folder (newest first, paged), reading a message (plain
 //! text, or HTML through an allow-list sanitizer with remote content blocked), its
-//! attachments, what the filers did with them, the reply to a professional, and the live
-//! announcement of new mail (server-sent events, progressive enhancement).
-//!
-//! The rule "a patient answers, never starts" is the MTA's: a reply goes through
-//! [`mshub_mta::Mta::submit`], which refuses what the page should not have offered anyway.
+//! attachments and what the filers did with them. The reply form posts to [`super::reply`];
+//! new mail is announced by [`super::events`].
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
-use mshub_directory::{AccountKind, Address};
+use mshub_directory::Address;
 use mshub_mta::FilingOutcome;
-use mshub_store::{Flag, FlagOp, MailboxId, MessageMeta, SpecialUse, Uid};
+use mshub_store::{Flag, FlagOp, MailboxId, SpecialUse, Uid};
 
-use super::format::iso_utc;
-use super::{blocking, datetime_fr, error_page, internal, page, see_other, App, Area, SignedIn};
-use crate::session::same_secret;
+use crate::correspondent::{correspondent, Correspondent};
+use crate::download::disposition;
+use crate::format::{datetime_fr, human_size, iso_utc};
+use crate::frame::{blocking, error_page, internal, page, App, Area, SignedIn};
+use crate::mailbox_access::owned;
 use crate::summary::Summary;
 use crate::Webmail;
 
 /// Messages per page of a list.
 pub const PAGE_SIZE: usize = 25;
-/// A reply with its attachments, at most (the MTA's own limit applies too).
-pub const MAX_REPLY: usize = 20 * 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 pub struct Paging {
     #[serde(default)]
     page: usize,
-}
-
-/// Who a correspondent is, as the directory knows it.
-#[derive(Clone)]
-pub(crate) struct Correspondent {
-    name: String,
-    /// Profession and specialty, or the kind of mailbox.
-    role: Option<String>,
-    organisation: Option<String>,
-    is_professional: bool,
-}
-
-/// The correspondent of `address`, from the webmail's short-lived cache of directory
-/// identities (see [`crate::summary::Identities`]): an inbox page names the same few senders
-/// again and again.
-fn correspondent(
-    app: &Webmail,
-    address: Option<&str>,
-    fallback: Option<&str>,
-) -> Arc<Correspondent> {
-    if let Some(a) = address {
-        if let Some(c) = app.identities.get(a) {
-            return c;
-        }
-    }
-    let c = Arc::new(lookup_correspondent(app, address, fallback));
-    match address {
-        // Only known accounts are cached: an unknown sender's name is the message's own.
-        Some(a) if c.role.is_some() => app.identities.put(a, c.clone()),
-        _ => {}
-    }
-    c
-}
-
-fn lookup_correspondent(
-    app: &Webmail,
-    address: Option<&str>,
-    fallback: Option<&str>,
-) -> Correspondent {
-    let unknown = || Correspondent {
-        name: fallback
-            .or(address)
-            .unwrap_or("expéditeur inconnu")
-            .to_string(),
-        role: None,
-        organisation: None,
-        is_professional: false,
-    };
-    let Some(address) = address.and_then(|a| Address::try_from(a).ok()) else {
-        return unknown();
-    };
-    let Ok(Some(account)) = app.directory.account_by_address(&address) else {
-        return unknown();
-    };
-    let organisation = app
-        .directory
-        .organisations_of(&address)
-        .ok()
-        .and_then(|o| o.first().map(|o| o.kind.display_name()));
-    let (role, is_professional) = match &account.kind {
-        AccountKind::Professional {
-            profession,
-            specialty,
-            ..
-        } => (
-            Some(if specialty.is_empty() {
-                profession.label_fr().to_string()
-            } else {
-                format!("{}, {specialty}", profession.label_fr())
-            }),
-            true,
-        ),
-        AccountKind::Organisation { .. } => (Some("messagerie d'organisation".into()), true),
-        AccountKind::Application { .. } => (Some("application référencée".into()), false),
-        AccountKind::Patient { .. } => (Some("patient".into()), false),
-    };
-    Correspondent {
-        name: account.kind.display_name(),
-        role,
-        organisation,
-        is_professional,
-    }
 }
 
 fn correspondent_line(c: &Correspondent) -> Markup {
@@ -363,98 +275,6 @@ pub async fn sent(State(app): App, who: SignedIn, Query(p): Query<Paging>) -> Re
     list(app, who, SpecialUse::Sent, p.page).await
 }
 
-/// `text/event-stream` (HTML Living Standard §9.2): one `message` event per message arriving
-/// in the space's INBOX. Carries no content: the page fetches what it shows.
-/// How often an open `/events` stream checks that its session may still see the space.
-const SESSION_CHECK: Duration = Duration::from_secs(2);
-
-pub async fn events(State(app): App, who: SignedIn) -> Response {
-    let account = who.space.id;
-    let inbox = match blocking({
-        let app = app.clone();
-        move || app.store.special_mailbox(account, SpecialUse::Inbox)
-    })
-    .await
-    {
-        Ok(Ok(m)) => m.id,
-        Ok(Err(e)) => return internal("inbox", &e),
-        Err(r) => return r,
-    };
-    let receiver = app.store.events().subscribe();
-    // The stream lives as long as the session may still look at this space: a delegation the
-    // patient revoked (or a session closed) ends it before it announces anything more, and
-    // within a few seconds when nothing arrives.
-    let token = who.token.clone();
-    let still_allowed = move |app: &Webmail| {
-        app.sessions
-            .peek(&token)
-            .is_some_and(|s| s.acting_for == account)
-    };
-    let check = tokio::time::interval(SESSION_CHECK);
-    let stream = futures_util::stream::unfold(
-        (receiver, check, app.clone()),
-        move |(mut rx, mut check, app)| {
-            let still_allowed = still_allowed.clone();
-            async move {
-                loop {
-                    let change = tokio::select! {
-                        change = rx.recv() => change,
-                        _ = check.tick() => {
-                            if still_allowed(&app) {
-                                continue;
-                            }
-                            return None;
-                        }
-                    };
-                    let announce = match change {
-                        Ok(change) => {
-                            change.mailbox == inbox
-                                && matches!(change.kind, mshub_store::ChangeKind::Appended { .. })
-                        }
-                        // Fell behind: say something may have arrived.
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    };
-                    if !announce {
-                        continue;
-                    }
-                    if !still_allowed(&app) {
-                        return None;
-                    }
-                    let event = Event::default().event("message").data("new");
-                    return Some((Ok::<_, Infallible>(event), (rx, check, app)));
-                }
-            }
-        },
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
-        .into_response()
-}
-
-/// The message `uid` of `mailbox`, if the mailbox belongs to the space being looked at.
-fn owned(
-    app: &Webmail,
-    who: &SignedIn,
-    mailbox: u64,
-    uid: u32,
-) -> Result<Option<(MailboxId, Uid, MessageMeta)>, Response> {
-    let mailbox = MailboxId(mailbox);
-    let Ok(uid) = Uid::try_from(uid) else {
-        return Ok(None);
-    };
-    match app.store.mailbox_by_id(mailbox) {
-        Ok(Some(m)) if m.account == who.space.id => {}
-        Ok(_) => return Ok(None),
-        Err(e) => return Err(internal("mailbox", &e)),
-    }
-    match app.store.message(mailbox, uid) {
-        Ok(Some(meta)) => Ok(Some((mailbox, uid, meta))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(internal("message", &e)),
-    }
-}
-
 /// HTML mail reduced to an allow-list: no script, style, form, frame or image; links only to
 /// https and mailto, opened without referrer. Remote content never loads (the page's CSP
 /// forbids it as well).
@@ -540,7 +360,7 @@ pub async fn read(
     let ((mailbox, uid, meta, raw, filings, mailbox_use), (summary, from, may_answer, thread)) =
         match loaded {
             Ok(Ok(Some(v))) => v,
-            Ok(Ok(None)) => return super::not_found(),
+            Ok(Ok(None)) => return crate::frame::not_found(),
             Ok(Err(r)) | Err(r) => return r,
         };
     let Some(message) = MessageParser::default().parse(&raw) else {
@@ -732,14 +552,6 @@ fn filer_label(filer: &str) -> &str {
     }
 }
 
-pub fn human_size(n: usize) -> String {
-    match n {
-        n if n < 1024 => format!("{n} o"),
-        n if n < 1024 * 1024 => format!("{} Ko", n.div_ceil(1024)),
-        n => format!("{:.1} Mo", n as f64 / (1024.0 * 1024.0)),
-    }
-}
-
 /// Types a browser may be handed as they are; anything else is a download of opaque bytes.
 fn safe_type(ctype: &str) -> &'static str {
     match ctype.to_ascii_lowercase().as_str() {
@@ -751,31 +563,6 @@ fn safe_type(ctype: &str) -> &'static str {
         "text/calendar" => "text/calendar; charset=utf-8",
         _ => "application/octet-stream",
     }
-}
-
-/// `Content-Disposition: attachment` with the name in RFC 6266 / RFC 8187 form.
-pub fn disposition(kind: &str, name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 pub async fn attachment(
@@ -816,182 +603,8 @@ pub async fn attachment(
             bytes,
         )
             .into_response(),
-        Ok(Ok(None)) => super::not_found(),
+        Ok(Ok(None)) => crate::frame::not_found(),
         Ok(Err(r)) | Err(r) => r,
-    }
-}
-
-/// What the reply form posted.
-struct ReplyForm {
-    csrf: String,
-    body: String,
-    attachments: Vec<(String, String, Vec<u8>)>,
-}
-
-async fn read_reply_form(mut multipart: Multipart) -> Result<ReplyForm, String> {
-    let mut form = ReplyForm {
-        csrf: String::new(),
-        body: String::new(),
-        attachments: Vec::new(),
-    };
-    let mut total = 0usize;
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let ctype = field
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_string();
-        let bytes = field.bytes().await.map_err(|e| e.body_text())?;
-        total += bytes.len();
-        if total > MAX_REPLY {
-            return Err("la réponse et ses pièces jointes dépassent 20 Mo".into());
-        }
-        match name.as_str() {
-            "_csrf" => form.csrf = String::from_utf8_lossy(&bytes).into_owned(),
-            "body" => form.body = String::from_utf8_lossy(&bytes).into_owned(),
-            "attachment" => {
-                // A file input left empty still posts a part, without name or content.
-                if let Some(file_name) = file_name.filter(|n| !n.is_empty()) {
-                    if !bytes.is_empty() {
-                        form.attachments.push((ctype, file_name, bytes.to_vec()));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(form)
-}
-
-/// The reply, as RFC 5322 bytes with CRLF line ends: threaded (In-Reply-To, References,
-/// RFC 5322 §3.6.4) so the professional's client files it with the conversation.
-fn compose_reply(
-    who: &SignedIn,
-    hub_domain: &str,
-    original: &Summary,
-    to: &str,
-    form: &ReplyForm,
-) -> Result<Vec<u8>, String> {
-    let subject = if original.subject.to_ascii_lowercase().starts_with("re:") {
-        original.subject.clone()
-    } else {
-        format!("Re: {}", original.subject)
-    };
-    let mut references: Vec<String> = original.references.clone();
-    if let Some(id) = &original.message_id {
-        references.push(id.clone());
-    }
-    let message_id = format!("{}@{hub_domain}", crate::session::random_token());
-    let body = form.body.replace("\r\n", "\n").replace('\n', "\r\n");
-    let mut builder = mail_builder::MessageBuilder::new()
-        .from((who.space.kind.display_name(), who.space.address.to_string()))
-        .to(to.to_string())
-        .subject(subject)
-        .message_id(message_id)
-        .date(mshub_store::now())
-        .text_body(body);
-    if let Some(id) = &original.message_id {
-        builder = builder.in_reply_to(id.clone());
-    }
-    if !references.is_empty() {
-        builder = builder.references(references);
-    }
-    for (ctype, name, bytes) in &form.attachments {
-        builder = builder.attachment(ctype.clone(), name.clone(), bytes.clone());
-    }
-    builder.write_to_vec().map_err(|e| e.to_string())
-}
-
-/// The message answered, or why the reply was refused.
-type Submitted = Result<(MailboxId, Uid), String>;
-
-pub async fn reply(
-    State(app): App,
-    who: SignedIn,
-    Path((mailbox, uid)): Path<(u64, u32)>,
-    multipart: Multipart,
-) -> Response {
-    let form = match read_reply_form(multipart).await {
-        Ok(f) => f,
-        Err(reason) => return error_page(StatusCode::BAD_REQUEST, "Réponse non envoyée", &reason),
-    };
-    if !same_secret(&form.csrf, &who.session.csrf) {
-        return crate::csrf::forbidden();
-    }
-    if !who.may_reply() {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Réponse non envoyée",
-            "Votre délégation permet la lecture seulement.",
-        );
-    }
-    if form.body.trim().is_empty() {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Réponse non envoyée",
-            "La réponse est vide : écrivez un message avant de l'envoyer.",
-        );
-    }
-    let sent = blocking(move || -> Result<Option<Submitted>, Response> {
-        let Some((mailbox, uid, _)) = owned(&app, &who, mailbox, uid)? else {
-            return Ok(None);
-        };
-        let raw = app
-            .store
-            .read_message(mailbox, uid)
-            .map_err(|e| internal("message read", &e))?;
-        let original = Summary::parse(&raw);
-        let Some(to) = original.from_address.clone() else {
-            return Ok(Some(Err("le message d'origine n'a pas d'expéditeur".into())));
-        };
-        let message = match compose_reply(&who, app.directory.hub_domain().as_str(), &original, &to, &form) {
-            Ok(m) => m,
-            Err(e) => return Ok(Some(Err(format!("la réponse n'a pas pu être composée ({e})")))),
-        };
-        match app.mta.submit(&who.space, &[to], &message) {
-            Ok(_) => {
-                tracing::info!(account = %who.space.id, delegated = !who.is_owner(), "reply submitted");
-                Ok(Some(Ok((mailbox, uid))))
-            }
-            Err(refusal) => Ok(Some(Err(refusal_fr(&refusal)))),
-        }
-    })
-    .await;
-    match sent {
-        Ok(Ok(Some(Ok((mailbox, uid))))) => see_other(&format!("/m/{mailbox}/{uid}?sent=1")),
-        Ok(Ok(Some(Err(reason)))) => error_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Réponse non envoyée",
-            &format!("Envoi refusé : {reason}"),
-        ),
-        Ok(Ok(None)) => super::not_found(),
-        Ok(Err(r)) | Err(r) => r,
-    }
-}
-
-/// The MTA's refusal, in words a patient reads.
-pub(crate) fn refusal_fr(refusal: &mshub_mta::refusal::Refusal) -> String {
-    use mshub_mta::refusal::Refusal;
-    match refusal {
-        Refusal::PatientCannotStart(_) => {
-            "vous ne pouvez écrire qu'à un professionnel de santé qui vous a écrit".into()
-        }
-        Refusal::PatientCannotWriteToPatient => {
-            "un patient ne peut pas écrire à un autre patient".into()
-        }
-        Refusal::MessageTooBig(max) => format!(
-            "le message dépasse la taille autorisée ({})",
-            human_size(*max)
-        ),
-        other => {
-            let reply = other.reply();
-            format!(
-                "le service de messagerie a refusé le message ({} {})",
-                reply.code,
-                reply.lines.join(" ")
-            )
-        }
     }
 }
 
@@ -1015,13 +628,6 @@ mod tests {
         assert!(!clean.contains("<form"));
         assert!(clean.contains("href=\"https://ok.example/\""));
         assert!(clean.contains("noopener"));
-    }
-
-    #[test]
-    fn disposition_keeps_non_ascii_names_in_rfc_8187_form() {
-        let d = disposition("attachment", "compte rendu é.pdf");
-        assert!(d.starts_with("attachment; filename=\"compte rendu _.pdf\""));
-        assert!(d.ends_with("filename*=UTF-8''compte%20rendu%20%C3%A9.pdf"));
     }
 
     #[test]

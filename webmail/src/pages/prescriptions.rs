@@ -21,8 +21,9 @@ use mshub_prescription::model::day;
 use mshub_prescription::qr::Matrix;
 use mshub_prescription::{Give, Outcome, Prescriptions, Record, Refusal, Status};
 
-use super::messages::disposition;
-use super::{blocking, datetime_fr, error_page, internal, page, see_other, App, Area, SignedIn};
+use crate::download::disposition;
+use crate::format::datetime_fr;
+use crate::frame::{blocking, error_page, internal, page, see_other, App, Area, SignedIn};
 use crate::session::{self, same_secret, Session};
 use crate::Webmail;
 
@@ -200,7 +201,7 @@ async fn own_record(
     .await?;
     let (record, url) = match found {
         Ok(Some(v)) => v,
-        Ok(None) => return Err(super::not_found()),
+        Ok(None) => return Err(crate::frame::not_found()),
         Err(e) => return Err(internal("prescription", &e)),
     };
     if !who.is_owner() {

@@ -11,8 +11,8 @@ use maud::{html, Markup};
 use mshub_catalogue::{Measurement, MeasurementKind};
 use mshub_directory::AccountKind;
 
-use super::format::iso_utc;
-use super::{blocking, date_fr, datetime_fr, internal, page, Area, SignedIn};
+use crate::format::{date_fr, datetime_fr, iso_utc};
+use crate::frame::{blocking, internal, page, Area, SignedIn};
 
 /// Measurements shown per kind in the table (the newest).
 const TABLE_ROWS: usize = 30;
@@ -88,7 +88,7 @@ fn chart(kind: MeasurementKind, points: &[&Measurement]) -> Markup {
     }
 }
 
-pub async fn show(State(app): super::App, who: SignedIn) -> Response {
+pub async fn show(State(app): crate::frame::App, who: SignedIn) -> Response {
     let patient = who.space.id;
     let loaded = blocking(move || app.catalogue.measurements(patient)).await;
     let measurements = match loaded {

@@ -15,9 +15,10 @@ use mshub_directory::{Address, DirectoryError, Door};
 use mshub_store::AccountId;
 use mshub_vault::Notices;
 
-use super::{blocking, date_fr, error_page, internal, page, see_other, App, Area, SignedIn};
 use crate::csrf::Posted;
 use crate::delegation::Level;
+use crate::format::date_fr;
+use crate::frame::{blocking, error_page, internal, page, see_other, App, Area, SignedIn};
 use crate::session;
 
 /// Shortest password accepted (ANSSI recommends 12+ characters for a password alone).
@@ -280,7 +281,7 @@ pub struct PasswordForm {
 
 pub async fn password(
     State(app): App,
-    super::Peer(peer): super::Peer,
+    crate::frame::Peer(peer): crate::frame::Peer,
     headers: HeaderMap,
     Posted(who, form): Posted<PasswordForm>,
 ) -> Response {
@@ -312,7 +313,7 @@ pub async fn password(
     }
     // Every session of the account ends; this browser gets a fresh one.
     app.sessions.close_all(who.me.id);
-    let mut r = super::login::start_session(&app, &headers, &who.me, who.session.method);
+    let mut r = crate::signin::start_session(&app, &headers, &who.me, who.session.method);
     if r.status() == StatusCode::SEE_OTHER {
         r.headers_mut().insert(
             axum::http::header::LOCATION,
@@ -393,7 +394,7 @@ pub async fn revoke_app_password(
     .await
     {
         Ok(Ok(())) => see_other("/settings?done=app-revoked"),
-        Ok(Err(DirectoryError::InvalidField { .. })) => super::not_found(),
+        Ok(Err(DirectoryError::InvalidField { .. })) => crate::frame::not_found(),
         Ok(Err(e)) => internal("application password", &e),
         Err(r) => r,
     }
@@ -503,14 +504,14 @@ pub async fn export(State(app): App, Posted(who, _): Posted<Plain>) -> Response 
         return r;
     }
     let me = who.me.clone();
-    let extra = super::agenda::export_files(&app, &me);
+    let extra = crate::export::agenda_files(&app, &me);
     match blocking(move || crate::export::export(&app, &me, &extra)).await {
         Ok(Ok(bytes)) => (
             [
                 (CONTENT_TYPE, "application/zip".to_string()),
                 (
                     CONTENT_DISPOSITION,
-                    super::messages::disposition("attachment", "mon-espace-sante.zip"),
+                    crate::download::disposition("attachment", "mon-espace-sante.zip"),
                 ),
             ],
             bytes,
@@ -534,7 +535,7 @@ pub struct CloseForm {
 /// from the login page.
 pub async fn close(
     State(app): App,
-    super::Peer(peer): super::Peer,
+    crate::frame::Peer(peer): crate::frame::Peer,
     Posted(who, form): Posted<CloseForm>,
 ) -> Response {
     if let Err(r) = who.owner_only() {
@@ -576,7 +577,7 @@ pub async fn close(
                 html! {
                     p class="notice" role="status" {
                         "Votre espace santé est fermé. Ses données seront définitivement supprimées le "
-                        (super::date_fr(destroy_after))
+                        (crate::format::date_fr(destroy_after))
                         ". D'ici là, vous pouvez le rouvrir en vous connectant avec votre mot de passe."
                     }
                 },

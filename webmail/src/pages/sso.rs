@@ -22,7 +22,7 @@ use axum::Form;
 use maud::{html, DOCTYPE};
 use serde::Deserialize;
 
-use super::{blocking, error_page, internal, App};
+use crate::frame::{blocking, error_page, internal, App};
 use crate::saml::{SamlError, SamlSp};
 use crate::session::{self, random_token};
 
@@ -82,13 +82,13 @@ pub async fn metadata(State(app): App) -> Response {
             sso.sp.metadata_xml(),
         )
             .into_response(),
-        None => super::not_found(),
+        None => crate::frame::not_found(),
     }
 }
 
 pub async fn login(State(app): App) -> Response {
     let Some(sso) = &app.sso else {
-        return super::not_found();
+        return crate::frame::not_found();
     };
     let request = match sso.sp.login_redirect("") {
         Ok(r) => r,
@@ -129,7 +129,7 @@ const NOT_OPEN: &str = "Cet espace santé n'est pas ouvert : en attente d'activa
 
 pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>) -> Response {
     if app.sso.is_none() {
-        return super::not_found();
+        return crate::frame::not_found();
     }
     let Some(browser) = session::cookie(&headers, COOKIE).map(str::to_string) else {
         return error_page(
@@ -186,7 +186,7 @@ pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>)
             app.sso.as_ref().map_or("", |s| s.sp.idp_entity_id())
         )),
     );
-    let started = super::login::start_session(&app, &headers, &account, "saml");
+    let started = crate::signin::start_session(&app, &headers, &account, "saml");
     if started.status() != StatusCode::SEE_OTHER {
         return started;
     }
@@ -219,7 +219,7 @@ pub async fn acs(State(app): App, headers: HeaderMap, Form(form): Form<AcsForm>)
     }
     r.headers_mut().insert(
         axum::http::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(super::PAGE_CSP),
+        HeaderValue::from_static(crate::frame::PAGE_CSP),
     );
     r
 }

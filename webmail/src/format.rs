@@ -1,5 +1,5 @@
-//! Dates on the pages: French ones in Paris time (the agenda's [`mshub_agenda::french`]), and
-//! the UTC form of `<time datetime>`.
+//! How the pages write dates and sizes: French dates in Paris time (the agenda's
+//! [`mshub_agenda::french`]), the UTC form of `<time datetime>`, and file sizes.
 
 /// "24 novembre 2026"
 pub fn date_fr(unix: i64) -> String {
@@ -33,6 +33,15 @@ pub fn iso_utc(unix: i64) -> String {
         secs / 3600,
         (secs % 3600) / 60
     )
+}
+
+/// A size as the pages write it: "512 o", "12 Ko", "3.4 Mo".
+pub fn human_size(n: usize) -> String {
+    match n {
+        n if n < 1024 => format!("{n} o"),
+        n if n < 1024 * 1024 => format!("{} Ko", n.div_ceil(1024)),
+        n => format!("{:.1} Mo", n as f64 / (1024.0 * 1024.0)),
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn status_fr(a: &Appointment) -> &'static str {
         (Status::Cancelled, _) => "Annulé par l'organisateur",
         (_, PartStat::Accepted) => "Vous avez accepté",
         (_, PartStat::Declined) => "Vous avez refusé",
+        (Status::Proposed, _) => "Proposé par une application — à confirmer",
         (Status::Tentative, _) => "Provisoire — réponse attendue",
         (Status::Confirmed, PartStat::NeedsAction) => "Réponse attendue",
     }

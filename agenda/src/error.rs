@@ -65,6 +65,40 @@ pub enum AgendaError {
     Mail(String),
     #[error("no random source: {0}")]
     Random(String),
+    /// Editing or deleting an appointment that is no longer there (deleted in another tab).
+    #[error("Ce rendez-vous a été supprimé entre-temps ; rechargez l'agenda.")]
+    Deleted(String),
+    /// The form was built from an older version of the appointment.
+    #[error("Ce rendez-vous a été modifié entre-temps, sur un autre appareil ou dans un autre onglet ; rechargez l'agenda puis refaites votre modification.")]
+    StaleForm {
+        uid: String,
+        expected: i64,
+        current: i64,
+    },
+    /// An organiser's invitation: only the organiser changes it (RFC 5546 §3.2).
+    #[error("Ce rendez-vous vient d'une invitation d'un professionnel : lui seul peut le modifier ou l'annuler ; vous pouvez l'accepter ou le refuser.")]
+    NotOwn(String),
+    /// Accepting or declining what is not (or no longer) a proposal.
+    #[error("Ce rendez-vous n'est pas une proposition en attente ; rechargez l'agenda.")]
+    NotProposed(String),
+    #[error("Indiquez un titre pour le rendez-vous.")]
+    EmptyTitle,
+    #[error("Le titre est trop long ({len} caractères) : {max} au plus.")]
+    TitleTooLong { len: usize, max: usize },
+    #[error("Le lieu est trop long ({len} caractères) : {max} au plus.")]
+    PlaceTooLong { len: usize, max: usize },
+    #[error("Le nom du professionnel est trop long ({len} caractères) : {max} au plus.")]
+    ProfessionalTooLong { len: usize, max: usize },
+    #[error("Les notes sont trop longues ({len} caractères) : {max} au plus.")]
+    NotesTooLong { len: usize, max: usize },
+    #[error("La fin du rendez-vous doit être après son début.")]
+    EndNotAfterStart,
+    #[error("La date est trop ancienne : un rendez-vous ne peut pas commencer avant 1900.")]
+    TooEarly,
+    #[error("La date est trop lointaine : un rendez-vous se prend au plus dix ans à l'avance.")]
+    TooFarAhead,
+    #[error("Identifiant d'application invalide : {0:?}.")]
+    InvalidAppId(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

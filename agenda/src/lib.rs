@@ -14,6 +14,11 @@
 //! feed ([`feed`]), appointment reminders ([`Agenda::send_due_reminders`], [`reminders`]) and
 //! the prevention calendar ([`prevention_reminders`], data in `data/prevention.toml`).
 //!
+//! The patient's own appointments ([`own`]): [`Agenda::add_own`], [`Agenda::update_own`],
+//! [`Agenda::delete_own`]; and apps' proposals "à confirmer": [`Agenda::propose`],
+//! [`Agenda::accept_proposal`], [`Agenda::decline_proposal`]. [`Appointment::origin`] says who
+//! created an appointment.
+//!
 //! Like the vault, the crate does not know the MTA: the binary adapts
 //! [`Agenda::file_message`] to the MTA's `Filer` trait with [`AgendaFiling::outcome`].
 
@@ -25,6 +30,7 @@ pub mod filing;
 pub mod french;
 pub mod ics;
 pub mod itip;
+pub mod own;
 pub mod prevention;
 pub mod recurrence;
 pub mod reminders;
@@ -43,6 +49,7 @@ pub use error::{AgendaError, Rejection, Result};
 pub use filing::{may_carry_invitation, AgendaFiling, EventFiling, EventOutcome};
 pub use ics::IcsLimits;
 pub use mshub_store::FilingOutcome;
+pub use own::{OwnAppointment, When};
 pub use prevention::{prevention_reminders, PreventionReminder};
 pub use recurrence::{Occurrence, RecurrenceLimits};
 pub use reminders::DueReminder;

@@ -5,9 +5,9 @@ use mshub_store::StoreError;
 
 use crate::DocumentId;
 
-/// Why an attachment was not filed. Each reason is given in French (for the patient) and in
-/// English (for the sender's system and the logs); it is recorded per attachment in the
-/// [`crate::Filing`] and never loses the message.
+/// Why an attachment was not filed. Each reason is given in French (for the patient) and, but
+/// for DICOM files, in English (for the sender's system and the logs); it is recorded per
+/// attachment in the [`crate::Filing`] and never loses the message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Rejection {
@@ -59,9 +59,11 @@ pub enum Rejection {
         "document CDA invalide dans {file} : {detail} — invalid CDA document in {file}: {detail}"
     )]
     NotCda { file: String, detail: String },
-    #[error("fichier DICOM refusé {file} : {detail} — DICOM file {file} refused: {detail}")]
+    /// French only: the detail says what is wrong with the file in the patient's and the
+    /// sender's words; the DICOM library's own English goes to the debug log.
+    #[error("fichier DICOM refusé {file} : {detail}")]
     DicomRefused { file: String, detail: String },
-    #[error("fichier DICOM trop volumineux {file} (plus de {limit} octets) — DICOM file {file} over the limit of {limit} bytes")]
+    #[error("fichier DICOM refusé {file} : fichier trop volumineux (plus de {limit} octets)")]
     DicomTooLarge { file: String, limit: u64 },
     #[error(
         "erreur interne lors du classement : {detail} — internal error while filing: {detail}"
@@ -143,6 +145,9 @@ pub enum VaultError {
     InvalidReason { min: usize, max: usize },
     #[error("attachment refused: {0}")]
     Rejected(#[from] Rejection),
+    /// A document the patient added, refused; the reason is in French: the patient sees it.
+    #[error("{0}")]
+    Upload(#[from] crate::upload::UploadRefusal),
     #[error("vault data file error: {0}")]
     Data(String),
     #[error(transparent)]

@@ -221,18 +221,18 @@ fn hostile_and_truncated_files_are_refused_with_their_reason_and_the_rest_is_fil
     let bad = [
         (
             "truncated.dcm",
-            "truncated or hostile: (7FE0,0010) declares 8192 bytes",
+            "fichier DICOM tronqué : l'élément (7FE0,0010) annonce 8192 octets",
         ),
-        ("huge-length.dcm", "declares 4294967280 bytes"),
+        ("huge-length.dcm", "annonce 4294967280 octets"),
         ("absurd-size.dcm", "65535 × 65535"),
-        ("many-frames.dcm", "100000 frames"),
-        ("deep.dcm", "nested more than 16 deep"),
+        ("many-frames.dcm", "100000 images annoncées"),
+        ("deep.dcm", "imbriquées sur plus de 16 niveaux"),
         (
             "unknown-vr.dcm",
-            "invalid value representation for (0008,0016)",
+            "type de valeur (VR) invalide pour l'élément (0008,0016)",
         ),
-        ("garbage.dcm", "no DICM prefix"),
-        ("no-preamble-garbage.dcm", "file meta"),
+        ("garbage.dcm", "ce n'est pas un fichier DICOM"),
+        ("no-preamble-garbage.dcm", "l'en-tête du fichier"),
     ];
     let pdf = pdf("compte rendu");
     let mut attachments: Vec<(&str, &str, &[u8])> =
@@ -300,7 +300,7 @@ fn limits_on_size_and_files_are_enforced() {
         "{failures:?}"
     );
     assert!(
-        failures["sr.dcm"].contains("more than 2 DICOM files"),
+        failures["sr.dcm"].contains("plus de 2 fichiers DICOM dans un même message"),
         "{failures:?}"
     );
     assert_eq!(filing.documents().len(), 2, "{filing:?}");
@@ -339,7 +339,7 @@ fn dicom_files_inside_an_xdm_archive_are_filed_as_a_study_beside_its_other_docum
         .collect();
     assert_eq!(failures.len(), 1, "{filing:?}");
     assert_eq!(failures[0].0, "IHE_XDM.ZIP/IMG00004.DCM");
-    assert!(failures[0].1.contains("truncated"), "{}", failures[0].1);
+    assert!(failures[0].1.contains("tronqué"), "{}", failures[0].1);
     assert_eq!(filing.documents().len(), 2, "{filing:?}");
 
     let docs = hub.vault.documents_for_patient(&hub.camille).unwrap();
@@ -610,6 +610,9 @@ fn the_time_budget_refuses_what_is_left() {
     let filing = vault.file_message(&hub.camille, None, &raw);
     let (name, rejection) = filing.failures().next().expect("refused");
     assert_eq!(name, "ct-1.dcm");
-    assert!(rejection.to_string().contains("time budget"), "{rejection}");
+    assert!(
+        rejection.to_string().contains("temps de lecture"),
+        "{rejection}"
+    );
     assert!(filing.documents().is_empty());
 }

@@ -213,6 +213,55 @@ fn refused(file: &str, detail: impl Into<String>) -> Rejection {
     }
 }
 
+/// What dicom-rs refused, in French: its errors are English and name its own internals; the
+/// reason a sender and a patient read says what is wrong with the file (the library's own
+/// wording goes to the debug log).
+fn library_error(e: &dicom_object::ReadError) -> String {
+    use dicom_object::meta::Error as Meta;
+    use dicom_object::ReadError as R;
+    const HEADER: &str = "l'en-tête du fichier (informations de groupe 0002)";
+    match e {
+        R::ParseMetaDataSet { source } => match source {
+            Meta::MissingElement { alias, .. } => {
+                format!("information obligatoire absente de l'en-tête du fichier : {alias} (groupe 0002)")
+            }
+            Meta::InvalidUid { .. } => format!("identifiant (UID) invalide dans {HEADER}"),
+            Meta::UnexpectedTag { tag, .. } => {
+                format!("élément {tag} inattendu dans {HEADER} : une information obligatoire qui le précède manque, ou l'ordre des éléments n'est pas respecté")
+            }
+            Meta::UnexpectedDataValueLength { tag, length, .. } => {
+                format!("longueur {length} inattendue pour l'élément {tag} de {HEADER}")
+            }
+            Meta::UndefinedValueLength { tag, .. } => {
+                format!("longueur indéfinie sur l'élément {tag} de {HEADER}")
+            }
+            Meta::DecodeText { name, .. } => {
+                format!("texte illisible dans l'élément {name} de {HEADER}")
+            }
+            Meta::NotDicom { .. } | Meta::ReadMagicCode { .. } => {
+                "ce n'est pas un fichier DICOM (pas de marque « DICM »)".into()
+            }
+            Meta::AllocationSize { .. } => format!("{HEADER} annonce une taille impossible"),
+            _ => format!("fichier DICOM tronqué ou mal formé : {HEADER} est illisible"),
+        },
+        R::ReadUnrecognizedTransferSyntax { uid, .. } => format!(
+            "syntaxe de transfert inconnue ({}) : le codage du fichier n'est pas reconnu",
+            uid.trim_end_matches('\0')
+        ),
+        R::ReadUnsupportedTransferSyntax { uid, name, .. }
+        | R::ReadUnsupportedTransferSyntaxWithSuggestion { uid, name, .. } => {
+            format!("syntaxe de transfert {name} ({uid}) non prise en charge")
+        }
+        R::PrematureEnd { .. } | R::MissingElementValue { .. } => {
+            "fichier DICOM tronqué : les données s'arrêtent au milieu d'un élément".into()
+        }
+        R::ParseSopAttribute { .. } => {
+            "identifiant de classe ou d'instance SOP illisible dans le fichier".into()
+        }
+        _ => "fichier DICOM mal formé : un élément de ses données ne peut pas être lu".into(),
+    }
+}
+
 /// The bytes from `DICM` on: a Part 10 file has a 128-byte preamble, some writers omit it.
 fn after_preamble(bytes: &[u8]) -> Option<&[u8]> {
     if bytes.get(128..132) == Some(b"DICM") {
@@ -240,7 +289,7 @@ pub(crate) fn parse(
     let body = after_preamble(bytes).ok_or_else(|| {
         refused(
             name,
-            "no DICM prefix at offset 128: not a DICOM Part 10 file",
+            "ce n'est pas un fichier DICOM (pas de marque « DICM » après le préambule de 128 octets)",
         )
     })?;
     scan::check(body, limits.max_depth).map_err(|detail| refused(name, detail))?;
@@ -251,8 +300,14 @@ pub(crate) fn parse(
     });
     match parsed {
         Ok(Ok(object)) => Ok(object),
-        Ok(Err(e)) => Err(refused(name, format!("unreadable: {e}"))),
-        Err(_) => Err(refused(name, "the DICOM reader failed on this file")),
+        Ok(Err(e)) => {
+            tracing::debug!(file = name, error = ?e, "vault: dicom-rs refused a DICOM file");
+            Err(refused(name, library_error(&e)))
+        }
+        Err(_) => Err(refused(
+            name,
+            "fichier DICOM mal formé : sa lecture a échoué (structure incohérente)",
+        )),
     }
 }
 
@@ -291,9 +346,19 @@ pub fn read_instance(
         return Ok(None);
     }
     let study_uid = text(&obj, tags::STUDY_INSTANCE_UID)
-        .ok_or_else(|| refused(name, "no StudyInstanceUID (0020,000D)"))?;
+        .ok_or_else(|| {
+            refused(
+                name,
+                "pas d'identifiant d'examen (StudyInstanceUID, 0020,000D) : le fichier ne dit pas à quel examen il appartient",
+            )
+        })?;
     let series_uid = text(&obj, tags::SERIES_INSTANCE_UID)
-        .ok_or_else(|| refused(name, "no SeriesInstanceUID (0020,000E)"))?;
+        .ok_or_else(|| {
+            refused(
+                name,
+                "pas d'identifiant de série (SeriesInstanceUID, 0020,000E) : le fichier ne dit pas à quelle série il appartient",
+            )
+        })?;
     let transfer_syntax = obj
         .meta()
         .transfer_syntax()
@@ -314,14 +379,19 @@ pub fn read_instance(
         let columns = int(&obj, tags::COLUMNS).unwrap_or(0);
         let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
         if rows <= 0 || columns <= 0 {
-            return Err(refused(name, format!("image of {rows} × {columns} pixels")));
+            return Err(refused(
+                name,
+                format!(
+                    "dimensions d'image impossibles : {rows} × {columns} pixels (Rows × Columns)"
+                ),
+            ));
         }
         // Rows and Columns are US, but a hostile file may give any integer: no overflow here.
         if rows.saturating_mul(columns) as u64 > limits.max_pixels {
             return Err(refused(
                 name,
                 format!(
-                    "image of {rows} × {columns} pixels, more than the {} allowed",
+                    "image de {rows} × {columns} pixels, plus que les {} admis",
                     limits.max_pixels
                 ),
             ));
@@ -330,7 +400,7 @@ pub fn read_instance(
             return Err(refused(
                 name,
                 format!(
-                    "{frames} frames (NumberOfFrames), outside 1 to {}",
+                    "{frames} images annoncées (NumberOfFrames), au plus {}",
                     limits.max_frames
                 ),
             ));
@@ -355,7 +425,7 @@ pub fn read_instance(
                     let expected = expected();
                     return Err(refused(
                         name,
-                        format!("pixel data truncated: {actual} bytes for the {expected} that {frames} frame(s) of {rows} × {columns} need"),
+                        format!("fichier DICOM tronqué : les pixels (7FE0,0010) font {actual} octets, il en faut {expected} pour {frames} image(s) de {rows} × {columns}"),
                     ));
                 }
             }
@@ -371,7 +441,10 @@ pub fn read_instance(
                 }
             }
             dicom_core::DicomValue::Sequence(_) => {
-                return Err(refused(name, "pixel data (7FE0,0010) is a sequence"));
+                return Err(refused(
+                    name,
+                    "les pixels (7FE0,0010) sont une séquence, pas des données d'image",
+                ));
             }
         }
         if instance.undecodable.is_none() {
@@ -457,7 +530,7 @@ impl<'l> StudyBuilder<'l> {
             return Err(refused(
                 name,
                 format!(
-                    "time budget of {} s for the message's DICOM files exhausted",
+                    "temps de lecture des fichiers DICOM du message épuisé ({} s) : ce fichier n'a pas été lu, envoyez-le dans un autre message",
                     self.limits.time_budget.as_secs()
                 ),
             ));
@@ -466,16 +539,19 @@ impl<'l> StudyBuilder<'l> {
             return Err(refused(
                 name,
                 format!(
-                    "more than {} DICOM files in one message",
+                    "plus de {} fichiers DICOM dans un même message : envoyez les autres dans un autre message",
                     self.limits.max_files
                 ),
             ));
         }
         if self.total + bytes.len() as u64 > self.limits.max_total {
-            return Err(Rejection::DicomTooLarge {
-                file: name.to_string(),
-                limit: self.limits.max_total,
-            });
+            return Err(refused(
+                name,
+                format!(
+                    "les fichiers DICOM du message dépassent ensemble {} octets : envoyez celui-ci dans un autre message",
+                    self.limits.max_total
+                ),
+            ));
         }
         let Some(read) = read_instance(bytes, name, self.limits)? else {
             return Ok(None);

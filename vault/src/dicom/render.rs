@@ -121,17 +121,22 @@ pub(crate) fn decode_frame(
     let columns = int(obj, tags::COLUMNS).unwrap_or(0);
     let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     if rows <= 0 || columns <= 0 || rows.saturating_mul(columns) as u64 > limits.max_pixels {
-        return Err(format!("image of {rows} × {columns} pixels"));
+        return Err(format!(
+            "dimensions d'image impossibles : {rows} × {columns} pixels"
+        ));
     }
     if i64::from(n) >= frames || frames > i64::from(limits.max_frames) {
-        return Err(format!("no frame {} of {frames}", n + 1));
+        return Err(format!(
+            "pas d'image n° {} : le fichier en compte {frames}",
+            n + 1
+        ));
     }
     // What the decoders allocate follows these: only the formats shown here get that far.
     let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(0);
     if !matches!(samples, 1 | 3) || !matches!(bits, 8 | 16) {
         return Err(format!(
-            "{samples} samples per pixel of {bits} bits is not a format shown here"
+            "{samples} échantillon(s) par pixel sur {bits} bits : format de pixels non pris en charge"
         ));
     }
     if let Some(dicom_core::DicomValue::PixelSequence(seq)) = obj
@@ -147,15 +152,21 @@ pub(crate) fn decode_frame(
                     || i64::from(components) > samples
                 {
                     return Err(format!(
-                        "a JPEG stream of {width} × {height} pixels and {components} components in an image of {columns} × {rows} and {samples}"
+                        "image JPEG incohérente : le flux compressé annonce {width} × {height} pixels et {components} composante(s), le fichier {columns} × {rows} et {samples}"
                     ));
                 }
             }
         }
     }
     let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data_frame(n))
-        .map_err(|_| "the pixel data decoder failed on this file".to_string())?
-        .map_err(|e| format!("pixel data cannot be decoded: {e}"))?;
+        .map_err(|_| "les pixels de l'image sont corrompus : leur décodage a échoué".to_string())?
+        .map_err(|e| {
+            tracing::debug!(error = ?e, "vault: DICOM pixel data not decoded");
+            let syntax = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
+            format!(
+                "les pixels de l'image sont corrompus ou incomplets : ils ne peuvent pas être décodés (syntaxe de transfert {syntax})"
+            )
+        })?;
     let pixels = (rows * columns) as usize;
     let samples = decoded.samples_per_pixel() as usize;
     let bits = decoded.bits_allocated();
@@ -163,14 +174,16 @@ pub(crate) fn decode_frame(
     let need = pixels * samples * usize::from(bits.div_ceil(8));
     if data.len() < need {
         return Err(format!(
-            "pixel data truncated: {} bytes for a frame of {need}",
+            "fichier DICOM tronqué : les pixels décodés font {} octets, il en faut {need} pour une image",
             data.len()
         ));
     }
     let (rows, columns) = (rows as u32, columns as u32);
     if samples == 3 {
         if bits != 8 {
-            return Err(format!("colour image on {bits} bits is not supported"));
+            return Err(format!(
+                "image en couleurs sur {bits} bits : format de pixels non pris en charge"
+            ));
         }
         let planar = int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) == 1
             && !obj.meta().transfer_syntax().contains("1.2.840.10008.1.2.5")
@@ -202,7 +215,9 @@ pub(crate) fn decode_frame(
         });
     }
     if samples != 1 {
-        return Err(format!("{samples} samples per pixel is not supported"));
+        return Err(format!(
+            "{samples} échantillons par pixel : format de pixels non pris en charge"
+        ));
     }
     let stored = decoded.bits_stored().clamp(1, bits.max(1));
     let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
@@ -246,7 +261,9 @@ pub(crate) fn decode_frame(
         }
     };
     if !matches!(bits, 8 | 16 | 32) {
-        return Err(format!("{bits} bits allocated per sample is not supported"));
+        return Err(format!(
+            "{bits} bits par échantillon : format de pixels non pris en charge"
+        ));
     }
     let values: Vec<f64> = (0..pixels)
         .map(|i| raw(i) as f64 * slope + intercept)
@@ -415,11 +432,15 @@ impl Picture {
             png::ColorType::Grayscale
         });
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-        writer
-            .write_image_data(&self.pixels)
-            .map_err(|e| e.to_string())?;
-        writer.finish().map_err(|e| e.to_string())?;
+        // Only an internal fault can fail here: the patient reads a French sentence, the
+        // encoder's own words go to the log.
+        let failed = |e: png::EncodingError| {
+            tracing::warn!(error = %e, "vault: PNG encoding of a DICOM frame failed");
+            "erreur interne : l'image n'a pas pu être préparée pour l'affichage".to_string()
+        };
+        let mut writer = encoder.write_header().map_err(failed)?;
+        writer.write_image_data(&self.pixels).map_err(failed)?;
+        writer.finish().map_err(failed)?;
         Ok(out)
     }
 }
@@ -473,7 +494,13 @@ pub fn render_png(
     max_side: u32,
     limits: &DicomLimits,
 ) -> Result<Vec<u8>, String> {
-    let obj = super::parse(file, name, limits).map_err(|r| r.to_string())?;
+    let obj = super::parse(file, name, limits).map_err(|r| match r {
+        crate::Rejection::DicomRefused { detail, .. } => detail,
+        crate::Rejection::DicomTooLarge { limit, .. } => {
+            format!("fichier trop volumineux (plus de {limit} octets)")
+        }
+        other => other.to_string(),
+    })?;
     picture(&obj, n, preset, limits)?.fit(max_side).png()
 }
 

@@ -13,6 +13,8 @@ use dicom_dictionary_std::StandardDataDictionary;
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
+const TRUNCATED_HEADER: &str = "fichier DICOM tronqué au milieu de l'en-tête d'un élément";
+
 /// Where the data set of a file starts and how it is encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
@@ -102,7 +104,7 @@ fn known_vr(vr: &[u8]) -> bool {
 /// Checks a file (starting at `DICM`, after the preamble) and gives its layout.
 pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
     if file.get(..4) != Some(b"DICM") {
-        return Err("no DICM prefix: not a DICOM Part 10 file".into());
+        return Err("ce n'est pas un fichier DICOM (pas de marque « DICM »)".into());
     }
     // The file meta group: explicit VR little endian, group 0002 only (PS3.10 §7.1).
     let mut pos = 4;
@@ -113,17 +115,21 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
     let mut group_end = None;
     loop {
         let (Some(group), Some(element)) = (u16_at(file, pos), u16_at(file, pos + 2)) else {
-            return Err(format!("truncated file meta information at byte {pos}"));
+            return Err(format!(
+                "fichier DICOM tronqué : l'en-tête du fichier (groupe 0002) s'arrête à l'octet {pos}"
+            ));
         };
         if group != 0x0002 {
             break;
         }
         let vr = file
             .get(pos + 4..pos + 6)
-            .ok_or_else(|| format!("truncated file meta information at byte {pos}"))?;
+            .ok_or_else(|| {
+                format!("fichier DICOM tronqué : l'en-tête du fichier (groupe 0002) s'arrête à l'octet {pos}")
+            })?;
         if !known_vr(vr) {
             return Err(format!(
-                "invalid value representation in the file meta information at byte {pos}"
+                "type de valeur (VR) invalide dans l'en-tête du fichier (groupe 0002), à l'octet {pos}"
             ));
         }
         let (len, header) = if long_vr(vr) {
@@ -131,13 +137,22 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
         } else {
             (u16_at(file, pos + 6).map(u32::from), 8)
         };
-        let len = len.ok_or_else(|| format!("truncated file meta information at byte {pos}"))?;
+        let len = len.ok_or_else(|| {
+            format!("fichier DICOM tronqué : l'en-tête du fichier (groupe 0002) s'arrête à l'octet {pos}")
+        })?;
         let start = pos + header;
         let end = start
             .checked_add(len as usize)
             .filter(|end| len != UNDEFINED && *end <= file.len())
             .ok_or_else(|| {
-                format!("file meta element (0002,{element:04X}) declares {len} bytes beyond the end of the file")
+                if len == UNDEFINED {
+                    format!("longueur indéfinie sur l'élément (0002,{element:04X}) de l'en-tête du fichier, qui doit en avoir une")
+                } else {
+                    format!(
+                        "fichier DICOM tronqué : l'élément (0002,{element:04X}) annonce {len} octets, il en reste {}",
+                        file.len().saturating_sub(start)
+                    )
+                }
             })?;
         if element == 0x0000 && pos == 4 && len == 4 {
             group_end = u32_at(file, start).and_then(|n| end.checked_add(n as usize));
@@ -155,16 +170,21 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
     }
     if group_end.is_some_and(|end| end != pos) {
         return Err(format!(
-            "file meta group length (0002,0000) does not end where its elements do (byte {pos})"
+            "la longueur de l'en-tête du fichier (0002,0000) ne correspond pas à ses éléments, qui finissent à l'octet {pos}"
         ));
     }
     let transfer_syntax =
-        transfer_syntax.ok_or("no transfer syntax (0002,0010) in the file meta information")?;
+        transfer_syntax.ok_or("pas de syntaxe de transfert (0002,0010) dans l'en-tête du fichier : son codage est inconnu")?;
     if transfer_syntax == DEFLATED {
-        return Err("deflated data set (1.2.840.10008.1.2.1.99) is not supported".into());
+        return Err(
+            "syntaxe de transfert « deflate » (1.2.840.10008.1.2.1.99) non prise en charge".into(),
+        );
     }
     if transfer_syntax == EXPLICIT_BE {
-        return Err("explicit VR big endian (retired) is not supported".into());
+        return Err(
+            "syntaxe de transfert « big endian » (1.2.840.10008.1.2.2, retirée du standard) non prise en charge"
+                .into(),
+        );
     }
     let layout = Layout {
         data_set: pos,
@@ -172,7 +192,7 @@ pub(crate) fn check(file: &[u8], max_depth: usize) -> Result<Layout, String> {
         transfer_syntax,
     };
     walk(&file[pos..], layout.explicit, max_depth)
-        .map_err(|(at, why)| format!("{why} (byte {})", at + pos))?;
+        .map_err(|(at, why)| format!("{why} (octet {})", at + pos))?;
     Ok(layout)
 }
 
@@ -212,7 +232,7 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                 Some(end) if end < pos => {
                     return Err((
                         pos,
-                        "element overruns the item or sequence holding it".into(),
+                        "un élément déborde de l'item ou de la séquence qui le contient".into(),
                     ))
                 }
                 _ => break,
@@ -221,25 +241,38 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
         let limit = stack.iter().rev().find_map(|o| o.end).unwrap_or(data.len());
         if pos == data.len() {
             if !stack.is_empty() {
-                return Err((pos, "truncated: a sequence or item is not closed".into()));
+                return Err((
+                    pos,
+                    "fichier DICOM tronqué : une séquence ou un item n'est pas refermé".into(),
+                ));
             }
             return Ok(());
         }
         let explicit_here = stack.last().map_or(explicit, |o| o.explicit);
         let (Some(group), Some(element)) = (u16_at(data, pos), u16_at(data, pos + 2)) else {
-            return Err((pos, "truncated element header".into()));
+            return Err((
+                pos,
+                "fichier DICOM tronqué au milieu de l'en-tête d'un élément".into(),
+            ));
         };
         if group == 0xFFFE {
-            let len = u32_at(data, pos + 4).ok_or((pos, "truncated item header".to_string()))?;
+            let len = u32_at(data, pos + 4).ok_or((
+                pos,
+                "fichier DICOM tronqué au milieu de l'en-tête d'un item".to_string(),
+            ))?;
             pos += 8;
             let parent = stack.last().map(|o| o.kind);
             match element {
                 0xE000 if parent == Some(Kind::Fragments) => {
-                    if len == UNDEFINED || pos + len as usize > limit {
+                    if len == UNDEFINED {
+                        return Err((pos, "fragment de pixels de longueur indéfinie".to_string()));
+                    }
+                    if pos + len as usize > limit {
                         return Err((
                             pos,
                             format!(
-                                "pixel data fragment of {len} bytes beyond the end of the file"
+                                "fichier DICOM tronqué : un fragment de pixels annonce {len} octets, il en reste {}",
+                                limit.saturating_sub(pos)
                             ),
                         ));
                     }
@@ -251,7 +284,10 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                     } else if pos + len as usize > limit {
                         return Err((
                             pos,
-                            format!("item of {len} bytes beyond the end of the file"),
+                            format!(
+                                "fichier DICOM tronqué : un item de séquence annonce {len} octets, il en reste {}",
+                                limit.saturating_sub(pos)
+                            ),
                         ));
                     } else {
                         Some(pos + len as usize)
@@ -286,7 +322,12 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                 {
                     stack.pop();
                 }
-                _ => return Err((pos - 8, format!("unexpected item tag (FFFE,{element:04X})"))),
+                _ => {
+                    return Err((
+                        pos - 8,
+                        format!("marque d'item (FFFE,{element:04X}) inattendue à cet endroit"),
+                    ))
+                }
             }
         } else {
             let tag = Tag(group, element);
@@ -294,25 +335,24 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                 let vr: [u8; 2] = data
                     .get(pos + 4..pos + 6)
                     .and_then(|v| v.try_into().ok())
-                    .ok_or((pos, "truncated element header".to_string()))?;
+                    .ok_or((pos, TRUNCATED_HEADER.to_string()))?;
                 if !known_vr(&vr) {
                     return Err((
                         pos,
-                        format!("invalid value representation for ({group:04X},{element:04X})"),
+                        format!(
+                            "type de valeur (VR) invalide pour l'élément ({group:04X},{element:04X})"
+                        ),
                     ));
                 }
                 if long_vr(&vr) {
-                    let len = u32_at(data, pos + 8)
-                        .ok_or((pos, "truncated element header".to_string()))?;
+                    let len = u32_at(data, pos + 8).ok_or((pos, TRUNCATED_HEADER.to_string()))?;
                     (Some(vr), len, 12)
                 } else {
-                    let len = u16_at(data, pos + 6)
-                        .ok_or((pos, "truncated element header".to_string()))?;
+                    let len = u16_at(data, pos + 6).ok_or((pos, TRUNCATED_HEADER.to_string()))?;
                     (Some(vr), u32::from(len), 8)
                 }
             } else {
-                let len =
-                    u32_at(data, pos + 4).ok_or((pos, "truncated element header".to_string()))?;
+                let len = u32_at(data, pos + 4).ok_or((pos, TRUNCATED_HEADER.to_string()))?;
                 (None, len, 8)
             };
             let at = pos;
@@ -329,7 +369,7 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                         (Kind::Fragments, explicit_here)
                     }
                     _ => {
-                        return Err((at, format!("undefined length on ({group:04X},{element:04X}), which is not a sequence")))
+                        return Err((at, format!("longueur indéfinie sur l'élément ({group:04X},{element:04X}), qui n'est pas une séquence")))
                     }
                 };
                 stack.push(Open {
@@ -345,7 +385,7 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
                         (
                             at,
                             format!(
-                                "truncated or hostile: ({group:04X},{element:04X}) declares {len} bytes, more than the {} left",
+                                "fichier DICOM tronqué : l'élément ({group:04X},{element:04X}) annonce {len} octets, il en reste {}",
                                 limit.saturating_sub(pos)
                             ),
                         )
@@ -362,7 +402,10 @@ fn walk(data: &[u8], explicit: bool, max_depth: usize) -> Result<(), (usize, Str
             }
         }
         if stack.len() > max_depth * 2 {
-            return Err((pos, format!("sequences nested more than {max_depth} deep")));
+            return Err((
+                pos,
+                format!("séquences imbriquées sur plus de {max_depth} niveaux"),
+            ));
         }
     }
 }
@@ -415,7 +458,10 @@ mod tests {
         f.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         f.extend_from_slice(&[0; 16]);
         let err = check(&f, 8).unwrap_err();
-        assert!(err.contains("declares 4294967280 bytes"), "{err}");
+        assert!(
+            err.contains("l'élément (7FE0,0010) annonce 4294967280 octets, il en reste 16"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -429,7 +475,7 @@ mod tests {
             f.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         }
         let err = check(&f, 16).unwrap_err();
-        assert!(err.contains("nested more than 16"), "{err}");
+        assert!(err.contains("imbriquées sur plus de 16 niveaux"), "{err}");
     }
 
     #[test]
@@ -437,7 +483,7 @@ mod tests {
         let mut f = meta("1.2.840.10008.1.2.1");
         f.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
         let err = check(&f, 8).unwrap_err();
-        assert!(err.contains("invalid value representation"), "{err}");
+        assert!(err.contains("type de valeur (VR) invalide"), "{err}");
     }
 
     /// Found by fuzzing: a group length longer than the group made dicom-rs read explicit-VR
@@ -458,7 +504,10 @@ mod tests {
                 assert!(result.is_ok(), "{result:?}");
             } else {
                 let err = result.unwrap_err();
-                assert!(err.contains("group length (0002,0000)"), "{err}");
+                assert!(
+                    err.contains("longueur de l'en-tête du fichier (0002,0000)"),
+                    "{err}"
+                );
             }
         }
     }
@@ -470,6 +519,6 @@ mod tests {
             0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
         ]);
         let err = check(&f, 16).unwrap_err();
-        assert!(err.contains("truncated"), "{err}");
+        assert!(err.contains("tronqué"), "{err}");
     }
 }

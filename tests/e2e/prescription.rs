@@ -546,3 +546,41 @@ fn a_pharmacist_records_a_dispensing_in_a_browser() {
     assert!(page.contains("Sophie Lambert"), "{page}");
     assert!(page.contains("partiellement délivrée"), "{page}");
 }
+
+#[test]
+fn a_prescription_under_another_name_is_read_and_every_problem_reported() {
+    let (hub, https, _tmp) = hub_with_known_https_port();
+    let raw = String::from_utf8(order_message(
+        &today(),
+        "10003456786",
+        "Ordonnance à corriger",
+    ))
+    .unwrap()
+    .replace(
+        "filename=\"ordonnance.json\"",
+        "filename=\"Ordonnance_Dupont (1).json\"",
+    )
+    .replace("\"quantity\":2", "\"quantity\":-1")
+    .replace("\"ins\":\"284057511204339\"", "\"nir\":\"284057511204339\"");
+    submit(&hub, MARTIN, CAMILLE.0, raw.as_bytes());
+    let patient = Web::new(&hub.ca, https);
+    patient.login(CAMILLE, "");
+    let path = message_path(&patient, "Ordonnance à corriger");
+    let mut page = String::new();
+    assert!(
+        poll(Duration::from_secs(20), Duration::from_millis(300), || {
+            page = text(&patient.get(&path).body).replace("&#39;", "'");
+            page.contains("Ordonnance : non classé")
+        }),
+        "no filing outcome on the message: {page}"
+    );
+    for expected in [
+        "3 problèmes",
+        "champ « patient.nir » inconnu",
+        "champ « patient.ins » manquant",
+        "« lines[0].quantity » (ligne 1) doit être un nombre entier de 1 à 99, trouvé « -1 »",
+        "(lue dans « Ordonnance_Dupont (1).json »)",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from {page}");
+    }
+}

@@ -206,7 +206,7 @@ fn a_lab_sends_a_dicom_study_and_the_patient_views_it_in_a_browser() {
     assert!(
         notices
             .iter()
-            .any(|m| m.contains("abime.dcm") && m.contains("truncated or hostile")),
+            .any(|m| m.contains("abime.dcm") && m.contains("tronqué")),
         "no notice names the refused file: {notices:#?}"
     );
 }

@@ -29,4 +29,5 @@ mod smtp;
 mod sso;
 mod support;
 mod vault;
+mod uploads;
 mod webmail;

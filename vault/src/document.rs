@@ -266,6 +266,9 @@ impl Document {
     /// The author as shown to people: the sender's identity, then what the document declares
     /// when that differs ("… — auteur déclaré : …").
     pub fn author_display(&self) -> String {
+        if self.source == Source::Patient {
+            return format!("{} — ajouté par le patient", self.author.display());
+        }
         match self.declared_author.as_ref().filter(|d| !d.is_empty()) {
             Some(declared) => format!(
                 "{} — auteur déclaré : {}",
@@ -289,6 +292,8 @@ pub enum Source {
     Attachment,
     /// DICOM files of one study (attached, or in an XDM archive), kept as a zip.
     Dicom,
+    /// Added by the patient from the documents page ([`crate::upload`]).
+    Patient,
 }
 
 /// A document of a patient's vault.

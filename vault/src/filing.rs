@@ -63,24 +63,24 @@ pub struct GeneratedDocument {
 }
 
 /// A document ready to be stored.
-struct NewDocument {
-    content: Vec<u8>,
-    rendering: Option<String>,
-    type_code: Option<String>,
-    class_code: Option<String>,
-    format_code: Option<String>,
-    confidentiality: Vec<String>,
-    title: String,
-    author: Author,
-    created: Option<String>,
-    service_start: Option<String>,
-    service_stop: Option<String>,
-    mime: String,
-    file_name: Option<String>,
-    source: Source,
-    masked: bool,
-    visible_to_patient: bool,
-    study: Option<dicom::Study>,
+pub(crate) struct NewDocument {
+    pub(crate) content: Vec<u8>,
+    pub(crate) rendering: Option<String>,
+    pub(crate) type_code: Option<String>,
+    pub(crate) class_code: Option<String>,
+    pub(crate) format_code: Option<String>,
+    pub(crate) confidentiality: Vec<String>,
+    pub(crate) title: String,
+    pub(crate) author: Author,
+    pub(crate) created: Option<String>,
+    pub(crate) service_start: Option<String>,
+    pub(crate) service_stop: Option<String>,
+    pub(crate) mime: String,
+    pub(crate) file_name: Option<String>,
+    pub(crate) source: Source,
+    pub(crate) masked: bool,
+    pub(crate) visible_to_patient: bool,
+    pub(crate) study: Option<dicom::Study>,
 }
 
 /// A LOINC code's shape: up to 7 digits, a hyphen, a check digit (e.g. `11502-2`).
@@ -637,7 +637,7 @@ impl Vault {
             })
     }
 
-    fn store_document_inner(
+    pub(crate) fn store_document_inner(
         &self,
         patient: &Account,
         sender: Option<&Address>,
@@ -722,6 +722,7 @@ impl Vault {
             Source::Cda => "cda",
             Source::Attachment => "attachment",
             Source::Dicom => "dicom",
+            Source::Patient => "patient",
         };
         self.store.audit(
             AuditEvent::new(

@@ -50,6 +50,7 @@ mod notify;
 pub mod report;
 pub mod rules;
 pub mod types;
+pub mod upload;
 pub mod xdm;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub use mshub_store::FilingOutcome;
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing};
 pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};
+pub use upload::{Upload, UploadRefusal};
 pub use xdm::XdmLimits;
 
 /// The vault over the hub's store and directory.

@@ -114,16 +114,6 @@ pub fn export(app: &Webmail, patient: &Account, extra: &[Extra]) -> Result<Vec<u
     Ok(bytes)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn names_cannot_escape_their_folder() {
-        assert_eq!(super::safe_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(super::safe_name("..."), "fichier");
-        assert_eq!(super::safe_name("compte rendu.pdf"), "compte rendu.pdf");
-    }
-}
-
 /// The agenda's files in the patient's export.
 pub fn agenda_files(app: &Webmail, patient: &Account) -> Vec<Extra> {
     match app.agenda.calendar_of(patient.id) {
@@ -132,5 +122,15 @@ pub fn agenda_files(app: &Webmail, patient: &Account) -> Vec<Extra> {
             tracing::warn!(error = %e, "agenda export failed");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_cannot_escape_their_folder() {
+        assert_eq!(super::safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(super::safe_name("..."), "fichier");
+        assert_eq!(super::safe_name("compte rendu.pdf"), "compte rendu.pdf");
     }
 }

@@ -36,6 +36,7 @@ mod conversations;
 mod correspondent;
 mod csrf;
 pub mod delegation;
+mod document_types;
 mod download;
 mod export;
 pub mod format;

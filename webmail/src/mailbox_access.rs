@@ -1,6 +1,9 @@
 //! A message of the space a session looks at, named by mailbox and UID in a URL: what the
 //! message pages and the reply share to refuse anything outside the space.
 
+// Helpers of the pages fail with the page that explains the failure (see `crate::frame`).
+#![allow(clippy::result_large_err)]
+
 use axum::response::Response;
 
 use mshub_store::{MailboxId, MessageMeta, Uid};

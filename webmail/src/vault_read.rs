@@ -2,6 +2,9 @@
 //! its reference, the pages' answer to a vault error, a delegate's read in the access history,
 //! and where a study is shown.
 
+// Helpers of the pages fail with the page that explains the failure (see `crate::frame`).
+#![allow(clippy::result_large_err)]
+
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -18,6 +21,11 @@ pub fn vault_error(e: VaultError) -> Response {
             StatusCode::GONE,
             "Document supprimé",
             "Ce document a été supprimé ; son contenu n'est plus conservé.",
+        ),
+        VaultError::UnknownDocumentType(code) if code.trim().is_empty() => error_page(
+            StatusCode::BAD_REQUEST,
+            "Type à choisir",
+            "Choisissez un type dans la liste avant de classer le document.",
         ),
         VaultError::UnknownDocumentType(code) => error_page(
             StatusCode::BAD_REQUEST,

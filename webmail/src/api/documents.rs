@@ -36,7 +36,9 @@ pub struct DocumentSummary {
     /// "Dr Claire MARTIN, CHU X", or what is known of the author: who filed it, then the
     /// author the document declares when that is someone else ("auteur déclaré …").
     pub author: String,
-    /// HL7 DTM as the sender gave it.
+    /// Added by the patient ("ajouté par le patient"), not sent by a professional or a system.
+    pub added_by_patient: bool,
+    /// HL7 DTM as the sender (or the patient) gave it.
     pub created: Option<String>,
     pub mime: String,
     pub size: u64,
@@ -51,6 +53,7 @@ impl From<&Document> for DocumentSummary {
             type_label: d.type_label.clone(),
             category: d.category.name(),
             author: d.author_display(),
+            added_by_patient: d.source == mshub_vault::Source::Patient,
             created: d.created.clone(),
             mime: d.mime.clone(),
             size: d.size,

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use mshub_vault::{Category, Document, DocumentId, DocumentRef, VaultError};
 
 use crate::csrf::Posted;
+use crate::document_types::{self, type_and_category};
 use crate::download::disposition;
 use crate::format::{date_fr, datetime_fr, human_size, iso_utc};
 use crate::frame::{blocking, error_page, page, see_other, App, Area, SignedIn};
@@ -47,8 +48,11 @@ pub async fn list(State(app): App, who: SignedIn) -> Response {
     }
     let content = html! {
         p class="actions" { a href="/documents/history" { "Historique des accès" } " · " a href="/documents/acces" { "Accès des professionnels" } }
+        @if who.is_owner() {
+            p { a class="button" href="/documents/ajouter" { "Ajouter un document" } }
+        }
         @if docs.is_empty() {
-            p { "Aucun document pour le moment. Les documents que vos professionnels de santé vous envoient apparaîtront ici." }
+            p { "Aucun document pour le moment. Les documents que vos professionnels de santé vous envoient apparaîtront ici ; vous pouvez aussi ajouter les vôtres." }
         }
         @for category in Category::ALL {
             @if let Some(list) = by_category.get(&category) {
@@ -89,13 +93,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<String>) -> Res
         if rendering.is_some() {
             audit_delegate_read(&app, &w, &doc, "rendering")?;
         }
-        let types: Vec<(String, String)> = app
-            .vault
-            .types()
-            .iter()
-            .map(|t| (t.code.clone(), t.label.clone()))
-            .collect();
-        Ok((doc, rendering, types))
+        Ok((doc, rendering, app.vault.types().clone()))
     })
     .await;
     let (doc, rendering, types) = match loaded {
@@ -112,7 +110,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<String>) -> Res
     let content = html! {
         p { a href="/documents" { "← Tous les documents" } }
         dl class="meta" {
-            dt { "Type" } dd { (doc.type_label) " (" (doc.category.label_fr()) ")" }
+            dt { "Type" } dd { (type_and_category(&doc.type_label, doc.category)) }
             dt { "Auteur" } dd { (doc.author_display()) }
             dt { "Reçu le" } dd { time datetime=(iso_utc(doc.filed_at)) { (datetime_fr(doc.filed_at)) } }
             dt { "Fichier" } dd { (doc.file_name.as_deref().unwrap_or("document")) " (" (doc.mime) ", " (human_size(doc.size as usize)) ")" }
@@ -149,11 +147,7 @@ pub async fn view(State(app): App, who: SignedIn, Path(id): Path<String>) -> Res
             form method="post" action={ "/documents/" (doc.reference) "/classify" } {
                 (who.csrf())
                 label for="type" { "Type du document" }
-                select id="type" name="code" {
-                    @for (code, label) in &types {
-                        option value=(code) selected[*code == doc.type_code] { (label) }
-                    }
-                }
+                (document_types::select(&types, "type", "code", &doc.type_code))
                 p { button type="submit" class="secondary" { "Classer" } }
             }
             form method="post" action={ "/documents/" (doc.reference) "/delete" } {

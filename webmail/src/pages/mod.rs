@@ -16,6 +16,7 @@ pub mod agenda;
 pub mod apps;
 pub mod assets;
 pub mod care;
+pub mod document_add;
 pub mod documents;
 pub mod events;
 pub mod imaging;
@@ -63,6 +64,12 @@ pub fn router() -> Router<Arc<Webmail>> {
         )
         .route("/documents", get(documents::list))
         .route("/documents/history", get(documents::history))
+        .route(
+            "/documents/ajouter",
+            get(document_add::show)
+                .post(document_add::submit)
+                .layer(DefaultBodyLimit::max(document_add::MAX_BODY)),
+        )
         .route("/documents/acces", get(care::show))
         .route("/documents/acces/{action}", post(care::act))
         .route("/documents/{id}", get(documents::view))

@@ -11,7 +11,7 @@ use mshub_store::{AccountId, BlobId, Store, Tree};
 use crate::hub::Hub;
 
 /// Records the parts keep under the patient's id (key prefix): removed with the space.
-const PATIENT_TREES: [Tree; 16] = [
+const PATIENT_TREES: [Tree; 19] = [
     Tree("conversation"),
     Tree("vault-care"),
     Tree("subscription-name"),
@@ -19,10 +19,13 @@ const PATIENT_TREES: [Tree; 16] = [
     Tree("vault-filed-message"),
     Tree("vault-patient-settings"),
     Tree("vault-first-access"),
+    Tree("vault-profile"),
+    Tree("vault-profile-head"),
     Tree("agenda-appointment"),
     Tree("agenda-reminder-of"),
     Tree("agenda-prevention-announced"),
     Tree("agenda-prevention-done"),
+    Tree("agenda-profile-vaccinations"),
     Tree("agenda-feed-owner"),
     Tree("catalogue-measurement"),
     Tree("catalogue-consent"),

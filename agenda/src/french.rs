@@ -34,6 +34,11 @@ pub fn date(unix: i64) -> String {
     }
 }
 
+/// "12 mai 1984": a calendar day (a birth date, a vaccination), no time zone involved.
+pub fn day(d: chrono::NaiveDate) -> String {
+    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+}
+
 /// "24 novembre 2026 à 11:05"
 pub fn datetime(unix: i64) -> String {
     match paris(unix) {

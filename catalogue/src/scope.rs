@@ -35,7 +35,7 @@ pub enum Scope {
     AgendaRead,
     /// `agenda:write`: propose appointments in the patient's agenda.
     AgendaWrite,
-    /// `profile:read`: the patient's name and birth date.
+    /// `profile:read`: the patient's name and birth date, and the medical profile.
     ProfileRead,
 }
 
@@ -59,7 +59,7 @@ impl Scope {
             Scope::AgendaRead => "Consulter vos rendez-vous".into(),
             Scope::AgendaWrite => "Ajouter des rendez-vous à votre agenda".into(),
             Scope::ProfileRead => {
-                "Connaître votre identité (nom, prénom, date de naissance)".into()
+                "Connaître votre identité (nom, prénom, date de naissance) et lire votre profil médical (antécédents, allergies, traitements, vaccinations, directives anticipées, personnes à prévenir)".into()
             }
         }
     }

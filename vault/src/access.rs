@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use mshub_directory::{fold, Profession};
 
+use crate::profile::Section;
 use crate::{Category, Result, VaultError};
 
 #[derive(Deserialize)]
@@ -16,6 +17,9 @@ struct AccessFile {
     professions: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     specialties: BTreeMap<String, RawSpecialty>,
+    /// Profession → the sections of the medical profile it reads (`"*"` for all).
+    #[serde(default)]
+    profile: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +74,8 @@ pub struct AccessMatrix {
     specialties: BTreeMap<Profession, Vec<Specialty>>,
     /// (profession, folded spelling) → index in `specialties[profession]`.
     by_name: BTreeMap<(Profession, String), usize>,
+    /// Profession → the sections of the medical profile it reads.
+    profile: BTreeMap<Profession, BTreeSet<Section>>,
 }
 
 const BUILTIN: &str = include_str!("../data/access.toml");
@@ -156,11 +162,35 @@ impl AccessMatrix {
             }
         }
 
+        let mut profile = BTreeMap::new();
+        for (name, sections) in file.profile {
+            let profession = Profession::try_from(name.as_str()).map_err(data_error)?;
+            let mut set = BTreeSet::new();
+            for s in sections {
+                if s == "*" {
+                    set.extend(Section::ALL);
+                } else {
+                    set.insert(
+                        Section::try_from(s.as_str())
+                            .map_err(|e| data_error(format!("profile of {name}: {e}")))?,
+                    );
+                }
+            }
+            profile.insert(profession, set);
+        }
+
         Ok(Self {
             allowed,
             specialties,
             by_name,
+            profile,
         })
+    }
+
+    /// The sections of a patient's medical profile `profession` reads (within a care
+    /// relationship); none for a profession the `[profile]` table leaves out.
+    pub fn profile_sections(&self, profession: Profession) -> BTreeSet<Section> {
+        self.profile.get(&profession).cloned().unwrap_or_default()
     }
 
     /// Whether `profession` may see `category`, by the profession's row alone.

@@ -148,6 +148,9 @@ pub enum VaultError {
     /// A document the patient added, refused; the reason is in French: the patient sees it.
     #[error("{0}")]
     Upload(#[from] crate::upload::UploadRefusal),
+    /// A change to the medical profile, refused; in French: the patient sees it.
+    #[error("{0}")]
+    Profile(#[from] crate::profile::ProfileRefusal),
     #[error("vault data file error: {0}")]
     Data(String),
     #[error(transparent)]

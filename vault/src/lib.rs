@@ -47,6 +47,7 @@ mod document;
 mod error;
 pub mod filing;
 mod notify;
+pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod types;
@@ -67,6 +68,7 @@ pub use document::{
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::{may_carry_documents, GeneratedDocument};
 pub use mshub_store::FilingOutcome;
+pub use profile::{MedicalProfile, ProfileChange, ProfileRefusal, ProfileVersion};
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing};
 pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};

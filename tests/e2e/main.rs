@@ -22,6 +22,7 @@ mod imap_misc;
 mod imap_sort;
 mod lifecycle;
 mod malformed;
+mod medical_profile;
 mod prescription;
 mod s3_blobs;
 mod scaleout;

@@ -90,13 +90,23 @@ pub fn export(app: &Webmail, patient: &Account, extra: &[Extra]) -> Result<Vec<u
         zip.start_file(name.as_str(), options)?;
         zip.write_all(bytes)?;
     }
+    // The medical profile, current and every version kept (JSON, UTF-8).
+    let (version, profile) = app.vault.medical_profile(patient.id)?;
+    if version > 0 {
+        let history = app.vault.profile_history(patient.id)?;
+        let json =
+            serde_json::json!({ "version": version, "profile": profile, "history": history });
+        zip.start_file("profil/profil-medical.json", options)?;
+        zip.write_all(&serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?)?;
+    }
     zip.start_file("LISEZMOI.txt", options)?;
     write!(
         zip,
         "Export de l'espace santé de {}\r\n\r\n\
          messages/  : {messages} messages, un fichier .eml par message (à ouvrir avec un logiciel de messagerie)\r\n\
          documents/ : {documents} documents, dans leur format d'origine, rangés par catégorie\r\n\
-         agenda/    : vos rendez-vous au format iCalendar (.ics), s'il y en a\r\n",
+         agenda/    : vos rendez-vous au format iCalendar (.ics), s'il y en a\r\n\
+         profil/    : votre profil médical et l'historique de ses modifications (JSON), s'il est renseigné\r\n",
         patient.kind.display_name()
     )?;
     let bytes = zip.finish()?.into_inner();

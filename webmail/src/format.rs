@@ -6,6 +6,11 @@ pub fn date_fr(unix: i64) -> String {
     mshub_agenda::french::date(unix)
 }
 
+/// "12 mai 1984": a calendar day without time (a birth date, a vaccination).
+pub fn day_fr(day: mshub_agenda::NaiveDate) -> String {
+    mshub_agenda::french::day(day)
+}
+
 /// "24 novembre 2026 à 11:05"
 pub fn datetime_fr(unix: i64) -> String {
     mshub_agenda::french::datetime(unix)

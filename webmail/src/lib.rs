@@ -207,6 +207,10 @@ pub fn router(app: Arc<Webmail>) -> Router {
             "/api/v1/patients/{ins}/emergency-access",
             axum::routing::post(api::emergency::open),
         )
+        .route(
+            "/api/v1/patients/{ins}/profile",
+            get(api::profile::for_professional),
+        )
         .route("/api/v1/documents/{id}", get(api::documents::fetch))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
@@ -219,6 +223,7 @@ pub fn router(app: Arc<Webmail>) -> Router {
             "/api/apps/v1/measurements",
             axum::routing::post(api::apps::add_measurement),
         )
+        .route("/api/apps/v1/profile", get(api::profile::for_app))
         .route("/api/apps/v1/documents", get(api::apps::documents))
         .route("/api/apps/v1/documents/{id}", get(api::apps::document))
         .route_layer(middleware::from_fn_with_state(

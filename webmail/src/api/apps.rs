@@ -53,7 +53,7 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
     r
 }
 
-fn audit(app: &Webmail, grant: &AppGrant, action: &str, subject: &str) {
+pub(crate) fn audit(app: &Webmail, grant: &AppGrant, action: &str, subject: &str) {
     let event = AuditEvent::new(grant.actor(), action, subject)
         .with_detail(mshub_catalogue::audit_detail(grant.patient, &grant.app_id));
     if let Err(e) = app.store.audit(event) {
@@ -111,7 +111,7 @@ pub async fn require_app(
     }
 }
 
-fn refused(app: &Webmail, grant: &AppGrant, needed: &str) -> Response {
+pub(crate) fn refused(app: &Webmail, grant: &AppGrant, needed: &str) -> Response {
     audit(app, grant, "app.refused", needed);
     error(
         StatusCode::FORBIDDEN,

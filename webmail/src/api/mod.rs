@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod documents;
 pub mod emergency;
+pub mod profile;
 
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};

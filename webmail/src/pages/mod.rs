@@ -22,6 +22,7 @@ pub mod events;
 pub mod imaging;
 mod lifecycle;
 pub mod login;
+pub mod medical_profile;
 pub mod messages;
 pub mod prescriptions;
 pub mod profile;
@@ -113,6 +114,16 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/apps/{id}", get(apps::detail))
         .route("/apps/{id}/revoke", post(apps::revoke))
         .route("/profile", get(profile::show))
+        .route("/profile/medical", get(medical_profile::show))
+        .route(
+            "/profile/medical/directives",
+            post(medical_profile::directives),
+        )
+        .route("/profile/medical/restore", post(medical_profile::restore))
+        .route(
+            "/profile/medical/{section}/{action}",
+            post(medical_profile::section_action),
+        )
         .route("/ordonnances", get(prescriptions::list))
         .route("/ordonnances/{id}", get(prescriptions::detail))
         .route("/ordonnances/{id}/pdf", get(prescriptions::pdf))

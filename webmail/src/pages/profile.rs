@@ -11,8 +11,20 @@ use maud::{html, Markup};
 use mshub_catalogue::{Measurement, MeasurementKind};
 use mshub_directory::AccountKind;
 
-use crate::format::{date_fr, datetime_fr, iso_utc};
+use crate::format::{date_fr, datetime_fr, day_fr, iso_utc};
 use crate::frame::{blocking, internal, page, Area, SignedIn};
+
+/// "12 mai 1984", as every page writes dates (the ISO form only when the date is impossible).
+fn birth_fr(b: &mshub_directory::BirthDate) -> String {
+    match mshub_agenda::NaiveDate::from_ymd_opt(
+        i32::from(b.year),
+        u32::from(b.month),
+        u32::from(b.day),
+    ) {
+        Some(d) => day_fr(d),
+        None => b.to_string(),
+    }
+}
 
 /// Measurements shown per kind in the table (the newest).
 const TABLE_ROWS: usize = 30;
@@ -111,10 +123,15 @@ pub async fn show(State(app): crate::frame::App, who: SignedIn) -> Response {
                 dt { "Nom" } dd { (who.space.kind.display_name()) }
                 @if let AccountKind::Patient { ins, birth_date, .. } = &who.space.kind {
                     dt { "INS" } dd { (ins.as_str()) }
-                    dt { "Date de naissance" } dd { (birth_date.to_string()) }
+                    dt { "Date de naissance" } dd { (birth_fr(birth_date)) }
                 }
-                dt { "Messagerie santé" } dd { (who.space.address) }
+                dt { "Messagerie santé" } dd class="address" { (who.space.address) }
             }
+        }
+        section aria-labelledby="h-medical" {
+            h2 id="h-medical" { "Mon profil médical" }
+            p { "Antécédents, allergies, traitements, vaccinations, directives anticipées et personnes à prévenir : ce que vous souhaitez que les professionnels qui vous soignent sachent." }
+            p { a class="button" href="/profile/medical" { "Voir et compléter mon profil médical" } }
         }
         section aria-labelledby="h-measurements" {
             h2 id="h-measurements" { "Mes mesures" }

@@ -30,6 +30,7 @@
 //!   and status.
 
 pub mod api;
+mod appointment_time;
 mod auth;
 pub mod config;
 mod conversations;

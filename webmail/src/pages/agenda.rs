@@ -2,6 +2,10 @@
 //! invitations, accept / decline (an iTIP REPLY sent through the MTA's submission path to
 //! whoever sent the invitation), the prevention calendar, and the private calendar feed a phone
 //! can subscribe to (a secret URL, renewable, served without a session).
+//!
+//! Each appointment says who created it: an organiser's invitation, the patient ("ajouté par
+//! vous": changed and deleted through the form of [`crate::pages::appointment`]), or an app
+//! ("proposé par l'application …", "à confirmer" until the patient accepts or refuses it).
 
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
@@ -10,11 +14,11 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use mshub_agenda::{Answer, Appointment, NaiveDate, PartStat, Status};
+use mshub_agenda::{AgendaError, Answer, Appointment, NaiveDate, Origin, PartStat, Status};
 use mshub_directory::AccountKind;
 
+use crate::appointment_time::{machine, when_fr};
 use crate::csrf::Posted;
-use crate::format::{date_fr, datetime_fr, iso_utc};
 use crate::frame::{blocking, error_page, internal, page, see_other, App, Area, SignedIn};
 
 /// Upcoming occurrences shown: the next year.
@@ -34,6 +38,29 @@ fn status_fr(a: &Appointment) -> &'static str {
         (Status::Proposed, _) => "Proposé par une application — à confirmer",
         (Status::Tentative, _) => "Provisoire — réponse attendue",
         (Status::Confirmed, PartStat::NeedsAction) => "Réponse attendue",
+    }
+}
+
+/// Who created an appointment that is not an organiser's invitation, and where it stands:
+/// the app by its catalogue name (its id when the catalogue no longer lists it).
+fn origin_fr(a: &Appointment, apps: &[(String, String)]) -> Option<String> {
+    match &a.origin {
+        Origin::Invitation => None,
+        Origin::Patient => Some("Rendez-vous ajouté par vous".into()),
+        Origin::App { app_id } => {
+            let name = apps
+                .iter()
+                .find(|(id, _)| id == app_id)
+                .map_or(app_id.as_str(), |(_, name)| name.as_str());
+            Some(format!(
+                "Rendez-vous proposé par l'application {name} · {}",
+                if a.status == Status::Proposed {
+                    "à confirmer"
+                } else {
+                    "confirmé par vous"
+                }
+            ))
+        }
     }
 }
 
@@ -82,10 +109,18 @@ pub async fn show(
         } else {
             None
         };
-        Ok((now, appointments, upcoming, prevention, feed))
+        // The catalogue names the apps that proposed appointments; without it, their ids do.
+        let apps: Vec<(String, String)> = app
+            .catalogue
+            .apps()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+        Ok((now, appointments, upcoming, prevention, feed, apps))
     })
     .await;
-    let (now, appointments, upcoming, prevention, feed) = match loaded {
+    let (now, appointments, upcoming, prevention, feed, apps) = match loaded {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return internal("agenda", &e),
         Err(r) => return r,
@@ -109,12 +144,20 @@ pub async fn show(
                     "declined" => "Votre refus a été envoyé à l'organisateur.",
                     "feed" => "Un nouveau lien d'abonnement a été créé ; l'ancien ne fonctionne plus.",
                     "vaccination" => "C'est noté.",
+                    "added" => "Le rendez-vous a été ajouté à votre agenda.",
+                    "changed" => "Le rendez-vous a été modifié.",
+                    "deleted" => "Le rendez-vous a été supprimé.",
+                    "proposal-accepted" => "Le rendez-vous proposé a été ajouté à votre agenda.",
+                    "proposal-declined" => "Le rendez-vous proposé a été refusé ; il n'est plus dans votre agenda.",
                     _ => "C'est fait.",
                 }
             }
         }
         section aria-labelledby="h-upcoming" {
             h2 id="h-upcoming" { "Prochains rendez-vous" }
+            @if who.is_owner() {
+                p { a class="button" href="/agenda/ajouter" { "Ajouter un rendez-vous" } }
+            }
             @if upcoming.is_empty() {
                 p { "Aucun rendez-vous à venir." }
             } @else {
@@ -122,19 +165,31 @@ pub async fn show(
                     @for o in &upcoming {
                         li {
                             strong { (o.summary) }
+                            @if o.status == Status::Proposed { " " span class="tag unread" { "à confirmer" } }
                             div class="meta" {
-                                time datetime=(iso_utc(o.start)) { (datetime_fr(o.start)) }
+                                time datetime=(machine(o.start, o.all_day)) { (when_fr(o.start, o.all_day)) }
                                 @if !o.location.is_empty() { " · " (o.location) }
                                 @if o.overridden { " · " span class="tag" { "modifié" } }
                             }
                             @if let Some(a) = by_uid(&o.uid) {
-                                div class="meta" {
-                                    @if let Some(name) = a.organizer_name.as_deref().or(a.organizer.as_deref()) {
-                                        "Organisé par " (name) " · "
-                                    }
-                                    (status_fr(a))
+                                @if !a.professional.is_empty() {
+                                    div class="meta" { "Avec " (a.professional) }
                                 }
-                                @if who.may_reply() && a.status != Status::Cancelled {
+                                div class="meta" {
+                                    @if let Some(by) = origin_fr(a, &apps) {
+                                        (by)
+                                    } @else {
+                                        @if let Some(name) = a.organizer_name.as_deref().or(a.organizer.as_deref()) {
+                                            "Organisé par " (name) " · "
+                                        }
+                                        (status_fr(a))
+                                    }
+                                }
+                                @if a.is_own() {
+                                    @if who.is_owner() {
+                                        (own_actions(&who, a))
+                                    }
+                                } @else if who.may_reply() && a.status != Status::Cancelled {
                                     div class="actions" {
                                         @if a.partstat != PartStat::Accepted {
                                             (answer_form(&who, &a.uid, "accept", "Accepter", ""))
@@ -156,7 +211,7 @@ pub async fn show(
                 h2 id="h-cancelled" { "Rendez-vous annulés" }
                 ul class="plain" {
                     @for a in cancelled {
-                        li { (a.summary) " — " (datetime_fr(a.start)) " — annulé par l'organisateur" }
+                        li { (a.summary) " — " (when_fr(a.start, a.all_day)) " — annulé par l'organisateur" }
                     }
                 }
             }
@@ -191,7 +246,7 @@ pub async fn show(
                 h2 id="h-past" { "Rendez-vous passés" }
                 ul class="plain" {
                     @for a in &past {
-                        li { (a.summary) " — " time datetime=(iso_utc(a.start)) { (date_fr(a.start)) } }
+                        li { (a.summary) " — " time datetime=(machine(a.start, a.all_day)) { (when_fr(a.start, a.all_day)) } }
                     }
                 }
             }
@@ -200,7 +255,7 @@ pub async fn show(
             section aria-labelledby="h-feed" {
                 h2 id="h-feed" { "Abonnement pour votre téléphone" }
                 p class="hint" { "Ajoutez ce lien privé comme « calendrier par abonnement » dans l'agenda de votre téléphone. Ne le partagez pas ; renouvelez-le s'il a été divulgué." }
-                p { code class="secret" { (base) "/agenda/feed/" (token) ".ics" } }
+                p class="feed-url" { code class="secret" { (base) "/agenda/feed/" (token) ".ics" } }
                 form method="post" action="/agenda/feed/renew" {
                     (who.csrf())
                     button type="submit" class="secondary" { "Renouveler le lien" }
@@ -209,6 +264,87 @@ pub async fn show(
         }
     };
     page("Agenda", Some(&who), Area::Agenda, content)
+}
+
+/// The owner's buttons on an own appointment: accept or refuse an app's proposal; change or
+/// delete the others (deleting asks for confirmation first).
+fn own_actions(who: &SignedIn, a: &Appointment) -> maud::Markup {
+    let query = serde_urlencoded::to_string([("uid", a.uid.as_str())]).unwrap_or_default();
+    html! {
+        div class="actions" {
+            @if a.status == Status::Proposed {
+                (proposal_form(who, &a.uid, "accept", "Accepter", "", &a.summary))
+                (proposal_form(who, &a.uid, "decline", "Refuser", "secondary", &a.summary))
+            } @else {
+                a class="button secondary" href={ "/agenda/modifier?" (query) } {
+                    "Modifier" span class="visually-hidden" { " : " (a.summary) }
+                }
+                a class="button secondary" href={ "/agenda/supprimer?" (query) } {
+                    "Supprimer" span class="visually-hidden" { " : " (a.summary) }
+                }
+            }
+        }
+    }
+}
+
+fn proposal_form(
+    who: &SignedIn,
+    uid: &str,
+    decision: &str,
+    label: &str,
+    class: &str,
+    summary: &str,
+) -> maud::Markup {
+    html! {
+        form method="post" action="/agenda/proposition" {
+            (who.csrf())
+            input type="hidden" name="uid" value=(uid);
+            input type="hidden" name="decision" value=(decision);
+            button type="submit" class=(class) { (label) span class="visually-hidden" { " : " (summary) } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ProposalForm {
+    uid: String,
+    decision: String,
+}
+
+/// `POST /agenda/proposition`: the owner accepts an app's proposal (it becomes an appointment
+/// like the others, reminded) or refuses it (it is removed).
+pub async fn proposal(State(app): App, Posted(who, form): Posted<ProposalForm>) -> Response {
+    if let Err(r) = who.owner_only() {
+        return r;
+    }
+    let accept = match form.decision.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => return crate::frame::not_found(),
+    };
+    let done = blocking(move || {
+        if accept {
+            app.agenda
+                .accept_proposal(&who.space, &form.uid)
+                .map(|_| ())
+        } else {
+            app.agenda.decline_proposal(&who.space, &form.uid)
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(())) if accept => see_other("/agenda?done=proposal-accepted"),
+        Ok(Ok(())) => see_other("/agenda?done=proposal-declined"),
+        Ok(Err(
+            e @ (AgendaError::Deleted(_) | AgendaError::NotProposed(_) | AgendaError::NotOwn(_)),
+        )) => error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Proposition non traitée",
+            &e.to_string(),
+        ),
+        Ok(Err(e)) => internal("agenda proposal", &e),
+        Err(r) => r,
+    }
 }
 
 fn answer_form(who: &SignedIn, uid: &str, answer: &str, label: &str, class: &str) -> maud::Markup {

@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod agenda;
+pub mod appointment;
 pub mod apps;
 pub mod assets;
 pub mod care;
@@ -107,6 +108,19 @@ pub fn router() -> Router<Arc<Webmail>> {
         .route("/settings/close", post(settings::close))
         .route("/agenda", get(agenda::show))
         .route("/agenda/respond", post(agenda::respond))
+        .route("/agenda/proposition", post(agenda::proposal))
+        .route(
+            "/agenda/ajouter",
+            get(appointment::add_form).post(appointment::add),
+        )
+        .route(
+            "/agenda/modifier",
+            get(appointment::edit_form).post(appointment::edit),
+        )
+        .route(
+            "/agenda/supprimer",
+            get(appointment::delete_form).post(appointment::delete),
+        )
         .route("/agenda/prevention", post(agenda::prevention_done))
         .route("/agenda/feed/renew", post(agenda::renew_feed))
         .route("/agenda/feed/{file}", get(agenda::feed))

@@ -222,7 +222,11 @@ pub fn router(app: Arc<Webmail>) -> Router {
     let apps = Router::new()
         .route(
             "/api/apps/v1/measurements",
-            axum::routing::post(api::apps::add_measurement),
+            axum::routing::post(api::apps::add_measurement).get(api::apps::measurements),
+        )
+        .route(
+            "/api/apps/v1/appointments",
+            get(api::apps_agenda::list).post(api::apps_agenda::propose),
         )
         .route("/api/apps/v1/profile", get(api::profile::for_app))
         .route("/api/apps/v1/documents", get(api::apps::documents))

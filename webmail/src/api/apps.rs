@@ -2,6 +2,10 @@
 //! catalogue issued for one app, one patient and the scopes the patient ticked:
 //! - `POST /api/apps/v1/measurements` (`measurements:write`): a measurement, validated by the
 //!   catalogue, added to the patient's profile;
+//! - `GET /api/apps/v1/measurements` (`measurements:read`): the profile's measurements, oldest
+//!   first, whichever app added them (without naming the other apps);
+//! - `GET` and `POST /api/apps/v1/appointments` (`agenda:read`, `agenda:write`): the agenda,
+//!   in [`crate::api::apps_agenda`];
 //! - `GET /api/apps/v1/documents` and `GET /api/apps/v1/documents/{id}`
 //!   (`documents:read:<category>` or `documents:read:all`): the patient's documents of those
 //!   categories, never a masked one. A document's `id` is its reference ([`DocumentRef`]);
@@ -30,7 +34,7 @@ use mshub_vault::{Document, DocumentRef};
 use crate::api::documents::DocumentSummary;
 use crate::Webmail;
 
-fn error(status: StatusCode, code: &str, description: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, description: &str) -> Response {
     let mut r = (
         status,
         Json(serde_json::json!({ "error": code, "error_description": description })),
@@ -131,23 +135,80 @@ pub async fn add_measurement(
     let new: NewMeasurement = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {
+            audit(&app, &grant, "app.measurement.invalid", "measurement");
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 &format!("the body is not a measurement: {e}"),
-            )
+            );
         }
     };
     let a = app.clone();
     let g = grant.clone();
     match tokio::task::spawn_blocking(move || a.catalogue.add_measurement(&g, new)).await {
         Ok(Ok(m)) => (StatusCode::CREATED, Json(m)).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.oauth_error(),
-            &e.to_string(),
-        ),
+        Ok(Err(e)) => {
+            audit(&app, &grant, "app.measurement.invalid", "measurement");
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.oauth_error(),
+                &e.to_string(),
+            )
+        }
         Err(e) => crate::api::ApiError::internal("measurement", &e).into_response(),
+    }
+}
+
+/// A measurement as an app reads it back. Which other app added it is not said: an app learns
+/// nothing of the patient's other apps (data minimisation, GDPR art. 5(1)(c)).
+#[derive(serde::Serialize)]
+struct MeasurementRead {
+    id: u64,
+    kind: &'static str,
+    value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value2: Option<f64>,
+    unit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mmol_per_l: Option<f64>,
+    at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// Whether the calling app added it.
+    by_this_app: bool,
+}
+
+/// `GET /api/apps/v1/measurements`
+pub async fn measurements(
+    State(app): State<Arc<Webmail>>,
+    Extension(grant): Extension<AppGrant>,
+) -> Response {
+    if !grant.allows(&Scope::MeasurementsRead) {
+        return refused(&app, &grant, "measurements:read");
+    }
+    let a = app.clone();
+    let patient = grant.patient;
+    match tokio::task::spawn_blocking(move || a.catalogue.measurements(patient)).await {
+        Ok(Ok(all)) => {
+            audit(&app, &grant, "app.measurement.list", "measurements");
+            let shown: Vec<MeasurementRead> = all
+                .into_iter()
+                .map(|m| MeasurementRead {
+                    id: m.id,
+                    kind: m.kind.name(),
+                    value: m.value,
+                    value2: m.value2,
+                    unit: m.unit,
+                    mmol_per_l: m.mmol_per_l,
+                    at: m.at,
+                    device: m.device,
+                    by_this_app: m.app_id == grant.app_id,
+                })
+                .collect();
+            Json(shown).into_response()
+        }
+        Ok(Err(e)) => crate::api::ApiError::internal("app measurements", &e).into_response(),
+        Err(e) => crate::api::ApiError::internal("app measurements", &e).into_response(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! refused, 404 unknown, 410 deleted, 429 (with `Retry-After`) throttled, 500 internal.
 
 pub mod apps;
+pub mod apps_agenda;
 pub mod documents;
 pub mod emergency;
 pub mod profile;

@@ -23,6 +23,7 @@ mod imap_sort;
 mod lifecycle;
 mod malformed;
 mod medical_profile;
+mod own_appointments;
 mod prescription;
 mod s3_blobs;
 mod scaleout;

@@ -372,6 +372,17 @@ impl Agenda {
 
     /// Deletes an own appointment (and its reminder): nothing of it is kept.
     pub fn delete_own(&self, patient: &Account, uid: &str) -> Result<()> {
+        self.remove_own(patient, uid, |_| Ok(()))
+    }
+
+    /// Removes an own appointment if `allowed` says so of the record as it is when removed
+    /// (checked and removed in one compare-and-swap).
+    fn remove_own(
+        &self,
+        patient: &Account,
+        uid: &str,
+        allowed: impl Fn(&Appointment) -> Result<()>,
+    ) -> Result<()> {
         if !patient.kind.is_patient() {
             return Err(AgendaError::NotAPatient(patient.address.to_string()));
         }
@@ -383,6 +394,7 @@ impl Agenda {
             if !record.appointment.is_own() {
                 return Err(AgendaError::NotOwn(uid.to_string()));
             }
+            allowed(&record.appointment)?;
             let key = record_key(patient.id, uid);
             let mut batch = Batch::new();
             batch.check(APPOINTMENTS, key.clone(), Some(raw));
@@ -407,15 +419,19 @@ impl Agenda {
 
     /// The patient declines an app's proposal: it is removed, as if never proposed.
     pub fn decline_proposal(&self, patient: &Account, uid: &str) -> Result<()> {
-        match self.appointment(patient.id, uid)? {
-            None => Err(AgendaError::Deleted(uid.to_string())),
-            Some(a) if a.status != Status::Proposed || !a.is_own() => {
+        // Checked on the record the removal swaps out: a proposal accepted meanwhile (in
+        // another tab) stays.
+        self.remove_own(patient, uid, |a| {
+            if a.status == Status::Proposed {
+                Ok(())
+            } else {
                 Err(AgendaError::NotProposed(uid.to_string()))
             }
-            // delete_own re-reads under the patient's lane; an acceptance in between makes
-            // this a deletion of the accepted appointment, which the patient asked to drop.
-            Some(_) => self.delete_own(patient, uid),
-        }
+        })
+        .map_err(|e| match e {
+            AgendaError::NotOwn(uid) => AgendaError::NotProposed(uid),
+            other => other,
+        })
     }
 }
 

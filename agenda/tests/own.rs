@@ -378,6 +378,24 @@ fn a_declined_proposal_is_removed() {
 }
 
 #[test]
+fn a_proposal_accepted_meanwhile_is_not_removed_by_a_stale_decline() {
+    let h = hub();
+    let p = h
+        .agenda
+        .propose(&h.camille, "suivi-tension", &dentist(in_a_month()))
+        .unwrap();
+    // Accepted in one tab; the other tab still shows the "Refuser" button.
+    h.agenda.accept_proposal(&h.camille, &p.uid).unwrap();
+    assert!(matches!(
+        h.agenda.decline_proposal(&h.camille, &p.uid),
+        Err(AgendaError::NotProposed(_))
+    ));
+    let kept = h.agenda.appointments(h.camille.id).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].status, Status::Confirmed);
+}
+
+#[test]
 fn proposals_need_a_valid_app_and_a_patient() {
     let h = hub();
     for bad in ["", "une appli", "x/../y"] {

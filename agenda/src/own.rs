@@ -13,7 +13,7 @@ use mshub_directory::Account;
 use mshub_store::Batch;
 
 use crate::appointments::{lane, paris_midnight, record_key, retry, Record, APPOINTMENTS};
-use crate::reply::{escape_text, fold, utc};
+use crate::reply::{dtstart_dtend, escape_text, fold, utc};
 use crate::{Agenda, AgendaError, Appointment, DaySpan, Origin, PartStat, Result, Status};
 
 /// Longest title, in characters.
@@ -147,10 +147,6 @@ fn validate(
 }
 
 /// RFC 5545 §3.3.4 DATE value.
-fn ical_date(day: NaiveDate) -> String {
-    day.format("%Y%m%d").to_string()
-}
-
 /// The VCALENDAR the agenda keeps (and publishes in the feed) for an own appointment.
 fn own_ics(a: &Appointment) -> String {
     let mut lines = vec![
@@ -162,20 +158,7 @@ fn own_ics(a: &Appointment) -> String {
         format!("SEQUENCE:{}", a.sequence),
         format!("DTSTAMP:{}", utc(a.dtstamp)),
     ];
-    match a.all_day {
-        // RFC 5545 §3.6.1: DTEND of a DATE event is the day after its last.
-        Some(span) => {
-            lines.push(format!("DTSTART;VALUE=DATE:{}", ical_date(span.first)));
-            lines.push(format!(
-                "DTEND;VALUE=DATE:{}",
-                ical_date(span.last + chrono::Days::new(1))
-            ));
-        }
-        None => {
-            lines.push(format!("DTSTART:{}", utc(a.start)));
-            lines.push(format!("DTEND:{}", utc(a.end)));
-        }
-    }
+    lines.extend(dtstart_dtend(a));
     lines.push(format!("SUMMARY:{}", escape_text(&a.summary)));
     if !a.location.is_empty() {
         lines.push(format!("LOCATION:{}", escape_text(&a.location)));

@@ -121,6 +121,24 @@ pub(crate) fn utc(unix: i64) -> String {
         .unwrap_or_else(|| "19700101T000000Z".into())
 }
 
+/// DTSTART and DTEND of `a`: dates for an all-day appointment (RFC 5545 §3.6.1: DTEND is the
+/// day after its last), UTC date-times otherwise.
+pub(crate) fn dtstart_dtend(a: &Appointment) -> [String; 2] {
+    match a.all_day {
+        Some(span) => [
+            format!("DTSTART;VALUE=DATE:{}", span.first.format("%Y%m%d")),
+            format!(
+                "DTEND;VALUE=DATE:{}",
+                (span.last + chrono::Days::new(1)).format("%Y%m%d")
+            ),
+        ],
+        None => [
+            format!("DTSTART:{}", utc(a.start)),
+            format!("DTEND:{}", utc(a.end)),
+        ],
+    }
+}
+
 /// RFC 5546 §3.2.3 REPLY: METHOD:REPLY, the event's UID and SEQUENCE, a new DTSTAMP, the
 /// ORGANIZER and exactly one ATTENDEE, the replying patient, with the PARTSTAT.
 pub fn reply_ics(a: &Appointment, patient: &Account, now: i64) -> String {
@@ -133,9 +151,8 @@ pub fn reply_ics(a: &Appointment, patient: &Account, now: i64) -> String {
         format!("UID:{}", escape_text(&a.uid)),
         format!("SEQUENCE:{}", a.sequence),
         format!("DTSTAMP:{}", utc(now)),
-        format!("DTSTART:{}", utc(a.start)),
-        format!("DTEND:{}", utc(a.end)),
     ];
+    lines.extend(dtstart_dtend(a));
     if !a.summary.is_empty() {
         lines.push(format!("SUMMARY:{}", escape_text(&a.summary)));
     }

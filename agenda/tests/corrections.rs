@@ -301,6 +301,14 @@ fn all_day_event_keeps_its_paris_days() {
     let occ = march(&h);
     assert_eq!(occ.len(), 1);
     assert_eq!(occ[0].all_day, Some(span));
+    // The organizer's software gets its dates back as dates, not UTC midnights of the 9th.
+    let reply = h
+        .agenda
+        .respond(&h.camille, "hdj@chu", Answer::Accept)
+        .unwrap();
+    let ics = String::from_utf8_lossy(&reply.message).into_owned();
+    assert!(ics.contains("DTSTART;VALUE=DATE:20270310\r\n"), "{ics}");
+    assert!(ics.contains("DTEND;VALUE=DATE:20270312\r\n"), "{ics}");
     // A timed appointment is not all-day.
     let timed = calendar(
         "REQUEST",

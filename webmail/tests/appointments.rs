@@ -1,7 +1,7 @@
 //! The patient's own appointments and the apps' agenda in process: the Agenda page's forms
 //! (add, change, delete, accept or refuse an app's proposal) driven like a browser, and the
-//! apps' API (`/api/apps/v1/appointments`, `/api/apps/v1/measurements`) called with bearer
-//! tokens the catalogue issued.
+//! apps' API (`/api/apps/v1/appointments`, `/api/apps/v1/measurements`,
+//! `/api/apps/v1/profile`) called with bearer tokens the catalogue issued.
 
 mod support;
 
@@ -711,4 +711,43 @@ async fn each_scope_opens_its_endpoint_only_and_measurements_read_back() {
         .call("GET", "/api/apps/v1/appointments", "", "not-a-token")
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn profile_read_gives_the_identity_and_the_medical_profile_and_nothing_without_the_scope() {
+    use mshub_vault::profile::{Allergy, Severity};
+    let h = hub();
+    let vault = mshub_vault::Vault::new(h.store.clone(), h.directory.clone());
+    vault
+        .change_profile(
+            &h.camille,
+            &h.camille,
+            0,
+            mshub_vault::ProfileChange::AddAllergy(Allergy {
+                substance: "Pénicilline".into(),
+                reaction: "urticaire".into(),
+                severity: Severity::Severe,
+            }),
+        )
+        .unwrap();
+    let redirect = "https://app.consultadom.example/oauth/callback";
+    let token = h.token("consultadom", &["profile:read"], redirect);
+    let (status, _, json) = h.call("GET", "/api/apps/v1/profile", "", &token).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["given_name"], "Camille");
+    assert_eq!(json["birth_date"], "1984-05-12");
+    assert_eq!(json["medical"]["version"], 1);
+    assert_eq!(json["medical"]["allergies"][0]["substance"], "Pénicilline");
+    assert_eq!(json["medical"]["allergies"][0]["severity"], "severe");
+    assert_eq!(h.audited("app.profile.read"), 1);
+
+    // The same app, granted only its documents: no profile.
+    let documents_only = h.token("consultadom", &["documents:read:comptes-rendus"], redirect);
+    let (status, challenge, e) = h
+        .call("GET", "/api/apps/v1/profile", "", &documents_only)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["error"], "insufficient_scope");
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert_eq!(h.audited("app.profile.read"), 1);
 }

@@ -30,6 +30,6 @@ mod scaleout;
 mod smtp;
 mod sso;
 mod support;
-mod vault;
 mod uploads;
+mod vault;
 mod webmail;

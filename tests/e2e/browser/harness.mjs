@@ -111,8 +111,9 @@ class Scenario {
 
 /// Runs `body(page, scenario)` in a fresh headless Chromium and exits the process with its
 /// outcome. Options: `shots` (screenshot directory), `prefix` (of screenshot names),
-/// `viewport` (default 1024×768), `passed` (printed when everything passed).
-export async function run({ shots, prefix = '', viewport = { width: 1024, height: 768 }, passed }, body) {
+/// `viewport` (default 1024×768), `device` (more browser-context options, e.g. `isMobile`,
+/// `hasTouch`, `userAgent`, to stand for a phone), `passed` (printed when everything passed).
+export async function run({ shots, prefix = '', viewport = { width: 1024, height: 768 }, device = {}, passed }, body) {
   const s = new Scenario(shots, prefix);
   const userData = await mkdtemp(join(tmpdir(), 'mshub-chromium-'));
   await mkdir(shots, { recursive: true });
@@ -138,6 +139,7 @@ export async function run({ shots, prefix = '', viewport = { width: 1024, height
       ignoreHTTPSErrors: true,
       locale: 'fr-FR',
       viewport,
+      ...device,
     });
     context.setDefaultTimeout(30_000);
     context.setDefaultNavigationTimeout(30_000);

@@ -24,6 +24,7 @@ mod lifecycle;
 mod malformed;
 mod medical_profile;
 mod own_appointments;
+mod phone;
 mod prescription;
 mod s3_blobs;
 mod scaleout;

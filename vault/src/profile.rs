@@ -368,7 +368,7 @@ fn text_field(
 }
 
 fn past_date(date: NaiveDate, today: NaiveDate) -> std::result::Result<NaiveDate, ProfileRefusal> {
-    let shown = date.format("%d/%m/%Y").to_string();
+    let shown = mshub_agenda::french::day(date);
     if date > today {
         return Err(ProfileRefusal::FutureDate(shown));
     }
@@ -457,7 +457,7 @@ fn apply(
             let date = past_date(v.date, today)?;
             let said = format!(
                 "Vaccination ajoutée : {vaccine} le {}",
-                date.format("%d/%m/%Y")
+                mshub_agenda::french::day(date)
             );
             profile.vaccinations.push(Vaccination { vaccine, date });
             said
@@ -501,7 +501,7 @@ fn apply(
                     format!(
                         "Vaccination supprimée : {} du {}",
                         v.vaccine,
-                        v.date.format("%d/%m/%Y")
+                        mshub_agenda::french::day(v.date)
                     )
                 }
                 Section::Contacts => {
@@ -796,7 +796,7 @@ mod tests {
                 }),
                 today()
             ),
-            Err(ProfileRefusal::FutureDate("01/01/2027".into()))
+            Err(ProfileRefusal::FutureDate("1 janvier 2027".into()))
         );
         assert!(matches!(
             apply(

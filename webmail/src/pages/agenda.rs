@@ -19,6 +19,7 @@ use mshub_directory::AccountKind;
 
 use crate::appointment_time::{machine, when_fr};
 use crate::csrf::Posted;
+use crate::format::day_fr;
 use crate::frame::{blocking, error_page, internal, page, see_other, App, Area, SignedIn};
 
 /// Upcoming occurrences shown: the next year.
@@ -227,7 +228,7 @@ pub async fn show(
                             strong { (r.label) }
                             div class="meta" {
                                 @if r.overdue { span class="tag unread" { "En retard" } " " }
-                                "À faire à partir du " (r.due.format("%d/%m/%Y"))
+                                "À faire à partir du " (day_fr(r.due))
                             }
                             @if who.is_owner() {
                                 form method="post" action="/agenda/prevention" class="actions" {

@@ -58,7 +58,7 @@ fn form(
             (document_types::select(types, "type", "type", &e.type_code))
             label for="titre" { "Titre" }
             input type="text" id="titre" name="title" maxlength="200" value=(e.title)
-                placeholder="Par exemple : Compte rendu de l'échographie";
+                placeholder="Ex. : échographie";
             label for="date" { "Date du document (facultatif)" }
             input type="date" id="date" name="date" max=(today) min="1900-01-01" value=(e.date);
             p {

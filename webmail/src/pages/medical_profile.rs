@@ -94,6 +94,18 @@ impl Flash<'_> {
     }
 }
 
+/// The refusal of a form of `section`, shown at that form's section (a phone's screen away
+/// from the top of the page).
+fn section_error(flash: &Flash<'_>, section: Section) -> Markup {
+    html! {
+        @if let (Some(e), Some(s)) = (&flash.error, flash.section) {
+            @if s == section {
+                p class="error" role="alert" id="profil-erreur" { (e) }
+            }
+        }
+    }
+}
+
 fn version_field(version: u64) -> Markup {
     html! { input type="hidden" name="version" value=(version); }
 }
@@ -129,11 +141,12 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
     html! {
         p { a href="/profile" { "← Mon profil" } }
         p { "Ces informations aident les professionnels qui vous soignent. Elles sont chiffrées ; seuls les professionnels de la liste ci-dessous les lisent, chacun selon sa profession, et chaque consultation est tracée." }
-        @if let Some(e) = &flash.error {
+        @if let (Some(e), None) = (&flash.error, flash.section) {
             p class="error" role="alert" id="profil-erreur" { (e) }
         }
         section aria-labelledby="h-history" {
             h2 id="h-history" { (Section::History.label_fr()) }
+            (section_error(flash, Section::History))
             @if p.history.is_empty() { p { "Aucun antécédent renseigné." } }
             ul class="entries" {
                 @for (i, e) in p.history.iter().enumerate() {
@@ -164,6 +177,7 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
         }
         section aria-labelledby="h-allergies" {
             h2 id="h-allergies" { (Section::Allergies.label_fr()) }
+            (section_error(flash, Section::Allergies))
             @if p.allergies.is_empty() { p { "Aucune allergie renseignée." } }
             ul class="entries" {
                 @for (i, a) in p.allergies.iter().enumerate() {
@@ -194,6 +208,7 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
         }
         section aria-labelledby="h-treatments" {
             h2 id="h-treatments" { (Section::Treatments.label_fr()) }
+            (section_error(flash, Section::Treatments))
             @if p.treatments.is_empty() { p { "Aucun traitement renseigné." } }
             ul class="entries" {
                 @for (i, t) in p.treatments.iter().enumerate() {
@@ -220,6 +235,7 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
         }
         section aria-labelledby="h-vaccinations" {
             h2 id="h-vaccinations" { (Section::Vaccinations.label_fr()) }
+            (section_error(flash, Section::Vaccinations))
             p class="meta" { "Les rappels de vaccination de votre agenda tiennent compte des dates indiquées ici." }
             @if p.vaccinations.is_empty() { p { "Aucune vaccination renseignée." } }
             ul class="entries" {
@@ -248,6 +264,7 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
         }
         section aria-labelledby="h-directives" {
             h2 id="h-directives" { (Section::Directives.label_fr()) }
+            (section_error(flash, Section::Directives))
             @if p.directives.text.is_empty() && p.directives.document.is_none() {
                 p { "Aucune directive anticipée renseignée." }
             } @else {
@@ -278,6 +295,7 @@ fn render(who: &SignedIn, l: &Loaded, flash: &Flash<'_>) -> Markup {
         }
         section aria-labelledby="h-contacts" {
             h2 id="h-contacts" { (Section::Contacts.label_fr()) }
+            (section_error(flash, Section::Contacts))
             @if p.contacts.is_empty() { p { "Aucune personne à prévenir renseignée." } }
             ul class="entries" {
                 @for (i, c) in p.contacts.iter().enumerate() {

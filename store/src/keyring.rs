@@ -39,6 +39,14 @@ const COMPRESS_FROM: usize = 32 * 1024;
 #[derive(Clone)]
 pub struct MasterKey(Password);
 
+/// Room for the sealed form of `plain_len` bytes when it does not compress (a PDF, a photo):
+/// OpenPGP's framing and tags add well under 2 %. A buffer that starts smaller is copied as it
+/// grows (twice for a 10 MiB PDF); one that is too large for compressible text costs only
+/// address space, as untouched pages are never committed.
+fn sealed_capacity(plain_len: usize) -> usize {
+    plain_len + plain_len / 64 + 1024
+}
+
 impl MasterKey {
     /// Fewer than 32 characters is refused: the master key is not a human password but the
     /// root of every encryption at rest, and is expected to be random (`mshub demo` makes one).
@@ -187,7 +195,7 @@ impl Keyring {
             .with_policy(POLICY, None)
             .supported()
             .for_storage_encryption();
-        let mut sink = Vec::with_capacity(plain.len() / 2 + 512);
+        let mut sink = Vec::with_capacity(sealed_capacity(plain.len()));
         let message = Encryptor::for_recipients(Message::new(&mut sink), recipients)
             .build()
             .map_err(crypto)?;
@@ -208,7 +216,7 @@ impl Keyring {
     }
 
     fn seal_with_master(&self, plain: &[u8]) -> Result<Vec<u8>> {
-        let mut sink = Vec::with_capacity(plain.len() / 2 + 512);
+        let mut sink = Vec::with_capacity(sealed_capacity(plain.len()));
         let message =
             Encryptor::with_passwords(Message::new(&mut sink), Some(self.master.0.clone()))
                 .build()

@@ -565,6 +565,87 @@ impl Store {
         Ok(meta)
     }
 
+    /// Stores several messages in one mailbox, all or nothing (IMAP MULTIAPPEND, RFC 3502): the
+    /// records of all of them are committed in one batch under the mailbox's compare-and-swap,
+    /// with consecutive UIDs and one MODSEQ. On any error nothing is referenced and the blobs
+    /// already written are deleted.
+    pub fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: &[(&[u8], BTreeSet<Flag>, i64)],
+    ) -> Result<Vec<MessageMeta>> {
+        let (owner, _) = self.mailbox_required(mailbox)?;
+        let mut sealed = Vec::with_capacity(messages.len());
+        let discard = |sealed: &[SealedBlob]| {
+            for s in sealed {
+                let _ = self.blobs.delete(s.id);
+            }
+        };
+        for (raw, _, _) in messages {
+            match self
+                .keyring
+                .seal(owner.account, raw)
+                .and_then(|s| self.place_sealed(s))
+            {
+                Ok(s) => sealed.push(s),
+                Err(e) => {
+                    discard(&sealed);
+                    return Err(e);
+                }
+            }
+        }
+        let committed = self.retry(mailbox.0, || {
+            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let modseq = ModSeq(mb.highest_modseq.0 + 1);
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
+            let mut metas = Vec::with_capacity(messages.len());
+            for ((bytes, flags, internal_date), blob) in messages.iter().zip(&sealed) {
+                let meta = MessageMeta {
+                    uid: mb.uid_next,
+                    blob: blob.id,
+                    flags: flags.clone(),
+                    internal_date: *internal_date,
+                    size: bytes.len() as u64,
+                    modseq,
+                };
+                mb.uid_next = Uid(mb
+                    .uid_next
+                    .0
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
+                mb.exists += 1;
+                mb.size += meta.size;
+                batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
+                batch.put(BY_MODSEQ, modseq_key(mailbox, modseq, meta.uid), Vec::new());
+                blob.add_to(&mut batch);
+                metas.push(meta);
+            }
+            mb.highest_modseq = modseq;
+            batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
+            Ok((batch, metas))
+        });
+        let metas = match committed {
+            Ok(metas) => metas,
+            Err(e) => {
+                discard(&sealed);
+                return Err(e);
+            }
+        };
+        for (meta, (raw, _, _)) in metas.iter().zip(messages) {
+            self.plain.put(owner.account, meta.blob, raw);
+            self.events.publish(Change {
+                account: owner.account,
+                mailbox,
+                kind: ChangeKind::Appended {
+                    uid: meta.uid,
+                    modseq: meta.modseq,
+                },
+            });
+        }
+        Ok(metas)
+    }
+
     /// Commits the message record (and an inline blob) under the mailbox's compare-and-swap.
     fn insert_message(
         &self,
@@ -1103,6 +1184,42 @@ mod tests {
             store.mailbox(BOB, "INBOX").unwrap().is_none(),
             "names are per account"
         );
+    }
+
+    /// IMAP MULTIAPPEND (RFC 3502): one commit, consecutive UIDs, one MODSEQ, the counters and
+    /// the contents of every message; into a missing mailbox nothing at all.
+    #[test]
+    fn append_many_commits_all_messages_at_once() {
+        let (_dir, store) = open();
+        let before = inbox(&store);
+        let (one, two) = (raw(1), raw(2));
+        let metas = store
+            .append_many(
+                before.id,
+                &[
+                    (&one, flags(&[Flag::Seen]), 1_700_000_001),
+                    (&two, BTreeSet::new(), 1_700_000_002),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            metas.iter().map(|m| m.uid.get()).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(metas[0].modseq, metas[1].modseq);
+        assert!(metas[0].modseq > before.highest_modseq);
+        let after = inbox(&store);
+        assert_eq!((after.exists, after.uid_next.get()), (2, 3));
+        assert_eq!(after.highest_modseq, metas[0].modseq);
+        assert_eq!(after.size, (one.len() + two.len()) as u64);
+        assert_eq!(store.read_message(before.id, metas[1].uid).unwrap(), two);
+        assert_eq!(
+            store.messages(before.id).unwrap()[0].flags,
+            flags(&[Flag::Seen])
+        );
+        assert!(store
+            .append_many(MailboxId(999), &[(&one, BTreeSet::new(), 0)])
+            .is_err());
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //!
 //! Beyond the base protocol: IDLE (woken by the store's change events), UIDPLUS, MOVE,
 //! UNSELECT, LITERAL+, SPECIAL-USE, CONDSTORE and QRESYNC (on the store's MODSEQs and
-//! expunge records), ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, APPENDLIMIT, ENABLE, ID,
-//! NAMESPACE; modified UTF-7 mailbox names for IMAP4rev1 clients.
+//! expunge records), ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, APPENDLIMIT, MULTIAPPEND (several
+//! messages in one atomic APPEND), CATENATE (messages made of TEXT literals and IMAP URLs of the
+//! user's own messages), ENABLE, ID, NAMESPACE; modified UTF-7 mailbox names for IMAP4rev1
+//! clients.
 //!
 //! Invariants:
 //! - no credentials before TLS: LOGINDISABLED and no AUTH= until STARTTLS or on the TLS port;
@@ -43,6 +45,11 @@ pub use server::Listeners;
 
 /// RFC 7889 APPENDLIMIT: the largest message APPEND accepts (20 MiB).
 pub const APPEND_LIMIT: u64 = 20 * 1024 * 1024;
+
+/// The most one APPEND may carry in all, its messages together (RFC 3502 MULTIAPPEND, each
+/// message within [`APPEND_LIMIT`], at most [`codec::MAX_APPEND_MESSAGES`] of them): a command
+/// is held in memory until it is complete.
+pub const APPEND_MAX_TOTAL: u64 = 64 * 1024 * 1024;
 
 /// The IMAP part of the configuration tree (`[imap]` in `mshub.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -122,12 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Command::Close => self.close(&tag, true),
             Command::Unselect => self.close(&tag, false),
             Command::Expunge { uids } => self.expunge(&tag, uids.as_ref()),
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.append(&tag, &mailbox, flags, date, &message),
+            Command::Append { mailbox, messages } => self.append(&tag, &mailbox, messages),
             Command::Fetch {
                 set,
                 mut items,
@@ -215,16 +210,9 @@ fn decode_names(command: Command) -> Option<Command> {
             condstore,
             qresync,
         },
-        C::Append {
-            mailbox,
-            flags,
-            date,
-            message,
-        } => C::Append {
+        C::Append { mailbox, messages } => C::Append {
             mailbox: decode(&mailbox)?,
-            flags,
-            date,
-            message,
+            messages,
         },
         C::Copy {
             set,

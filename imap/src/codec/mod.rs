@@ -4,6 +4,7 @@
 //!
 //! A small hand parser: imap-codec was not available offline when this crate was written.
 
+mod append;
 mod items;
 mod lexer;
 pub mod mutf7;
@@ -15,6 +16,9 @@ use std::collections::BTreeSet;
 
 use mshub_store::Flag;
 
+pub use append::{
+    parse_imap_url, AppendData, AppendMessage, CatPart, ImapUrl, MAX_APPEND_MESSAGES,
+};
 pub use lexer::{literal_at_end, tag_of};
 pub use parser::parse_command;
 pub use sort::{SortCriterion, SortKey};
@@ -237,11 +241,10 @@ pub enum Command {
     Expunge {
         uids: Option<SeqSet>,
     },
+    /// RFC 3502 MULTIAPPEND: one message or more; RFC 4469 CATENATE: each a literal or parts.
     Append {
         mailbox: String,
-        flags: BTreeSet<Flag>,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     Fetch {
         set: SeqSet,

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use super::lexer::{atom_char, err, P, R};
 use super::*;
-use crate::date;
 
 impl P<'_> {
     /// RFC 5258 §3 and §6 `list-select-opts` (with RFC 6154 §3 SPECIAL-USE): an option this
@@ -202,33 +201,9 @@ impl P<'_> {
             "APPEND" => {
                 self.sp()?;
                 let mailbox = self.mailbox()?;
-                self.sp()?;
-                let mut flags = BTreeSet::new();
-                let mut date = None;
-                if self.peek() == Some(b'(') {
-                    flags = self.flag_list()?;
-                    self.sp()?;
-                }
-                if self.peek() == Some(b'"') {
-                    let raw = self.quoted()?;
-                    date = Some(
-                        std::str::from_utf8(&raw)
-                            .ok()
-                            .and_then(date::parse_date_time)
-                            .map_or_else(|| err("invalid APPEND date-time"), Ok)?,
-                    );
-                    self.sp()?;
-                }
-                // RFC 3516 §4.4: a literal8 (`~{n}`), binary content allowed, as BINARY is
-                // advertised.
-                self.eat(b'~');
-                let message = self.literal()?;
-                C::Append {
-                    mailbox,
-                    flags,
-                    date,
-                    message,
-                }
+                // RFC 3502 MULTIAPPEND and RFC 4469 CATENATE: see `append.rs`.
+                let messages = self.append_messages()?;
+                C::Append { mailbox, messages }
             }
             "UID" => {
                 self.sp()?;

@@ -27,7 +27,7 @@ use mshub_store::{MailboxId, StoreError, Uid};
 
 use crate::codec::{literal_at_end, parse_command, tag_of};
 use crate::message::Parsed;
-use crate::{Imap, APPEND_LIMIT};
+use crate::{Imap, APPEND_LIMIT, APPEND_MAX_TOTAL};
 
 pub(crate) use selected::Selected;
 
@@ -62,8 +62,9 @@ enum Frame {
     Command(Vec<u8>),
     /// Line over the limit after login (dropped up to its end).
     TooLong(String),
-    /// A literal over APPENDLIMIT after login (its bytes, if non-synchronising, were skipped).
-    TooBig(String),
+    /// A literal over APPENDLIMIT, or literals over `APPEND_MAX_TOTAL` in all, after login
+    /// (their bytes, if non-synchronising, were skipped): the tag and the NO's text.
+    TooBig(String, String),
 }
 
 /// Parsed messages kept by a session (decrypting and parsing is what FETCH costs).
@@ -147,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         caps.push_str(
             " ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT LITERAL+ SPECIAL-USE STATUS=SIZE \
-             CONDSTORE QRESYNC ESEARCH SEARCHRES SORT SORT=DISPLAY BINARY LIST-EXTENDED LIST-STATUS APPENDLIMIT=",
+             CONDSTORE QRESYNC ESEARCH SEARCHRES SORT SORT=DISPLAY BINARY LIST-EXTENDED LIST-STATUS MULTIAPPEND CATENATE APPENDLIMIT=",
         );
         caps.push_str(&APPEND_LIMIT.to_string());
         caps
@@ -370,7 +371,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
             let tag = tag_of(&frame);
-            if n > APPEND_LIMIT || frame.len() as u64 + n > APPEND_LIMIT + 1024 * 1024 {
+            // One literal within APPENDLIMIT; several (MULTIAPPEND, RFC 3502) within
+            // APPEND_MAX_TOTAL in all, command lines aside.
+            let over_total = frame.len() as u64 + n > APPEND_MAX_TOTAL + 1024 * 1024;
+            if n > APPEND_LIMIT || over_total {
+                let text = if n > APPEND_LIMIT {
+                    format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}")
+                } else {
+                    format!("[LIMIT] Literals larger than {APPEND_MAX_TOTAL} octets in all")
+                };
                 if non_sync {
                     // RFC 7888 §4: the client sends the bytes anyway. Skipped if they are
                     // reasonably few, else the connection is closed.
@@ -381,9 +390,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         return Err(Ended::Dropped);
                     }
                     self.read_exact_into(n as usize, false, &mut frame).await?;
-                    let _ = self.read_line().await?;
+                    self.skip_rest_of_command(n).await?;
                 }
-                return Ok(Frame::TooBig(tag));
+                return Ok(Frame::TooBig(tag, text));
             }
             if !non_sync {
                 self.continuation("Ready for literal data");
@@ -391,6 +400,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             frame.extend_from_slice(b"\r\n");
             self.read_exact_into(n as usize, true, &mut frame).await?;
+        }
+    }
+
+    /// Drops what is left of a command after a non-synchronising literal too large to keep
+    /// (`skipped` octets so far): its line, and the literals that follow it — with MULTIAPPEND
+    /// (RFC 3502) more messages may — as long as they are non-synchronising (RFC 7888 §4) and
+    /// `MAX_SKIP` is not passed. A synchronising literal is not waited for: the client gets
+    /// the NO instead of its `+` (RFC 9051 §7.5).
+    async fn skip_rest_of_command(&mut self, mut skipped: u64) -> Result<(), Ended> {
+        loop {
+            let Some(line) = self.read_line().await? else {
+                return Ok(());
+            };
+            match literal_at_end(&line) {
+                Some((n, true)) if skipped.saturating_add(n) <= MAX_SKIP => {
+                    self.read_exact_into(n as usize, false, &mut Vec::new())
+                        .await?;
+                    skipped += n;
+                }
+                Some((_, true)) => {
+                    self.tagged(&tag_of(&line), "BAD", "[LIMIT] Literal too large, closing");
+                    self.untagged("BYE Literal too large");
+                    let _ = self.flush().await;
+                    return Err(Ended::Dropped);
+                }
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -410,8 +446,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             let flow = match frame {
                 Frame::TooLong(tag) => self.bad(&tag, "Command line too long"),
-                Frame::TooBig(tag) => {
-                    let text = format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}");
+                Frame::TooBig(tag, text) => {
                     self.tagged(&tag, "NO", &text);
                     Flow::Continue
                 }

@@ -11,6 +11,7 @@ mod search;
 mod select;
 mod sort;
 mod store;
+mod thread;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,7 +35,7 @@ fn needs(c: &Command) -> Needs {
         C::Close | C::Unselect | C::Expunge { .. } | C::Fetch { .. } | C::Store { .. } => {
             Needs::Selected
         }
-        C::Copy { .. } | C::Search { .. } | C::Sort { .. } => Needs::Selected,
+        C::Copy { .. } | C::Search { .. } | C::Sort { .. } | C::Thread { .. } => Needs::Selected,
         _ => Needs::Authenticated,
     }
 }
@@ -77,6 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
                 | Command::Sort { uid: false, .. }
+                | Command::Thread { uid: false, .. }
                 | Command::Copy {
                     uid: false,
                     moving: false,
@@ -169,9 +171,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 charset,
                 key,
                 uid,
+                ret,
             } => {
                 self.condstore |= key.uses_modseq();
-                self.sort(&tag, &criteria, &charset, &key, uid)
+                self.sort(&tag, &criteria, &charset, &key, uid, ret)
+            }
+            Command::Thread {
+                algorithm,
+                charset,
+                key,
+                uid,
+            } => {
+                self.condstore |= key.uses_modseq();
+                self.thread(&tag, algorithm, &charset, &key, uid)
             }
             Command::Idle => self.idle(&tag).await,
         };

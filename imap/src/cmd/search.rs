@@ -10,7 +10,7 @@ use mshub_store::{MailboxId, MessageMeta, Uid};
 
 use super::Done;
 use crate::codec::write::sequence_set;
-use crate::codec::{SearchKey, SeqSet};
+use crate::codec::{SearchKey, SearchReturn, SeqSet};
 use crate::message::{header_lines, header_value, Parsed};
 use crate::session::{Flow, Session};
 
@@ -108,16 +108,76 @@ fn written_day(value: &str) -> Option<i64> {
 }
 
 /// RFC 7162 §3.1.5 (with RFC 4731): the highest mod-sequence of the messages an ESEARCH
-/// returns. With ALL or COUNT that is every message found; with MIN and/or MAX alone, only the
-/// message(s) MIN and MAX name. `modseqs` are those of the messages found, in mailbox order.
-fn esearch_modseq(options: &[String], modseqs: &[u64]) -> u64 {
-    let has = |o: &str| options.iter().any(|x| x == o);
-    if has("ALL") || has("COUNT") || !(has("MIN") || has("MAX")) {
-        return modseqs.iter().copied().max().unwrap_or(0);
+/// returns. With ALL or COUNT that is every message found; otherwise only the message(s) MIN
+/// and MAX name and those of the PARTIAL page (RFC 9394). `modseqs` are those of the messages
+/// found, in result order; `None` when no message is returned.
+fn esearch_modseq(ret: &SearchReturn, modseqs: &[u64]) -> Option<u64> {
+    if ret.all || ret.count {
+        return modseqs.iter().copied().max();
     }
-    let min = if has("MIN") { modseqs.first() } else { None };
-    let max = if has("MAX") { modseqs.last() } else { None };
-    min.into_iter().chain(max).copied().max().unwrap_or(0)
+    let min = if ret.min { modseqs.first() } else { None };
+    let max = if ret.max { modseqs.last() } else { None };
+    let page = ret
+        .partial
+        .map(|p| &modseqs[p.indexes(modseqs.len())])
+        .unwrap_or_default();
+    min.into_iter().chain(max).chain(page).copied().max()
+}
+
+/// The `ESEARCH` response (without `* `) of RFC 4731 §3.1, RFC 5267 §3.1 for SORT and RFC 9394
+/// §3.1 PARTIAL: `found` in result order (mailbox order for SEARCH, sort order for SORT, so
+/// that MIN and MAX are its ends and ALL keeps its order); `modseqs` theirs when the search
+/// keys named MODSEQ (RFC 7162 §3.1.5).
+pub(super) fn esearch_line(
+    tag: &str,
+    uid: bool,
+    ret: &SearchReturn,
+    found: &[u32],
+    modseqs: Option<&[u64]>,
+) -> String {
+    let mut line = format!("ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    if let (Some(min), Some(max)) = (found.first(), found.last()) {
+        if ret.min {
+            line.push_str(&format!(" MIN {min}"));
+        }
+        if ret.max {
+            line.push_str(&format!(" MAX {max}"));
+        }
+        if ret.all {
+            line.push_str(&format!(" ALL {}", sequence_set(found)));
+        }
+    }
+    if let Some(p) = ret.partial {
+        // RFC 9394 §3.1: the range as asked, then the page, NIL if the range holds nothing.
+        let page = &found[p.indexes(found.len())];
+        let set = if page.is_empty() {
+            "NIL".to_string()
+        } else {
+            sequence_set(page)
+        };
+        line.push_str(&format!(" PARTIAL ({p} {set})"));
+    }
+    if ret.count {
+        line.push_str(&format!(" COUNT {}", found.len()));
+    }
+    if let Some(highest) = modseqs.and_then(|m| esearch_modseq(ret, m)) {
+        line.push_str(&format!(" MODSEQ {highest}"));
+    }
+    line
+}
+
+/// The UIDs `SAVE` keeps (RFC 5182 §2.1), ascending: those found, or with PARTIAL the page
+/// returned (RFC 9394 §3.2). `found` in result order.
+pub(super) fn saved_uids(ret: &SearchReturn, found: &[Uid]) -> Vec<Uid> {
+    let mut saved = match ret.partial {
+        Some(p) => found[p.indexes(found.len())].to_vec(),
+        None => found.to_vec(),
+    };
+    saved.sort();
+    saved
 }
 
 struct Ctx {
@@ -248,7 +308,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         tag: &str,
         key: &SearchKey,
         uid: bool,
-        ret: Option<Vec<String>>,
+        ret: Option<SearchReturn>,
     ) -> Done {
         if self.selected.is_none() {
             return Done::no(tag, "No mailbox selected");
@@ -263,54 +323,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let found_uids: Vec<_> = matches.iter().map(|(_, m)| m.uid).collect();
         // The MODSEQ of each message found, in the same order.
         let modseqs: Vec<u64> = matches.iter().map(|(_, m)| m.modseq.0).collect();
-        let list: Vec<String> = found.iter().map(u32::to_string).collect();
-        if ret.as_ref().is_some_and(|r| r.iter().any(|o| o == "SAVE")) {
+        if let Some(r) = ret.as_ref().filter(|r| r.save) {
+            let saved = saved_uids(r, &found_uids);
             if let Some(sel) = &mut self.selected {
-                sel.saved = found_uids;
+                sel.saved = saved;
             }
         }
-        if ret
-            .as_ref()
-            .is_some_and(|r| r.iter().all(|o| o == "SAVE") && !r.is_empty())
-        {
+        if ret.as_ref().is_some_and(SearchReturn::save_only) {
             // RFC 5182 §2.4: SAVE alone answers no ESEARCH.
         } else if self.rev2 || ret.is_some() {
-            // RFC 4731: RETURN () means ALL.
-            let mut options = ret.unwrap_or_default();
-            if options.is_empty() {
-                options.push("ALL".into());
-            }
-            let mut line = format!("ESEARCH (TAG \"{tag}\")");
-            if uid {
-                line.push_str(" UID");
-            }
-            if let (Some(min), Some(max)) = (found.first(), found.last()) {
-                if options.iter().any(|o| o == "MIN") {
-                    line.push_str(&format!(" MIN {min}"));
-                }
-                if options.iter().any(|o| o == "MAX") {
-                    line.push_str(&format!(" MAX {max}"));
-                }
-                if options.iter().any(|o| o == "ALL") {
-                    line.push_str(&format!(" ALL {}", sequence_set(&found)));
-                }
-            }
-            if options.iter().any(|o| o == "COUNT") {
-                line.push_str(&format!(" COUNT {}", found.len()));
-            }
-            if key.uses_modseq() && !found.is_empty() {
-                let highest = esearch_modseq(&options, &modseqs);
-                line.push_str(&format!(" MODSEQ {highest}"));
-            }
+            // RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH, as RETURN (ALL) without RETURN.
+            let ret = ret.unwrap_or(SearchReturn {
+                all: true,
+                ..SearchReturn::default()
+            });
+            let modseqs = key.uses_modseq().then_some(&modseqs[..]);
+            let line = esearch_line(tag, uid, &ret, &found, modseqs);
             self.untagged(&line);
         } else {
             let mut line = String::from("SEARCH");
-            for n in &list {
+            for n in &found {
                 line.push(' ');
-                line.push_str(n);
+                line.push_str(&n.to_string());
             }
             // RFC 7162 §3.1.5: the highest MODSEQ of the messages found.
-            if key.uses_modseq() && !list.is_empty() {
+            if key.uses_modseq() && !found.is_empty() {
                 let highest = modseqs.iter().copied().max().unwrap_or(0);
                 line.push_str(&format!(" (MODSEQ {highest})"));
             }

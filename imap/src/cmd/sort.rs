@@ -1,6 +1,7 @@
 //! SORT and UID SORT (RFC 5256 §3, with RFC 5957 DISPLAYFROM and DISPLAYTO): the messages the
 //! search keys match (evaluated as SEARCH does), ordered by the criteria, ties broken by
-//! sequence number. Replies `* SORT`.
+//! sequence number. Replies `* SORT`, or with RETURN options `* ESEARCH` in sort order (RFC 5267
+//! §3 ESORT, with RFC 9394 PARTIAL).
 
 use std::cmp::Ordering;
 
@@ -8,8 +9,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use mail_parser::{Address, MessageParser};
 
+use super::search::{esearch_line, saved_uids};
 use super::Done;
-use crate::codec::{SearchKey, SortCriterion, SortKey};
+use crate::codec::{SearchKey, SearchReturn, SortCriterion, SortKey};
 use crate::session::{Flow, Session};
 
 /// The value one message has for one sort key.
@@ -48,6 +50,14 @@ fn strip_refwd(s: &str) -> Option<&str> {
 /// RFC 5256 §2.1: the base subject of a (decoded) subject, lower-cased for the
 /// case-insensitive comparison.
 pub(crate) fn base_subject(subject: &str) -> String {
+    base_subject_and_reply(subject).0
+}
+
+/// The base subject (RFC 5256 §2.1), and whether the subject is a reply or forward as THREAD
+/// REFERENCES step 5 has it (RFC 5256 §4): a `subj-refwd` or a "(fwd)" `subj-trailer` was
+/// removed.
+pub(crate) fn base_subject_and_reply(subject: &str) -> (String, bool) {
+    let mut reply = false;
     // (1) Blanks to single spaces.
     let mut s = subject
         .to_lowercase()
@@ -59,7 +69,10 @@ pub(crate) fn base_subject(subject: &str) -> String {
         loop {
             let t = s.trim_end();
             match t.strip_suffix("(fwd)") {
-                Some(x) => s = x.to_string(),
+                Some(x) => {
+                    s = x.to_string();
+                    reply = true;
+                }
                 None => {
                     s = t.to_string();
                     break;
@@ -74,6 +87,7 @@ pub(crate) fn base_subject(subject: &str) -> String {
                 let t = s.trim_start();
                 if let Some(rest) = strip_refwd(t) {
                     s = rest.to_string();
+                    reply = true;
                 } else if t.len() != s.len() {
                     s = t.to_string();
                 } else {
@@ -94,7 +108,7 @@ pub(crate) fn base_subject(subject: &str) -> String {
             s = s[5..s.len() - 1].to_string();
             continue;
         }
-        return s;
+        return (s, reply);
     }
 }
 
@@ -132,6 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         charset: &str,
         key: &SearchKey,
         uid: bool,
+        ret: Option<SearchReturn>,
     ) -> Done {
         if criteria.is_empty() {
             return self.bad(tag, "SORT needs at least one criterion").into();
@@ -188,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                 })
                 .collect();
-            rows.push((values, seq, meta.uid.get()));
+            rows.push((values, seq, meta.uid, meta.modseq.0));
         }
         rows.sort_by(|a, b| {
             for (i, c) in criteria.iter().enumerate() {
@@ -200,12 +215,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             a.1.cmp(&b.1)
         });
-        let mut line = String::from("SORT");
-        for (_, seq, u) in &rows {
-            line.push(' ');
-            line.push_str(&if uid { *u } else { *seq }.to_string());
+        let found: Vec<u32> = rows
+            .iter()
+            .map(|(_, seq, u, _)| if uid { u.get() } else { *seq })
+            .collect();
+        if let Some(ret) = ret {
+            // RFC 5267 §3.1: ESEARCH in sort order. SAVE (RFC 5182) keeps the messages as a
+            // set, whatever their order.
+            if ret.save {
+                let uids: Vec<_> = rows.iter().map(|(_, _, u, _)| *u).collect();
+                let saved = saved_uids(&ret, &uids);
+                if let Some(sel) = &mut self.selected {
+                    sel.saved = saved;
+                }
+            }
+            if !ret.save_only() {
+                let modseqs: Vec<u64> = rows.iter().map(|(_, _, _, m)| *m).collect();
+                let modseqs = key.uses_modseq().then_some(&modseqs[..]);
+                let line = esearch_line(tag, uid, &ret, &found, modseqs);
+                self.untagged(&line);
+            }
+        } else {
+            let mut line = String::from("SORT");
+            for n in &found {
+                line.push(' ');
+                line.push_str(&n.to_string());
+            }
+            self.untagged(&line);
         }
-        self.untagged(&line);
         Done::ok(
             tag,
             if uid {

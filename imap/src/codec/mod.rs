@@ -10,6 +10,7 @@ mod lexer;
 pub mod mutf7;
 mod parser;
 mod sort;
+mod thread;
 pub mod write;
 
 use std::collections::BTreeSet;
@@ -21,7 +22,8 @@ pub use append::{
 };
 pub use lexer::{literal_at_end, tag_of};
 pub use parser::parse_command;
-pub use sort::{SortCriterion, SortKey};
+pub use sort::{PartialRange, SearchReturn, SortCriterion, SortKey};
+pub use thread::ThreadAlgorithm;
 
 /// Nesting limit for parenthesised lists and search keys: garbage must not overflow the stack.
 pub const MAX_DEPTH: usize = 32;
@@ -272,13 +274,24 @@ pub enum Command {
     Search {
         key: SearchKey,
         uid: bool,
-        /// RFC 4731 RETURN options (MIN, MAX, COUNT, ALL); `Some` asks for ESEARCH.
-        ret: Option<Vec<String>>,
+        /// RFC 4731 RETURN options (MIN, MAX, COUNT, ALL, with RFC 5182 SAVE and RFC 9394
+        /// PARTIAL); `Some` asks for ESEARCH.
+        ret: Option<SearchReturn>,
     },
     /// RFC 5256 §3 SORT / UID SORT.
     Sort {
         criteria: Vec<SortCriterion>,
         /// Upper-cased; only UTF-8 and US-ASCII are supported (NO [BADCHARSET] otherwise).
+        charset: String,
+        key: SearchKey,
+        uid: bool,
+        /// RFC 5267 §3 ESORT: `SORT RETURN (...)`, answered by ESEARCH in sort order.
+        ret: Option<SearchReturn>,
+    },
+    /// RFC 5256 §4 THREAD / UID THREAD.
+    Thread {
+        algorithm: ThreadAlgorithm,
+        /// Upper-cased, as SORT's.
         charset: String,
         key: SearchKey,
         uid: bool,
@@ -324,6 +337,7 @@ impl Command {
             C::Copy { .. } => "COPY",
             C::Search { .. } => "SEARCH",
             C::Sort { .. } => "SORT",
+            C::Thread { .. } => "THREAD",
             C::Idle => "IDLE",
         }
     }

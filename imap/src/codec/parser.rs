@@ -215,6 +215,10 @@ impl P<'_> {
                 self.sp()?;
                 return self.sort_command(false);
             }
+            "THREAD" => {
+                self.sp()?;
+                return self.thread_command(false);
+            }
             "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => {
                 self.sp()?;
                 return self.set_command(&name, false);
@@ -347,14 +351,7 @@ impl P<'_> {
                 let mut ret = None;
                 if self.keyword().ok().as_deref() == Some("RETURN") {
                     self.sp()?;
-                    let options = self.option_list(0)?;
-                    if let Some(o) = options
-                        .iter()
-                        .find(|o| !["MIN", "MAX", "COUNT", "ALL", "SAVE"].contains(&o.as_str()))
-                    {
-                        return err(format!("unsupported SEARCH RETURN option {o}"));
-                    }
-                    ret = Some(options);
+                    ret = Some(self.search_return()?);
                     self.sp()?;
                 } else {
                     self.pos = save;
@@ -377,6 +374,7 @@ impl P<'_> {
                 }
             }
             "SORT" => return self.sort_command(uid),
+            "THREAD" => return self.thread_command(uid),
             "EXPUNGE" if uid => C::Expunge {
                 uids: Some(self.seq_set()?),
             },

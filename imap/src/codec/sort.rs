@@ -1,5 +1,6 @@
 //! SORT and UID SORT (RFC 5256 §3, with RFC 5957 DISPLAYFROM/DISPLAYTO):
-//! `SORT (criteria) charset search-keys`.
+//! `SORT [RETURN (options)] (criteria) charset search-keys`, and the RETURN options SEARCH and
+//! SORT share (RFC 4731 §3.1, RFC 5182 SAVE, RFC 5267 §3 ESORT, RFC 9394 §3.1 PARTIAL).
 
 use super::lexer::{err, P, R};
 use super::*;
@@ -25,10 +26,123 @@ pub struct SortCriterion {
     pub reverse: bool,
 }
 
+/// RFC 9394 §3.1 `partial-range`: positions in the results, 1 the first, or counted from the
+/// last (-1) when `from_end`. Kept as written (`first` may exceed `last`), as the reply echoes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    pub first: u32,
+    pub last: u32,
+    pub from_end: bool,
+}
+
+impl PartialRange {
+    /// The indexes (0-based, ascending) of the results the range names among `len`.
+    pub fn indexes(&self, len: usize) -> std::ops::Range<usize> {
+        let (lo, hi) = (
+            self.first.min(self.last) as usize,
+            self.first.max(self.last) as usize,
+        );
+        let (start, end) = if self.from_end {
+            // -hi .. -lo: from the hi-th last to the lo-th last.
+            (len.saturating_sub(hi), len.saturating_sub(lo - 1))
+        } else {
+            ((lo - 1).min(len), hi.min(len))
+        };
+        start..end.max(start)
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.from_end { "-" } else { "" };
+        write!(f, "{sign}{}:{sign}{}", self.first, self.last)
+    }
+}
+
+/// The RETURN options of SEARCH (RFC 4731 §3.1, RFC 5182 §2) and SORT (RFC 5267 §3.2), with
+/// RFC 9394 PARTIAL. `RETURN ()` is `ALL`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    pub save: bool,
+    pub partial: Option<PartialRange>,
+}
+
+impl SearchReturn {
+    /// RFC 5182 §2.4: SAVE alone answers no ESEARCH.
+    pub fn save_only(&self) -> bool {
+        self.save && !(self.min || self.max || self.all || self.count || self.partial.is_some())
+    }
+}
+
 impl P<'_> {
+    /// `RETURN (options)` after SEARCH or SORT, from `(`. An option this server does not offer
+    /// (RFC 5267 §4 UPDATE and CONTEXT: CONTEXT=SEARCH is not advertised) is BAD.
+    pub(super) fn search_return(&mut self) -> R<SearchReturn> {
+        let mut ret = SearchReturn::default();
+        self.expect(b'(')?;
+        if self.eat(b')') {
+            ret.all = true;
+            return Ok(ret);
+        }
+        loop {
+            match self.keyword()?.as_str() {
+                "MIN" => ret.min = true,
+                "MAX" => ret.max = true,
+                "ALL" => ret.all = true,
+                "COUNT" => ret.count = true,
+                "SAVE" => ret.save = true,
+                "PARTIAL" if ret.partial.is_none() => {
+                    self.sp()?;
+                    ret.partial = Some(self.partial_range()?);
+                }
+                o => return err(format!("unsupported RETURN option {o}")),
+            }
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+        }
+        // RFC 9394 §3.1: one PARTIAL or one ALL, not both.
+        if ret.all && ret.partial.is_some() {
+            return err("PARTIAL and ALL exclude each other");
+        }
+        Ok(ret)
+    }
+
+    /// RFC 9394 §4: `partial-range-first = nz-number ":" nz-number` or
+    /// `partial-range-last = "-" nz-number ":" "-" nz-number`.
+    fn partial_range(&mut self) -> R<PartialRange> {
+        let from_end = self.eat(b'-');
+        let first = self.nz_number()?;
+        self.expect(b':')?;
+        if from_end {
+            self.expect(b'-')?;
+        }
+        let last = self.nz_number()?;
+        Ok(PartialRange {
+            first,
+            last,
+            from_end,
+        })
+    }
+
     /// After `SORT `: `(criteria) charset search-keys`. The charset is returned as written
     /// (upper-cased): an unknown one is NO [BADCHARSET], not a syntax error (RFC 5256 §3).
     pub(super) fn sort_command(&mut self, uid: bool) -> R<Command> {
+        // RFC 5267 §3.2: `SORT [search-return-opts] SP sort-criteria ...`.
+        let mut ret = None;
+        if self.peek() != Some(b'(') {
+            if self.keyword()? != "RETURN" {
+                return err("expected RETURN or sort criteria");
+            }
+            self.sp()?;
+            ret = Some(self.search_return()?);
+            self.sp()?;
+        }
         self.expect(b'(')?;
         let mut criteria = Vec::new();
         let mut reverse = false;
@@ -68,6 +182,7 @@ impl P<'_> {
             charset,
             key,
             uid,
+            ret,
         })
     }
 }

@@ -14,6 +14,7 @@ mod federation;
 mod garage;
 mod imaging;
 mod imap;
+mod imap_append;
 mod imap_fetch;
 mod imap_flags;
 mod imap_interop;

@@ -21,6 +21,7 @@ mod imap_interop;
 mod imap_list;
 mod imap_misc;
 mod imap_sort;
+mod imap_thread;
 mod lifecycle;
 mod malformed;
 mod medical_profile;

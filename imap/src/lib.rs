@@ -10,8 +10,10 @@
 //!
 //! Beyond the base protocol: IDLE (woken by the store's change events), UIDPLUS, MOVE,
 //! UNSELECT, LITERAL+, SPECIAL-USE, CONDSTORE and QRESYNC (on the store's MODSEQs and
-//! expunge records), ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, APPENDLIMIT, MULTIAPPEND (several
-//! messages in one atomic APPEND), CATENATE (messages made of TEXT literals and IMAP URLs of the
+//! expunge records), ESEARCH, SEARCHRES, SORT and SORT=DISPLAY, THREAD=ORDEREDSUBJECT and
+//! THREAD=REFERENCES, ESORT, PARTIAL (paged SEARCH and SORT results), BINARY, STATUS=SIZE,
+//! APPENDLIMIT, MULTIAPPEND (several messages in one atomic APPEND), CATENATE (messages made of
+//! TEXT literals and IMAP URLs of the
 //! user's own messages), ENABLE, ID, NAMESPACE; modified UTF-7 mailbox names for IMAP4rev1
 //! clients.
 //!

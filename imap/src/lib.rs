@@ -23,7 +23,9 @@
 //!   it writes the matching untagged EXISTS / EXPUNGE (or VANISHED) / FETCH, never silently;
 //! - every refusal is an exact tagged `NO [CODE]` or `BAD`, except before login where going
 //!   over a size limit ends the connection with `* BYE [LIMIT]`; no input panics or ends the
-//!   server;
+//!   server. Every reason to refuse is one variant of [`refusal::Refusal`], and
+//!   [`refusal::Refusal::answer`] alone gives its status, response code (RFC 5530) and text:
+//!   handlers return `Done::refused(tag, Refusal::…)` and write no NO or BAD themselves;
 //! - before login a connection is cheap and short-lived: an 8 KiB command, 4 KiB literals, a
 //!   one-minute idle timeout and a per-source cap on connections not logged in (all in
 //!   [`ImapConfig`]); once logged in, the usual limits apply;
@@ -34,6 +36,7 @@ mod cmd;
 pub mod codec;
 mod date;
 pub mod message;
+pub mod refusal;
 pub mod server;
 pub mod session;
 

@@ -13,11 +13,9 @@ use mshub_store::{Flag, Uid};
 use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{parse_imap_url, AppendData, AppendMessage, CatPart};
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 use crate::{APPEND_LIMIT, APPEND_MAX_TOTAL};
-
-/// Why a message could not be put together: the tagged NO's text.
-struct Refusal(String);
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn append(&mut self, tag: &str, name: &str, messages: Vec<AppendMessage>) -> Done {
@@ -25,7 +23,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mailbox = match account.map(|a| self.imap.store.mailbox(a, name)) {
             Some(Ok(Some(m))) => m,
             Some(Ok(None)) | None => {
-                return Done::no(tag, "[TRYCREATE] No such mailbox");
+                return Done::refused(tag, Refusal::NoSuchTarget);
             }
             Some(Err(e)) => {
                 self.store_failure(tag, &e);
@@ -43,26 +41,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let bytes = match m.data {
                 AppendData::Literal(bytes) => {
                     if bytes.len() as u64 > APPEND_LIMIT {
-                        return Done::no(
+                        return Done::refused(
                             tag,
-                            format!("[LIMIT] Message larger than APPENDLIMIT={APPEND_LIMIT}"),
+                            Refusal::MessageOverLimit {
+                                limit: APPEND_LIMIT,
+                            },
                         );
                     }
                     bytes
                 }
                 AppendData::Catenate(parts) => match self.catenate(&parts) {
                     Ok(bytes) => bytes,
-                    Err(Refusal(text)) => return Done::no(tag, text),
+                    Err(refusal) => return Done::refused(tag, refusal),
                 },
             };
             if bytes.is_empty() {
-                return Done::no(tag, "[CANNOT] Empty message");
+                return Done::refused(tag, Refusal::EmptyMessage);
             }
             total += bytes.len() as u64;
             if total > APPEND_MAX_TOTAL {
-                return Done::no(
+                return Done::refused(
                     tag,
-                    format!("[LIMIT] Messages larger than {APPEND_MAX_TOTAL} octets in all"),
+                    Refusal::MessagesOverTotal {
+                        limit: APPEND_MAX_TOTAL,
+                    },
                 );
             }
             ready.push((bytes, m.flags, m.date.unwrap_or(now)));
@@ -101,9 +103,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 CatPart::Url(url) => out.extend_from_slice(&self.url_part(url)?),
             }
             if out.len() as u64 > APPEND_LIMIT {
-                return Err(Refusal(format!(
-                    "[TOOBIG] Catenated message larger than APPENDLIMIT={APPEND_LIMIT}"
-                )));
+                return Err(Refusal::CatenatedTooBig {
+                    limit: APPEND_LIMIT,
+                });
             }
         }
         Ok(out)
@@ -117,7 +119,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .filter(|c| *c != ']' && !c.is_control())
             .take(300)
             .collect();
-        let bad = |why: &str| Refusal(format!("[BADURL {shown}] {why}"));
+        let bad = |why: &'static str| Refusal::BadUrl {
+            url: shown.clone(),
+            why,
+        };
         let Some(u) = parse_imap_url(url) else {
             return Err(bad("Not a URL of this user's messages"));
         };
@@ -127,9 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(Ok(None)) | None => return Err(bad("No such mailbox")),
             Some(Err(e)) => {
                 tracing::error!(error = %e, "cannot read a mailbox for CATENATE");
-                return Err(Refusal(
-                    "[SERVERBUG] Internal error, try again later".into(),
-                ));
+                return Err(Refusal::ServerBug);
             }
         };
         if u.uid_validity.is_some_and(|v| v != mailbox.uid_validity.0) {
@@ -141,14 +144,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(None) => return Err(bad("No such message")),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a message for CATENATE");
-                return Err(Refusal(
-                    "[SERVERBUG] Internal error, try again later".into(),
-                ));
+                return Err(Refusal::ServerBug);
             }
         }
         let parsed = self.parsed(mailbox.id, uid).map_err(|e| {
             tracing::error!(error = %e, "cannot read a message for CATENATE");
-            Refusal("[SERVERBUG] Internal error, try again later".into())
+            Refusal::ServerBug
         })?;
         let bytes = match &u.section {
             None => parsed.raw.clone(),

@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use mshub_directory::{DirectoryError, Door};
 
 use super::Done;
+use crate::refusal::{Refusal, Status};
 use crate::session::{Ended, Flow, Session};
 
 /// Failed logins on one connection before it is closed (the directory also throttles).
@@ -15,19 +16,15 @@ const MAX_AUTH_FAILURES: u32 = 3;
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn starttls(&mut self, tag: &str) -> Done {
         if self.conn.tls {
-            return Done::Reply {
-                tag: tag.into(),
-                status: "BAD",
-                text: "TLS is already active".into(),
-            };
+            return Done::refused(tag, Refusal::AlreadyTls);
         }
-        self.tagged(tag, "OK", "Begin TLS negotiation now");
+        self.tagged(tag, Status::Ok, "Begin TLS negotiation now");
         Done::Flow(Flow::Stop(Ended::StartTls))
     }
 
     pub(super) async fn login(&mut self, tag: &str, user: String, password: String) -> Done {
         if !self.conn.tls {
-            return Done::no(tag, "[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS");
+            return Done::refused(tag, Refusal::LoginBeforeTls);
         }
         self.check_credentials(tag, user, password).await
     }
@@ -39,13 +36,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         initial: Option<String>,
     ) -> Done {
         if !self.conn.tls {
-            return Done::no(
-                tag,
-                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
-            );
+            return Done::refused(tag, Refusal::AuthenticateBeforeTls);
         }
         if mechanism != "PLAIN" {
-            return Done::no(tag, "[CANNOT] Unsupported mechanism (AUTH=PLAIN only)");
+            return Done::refused(tag, Refusal::MechanismUnsupported);
         }
         let response = match initial {
             Some(r) => r,
@@ -56,13 +50,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 match self.read_line().await {
                     Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
-                    Ok(None) => return bad(tag, "Authentication response too long"),
+                    Ok(None) => return Done::refused(tag, Refusal::AuthResponseTooLong),
                     Err(ended) => return Done::Flow(Flow::Stop(ended)),
                 }
             }
         };
         if response.trim() == "*" {
-            return bad(tag, "Authentication cancelled");
+            return Done::refused(tag, Refusal::AuthCancelled);
         }
         // RFC 4959: "=" is an empty initial response.
         let decoded = if response.trim() == "=" {
@@ -71,21 +65,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             base64::engine::general_purpose::STANDARD.decode(response.trim())
         };
         let Ok(decoded) = decoded else {
-            return bad(tag, "Invalid base64 in authentication response");
+            return Done::refused(tag, Refusal::AuthInvalidBase64);
         };
         let fields: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
         let [authz, user, pass] = fields.as_slice() else {
-            return bad(tag, "Invalid PLAIN message");
+            return Done::refused(tag, Refusal::AuthInvalidPlain);
         };
         let (Ok(authz), Ok(user), Ok(pass)) = (
             std::str::from_utf8(authz),
             std::str::from_utf8(user),
             std::str::from_utf8(pass),
         ) else {
-            return bad(tag, "Invalid UTF-8 in PLAIN message");
+            return Done::refused(tag, Refusal::AuthInvalidUtf8);
         };
         if !authz.is_empty() && !authz.eq_ignore_ascii_case(user) {
-            return Done::no(tag, "[AUTHORIZATIONFAILED] Cannot act as another user");
+            return Done::refused(tag, Refusal::CannotActAsAnotherUser);
         }
         self.check_credentials(tag, user.to_string(), pass.to_string())
             .await
@@ -109,46 +103,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(Err(DirectoryError::BadCredentials)) => {
                 self.auth_failures += 1;
                 if self.auth_failures >= MAX_AUTH_FAILURES {
-                    self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Invalid credentials");
+                    self.refuse(tag, &Refusal::AuthenticationFailed);
                     self.untagged("BYE Too many failed logins");
                     return Done::Flow(Flow::Stop(Ended::Dropped));
                 }
-                Done::no(tag, "[AUTHENTICATIONFAILED] Invalid credentials")
+                Done::refused(tag, Refusal::AuthenticationFailed)
             }
-            Ok(Err(DirectoryError::Throttled { retry_after_secs })) => Done::no(
-                tag,
-                format!("[UNAVAILABLE] Too many failed logins, try again in {retry_after_secs} s"),
-            ),
-            // RFC 5530 §3: UNAVAILABLE is temporary; nothing was checked, the client may retry.
-            Ok(Err(DirectoryError::Busy(_))) => Done::no(
-                tag,
-                "[UNAVAILABLE] Too many logins at once, try again in a few seconds",
-            ),
-            Ok(Err(DirectoryError::Disabled(_))) => {
-                Done::no(tag, "[CONTACTADMIN] This account is disabled")
+            Ok(Err(DirectoryError::Throttled { retry_after_secs })) => {
+                Done::refused(tag, Refusal::LoginThrottled { retry_after_secs })
             }
+            Ok(Err(DirectoryError::Busy(_))) => Done::refused(tag, Refusal::LoginBusy),
+            Ok(Err(DirectoryError::Disabled(_))) => Done::refused(tag, Refusal::AccountDisabled),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "authentication error");
-                Done::no(
-                    tag,
-                    "[UNAVAILABLE] Authentication is unavailable, try again later",
-                )
+                Done::refused(tag, Refusal::AuthenticationUnavailable)
             }
             Err(e) => {
                 tracing::error!(error = %e, "authentication task failed");
-                Done::no(
-                    tag,
-                    "[UNAVAILABLE] Authentication is unavailable, try again later",
-                )
+                Done::refused(tag, Refusal::AuthenticationUnavailable)
             }
         }
-    }
-}
-
-pub(super) fn bad(tag: &str, text: &str) -> Done {
-    Done::Reply {
-        tag: tag.into(),
-        status: "BAD",
-        text: text.into(),
     }
 }

@@ -5,6 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::SeqSet;
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -17,20 +18,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         moving: bool,
     ) -> Done {
         let Some(sel) = &self.selected else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         if moving && sel.read_only {
-            return Done::no(tag, "[READ-ONLY] The mailbox is read-only");
+            return Done::refused(tag, Refusal::ReadOnly);
         }
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,
-            Err(e) => return super::auth::bad(tag, &e),
+            Err(e) => return Done::refused(tag, e),
         };
         let from = sel.mailbox.id;
         let store = self.imap.store.clone();
         let to = match store.mailbox(sel.mailbox.account, target) {
             Ok(Some(m)) => m,
-            Ok(None) => return Done::no(tag, "[TRYCREATE] No such mailbox"),
+            Ok(None) => return Done::refused(tag, Refusal::NoSuchTarget),
             Err(e) => {
                 self.store_failure(tag, &e);
                 return Done::Flow(Flow::Continue);

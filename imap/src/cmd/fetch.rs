@@ -12,6 +12,7 @@ use crate::codec::write::{literal, nstring};
 use crate::codec::{FetchItem, SectionText, SeqSet};
 use crate::date::format_date_time;
 use crate::message::{BinaryError, Structure};
+use crate::refusal::Refusal;
 use crate::session::selected::flag_list;
 use crate::session::{Flow, Session};
 
@@ -118,11 +119,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         changed_since: Option<u64>,
     ) -> Done {
         let Some(sel) = &self.selected else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,
-            Err(e) => return super::auth::bad(tag, &e),
+            Err(e) => return Done::refused(tag, e),
         };
         let (mailbox, read_only) = (sel.mailbox.id, sel.read_only);
         let store = self.imap.store.clone();
@@ -382,10 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.untagged_bytes(&line);
         }
         if unknown_cte {
-            return Done::no(
-                tag,
-                "[UNKNOWN-CTE] A part has a transfer encoding this server cannot decode",
-            );
+            return Done::refused(tag, Refusal::UnknownCte);
         }
         Done::ok(
             tag,

@@ -5,6 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Done;
+use crate::refusal::Refusal;
 use crate::session::{Ended, Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -24,7 +25,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 if line.eq_ignore_ascii_case(b"DONE") {
                     return Done::ok(tag, "IDLE terminated");
                 }
-                return super::auth::bad(tag, "Expected DONE");
+                return Done::refused(tag, Refusal::ExpectedDone);
             }
             let selected = self.selected.as_ref().map(|s| s.mailbox.id);
             tokio::select! {

@@ -3,6 +3,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Done;
+use crate::refusal::Status;
 use crate::session::{Ended, Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -18,7 +19,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     pub(super) fn logout(&mut self, tag: &str) -> Done {
         self.untagged("BYE mshub logging out");
-        self.tagged(tag, "OK", "LOGOUT completed");
+        self.tagged(tag, Status::Ok, "LOGOUT completed");
         Done::Flow(Flow::Stop(Ended::Logout))
     }
 

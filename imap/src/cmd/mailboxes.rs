@@ -11,6 +11,7 @@ use mshub_store::{AccountId, Flag, Mailbox, Store};
 
 use super::Done;
 use crate::codec::{ListOptions, StatusItem};
+use crate::refusal::Refusal;
 use crate::session::Session;
 
 /// RFC 9051 §6.3.9: `*` matches anything, `%` anything but the hierarchy delimiter.
@@ -94,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     fn lookup(&mut self, tag: &str, name: &str) -> Result<Mailbox, Done> {
         match self.imap.store.mailbox(self.account_id(), name) {
             Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(Done::no(tag, "[NONEXISTENT] No such mailbox")),
+            Ok(None) => Err(Done::refused(tag, Refusal::NoSuchMailbox)),
             Err(e) => {
                 self.store_failure(tag, &e);
                 Err(Done::Flow(crate::session::Flow::Continue))
@@ -228,7 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn create(&mut self, tag: &str, name: &str) -> Done {
         let name = name.trim_end_matches(DELIMITER);
         if name.eq_ignore_ascii_case("INBOX") {
-            return Done::no(tag, "[ALREADYEXISTS] INBOX always exists");
+            return Done::refused(tag, Refusal::InboxExists);
         }
         let account = self.account_id();
         self.create_parents(account, name);
@@ -269,7 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .map(|all| all.iter().any(|m| m.name.starts_with(&prefix)))
             .unwrap_or(false);
         if has_children {
-            return Done::no(tag, "[HASCHILDREN] Delete the mailboxes inside it first");
+            return Done::refused(tag, Refusal::HasChildren);
         }
         if self
             .selected
@@ -305,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let to = to.trim_end_matches(DELIMITER);
         let store = self.imap.store.clone();
         if let Ok(Some(_)) = store.mailbox(mailbox.account, to) {
-            return Done::no(tag, "[ALREADYEXISTS] The new name is taken");
+            return Done::refused(tag, Refusal::NewNameTaken);
         }
         let prefix = format!("{}{DELIMITER}", mailbox.name);
         let children: Vec<Mailbox> = store
@@ -317,10 +318,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             })
             .unwrap_or_default();
         if to.starts_with(&prefix) {
-            return Done::no(tag, "[CANNOT] A mailbox cannot move inside itself");
+            return Done::refused(tag, Refusal::RenameIntoItself);
         }
         if mailbox.special_use.is_some() {
-            return Done::no(tag, "[CANNOT] Special-use mailboxes keep their names");
+            return Done::refused(tag, Refusal::SpecialUseKeepsName);
         }
         self.create_parents(mailbox.account, to);
         if let Err(e) = store.rename_mailbox(mailbox.id, to) {
@@ -362,7 +363,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mailbox = match store.mailbox(account, name) {
             Ok(Some(m)) => m,
             Ok(None) if !valid_name(name) => {
-                return Done::no(tag, "[CANNOT] Invalid mailbox name");
+                return Done::refused(tag, Refusal::InvalidMailboxName);
             }
             // RFC 9051 §6.3.7: a name without a mailbox may be subscribed (as Dovecot does).
             Ok(None) => {
@@ -380,10 +381,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return match (done, on) {
                     (true, true) => Done::ok(tag, "SUBSCRIBE completed"),
                     (true, false) => Done::ok(tag, "UNSUBSCRIBE completed"),
-                    (false, true) => {
-                        Done::no(tag, "[LIMIT] Too many subscriptions without a mailbox")
-                    }
-                    (false, false) => Done::no(tag, "[NONEXISTENT] No such mailbox"),
+                    (false, true) => Done::refused(tag, Refusal::TooManySubscriptions),
+                    (false, false) => Done::refused(tag, Refusal::NoSuchMailbox),
                 };
             }
             Err(e) => {

@@ -16,6 +16,7 @@ mod thread;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{Command, FetchItem, Tagged};
+use crate::refusal::{Refusal, Status};
 use crate::session::{Flow, Session};
 
 /// Which states a command is valid in.
@@ -51,11 +52,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         if !ok_state {
             let why = match needs(&command) {
-                Needs::NotAuthenticated => "Already authenticated",
-                Needs::Selected if self.account.is_some() => "No mailbox selected",
-                _ => "Log in first",
+                Needs::NotAuthenticated => Refusal::AlreadyAuthenticated,
+                Needs::Selected if self.account.is_some() => Refusal::NoMailboxSelected,
+                _ => Refusal::LogInFirst,
             };
-            return self.bad(&tag, why);
+            return self.refuse(&tag, &why);
         }
         let command = if self.rev2 {
             command
@@ -65,7 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // A name that is well-formed IMAP syntax but not modified UTF-7 names no
                 // mailbox: NO, not BAD (RFC 3501 §5.1.3, as Dovecot answers).
                 None => {
-                    return Done::no(&tag, "[CANNOT] Invalid modified UTF-7 mailbox name")
+                    return Done::refused(&tag, Refusal::InvalidModifiedUtf7)
                         .with_updates(self, false)
                 }
             }
@@ -116,7 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             } => {
                 if qresync.is_some() && !self.qresync {
                     // RFC 7162 §3.2.5: only after ENABLE QRESYNC.
-                    return self.bad(&tag, "QRESYNC is not enabled");
+                    return self.refuse(&tag, &Refusal::QresyncNotEnabled);
                 }
                 self.condstore |= condstore;
                 self.select(&tag, &mailbox, read_only, qresync.as_ref())
@@ -133,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 vanished,
             } => {
                 if vanished && !self.qresync {
-                    return self.bad(&tag, "QRESYNC is not enabled");
+                    return self.refuse(&tag, &Refusal::QresyncNotEnabled);
                 }
                 // RFC 7162 §3.1: these turn CONDSTORE on; CHANGEDSINCE implies MODSEQ.
                 if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
@@ -243,10 +244,14 @@ fn decode_names(command: Command) -> Option<Command> {
 
 /// What a command left to do: its tagged reply, written after the untagged updates.
 pub(crate) enum Done {
-    Reply {
+    Ok {
         tag: String,
-        status: &'static str,
         text: String,
+    },
+    /// NO or BAD, as the refusal answers.
+    Refused {
+        tag: String,
+        refusal: Refusal,
     },
     /// The command wrote everything itself (or ended the session).
     Flow(Flow),
@@ -254,18 +259,16 @@ pub(crate) enum Done {
 
 impl Done {
     pub fn ok(tag: &str, text: impl Into<String>) -> Self {
-        Done::Reply {
+        Done::Ok {
             tag: tag.into(),
-            status: "OK",
             text: text.into(),
         }
     }
 
-    pub fn no(tag: &str, text: impl Into<String>) -> Self {
-        Done::Reply {
+    pub fn refused(tag: &str, refusal: Refusal) -> Self {
+        Done::Refused {
             tag: tag.into(),
-            status: "NO",
-            text: text.into(),
+            refusal,
         }
     }
 
@@ -274,18 +277,20 @@ impl Done {
         session: &mut Session<S>,
         expunge: bool,
     ) -> Flow {
-        match self {
-            Done::Flow(flow) => flow,
-            Done::Reply { tag, status, text } => {
-                if let Err(e) = session.sync(expunge) {
-                    tracing::error!(error = %e, "cannot read the selected mailbox");
-                }
-                if status == "BAD" {
-                    return session.bad(&tag, &text);
-                }
-                session.tagged(&tag, status, &text);
+        let (tag, reply) = match self {
+            Done::Flow(flow) => return flow,
+            Done::Ok { tag, text } => (tag, Ok(text)),
+            Done::Refused { tag, refusal } => (tag, Err(refusal)),
+        };
+        if let Err(e) = session.sync(expunge) {
+            tracing::error!(error = %e, "cannot read the selected mailbox");
+        }
+        match reply {
+            Ok(text) => {
+                session.tagged(&tag, Status::Ok, &text);
                 Flow::Continue
             }
+            Err(refusal) => session.refuse(&tag, &refusal),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{SearchKey, SearchReturn, SeqSet};
 use crate::message::{header_lines, header_value, Parsed};
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -311,7 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ret: Option<SearchReturn>,
     ) -> Done {
         if self.selected.is_none() {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         }
         let Some(matches) = self.search_matches(tag, key) else {
             return Done::Flow(Flow::Continue);

@@ -7,6 +7,7 @@ use mshub_store::{Flag, ModSeq, Uid};
 use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{Qresync, SeqSet};
+use crate::refusal::Refusal;
 use crate::session::selected::{flags_responses, recent_among, RecentMode};
 use crate::session::{Flow, Selected, Session};
 
@@ -26,7 +27,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let found = account.map(|a| self.imap.store.mailbox(a, name));
         let mailbox = match found {
             Some(Ok(Some(m))) => m,
-            Some(Ok(None)) | None => return Done::no(tag, "[NONEXISTENT] No such mailbox"),
+            Some(Ok(None)) | None => return Done::refused(tag, Refusal::NoSuchMailbox),
             Some(Err(e)) => {
                 self.store_failure(tag, &e);
                 return Done::Flow(Flow::Continue);
@@ -189,18 +190,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     pub(super) fn expunge(&mut self, tag: &str, uids: Option<&SeqSet>) -> Done {
         let Some(sel) = self.selected.take() else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         if sel.read_only {
             self.selected = Some(sel);
-            return Done::no(tag, "[READ-ONLY] The mailbox is read-only");
+            return Done::refused(tag, Refusal::ReadOnly);
         }
         let only = match uids {
             Some(set) => match sel.resolve(set, true) {
                 Ok(u) => Some(u),
                 Err(e) => {
                     self.selected = Some(sel);
-                    return super::auth::bad(tag, &e);
+                    return Done::refused(tag, e);
                 }
             },
             None => None,

@@ -12,6 +12,7 @@ use mail_parser::{Address, MessageParser};
 use super::search::{esearch_line, saved_uids};
 use super::Done;
 use crate::codec::{SearchKey, SearchReturn, SortCriterion, SortKey};
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 
 /// The value one message has for one sort key.
@@ -149,13 +150,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ret: Option<SearchReturn>,
     ) -> Done {
         if criteria.is_empty() {
-            return self.bad(tag, "SORT needs at least one criterion").into();
+            return Done::refused(tag, Refusal::SortWithoutCriterion);
         }
         if charset != "UTF-8" && charset != "US-ASCII" {
-            return Done::no(tag, "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+            return Done::refused(tag, Refusal::BadCharset);
         }
         let Some(mailbox) = self.selected.as_ref().map(|s| s.mailbox.id) else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         let Some(found) = self.search_matches(tag, key) else {
             return Done::Flow(Flow::Continue);

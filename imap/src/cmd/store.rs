@@ -8,6 +8,7 @@ use mshub_store::{Flag, FlagOp, ModSeq};
 
 use super::Done;
 use crate::codec::{SeqSet, StoreOp};
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -23,14 +24,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         uid: bool,
     ) -> Done {
         let Some(sel) = &self.selected else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         if sel.read_only {
-            return Done::no(tag, "[READ-ONLY] The mailbox is read-only");
+            return Done::refused(tag, Refusal::ReadOnly);
         }
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,
-            Err(e) => return super::auth::bad(tag, &e),
+            Err(e) => return Done::refused(tag, e),
         };
         let op = match op {
             StoreOp::Add => FlagOp::Add,

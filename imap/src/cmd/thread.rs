@@ -16,6 +16,7 @@ use super::sort::base_subject_and_reply;
 use super::Done;
 use crate::codec::{SearchKey, ThreadAlgorithm};
 use crate::message::header_value;
+use crate::refusal::Refusal;
 use crate::session::{Flow, Session};
 
 /// Most references kept of one message: the first (the thread's start) and the last ones, as
@@ -450,10 +451,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         uid: bool,
     ) -> Done {
         if charset != "UTF-8" && charset != "US-ASCII" {
-            return Done::no(tag, "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+            return Done::refused(tag, Refusal::BadCharset);
         }
         let Some(mailbox) = self.selected.as_ref().map(|s| s.mailbox.id) else {
-            return Done::no(tag, "No mailbox selected");
+            return Done::refused(tag, Refusal::NoMailboxSelected);
         };
         let Some(found) = self.search_matches(tag, key) else {
             return Done::Flow(Flow::Continue);

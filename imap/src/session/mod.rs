@@ -27,6 +27,7 @@ use mshub_store::{MailboxId, StoreError, Uid};
 
 use crate::codec::{literal_at_end, parse_command, tag_of};
 use crate::message::Parsed;
+use crate::refusal::{Refusal, Status};
 use crate::{Imap, APPEND_LIMIT, APPEND_MAX_TOTAL};
 
 pub(crate) use selected::Selected;
@@ -63,8 +64,8 @@ enum Frame {
     /// Line over the limit after login (dropped up to its end).
     TooLong(String),
     /// A literal over APPENDLIMIT, or literals over `APPEND_MAX_TOTAL` in all, after login
-    /// (their bytes, if non-synchronising, were skipped): the tag and the NO's text.
-    TooBig(String, String),
+    /// (their bytes, if non-synchronising, were skipped): the tag and the refusal.
+    TooBig(String, Refusal),
 }
 
 /// Parsed messages kept by a session (decrypting and parsing is what FETCH costs).
@@ -177,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    pub(crate) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+    pub(crate) fn tagged(&mut self, tag: &str, status: Status, text: &str) {
         self.out
             .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
     }
@@ -187,21 +188,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .extend_from_slice(format!("+ {text}\r\n").as_bytes());
     }
 
-    /// The exact refusal for a store error (RFC 5530 response codes).
+    /// The exact refusal for a store error (RFC 5530 response codes), answered at once.
     pub(crate) fn store_failure(&mut self, tag: &str, e: &StoreError) {
-        let (code, text) = match e {
-            StoreError::NoSuchMailbox(_) => ("NONEXISTENT", "No such mailbox".to_string()),
-            StoreError::MailboxExists(_) => ("ALREADYEXISTS", "Mailbox already exists".into()),
-            StoreError::InvalidMailboxName { .. } | StoreError::SpecialUseMailbox(_) => {
-                ("CANNOT", e.to_string())
+        self.refuse(tag, &Refusal::from_store(e));
+    }
+
+    /// Answers a refusal at once: a NO, or a BAD counted towards `MAX_BAD`.
+    pub(crate) fn refuse(&mut self, tag: &str, refusal: &Refusal) -> Flow {
+        let answer = refusal.answer();
+        match answer.status {
+            Status::Bad => self.bad(tag, &answer.to_string()),
+            status => {
+                self.tagged(tag, status, &answer.to_string());
+                Flow::Continue
             }
-            StoreError::Contention(_) => ("INUSE", "Mailbox busy, try again".into()),
-            _ => {
-                tracing::error!(error = %e, "store error");
-                ("SERVERBUG", "Internal error, try again later".into())
-            }
-        };
-        self.tagged(tag, "NO", &format!("[{code}] {text}"));
+        }
+    }
+
+    /// The BAD before `* BYE` when a literal is too large even to skip.
+    async fn refuse_literal_and_close(&mut self, tag: &str) -> Ended {
+        let answer = Refusal::LiteralTooLargeClosing.answer();
+        self.tagged(tag, answer.status, &answer.to_string());
+        self.untagged("BYE Literal too large");
+        let _ = self.flush().await;
+        Ended::Dropped
     }
 
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
@@ -376,24 +386,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // APPEND_MAX_TOTAL in all, command lines aside.
             let over_total = frame.len() as u64 + n > APPEND_MAX_TOTAL + 1024 * 1024;
             if n > APPEND_LIMIT || over_total {
-                let text = if n > APPEND_LIMIT {
-                    format!("[LIMIT] Literal larger than APPENDLIMIT={APPEND_LIMIT}")
+                let refusal = if n > APPEND_LIMIT {
+                    Refusal::LiteralOverLimit {
+                        limit: APPEND_LIMIT,
+                    }
                 } else {
-                    format!("[LIMIT] Literals larger than {APPEND_MAX_TOTAL} octets in all")
+                    Refusal::LiteralsOverTotal {
+                        limit: APPEND_MAX_TOTAL,
+                    }
                 };
                 if non_sync {
                     // RFC 7888 §4: the client sends the bytes anyway. Skipped if they are
                     // reasonably few, else the connection is closed.
                     if n > MAX_SKIP {
-                        self.tagged(&tag, "BAD", "[LIMIT] Literal too large, closing");
-                        self.untagged("BYE Literal too large");
-                        let _ = self.flush().await;
-                        return Err(Ended::Dropped);
+                        return Err(self.refuse_literal_and_close(&tag).await);
                     }
                     self.read_exact_into(n as usize, false, &mut frame).await?;
                     self.skip_rest_of_command(n).await?;
                 }
-                return Ok(Frame::TooBig(tag, text));
+                return Ok(Frame::TooBig(tag, refusal));
             }
             if !non_sync {
                 self.continuation("Ready for literal data");
@@ -421,10 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     skipped += n;
                 }
                 Some((_, true)) => {
-                    self.tagged(&tag_of(&line), "BAD", "[LIMIT] Literal too large, closing");
-                    self.untagged("BYE Literal too large");
-                    let _ = self.flush().await;
-                    return Err(Ended::Dropped);
+                    return Err(self.refuse_literal_and_close(&tag_of(&line)).await);
                 }
                 _ => return Ok(()),
             }
@@ -446,11 +454,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(ended) => return ended,
             };
             let flow = match frame {
-                Frame::TooLong(tag) => self.bad(&tag, "Command line too long"),
-                Frame::TooBig(tag, text) => {
-                    self.tagged(&tag, "NO", &text);
-                    Flow::Continue
-                }
+                Frame::TooLong(tag) => self.refuse(&tag, &Refusal::LineTooLong),
+                Frame::TooBig(tag, refusal) => self.refuse(&tag, &refusal),
                 Frame::Command(bytes) => match parse_command(&bytes) {
                     Ok(tagged) => {
                         self.bad_in_a_row = 0;
@@ -465,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     Err(e) => {
                         tracing::debug!(error = %e, "syntax error");
                         let tag = tag_of(&bytes);
-                        self.bad(&tag, &e.0)
+                        self.refuse(&tag, &Refusal::Syntax(e.0))
                     }
                 },
             };
@@ -485,7 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(crate) fn bad(&mut self, tag: &str, text: &str) -> Flow {
         self.bad_in_a_row += 1;
         let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
-        self.tagged(tag, "BAD", &text);
+        self.tagged(tag, Status::Bad, &text);
         if self.bad_in_a_row >= MAX_BAD {
             self.untagged("BYE Too many errors");
             return Flow::Stop(Ended::Dropped);

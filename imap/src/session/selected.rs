@@ -23,6 +23,7 @@ use mshub_store::{Flag, Mailbox, MailboxId, MessageMeta, ModSeq, StoreError, Uid
 use super::Session;
 use crate::codec::write::sequence_set;
 use crate::codec::SeqSet;
+use crate::refusal::Refusal;
 
 pub(crate) struct Selected {
     pub mailbox: Mailbox,
@@ -193,7 +194,7 @@ impl Selected {
 
     /// The UIDs a sequence set or UID set names, ascending. Sequence numbers beyond the
     /// mailbox are an error (RFC 9051 §9 `seq-number`); absent UIDs are simply not there.
-    pub fn resolve(&self, set: &SeqSet, uid: bool) -> Result<Vec<Uid>, String> {
+    pub fn resolve(&self, set: &SeqSet, uid: bool) -> Result<Vec<Uid>, Refusal> {
         if *set == SeqSet::Saved {
             // RFC 5182 §2.1: `$` names the same messages in UID and sequence forms.
             return Ok(self
@@ -214,7 +215,7 @@ impl Selected {
         }
         let n = self.uids.len() as u32;
         if set.max_explicit() > n {
-            return Err("Invalid message sequence number".into());
+            return Err(Refusal::InvalidSequenceNumber);
         }
         Ok((1..=n)
             .filter(|&i| set.contains(i, n))

@@ -26,6 +26,9 @@
 //!   server. Every reason to refuse is one variant of [`refusal::Refusal`], and
 //!   [`refusal::Refusal::answer`] alone gives its status, response code (RFC 5530) and text:
 //!   handlers return `Done::refused(tag, Refusal::…)` and write no NO or BAD themselves;
+//! - the dispatcher (`cmd/mod.rs`) checks the session's state once per command; the handlers
+//!   of selected-state commands receive the `Selected` mailbox itself, so none can run
+//!   without one, and the read-only check is `Selected::writable` alone;
 //! - before login a connection is cheap and short-lived: an 8 KiB command, 4 KiB literals, a
 //!   one-minute idle timeout and a per-source cap on connections not logged in (all in
 //!   [`ImapConfig`]); once logged in, the usual limits apply;

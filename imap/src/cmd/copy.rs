@@ -6,22 +6,22 @@ use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::SeqSet;
 use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn copy(
         &mut self,
         tag: &str,
+        sel: &Selected,
         set: &SeqSet,
         target: &str,
         uid: bool,
         moving: bool,
     ) -> Done {
-        let Some(sel) = &self.selected else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
-        if moving && sel.read_only {
-            return Done::refused(tag, Refusal::ReadOnly);
+        if moving {
+            if let Err(refusal) = sel.writable() {
+                return Done::refused(tag, refusal);
+            }
         }
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{Flag, FlagOp, MailboxId, MessageMeta, Uid};
+use mshub_store::{Flag, FlagOp, MessageMeta, Uid};
 
 use super::Done;
 use crate::codec::write::{literal, nstring};
@@ -13,8 +13,7 @@ use crate::codec::{FetchItem, SectionText, SeqSet};
 use crate::date::format_date_time;
 use crate::message::{BinaryError, Structure};
 use crate::refusal::Refusal;
-use crate::session::selected::flag_list;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 fn section_label(item: &FetchItem) -> String {
     let FetchItem::BodySection {
@@ -66,12 +65,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The stored structure of a message, computed and stored the first time.
     fn structure(
         &mut self,
-        mailbox: MailboxId,
+        sel: &Selected,
         meta: &MessageMeta,
     ) -> Result<Structure, mshub_store::StoreError> {
-        let Some(owner) = self.selected.as_ref().map(|s| s.mailbox.account) else {
-            return Err(mshub_store::StoreError::NoSuchMailbox(mailbox.to_string()));
-        };
+        let (owner, mailbox) = (sel.mailbox.account, sel.mailbox.id);
         let store = self.imap.store.clone();
         if let Some(s) = store
             .derived(owner, meta.blob, Structure::KIND)?
@@ -85,16 +82,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tracing::warn!(error = %e, "could not keep a message's structure");
         }
         Ok(structure)
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    /// A message's FLAGS as this session shows them (with `\Recent` if recent for it).
-    fn flags_of(&self, meta: &MessageMeta) -> String {
-        match &self.selected {
-            Some(sel) => sel.flag_list(meta.uid, &meta.flags),
-            None => flag_list(&meta.flags),
-        }
     }
 }
 
@@ -113,14 +100,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn fetch(
         &mut self,
         tag: &str,
+        sel: &mut Selected,
         set: &SeqSet,
         items: &[FetchItem],
         uid: bool,
         changed_since: Option<u64>,
     ) -> Done {
-        let Some(sel) = &self.selected else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,
             Err(e) => return Done::refused(tag, e),
@@ -170,7 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // RFC 3501 §7.2.6: keywords another session set are announced before these FETCH show
         // them.
         if items.contains(&FetchItem::Flags) || !flags_changed.is_empty() {
-            self.announce_keywords(metas.iter().map(|m| &m.flags));
+            self.announce_keywords(sel, metas.iter().map(|m| &m.flags));
         }
         let content = items.iter().any(needs_content);
         // ENVELOPE / BODYSTRUCTURE / BODY only: a large message answers from its stored
@@ -183,11 +168,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 )
             });
         for meta in &metas {
-            let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(meta.uid)) else {
+            let Some(seq) = sel.seq_of(meta.uid) else {
                 continue;
             };
             let structure = if structure_only && meta.size > STRUCTURE_STORED_ABOVE {
-                match self.structure(mailbox, meta) {
+                match self.structure(sel, meta) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         tracing::error!(error = %e, uid = %meta.uid, "cannot read a message");
@@ -222,7 +207,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     FetchItem::Flags => {
                         has_flags = true;
-                        b.extend_from_slice(format!("FLAGS {}", self.flags_of(meta)).as_bytes());
+                        b.extend_from_slice(
+                            format!("FLAGS {}", sel.flag_list(meta.uid, &meta.flags)).as_bytes(),
+                        );
                     }
                     FetchItem::InternalDate => b.extend_from_slice(
                         format!("INTERNALDATE \"{}\"", format_date_time(meta.internal_date))
@@ -361,17 +348,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 out.push(format!("UID {}", meta.uid).into_bytes());
             }
             if flags_changed.contains(&meta.uid) && !has_flags {
-                out.push(format!("FLAGS {}", self.flags_of(meta)).into_bytes());
+                out.push(format!("FLAGS {}", sel.flag_list(meta.uid, &meta.flags)).into_bytes());
                 has_flags = true;
                 if self.condstore && !items.contains(&FetchItem::ModSeq) {
                     out.push(format!("MODSEQ ({})", meta.modseq.0).into_bytes());
                 }
             }
             if has_flags {
-                if let Some(sel) = &mut self.selected {
-                    sel.known
-                        .insert(meta.uid, (meta.modseq, meta.flags.clone()));
-                }
+                sel.known
+                    .insert(meta.uid, (meta.modseq, meta.flags.clone()));
             }
             // RFC 9051 §9: msg-att holds one item at least (none when UNKNOWN-CTE took it).
             if out.is_empty() {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{Command, FetchItem, Tagged};
 use crate::refusal::{Refusal, Status};
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 /// Which states a command is valid in.
 #[derive(PartialEq, Eq)]
@@ -42,21 +42,25 @@ fn needs(c: &Command) -> Needs {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Checks the session's state once for every command (RFC 9051 §3, §6): the commands of
+    /// the selected state are then run against the selected mailbox itself, never against
+    /// none.
     pub(crate) async fn dispatch(&mut self, Tagged { tag, command }: Tagged) -> Flow {
         tracing::debug!(command = command.name(), "command");
-        let ok_state = match needs(&command) {
-            Needs::Any => true,
-            Needs::NotAuthenticated => self.account.is_none(),
-            Needs::Authenticated => self.account.is_some(),
-            Needs::Selected => self.selected.is_some(),
+        let needs = needs(&command);
+        let refusal = match needs {
+            Needs::Any => None,
+            Needs::NotAuthenticated if self.account.is_some() => {
+                Some(Refusal::AlreadyAuthenticated)
+            }
+            Needs::Authenticated | Needs::Selected if self.account.is_none() => {
+                Some(Refusal::LogInFirst)
+            }
+            Needs::Selected if self.selected.is_none() => Some(Refusal::NoMailboxSelected),
+            _ => None,
         };
-        if !ok_state {
-            let why = match needs(&command) {
-                Needs::NotAuthenticated => Refusal::AlreadyAuthenticated,
-                Needs::Selected if self.account.is_some() => Refusal::NoMailboxSelected,
-                _ => Refusal::LogInFirst,
-            };
-            return self.refuse(&tag, &why);
+        if let Some(refusal) = refusal {
+            return self.refuse(&tag, &refusal);
         }
         let command = if self.rev2 {
             command
@@ -86,55 +90,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     ..
                 }
         );
+        let selected = match needs {
+            Needs::Selected => self.selected.take(),
+            _ => None,
+        };
+        let done = match selected {
+            Some(sel) => self.in_selected(&tag, sel, command),
+            None => self.outside_selected(&tag, command).await,
+        };
+        done.with_updates(self, expunge_ok)
+    }
+
+    /// A command of the selected state, given the selection; it is put back afterwards,
+    /// unless the command gives it up (CLOSE, UNSELECT).
+    fn in_selected(&mut self, tag: &str, mut sel: Selected, command: Command) -> Done {
         let done = match command {
-            Command::Capability => self.capability(&tag),
-            Command::Noop | Command::Check => self.noop(&tag),
-            Command::Logout => self.logout(&tag),
-            Command::Id => self.id(&tag),
-            Command::Enable(caps) => self.enable(&tag, caps),
-            Command::Namespace => self.namespace(&tag),
-            Command::StartTls => self.starttls(&tag),
-            Command::Login { user, password } => self.login(&tag, user, password).await,
-            Command::Authenticate { mechanism, initial } => {
-                self.authenticate(&tag, mechanism, initial).await
-            }
-            Command::List {
-                reference,
-                patterns,
-                options,
-            } => self.list(&tag, &reference, &patterns, &options),
-            Command::Create(m) => self.create(&tag, &m),
-            Command::Delete(m) => self.delete(&tag, &m),
-            Command::Rename(a, b) => self.rename(&tag, &a, &b),
-            Command::Subscribe(m) => self.subscribe(&tag, &m, true),
-            Command::Unsubscribe(m) => self.subscribe(&tag, &m, false),
-            Command::Status(m, items) => self.status(&tag, &m, &items),
-            Command::Select {
-                mailbox,
-                read_only,
-                condstore,
-                qresync,
-            } => {
-                if qresync.is_some() && !self.qresync {
-                    // RFC 7162 §3.2.5: only after ENABLE QRESYNC.
-                    return self.refuse(&tag, &Refusal::QresyncNotEnabled);
-                }
-                self.condstore |= condstore;
-                self.select(&tag, &mailbox, read_only, qresync.as_ref())
-            }
-            Command::Close => self.close(&tag, true),
-            Command::Unselect => self.close(&tag, false),
-            Command::Expunge { uids } => self.expunge(&tag, uids.as_ref()),
-            Command::Append { mailbox, messages } => self.append(&tag, &mailbox, messages),
+            Command::Close => return self.close(tag, sel, true),
+            Command::Unselect => return self.close(tag, sel, false),
+            Command::Expunge { uids } => self.expunge(tag, &sel, uids.as_ref()),
             Command::Fetch {
                 set,
                 mut items,
                 uid,
                 changed_since,
                 vanished,
-            } => {
+            } => 'fetch: {
                 if vanished && !self.qresync {
-                    return self.refuse(&tag, &Refusal::QresyncNotEnabled);
+                    // Answered at once, before any update.
+                    break 'fetch self.refuse(tag, &Refusal::QresyncNotEnabled).into();
                 }
                 // RFC 7162 §3.1: these turn CONDSTORE on; CHANGEDSINCE implies MODSEQ.
                 if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
@@ -142,9 +125,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 self.condstore |= items.contains(&FetchItem::ModSeq);
                 if vanished {
-                    self.vanished_earlier(&set, changed_since.unwrap_or(0));
+                    self.vanished_earlier(&sel, &set, changed_since.unwrap_or(0));
                 }
-                self.fetch(&tag, &set, &items, uid, changed_since)
+                self.fetch(tag, &mut sel, &set, &items, uid, changed_since)
             }
             Command::Store {
                 set,
@@ -155,17 +138,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 uid,
             } => {
                 self.condstore |= unchanged_since.is_some();
-                self.store(&tag, &set, op, silent, &flags, unchanged_since, uid)
+                self.store(
+                    tag,
+                    &mut sel,
+                    &set,
+                    op,
+                    silent,
+                    &flags,
+                    unchanged_since,
+                    uid,
+                )
             }
             Command::Copy {
                 set,
                 mailbox,
                 uid,
                 moving,
-            } => self.copy(&tag, &set, &mailbox, uid, moving),
+            } => self.copy(tag, &sel, &set, &mailbox, uid, moving),
             Command::Search { key, uid, ret } => {
                 self.condstore |= key.uses_modseq();
-                self.search(&tag, &key, uid, ret)
+                self.search(tag, &mut sel, &key, uid, ret)
             }
             Command::Sort {
                 criteria,
@@ -175,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ret,
             } => {
                 self.condstore |= key.uses_modseq();
-                self.sort(&tag, &criteria, &charset, &key, uid, ret)
+                self.sort(tag, &mut sel, &criteria, &charset, &key, uid, ret)
             }
             Command::Thread {
                 algorithm,
@@ -184,11 +176,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 uid,
             } => {
                 self.condstore |= key.uses_modseq();
-                self.thread(&tag, algorithm, &charset, &key, uid)
+                self.thread(tag, &sel, algorithm, &charset, &key, uid)
             }
-            Command::Idle => self.idle(&tag).await,
+            // `needs` and this match list the same commands.
+            other => {
+                tracing::error!(command = other.name(), "not a selected-state command");
+                Done::refused(tag, Refusal::ServerBug)
+            }
         };
-        done.with_updates(self, expunge_ok)
+        self.selected = Some(sel);
+        done
+    }
+
+    /// A command of any state but the selected one's own.
+    async fn outside_selected(&mut self, tag: &str, command: Command) -> Done {
+        match command {
+            Command::Capability => self.capability(tag),
+            Command::Noop | Command::Check => self.noop(tag),
+            Command::Logout => self.logout(tag),
+            Command::Id => self.id(tag),
+            Command::Enable(caps) => self.enable(tag, caps),
+            Command::Namespace => self.namespace(tag),
+            Command::StartTls => self.starttls(tag),
+            Command::Login { user, password } => self.login(tag, user, password).await,
+            Command::Authenticate { mechanism, initial } => {
+                self.authenticate(tag, mechanism, initial).await
+            }
+            Command::List {
+                reference,
+                patterns,
+                options,
+            } => self.list(tag, &reference, &patterns, &options),
+            Command::Create(m) => self.create(tag, &m),
+            Command::Delete(m) => self.delete(tag, &m),
+            Command::Rename(a, b) => self.rename(tag, &a, &b),
+            Command::Subscribe(m) => self.subscribe(tag, &m, true),
+            Command::Unsubscribe(m) => self.subscribe(tag, &m, false),
+            Command::Status(m, items) => self.status(tag, &m, &items),
+            Command::Select {
+                mailbox,
+                read_only,
+                condstore,
+                qresync,
+            } => {
+                if qresync.is_some() && !self.qresync {
+                    // RFC 7162 §3.2.5: only after ENABLE QRESYNC; answered at once, before
+                    // any update.
+                    return self.refuse(tag, &Refusal::QresyncNotEnabled).into();
+                }
+                self.condstore |= condstore;
+                self.select(tag, &mailbox, read_only, qresync.as_ref())
+            }
+            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages),
+            Command::Idle => self.idle(tag).await,
+            // The dispatcher runs these with the selection, which they cannot be without.
+            Command::Close
+            | Command::Unselect
+            | Command::Expunge { .. }
+            | Command::Fetch { .. }
+            | Command::Store { .. }
+            | Command::Copy { .. }
+            | Command::Search { .. }
+            | Command::Sort { .. }
+            | Command::Thread { .. } => Done::refused(tag, Refusal::NoMailboxSelected),
+        }
     }
 }
 

@@ -12,8 +12,7 @@ use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{SearchKey, SearchReturn, SeqSet};
 use crate::message::{header_lines, header_value, Parsed};
-use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(haystack)
@@ -181,8 +180,8 @@ pub(super) fn saved_uids(ret: &SearchReturn, found: &[Uid]) -> Vec<Uid> {
     saved
 }
 
-struct Ctx {
-    saved: Vec<Uid>,
+struct Ctx<'a> {
+    sel: &'a Selected,
     mailbox: MailboxId,
     max_seq: u32,
     max_uid: u32,
@@ -201,10 +200,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         cache.clone()
     }
 
-    fn is_recent(&self, uid: Uid) -> bool {
-        self.selected.as_ref().is_some_and(|s| s.is_recent(uid))
-    }
-
     fn eval(
         &mut self,
         key: &SearchKey,
@@ -218,9 +213,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match key {
             K::All => true,
             // RFC 3501 §6.4.4: `\Recent` as this session has it; none for IMAP4rev2.
-            K::Recent => self.is_recent(m.uid),
-            K::New => self.is_recent(m.uid) && !m.flags.contains(&mshub_store::Flag::Seen),
-            K::Old => !self.is_recent(m.uid),
+            K::Recent => ctx.sel.is_recent(m.uid),
+            K::New => ctx.sel.is_recent(m.uid) && !m.flags.contains(&mshub_store::Flag::Seen),
+            K::Old => !ctx.sel.is_recent(m.uid),
             K::Flag(f, has) => m.flags.contains(f) == *has,
             K::Larger(n) => m.size > *n,
             K::ModSeq(n) => m.modseq.0 >= *n,
@@ -229,7 +224,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             K::Before(d) => day(m.internal_date) < *d,
             K::On(d) => day(m.internal_date) == *d,
             K::Uid(SeqSet::Saved) | K::Seq(SeqSet::Saved) => {
-                ctx.saved.binary_search(&m.uid).is_ok()
+                ctx.sel.saved.binary_search(&m.uid).is_ok()
             }
             K::Uid(set) => set.contains(m.uid.get(), ctx.max_uid),
             K::Seq(set) => set.contains(seq, ctx.max_seq),
@@ -276,18 +271,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn search_matches(
         &mut self,
         tag: &str,
+        sel: &Selected,
         key: &SearchKey,
     ) -> Option<Vec<(u32, MessageMeta)>> {
-        let sel = self.selected.as_ref()?;
         let ctx = Ctx {
-            saved: sel.saved.clone(),
+            sel,
             mailbox: sel.mailbox.id,
             max_seq: sel.uids.len() as u32,
             max_uid: sel.uids.last().map_or(0, |u| u.get()),
         };
-        let uids = sel.uids.clone();
         let mut found = Vec::new();
-        for (i, u) in uids.iter().enumerate() {
+        for (i, u) in sel.uids.iter().enumerate() {
             let meta = match self.imap.store.message(ctx.mailbox, *u) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
@@ -307,14 +301,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn search(
         &mut self,
         tag: &str,
+        sel: &mut Selected,
         key: &SearchKey,
         uid: bool,
         ret: Option<SearchReturn>,
     ) -> Done {
-        if self.selected.is_none() {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        }
-        let Some(matches) = self.search_matches(tag, key) else {
+        let Some(matches) = self.search_matches(tag, sel, key) else {
             return Done::Flow(Flow::Continue);
         };
         let found: Vec<u32> = matches
@@ -326,9 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let modseqs: Vec<u64> = matches.iter().map(|(_, m)| m.modseq.0).collect();
         if let Some(r) = ret.as_ref().filter(|r| r.save) {
             let saved = saved_uids(r, &found_uids);
-            if let Some(sel) = &mut self.selected {
-                sel.saved = saved;
-            }
+            sel.saved = saved;
         }
         if ret.as_ref().is_some_and(SearchReturn::save_only) {
             // RFC 5182 §2.4: SAVE alone answers no ESEARCH.

@@ -130,14 +130,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// CLOSE expunges silently (unless read-only); UNSELECT does not.
-    pub(super) fn close(&mut self, tag: &str, expunge: bool) -> Done {
-        if let Some(sel) = self.selected.take() {
-            if expunge && !sel.read_only {
-                let deleted = self.deleted_among(&sel, None);
-                if let Err(e) = self.imap.store.expunge(sel.mailbox.id, &deleted) {
-                    self.store_failure(tag, &e);
-                    return Done::Flow(Flow::Continue);
-                }
+    /// The selection is given up whatever happens (RFC 9051 §6.4.1).
+    pub(super) fn close(&mut self, tag: &str, sel: Selected, expunge: bool) -> Done {
+        if expunge && sel.writable().is_ok() {
+            let deleted = self.deleted_among(&sel, None);
+            if let Err(e) = self.imap.store.expunge(sel.mailbox.id, &deleted) {
+                self.store_failure(tag, &e);
+                return Done::Flow(Flow::Continue);
             }
         }
         Done::ok(
@@ -151,10 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// RFC 7162 §3.2.6: `* VANISHED (EARLIER)` for the UIDs of `set` expunged after `since`.
-    pub(super) fn vanished_earlier(&mut self, set: &SeqSet, since: u64) {
-        let Some(sel) = &self.selected else {
-            return;
-        };
+    pub(super) fn vanished_earlier(&mut self, sel: &Selected, set: &SeqSet, since: u64) {
         let max = sel.mailbox.uid_next.get().saturating_sub(1);
         match self
             .imap
@@ -188,28 +184,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn expunge(&mut self, tag: &str, uids: Option<&SeqSet>) -> Done {
-        let Some(sel) = self.selected.take() else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
-        if sel.read_only {
-            self.selected = Some(sel);
-            return Done::refused(tag, Refusal::ReadOnly);
+    pub(super) fn expunge(&mut self, tag: &str, sel: &Selected, uids: Option<&SeqSet>) -> Done {
+        if let Err(refusal) = sel.writable() {
+            return Done::refused(tag, refusal);
         }
         let only = match uids {
             Some(set) => match sel.resolve(set, true) {
                 Ok(u) => Some(u),
-                Err(e) => {
-                    self.selected = Some(sel);
-                    return Done::refused(tag, e);
-                }
+                Err(e) => return Done::refused(tag, e),
             },
             None => None,
         };
-        let deleted = self.deleted_among(&sel, only.as_deref());
-        let id = sel.mailbox.id;
-        self.selected = Some(sel);
-        if let Err(e) = self.imap.store.expunge(id, &deleted) {
+        let deleted = self.deleted_among(sel, only.as_deref());
+        if let Err(e) = self.imap.store.expunge(sel.mailbox.id, &deleted) {
             self.store_failure(tag, &e);
             return Done::Flow(Flow::Continue);
         }

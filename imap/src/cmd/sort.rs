@@ -13,7 +13,7 @@ use super::search::{esearch_line, saved_uids};
 use super::Done;
 use crate::codec::{SearchKey, SearchReturn, SortCriterion, SortKey};
 use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 /// The value one message has for one sort key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,9 +140,11 @@ fn display_of(a: Option<&Address>) -> String {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn sort(
         &mut self,
         tag: &str,
+        sel: &mut Selected,
         criteria: &[SortCriterion],
         charset: &str,
         key: &SearchKey,
@@ -155,10 +157,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if charset != "UTF-8" && charset != "US-ASCII" {
             return Done::refused(tag, Refusal::BadCharset);
         }
-        let Some(mailbox) = self.selected.as_ref().map(|s| s.mailbox.id) else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
-        let Some(found) = self.search_matches(tag, key) else {
+        let mailbox = sel.mailbox.id;
+        let Some(found) = self.search_matches(tag, sel, key) else {
             return Done::Flow(Flow::Continue);
         };
         let needs_header = criteria
@@ -226,9 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if ret.save {
                 let uids: Vec<_> = rows.iter().map(|(_, _, u, _)| *u).collect();
                 let saved = saved_uids(&ret, &uids);
-                if let Some(sel) = &mut self.selected {
-                    sel.saved = saved;
-                }
+                sel.saved = saved;
             }
             if !ret.save_only() {
                 let modseqs: Vec<u64> = rows.iter().map(|(_, _, _, m)| *m).collect();

@@ -8,14 +8,14 @@ use mshub_store::{Flag, FlagOp, ModSeq};
 
 use super::Done;
 use crate::codec::{SeqSet, StoreOp};
-use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn store(
         &mut self,
         tag: &str,
+        sel: &mut Selected,
         set: &SeqSet,
         op: StoreOp,
         silent: bool,
@@ -23,11 +23,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         unchanged_since: Option<u64>,
         uid: bool,
     ) -> Done {
-        let Some(sel) = &self.selected else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
-        if sel.read_only {
-            return Done::refused(tag, Refusal::ReadOnly);
+        if let Err(refusal) = sel.writable() {
+            return Done::refused(tag, refusal);
         }
         let uids = match sel.resolve(set, uid) {
             Ok(u) => u,
@@ -53,9 +50,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         // RFC 3501 §7.2.6: a keyword this STORE introduced is announced before its FETCH
         // (even a silent one: the mailbox's flags changed).
-        self.announce_keywords(update.updated.iter().map(|m| &m.flags));
+        self.announce_keywords(sel, update.updated.iter().map(|m| &m.flags));
         for meta in &update.updated {
-            let Some(sel) = &mut self.selected else { break };
             let Some(seq) = sel.seq_of(meta.uid) else {
                 continue;
             };

@@ -17,7 +17,7 @@ use super::Done;
 use crate::codec::{SearchKey, ThreadAlgorithm};
 use crate::message::header_value;
 use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{Flow, Selected, Session};
 
 /// Most references kept of one message: the first (the thread's start) and the last ones, as
 /// RFC 5322 §3.6.4 suggests a long References field be shortened.
@@ -445,6 +445,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn thread(
         &mut self,
         tag: &str,
+        sel: &Selected,
         algorithm: ThreadAlgorithm,
         charset: &str,
         key: &SearchKey,
@@ -453,10 +454,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if charset != "UTF-8" && charset != "US-ASCII" {
             return Done::refused(tag, Refusal::BadCharset);
         }
-        let Some(mailbox) = self.selected.as_ref().map(|s| s.mailbox.id) else {
-            return Done::refused(tag, Refusal::NoMailboxSelected);
-        };
-        let Some(found) = self.search_matches(tag, key) else {
+        let mailbox = sel.mailbox.id;
+        let Some(found) = self.search_matches(tag, sel, key) else {
             return Done::Flow(Flow::Continue);
         };
         let mut items = Vec::with_capacity(found.len());

@@ -188,6 +188,16 @@ impl Selected {
         new.then(|| flags_responses(&self.keywords, self.read_only))
     }
 
+    /// The one check of the commands that change a mailbox: not one EXAMINEd (RFC 9051
+    /// §6.3.3).
+    pub fn writable(&self) -> Result<(), Refusal> {
+        if self.read_only {
+            Err(Refusal::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn seq_of(&self, uid: Uid) -> Option<u32> {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
     }
@@ -366,9 +376,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// keywords the client was not told of (RFC 3501 §7.2.6).
     pub(crate) fn announce_keywords<'a>(
         &mut self,
+        sel: &mut Selected,
         flags: impl IntoIterator<Item = &'a BTreeSet<Flag>>,
     ) {
-        let Some(lines) = self.selected.as_mut().and_then(|s| s.announce(flags)) else {
+        let Some(lines) = sel.announce(flags) else {
             return;
         };
         for line in lines {

@@ -14,7 +14,7 @@ use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{parse_imap_url, AppendData, AppendMessage, CatPart};
 use crate::refusal::Refusal;
-use crate::session::{Flow, Session};
+use crate::session::{store_flags, Flow, Session};
 use crate::{APPEND_LIMIT, APPEND_MAX_TOTAL};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -67,7 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     },
                 );
             }
-            ready.push((bytes, m.flags, m.date.unwrap_or(now)));
+            ready.push((bytes, store_flags(&m.flags), m.date.unwrap_or(now)));
         }
         let batch: Vec<(&[u8], BTreeSet<Flag>, i64)> = ready
             .iter()

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{Command, FetchItem, Tagged};
 use crate::refusal::{Refusal, Status};
-use crate::session::{Flow, Selected, Session};
+use crate::session::{store_flags, Flow, Selected, Session};
 
 /// Which states a command is valid in.
 #[derive(PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     &set,
                     op,
                     silent,
-                    &flags,
+                    &store_flags(&flags),
                     unchanged_since,
                     uid,
                 )

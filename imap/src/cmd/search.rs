@@ -12,7 +12,7 @@ use super::Done;
 use crate::codec::write::sequence_set;
 use crate::codec::{SearchKey, SearchReturn, SeqSet};
 use crate::message::{header_lines, header_value, Parsed};
-use crate::session::{Flow, Selected, Session};
+use crate::session::{store_flag, Flow, Selected, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(haystack)
@@ -216,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             K::Recent => ctx.sel.is_recent(m.uid),
             K::New => ctx.sel.is_recent(m.uid) && !m.flags.contains(&mshub_store::Flag::Seen),
             K::Old => !ctx.sel.is_recent(m.uid),
-            K::Flag(f, has) => m.flags.contains(f) == *has,
+            K::Flag(f, has) => m.flags.contains(&store_flag(f)) == *has,
             K::Larger(n) => m.size > *n,
             K::ModSeq(n) => m.modseq.0 >= *n,
             K::Smaller(n) => m.size < *n,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use mshub_store::Flag;
+use super::Flag;
 
 use super::lexer::{err, P, R};
 use super::Section;

@@ -1,6 +1,6 @@
 //! Fetch items and sections, search keys and STATUS items (RFC 9051 §6.4.4-5, §6.3.11).
 
-use mshub_store::Flag;
+use super::Flag;
 
 use super::lexer::{err, P, R};
 use super::*;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use mshub_store::Flag;
+use super::Flag;
 
 use super::{SeqRange, SeqSet, SyntaxError, MAX_DEPTH};
 use crate::date;
@@ -239,7 +239,7 @@ impl<'a> P<'a> {
         {
             return err(format!("unknown system flag {s}"));
         }
-        Flag::try_from(s).map_or_else(|_| err(format!("invalid flag {s:?}")), Ok)
+        Flag::parse(s).map_or_else(|| err(format!("invalid flag {s:?}")), Ok)
     }
 
     pub(super) fn flag_list(&mut self) -> R<BTreeSet<Flag>> {

@@ -15,8 +15,6 @@ pub mod write;
 
 use std::collections::BTreeSet;
 
-use mshub_store::Flag;
-
 pub use append::{
     parse_imap_url, AppendData, AppendMessage, CatPart, ImapUrl, MAX_APPEND_MESSAGES,
 };
@@ -139,6 +137,42 @@ pub enum FetchItem {
     BinarySize {
         part: Vec<u32>,
     },
+}
+
+/// A message flag as a command names it (RFC 9051 §2.3.2): a system flag or a keyword, an
+/// atom kept as written. The session turns it into the store's own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    Seen,
+    Answered,
+    Flagged,
+    Deleted,
+    Draft,
+    Keyword(String),
+}
+
+impl Flag {
+    /// A system flag by its name (`\Seen`, any case), or a keyword (RFC 9051 §9
+    /// `flag-keyword`: an atom of at most 255 octets).
+    pub fn parse(s: &str) -> Option<Flag> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "\\seen" => Flag::Seen,
+            "\\answered" => Flag::Answered,
+            "\\flagged" => Flag::Flagged,
+            "\\deleted" => Flag::Deleted,
+            "\\draft" => Flag::Draft,
+            _ => {
+                let atom = !s.is_empty()
+                    && s.len() <= 255
+                    && s.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+                if !atom {
+                    return None;
+                }
+                Flag::Keyword(s.to_string())
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,5 +384,23 @@ pub struct SyntaxError(pub String);
 impl std::fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::Flag;
+
+    #[test]
+    fn system_flags_in_any_case_and_keywords_as_written() {
+        assert_eq!(Flag::parse("\\SEEN"), Some(Flag::Seen));
+        assert_eq!(Flag::parse("\\Draft"), Some(Flag::Draft));
+        assert_eq!(
+            Flag::parse("$Forwarded"),
+            Some(Flag::Keyword("$Forwarded".into()))
+        );
+        assert_eq!(Flag::parse(""), None);
+        assert_eq!(Flag::parse(&"k".repeat(256)), None);
+        assert_eq!(Flag::parse("a]b"), None);
     }
 }

@@ -526,3 +526,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(parsed)
     }
 }
+
+/// The store's flag for one a command named: the codec knows nothing of the store.
+pub(crate) fn store_flag(flag: &crate::codec::Flag) -> mshub_store::Flag {
+    use crate::codec::Flag as F;
+    use mshub_store::Flag;
+    match flag {
+        F::Seen => Flag::Seen,
+        F::Answered => Flag::Answered,
+        F::Flagged => Flag::Flagged,
+        F::Deleted => Flag::Deleted,
+        F::Draft => Flag::Draft,
+        F::Keyword(k) => Flag::Keyword(k.clone()),
+    }
+}
+
+/// The store's flags for those a command named.
+pub(crate) fn store_flags(
+    flags: &std::collections::BTreeSet<crate::codec::Flag>,
+) -> std::collections::BTreeSet<mshub_store::Flag> {
+    flags.iter().map(store_flag).collect()
+}

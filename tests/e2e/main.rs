@@ -20,6 +20,8 @@ mod imap_flags;
 mod imap_interop;
 mod imap_list;
 mod imap_misc;
+mod imap_neomutt;
+mod imap_offlineimap;
 mod imap_sort;
 mod imap_thread;
 mod lifecycle;

@@ -940,21 +940,15 @@ impl Store {
     }
 
     /// MOVE (RFC 6851): the messages leave `from` and arrive in `to` in one atomic batch (no
-    /// duplicate after a crash), keeping their sealed blobs.
+    /// duplicate after a crash), keeping their sealed blobs. Onto their own mailbox, they get
+    /// new UIDs and the old ones are expunged (RFC 6851 §3.3: MOVE is COPY then expunge of the
+    /// originals, and a copy is a new message).
     pub fn move_messages(
         &self,
         from: MailboxId,
         uids: &[Uid],
         to: MailboxId,
     ) -> Result<Vec<(Uid, Uid)>> {
-        if from == to {
-            // Moving a message onto its own mailbox changes nothing.
-            return Ok(self
-                .messages_among(from, uids)?
-                .into_iter()
-                .map(|m| (m.uid, m.uid))
-                .collect());
-        }
         self.transfer(from, uids, to, true)
     }
 
@@ -992,7 +986,8 @@ impl Store {
             let (mut dmb, draw) = self.mailbox_required(to)?;
             let mut batch = Batch::new();
             batch.check(MAILBOX, to.0.to_be_bytes(), Some(draw));
-            let source = if moving {
+            // A move within one mailbox changes one record: the destination's.
+            let source = if moving && from != to {
                 let (smb, sraw) = self.mailbox_required(from)?;
                 batch.check(MAILBOX, from.0.to_be_bytes(), Some(sraw));
                 Some(smb)
@@ -1000,7 +995,11 @@ impl Store {
                 None
             };
             let dst_modseq = ModSeq(dmb.highest_modseq.0 + 1);
-            let src_modseq = source.as_ref().map(|m| ModSeq(m.highest_modseq.0 + 1));
+            let src_modseq = moving.then(|| {
+                source
+                    .as_ref()
+                    .map_or(dst_modseq, |m| ModSeq(m.highest_modseq.0 + 1))
+            });
             let mut smb = source;
             let mut pairs = Vec::new();
             for &uid in uids {
@@ -1034,11 +1033,15 @@ impl Store {
                 dmb.size += meta.size;
                 batch.put(MESSAGE, message_key(to, new.uid), json(&new));
                 batch.put(BY_MODSEQ, modseq_key(to, new.modseq, new.uid), Vec::new());
-                if let (Some(smb), Some(modseq)) = (smb.as_mut(), src_modseq) {
+                if let Some(modseq) = src_modseq {
                     batch.check(MESSAGE, message_key(from, uid), Some(raw));
                     batch.remove(MESSAGE, message_key(from, uid));
                     batch.remove(BY_MODSEQ, modseq_key(from, meta.modseq, uid));
                     batch.put(EXPUNGED, message_key(from, uid), modseq.0.to_be_bytes());
+                    let smb = match smb.as_mut() {
+                        Some(smb) => smb,
+                        None => &mut dmb,
+                    };
                     smb.exists = smb.exists.saturating_sub(1);
                     smb.size = smb.size.saturating_sub(meta.size);
                 }
@@ -1574,12 +1577,19 @@ mod tests {
         assert!(
             matches!(&kinds[2], (m, ChangeKind::Expunged { uids, .. }) if *m == inbox_id && uids.len() == 2)
         );
-        // Moving onto the same mailbox changes nothing.
+        // Moving onto the same mailbox gives a new UID and expunges the old one.
         assert_eq!(
             store.move_messages(archive, &uids(&[1]), archive).unwrap(),
-            vec![(Uid(1), Uid(1))]
+            vec![(Uid(1), Uid(3))]
         );
-        assert_eq!(store.mailbox_by_id(archive).unwrap().unwrap().exists, 2);
+        let after = store.mailbox_by_id(archive).unwrap().unwrap();
+        assert_eq!((after.exists, after.uid_next), (2, Uid(4)));
+        assert!(store.message(archive, Uid(1)).unwrap().is_none());
+        assert_eq!(store.read_message(archive, Uid(3)).unwrap(), raw(1));
+        assert_eq!(
+            store.expunged_since(archive, ModSeq(0)).unwrap(),
+            vec![Uid(1)]
+        );
         // A copy of UIDs none of which exist commits nothing.
         let before = store.mailbox_by_id(archive).unwrap().unwrap();
         assert!(store

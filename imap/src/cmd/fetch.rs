@@ -47,6 +47,24 @@ fn section_label(item: &FetchItem) -> String {
     label
 }
 
+/// A literal of message bytes outside BINARY. RFC 9051 §4.3 (RFC 3501 §4.3): "unencoded binary
+/// strings are not permitted, unless returned in a <literal8> in response to a BINARY.PEEK[...]
+/// or BINARY[...] FETCH data item", a binary string being "any string with NUL characters".
+/// The stored bytes cannot be re-encoded without changing what BODY[...] names, so each NUL is
+/// sent as one 0x80 octet (as Dovecot does): sizes (RFC822.SIZE, BODYSTRUCTURE) and partial
+/// offsets stay true, and BINARY[...] still gives the exact bytes in a literal8 (RFC 3516 §4.2).
+fn text_literal(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.contains(&0) {
+        let replaced: Vec<u8> = bytes
+            .iter()
+            .map(|&b| if b == 0 { 0x80 } else { b })
+            .collect();
+        literal(out, &replaced);
+    } else {
+        literal(out, bytes);
+    }
+}
+
 fn sets_seen(item: &FetchItem) -> bool {
     matches!(
         item,
@@ -250,15 +268,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             }
                             FetchItem::Rfc822 => {
                                 b.extend_from_slice(b"RFC822 ");
-                                literal(&mut b, &p.raw);
+                                text_literal(&mut b, &p.raw);
                             }
                             FetchItem::Rfc822Header => {
                                 b.extend_from_slice(b"RFC822.HEADER ");
-                                literal(&mut b, p.header());
+                                text_literal(&mut b, p.header());
                             }
                             FetchItem::Rfc822Text => {
                                 b.extend_from_slice(b"RFC822.TEXT ");
-                                literal(&mut b, p.text());
+                                text_literal(&mut b, p.text());
                             }
                             FetchItem::BodySection {
                                 section, partial, ..
@@ -277,7 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                                             }
                                             None => bytes,
                                         };
-                                        literal(&mut b, &bytes);
+                                        text_literal(&mut b, &bytes);
                                     }
                                     // RFC 9051 §6.4.5: a missing part is NIL... or empty.
                                     None => nstring(&mut b, None),

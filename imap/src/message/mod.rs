@@ -204,8 +204,9 @@ pub struct Structure {
 
 impl Structure {
     /// The store's name for it. `-v2`: ENVELOPE with RFC 5322 groups and display names as
-    /// written; structures cached under the first name are not read again (recomputed).
-    pub const KIND: &'static str = "imap-structure-v2";
+    /// written; `-v3`: a message/rfc822 part in base64 or quoted-printable is opaque. Structures
+    /// cached under an earlier name are not read again (recomputed).
+    pub const KIND: &'static str = "imap-structure-v3";
 
     pub fn of(parsed: &Parsed) -> Self {
         Self {
@@ -527,6 +528,16 @@ fn build_part(
                 .collect(),
         )
     });
+    let encoding = p
+        .content_transfer_encoding()
+        .unwrap_or("7bit")
+        .to_ascii_lowercase();
+    // RFC 2046 §5.2.1: "No encoding other than "7bit", "8bit", or "binary" is permitted for
+    // the body of a "message/rfc822" entity." One in base64 or quoted-printable (sent anyway by
+    // some) is not opened: its sections are byte ranges of the stored message (RFC 9051
+    // §6.4.5), which a decoded message would not be, so it is an opaque part, described below as
+    // application/octet-stream; BINARY[n] decodes it for a client that wants it.
+    let identity = matches!(encoding.as_str(), "7bit" | "8bit" | "binary");
     let kind = match &p.body {
         // Nested multiparts are bounded too (mail-parser bounds them; this is the backstop).
         PartType::Multipart(children) if depth < MAX_NESTING * 8 => Kind::Multipart(
@@ -536,11 +547,9 @@ fn build_part(
                 .map(|&c| build_part(m, c as usize, raw, base, depth + 1))
                 .collect(),
         ),
-        PartType::Message(_) if depth < MAX_NESTING => Kind::Message(Box::new(message_node(
-            &raw[body.clone()],
-            base + body.start,
-            depth + 1,
-        ))),
+        PartType::Message(_) if depth < MAX_NESTING && identity => Kind::Message(Box::new(
+            message_node(&raw[body.clone()], base + body.start, depth + 1),
+        )),
         _ => Kind::Leaf,
     };
     // A message/rfc822 part mail-parser did not open is described as opaque bytes.
@@ -561,10 +570,7 @@ fn build_part(
         params,
         id: p.content_id().map(|s| format!("<{s}>")),
         description: p.content_description().map(str::to_string),
-        encoding: p
-            .content_transfer_encoding()
-            .unwrap_or("7bit")
-            .to_ascii_lowercase(),
+        encoding,
         disposition,
         kind,
     }

@@ -96,6 +96,8 @@ pub enum Refusal {
     // ----- messages (NO) -----
     /// SEARCH, SORT or THREAD with a charset other than UTF-8 or US-ASCII.
     BadCharset,
+    /// A search with UPDATE beyond the ones a selection keeps (RFC 5267 §4.3).
+    TooManyUpdates,
     /// A part FETCH BINARY cannot decode (RFC 3516 §4.2).
     UnknownCte,
     /// A literal over APPENDLIMIT, refused while framing it (RFC 7889).
@@ -255,6 +257,11 @@ impl Refusal {
                 No,
                 c("BADCHARSET (UTF-8 US-ASCII)"),
                 "unsupported charset".into(),
+            ),
+            R::TooManyUpdates => a(
+                No,
+                c("LIMIT"),
+                "Too many searches with UPDATE, CANCELUPDATE one first".into(),
             ),
             R::UnknownCte => a(
                 No,
@@ -567,6 +574,12 @@ mod tests {
                 No,
                 Some("LIMIT"),
                 "[LIMIT] Messages larger than 67108864 octets in all",
+            ),
+            (
+                R::TooManyUpdates,
+                No,
+                Some("LIMIT"),
+                "[LIMIT] Too many searches with UPDATE, CANCELUPDATE one first",
             ),
             (
                 R::EmptyMessage,

@@ -49,9 +49,9 @@ async fn mailbox() -> (Hub, Client) {
 }
 
 /// RFC 5267 §3 (ESORT), RFC 9394 §2 (PARTIAL); CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 §4)
-/// are not advertised: UPDATE's ADDTO/REMOVEFROM are not implemented.
+/// are tested in `conformance_context.rs`.
 #[tokio::test]
-async fn capability_advertises_esort_and_partial_not_context() {
+async fn capability_advertises_esort_and_partial() {
     let hub = hub();
     let mut c = Client::login(&hub).await;
     let r = c.cmd("c", "CAPABILITY").await;
@@ -59,7 +59,6 @@ async fn capability_advertises_esort_and_partial_not_context() {
     let words: Vec<&str> = caps.split(' ').collect();
     assert!(words.contains(&"ESORT"), "{caps}");
     assert!(words.contains(&"PARTIAL"), "{caps}");
-    assert!(!caps.contains("CONTEXT="), "{caps}");
 }
 
 /// RFC 5267 §3.1: MIN and MAX are the first and last messages in sort order, ALL lists them in
@@ -162,7 +161,7 @@ async fn save_with_partial_saves_the_page() {
 }
 
 /// RFC 9394 §3.1: one PARTIAL or one ALL, not both; ranges of non-zero numbers of one sign;
-/// RFC 5267 §4: UPDATE and CONTEXT are not offered, hence BAD.
+/// an unknown RETURN option is BAD.
 #[tokio::test]
 async fn bad_return_options() {
     let (_hub, mut c) = mailbox().await;
@@ -173,8 +172,8 @@ async fn bad_return_options() {
         "SEARCH RETURN (PARTIAL 1:-5) ALL",
         "SEARCH RETURN (PARTIAL 1:*) ALL",
         "SEARCH RETURN (PARTIAL) ALL",
-        "SEARCH RETURN (UPDATE) ALL",
-        "SORT RETURN (CONTEXT) (SIZE) UTF-8 ALL",
+        "SEARCH RETURN (NOTIFY) ALL",
+        "SORT RETURN (CONTEXTS) (SIZE) UTF-8 ALL",
         "SORT RETURN (ALL PARTIAL 1:2) (SIZE) UTF-8 ALL",
         "SORT RETURN (SIZE) UTF-8 ALL",
     ] {

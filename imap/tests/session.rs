@@ -978,9 +978,9 @@ async fn esearch_return_options_and_list_status() {
     assert_eq!(r[2], "* 4 FETCH (FLAGS (\\Recent))");
     let r = c.cmd("e3", "UID SEARCH $ 2:*").await;
     assert_eq!(r[0], "* SEARCH 2 4");
-    // RFC 5267 §4 UPDATE is not offered (no CONTEXT=SEARCH); RFC 9394 PARTIAL is.
-    let r = c.cmd("e4", "SEARCH RETURN (UPDATE) ALL").await;
-    assert_eq!(last(&r), "e4 BAD unsupported RETURN option UPDATE");
+    // An unknown RETURN option is BAD; RFC 9394 PARTIAL is offered.
+    let r = c.cmd("e4", "SEARCH RETURN (NOTIFY) ALL").await;
+    assert_eq!(last(&r), "e4 BAD unsupported RETURN option NOTIFY");
     let r = c.cmd("e5", "SEARCH RETURN (PARTIAL 1:5) ALL").await;
     assert_eq!(r[0], "* ESEARCH (TAG \"e5\") PARTIAL (1:5 1:4)");
     let r = c

@@ -37,6 +37,7 @@ fn needs(c: &Command) -> Needs {
             Needs::Selected
         }
         C::Copy { .. } | C::Search { .. } | C::Sort { .. } | C::Thread { .. } => Needs::Selected,
+        C::CancelUpdate(_) => Needs::Selected,
         _ => Needs::Authenticated,
     }
 }
@@ -178,6 +179,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.condstore |= key.uses_modseq();
                 self.thread(tag, &sel, algorithm, &charset, &key, uid)
             }
+            // RFC 5267 §4.2: the updates of the searches tagged so stop.
+            Command::CancelUpdate(tags) => {
+                sel.contexts.retain(|c| !tags.contains(&c.tag));
+                Done::ok(tag, "CANCELUPDATE completed")
+            }
             // `needs` and this match list the same commands.
             other => {
                 tracing::error!(command = other.name(), "not a selected-state command");
@@ -238,7 +244,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             | Command::Copy { .. }
             | Command::Search { .. }
             | Command::Sort { .. }
-            | Command::Thread { .. } => Done::refused(tag, Refusal::NoMailboxSelected),
+            | Command::Thread { .. }
+            | Command::CancelUpdate(_) => Done::refused(tag, Refusal::NoMailboxSelected),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! headers and text from the message (case-insensitive substrings). Replies `* SEARCH`, or
 //! `* ESEARCH` once the client enabled IMAP4rev2.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -10,8 +11,10 @@ use mshub_store::{MailboxId, MessageMeta, Uid};
 
 use super::Done;
 use crate::codec::write::sequence_set;
-use crate::codec::{SearchKey, SearchReturn, SeqSet};
+use crate::codec::{SearchKey, SearchReturn, SeqSet, SortCriterion};
 use crate::message::{header_lines, header_value, Parsed};
+use crate::refusal::Refusal;
+use crate::session::selected::{Row, SearchContext, MAX_CONTEXTS};
 use crate::session::{store_flag, Flow, Selected, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -180,6 +183,32 @@ pub(super) fn saved_uids(ret: &SearchReturn, found: &[Uid]) -> Vec<Uid> {
     saved
 }
 
+/// RFC 5267 §4.3: whether one more search with UPDATE tagged `tag` may be kept (one with the
+/// same tag replaces it).
+pub(super) fn room_for_update(sel: &Selected, tag: &str) -> Result<(), Refusal> {
+    if sel.contexts.len() >= MAX_CONTEXTS && !sel.contexts.iter().any(|c| c.tag == tag) {
+        return Err(Refusal::TooManyUpdates);
+    }
+    Ok(())
+}
+
+/// Keeps a search with UPDATE (RFC 5267 §4.3): `rows` its result in result order.
+pub(super) fn keep_context(
+    sel: &mut Selected,
+    tag: &str,
+    key: &SearchKey,
+    criteria: &[SortCriterion],
+    rows: Vec<Row>,
+) {
+    sel.contexts.retain(|c| c.tag != tag);
+    sel.contexts.push(SearchContext {
+        tag: tag.to_string(),
+        key: key.clone(),
+        criteria: criteria.to_vec(),
+        rows,
+    });
+}
+
 struct Ctx<'a> {
     sel: &'a Selected,
     mailbox: MailboxId,
@@ -265,6 +294,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Does `key` match message `meta`, sequence number `seq` of `sel`?
+    fn matches(&mut self, sel: &Selected, key: &SearchKey, seq: u32, meta: &MessageMeta) -> bool {
+        let ctx = Ctx {
+            sel,
+            mailbox: sel.mailbox.id,
+            max_seq: sel.uids.len() as u32,
+            max_uid: sel.uids.last().map_or(0, |u| u.get()),
+        };
+        self.eval(key, &ctx, seq, meta, &mut None)
+    }
+
+    /// RFC 5267 §4.3: after the untagged updates that told of `changed` (flags, new messages)
+    /// and `gone` (expunged), the ESEARCH ADDTO and REMOVEFROM of each search kept with
+    /// UPDATE, one response per search. Only the messages changed are evaluated again.
+    pub(crate) fn update_contexts(
+        &mut self,
+        sel: &mut Selected,
+        changed: &[MessageMeta],
+        gone: &[Uid],
+    ) {
+        if sel.contexts.is_empty() {
+            return;
+        }
+        let mut contexts = std::mem::take(&mut sel.contexts);
+        // Only the messages the client knows of (an expunge not yet told keeps its message).
+        let changed: Vec<(u32, &MessageMeta)> = changed
+            .iter()
+            .filter_map(|m| sel.seq_of(m.uid).map(|seq| (seq, m)))
+            .collect();
+        let mut lines = Vec::new();
+        for context in &mut contexts {
+            let mut left: BTreeSet<Uid> = gone.iter().copied().collect();
+            let mut joined = Vec::new();
+            for &(seq, meta) in &changed {
+                let was = context.rows.iter().any(|r| r.1 == meta.uid);
+                let now = self.matches(sel, &context.key, seq, meta);
+                if was && !now {
+                    left.insert(meta.uid);
+                } else if now && !was {
+                    match self.sort_values(sel.mailbox.id, meta, &context.criteria) {
+                        Ok(values) => joined.push((values, meta.uid)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read a message to sort it");
+                        }
+                    }
+                }
+            }
+            if let Some(line) = context.apply(&left, joined) {
+                lines.push(line);
+            }
+        }
+        sel.contexts = contexts;
+        for line in lines {
+            self.untagged(&line);
+        }
+    }
+
     /// The messages `key` matches, in mailbox order, each with its sequence number (for SORT,
     /// RFC 5256 §3, which takes the search keys SEARCH does). `None` once a store failure was
     /// reported to the client.
@@ -306,6 +392,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         uid: bool,
         ret: Option<SearchReturn>,
     ) -> Done {
+        let update = ret.as_ref().is_some_and(|r| r.update);
+        if update {
+            if let Err(refusal) = room_for_update(sel, tag) {
+                return Done::refused(tag, refusal);
+            }
+        }
         let Some(matches) = self.search_matches(tag, sel, key) else {
             return Done::Flow(Flow::Continue);
         };
@@ -319,6 +411,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(r) = ret.as_ref().filter(|r| r.save) {
             let saved = saved_uids(r, &found_uids);
             sel.saved = saved;
+        }
+        if update {
+            let rows = found_uids.iter().map(|u| (Vec::new(), *u)).collect();
+            keep_context(sel, tag, key, &[], rows);
         }
         if ret.as_ref().is_some_and(SearchReturn::save_only) {
             // RFC 5182 §2.4: SAVE alone answers no ESEARCH.

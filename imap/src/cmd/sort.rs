@@ -8,19 +8,14 @@ use std::cmp::Ordering;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mail_parser::{Address, MessageParser};
+use mshub_store::{MailboxId, MessageMeta, StoreError};
 
-use super::search::{esearch_line, saved_uids};
+use super::search::{esearch_line, keep_context, room_for_update, saved_uids};
 use super::Done;
 use crate::codec::{SearchKey, SearchReturn, SortCriterion, SortKey};
 use crate::refusal::Refusal;
+use crate::session::selected::SortValue as Value;
 use crate::session::{Flow, Selected, Session};
-
-/// The value one message has for one sort key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Value {
-    Num(i64),
-    Text(String),
-}
 
 /// RFC 5256 §2.1 `subj-blob`: `[...]` and the blanks after it, at the start of `s`.
 fn strip_blob(s: &str) -> Option<&str> {
@@ -140,6 +135,51 @@ fn display_of(a: Option<&Address>) -> String {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// The values of message `meta` for `criteria` (RFC 5256 §3); the header is read only for
+    /// criteria that need it.
+    pub(super) fn sort_values(
+        &mut self,
+        mailbox: MailboxId,
+        meta: &MessageMeta,
+        criteria: &[SortCriterion],
+    ) -> Result<Vec<Value>, StoreError> {
+        let needs_header = criteria
+            .iter()
+            .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
+        let parsed = if needs_header {
+            Some(self.parsed(mailbox, meta.uid)?)
+        } else {
+            None
+        };
+        let message = parsed
+            .as_ref()
+            .and_then(|p| MessageParser::default().parse_headers(p.header()));
+        Ok(criteria
+            .iter()
+            .map(|c| {
+                let m = message.as_ref();
+                match c.key {
+                    SortKey::Arrival => Value::Num(meta.internal_date),
+                    SortKey::Size => Value::Num(meta.size as i64),
+                    // RFC 5256 §2.2: the Date: header in UTC, else the internal date.
+                    SortKey::Date => Value::Num(
+                        m.and_then(|m| m.date())
+                            .filter(|d| d.is_valid())
+                            .map_or(meta.internal_date, |d| d.to_timestamp()),
+                    ),
+                    SortKey::Subject => {
+                        Value::Text(base_subject(m.and_then(|m| m.subject()).unwrap_or("")))
+                    }
+                    SortKey::From => Value::Text(mailbox_of(m.and_then(|m| m.from()))),
+                    SortKey::To => Value::Text(mailbox_of(m.and_then(|m| m.to()))),
+                    SortKey::Cc => Value::Text(mailbox_of(m.and_then(|m| m.cc()))),
+                    SortKey::DisplayFrom => Value::Text(display_of(m.and_then(|m| m.from()))),
+                    SortKey::DisplayTo => Value::Text(display_of(m.and_then(|m| m.to()))),
+                }
+            })
+            .collect())
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sort(
         &mut self,
@@ -157,54 +197,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if charset != "UTF-8" && charset != "US-ASCII" {
             return Done::refused(tag, Refusal::BadCharset);
         }
+        if ret.as_ref().is_some_and(|r| r.update) {
+            if let Err(refusal) = room_for_update(sel, tag) {
+                return Done::refused(tag, refusal);
+            }
+        }
         let mailbox = sel.mailbox.id;
         let Some(found) = self.search_matches(tag, sel, key) else {
             return Done::Flow(Flow::Continue);
         };
-        let needs_header = criteria
-            .iter()
-            .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
         let mut rows = Vec::with_capacity(found.len());
         for (seq, meta) in found {
-            let parsed = if needs_header {
-                match self.parsed(mailbox, meta.uid) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        self.store_failure(tag, &e);
-                        return Done::Flow(Flow::Continue);
-                    }
+            match self.sort_values(mailbox, &meta, criteria) {
+                Ok(values) => rows.push((values, seq, meta.uid, meta.modseq.0)),
+                Err(e) => {
+                    self.store_failure(tag, &e);
+                    return Done::Flow(Flow::Continue);
                 }
-            } else {
-                None
-            };
-            let message = parsed
-                .as_ref()
-                .and_then(|p| MessageParser::default().parse_headers(p.header()));
-            let values: Vec<Value> = criteria
-                .iter()
-                .map(|c| {
-                    let m = message.as_ref();
-                    match c.key {
-                        SortKey::Arrival => Value::Num(meta.internal_date),
-                        SortKey::Size => Value::Num(meta.size as i64),
-                        // RFC 5256 §2.2: the Date: header in UTC, else the internal date.
-                        SortKey::Date => Value::Num(
-                            m.and_then(|m| m.date())
-                                .filter(|d| d.is_valid())
-                                .map_or(meta.internal_date, |d| d.to_timestamp()),
-                        ),
-                        SortKey::Subject => {
-                            Value::Text(base_subject(m.and_then(|m| m.subject()).unwrap_or("")))
-                        }
-                        SortKey::From => Value::Text(mailbox_of(m.and_then(|m| m.from()))),
-                        SortKey::To => Value::Text(mailbox_of(m.and_then(|m| m.to()))),
-                        SortKey::Cc => Value::Text(mailbox_of(m.and_then(|m| m.cc()))),
-                        SortKey::DisplayFrom => Value::Text(display_of(m.and_then(|m| m.from()))),
-                        SortKey::DisplayTo => Value::Text(display_of(m.and_then(|m| m.to()))),
-                    }
-                })
-                .collect();
-            rows.push((values, seq, meta.uid, meta.modseq.0));
+            }
         }
         rows.sort_by(|a, b| {
             for (i, c) in criteria.iter().enumerate() {
@@ -223,6 +233,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(ret) = ret {
             // RFC 5267 §3.1: ESEARCH in sort order. SAVE (RFC 5182) keeps the messages as a
             // set, whatever their order.
+            if ret.update {
+                let kept = rows.iter().map(|(v, _, u, _)| (v.clone(), *u)).collect();
+                keep_context(sel, tag, key, criteria, kept);
+            }
             if ret.save {
                 let uids: Vec<_> = rows.iter().map(|(_, _, u, _)| *u).collect();
                 let saved = saved_uids(&ret, &uids);

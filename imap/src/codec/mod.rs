@@ -331,6 +331,9 @@ pub enum Command {
         uid: bool,
     },
     Idle,
+    /// RFC 5267 §4.2 (formal syntax §5): `CANCELUPDATE SP quoted *(SP quoted)`, the tags of
+    /// the searches whose updates stop.
+    CancelUpdate(Vec<String>),
 }
 
 impl Command {
@@ -373,6 +376,7 @@ impl Command {
             C::Sort { .. } => "SORT",
             C::Thread { .. } => "THREAD",
             C::Idle => "IDLE",
+            C::CancelUpdate(_) => "CANCELUPDATE",
         }
     }
 }

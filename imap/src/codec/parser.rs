@@ -70,6 +70,19 @@ impl P<'_> {
             "UNSELECT" => C::Unselect,
             "EXPUNGE" => C::Expunge { uids: None },
             "IDLE" => C::Idle,
+            "CANCELUPDATE" => {
+                let mut tags = Vec::new();
+                loop {
+                    self.sp()?;
+                    let tag = String::from_utf8(self.quoted()?)
+                        .map_err(|_| super::SyntaxError("tag not UTF-8".into()))?;
+                    tags.push(tag);
+                    if self.peek() != Some(b' ') {
+                        break;
+                    }
+                }
+                C::CancelUpdate(tags)
+            }
             "LOGIN" => {
                 self.sp()?;
                 let user = self.astring()?;

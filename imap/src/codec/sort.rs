@@ -69,6 +69,12 @@ pub struct SearchReturn {
     pub count: bool,
     pub save: bool,
     pub partial: Option<PartialRange>,
+    /// RFC 5267 §4.3 UPDATE: keep the search and tell of changes to its result (ADDTO,
+    /// REMOVEFROM) while the mailbox stays selected.
+    pub update: bool,
+    /// RFC 5267 §4.2 CONTEXT: a hint that the client will page through the result; accepted,
+    /// it changes nothing here.
+    pub context: bool,
 }
 
 impl SearchReturn {
@@ -80,7 +86,8 @@ impl SearchReturn {
 
 impl P<'_> {
     /// `RETURN (options)` after SEARCH or SORT, from `(`. An option this server does not offer
-    /// (RFC 5267 §4 UPDATE and CONTEXT: CONTEXT=SEARCH is not advertised) is BAD.
+    /// is BAD. UPDATE and CONTEXT (RFC 5267 §4) are not result options: with nothing else the
+    /// answer holds no result, as RFC 4731 §3.1 has it (only `RETURN ()` means ALL).
     pub(super) fn search_return(&mut self) -> R<SearchReturn> {
         let mut ret = SearchReturn::default();
         self.expect(b'(')?;
@@ -95,6 +102,8 @@ impl P<'_> {
                 "ALL" => ret.all = true,
                 "COUNT" => ret.count = true,
                 "SAVE" => ret.save = true,
+                "UPDATE" => ret.update = true,
+                "CONTEXT" => ret.context = true,
                 "PARTIAL" if ret.partial.is_none() => {
                     self.sp()?;
                     ret.partial = Some(self.partial_range()?);

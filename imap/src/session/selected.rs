@@ -13,7 +13,11 @@
 //! - `recent` (IMAP4rev1's `\Recent`, RFC 3501 §2.3.2) holds only UIDs this session claimed
 //!   in the store ([`mshub_store::Store::claim_recent`]) — or, read-only, UIDs nobody had
 //!   claimed when it looked: a message is recent for at most one read-write session.
+//! - `contexts` (RFC 5267 §4.3, searches kept with UPDATE) hold only UIDs in `uids`: they are
+//!   updated, and their ADDTO and REMOVEFROM sent, after the EXISTS and EXPUNGE that add and
+//!   remove messages; a new selection starts with none.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,8 +26,96 @@ use mshub_store::{Flag, Mailbox, MailboxId, MessageMeta, ModSeq, StoreError, Uid
 
 use super::Session;
 use crate::codec::write::sequence_set;
-use crate::codec::SeqSet;
+use crate::codec::{SearchKey, SeqSet, SortCriterion};
 use crate::refusal::Refusal;
+
+/// The most searches with UPDATE one selection keeps (RFC 5267 §4.3 leaves the bound to the
+/// server; a further one is `NO [LIMIT]`, RFC 5530 §3).
+pub(crate) const MAX_CONTEXTS: usize = 10;
+
+/// The value one message has for one sort key (RFC 5256 §3).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SortValue {
+    Num(i64),
+    Text(String),
+}
+
+/// One message of a kept result: its values for the sort criteria (none for SEARCH) and UID.
+pub(crate) type Row = (Vec<SortValue>, Uid);
+
+/// RFC 5256 §3 order: the criteria in turn, ties by sequence number, that is by UID.
+pub(crate) fn compare_rows(criteria: &[SortCriterion], a: &Row, b: &Row) -> Ordering {
+    for (i, c) in criteria.iter().enumerate() {
+        let o = a.0[i].cmp(&b.0[i]);
+        let o = if c.reverse { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.1.cmp(&b.1)
+}
+
+/// A search kept with RETURN (UPDATE) (RFC 5267 §4.3): what it looks for and what it found,
+/// in result order (the mailbox's for SEARCH, the criteria's for SORT).
+pub(crate) struct SearchContext {
+    pub tag: String,
+    pub key: SearchKey,
+    /// SORT's criteria; none for SEARCH.
+    pub criteria: Vec<SortCriterion>,
+    pub rows: Vec<Row>,
+}
+
+impl SearchContext {
+    /// Takes out the messages `left` and puts in those `joined`, and returns the ESEARCH
+    /// response (without `* `) that tells of it, if anything changed (RFC 5267 §4.3). Always by
+    /// UID. REMOVEFROM gives each message at its position, highest first, so that each
+    /// position holds whether the client reads them against the result before the response
+    /// or as the previous pair left it; ADDTO then gives each at its position in the new
+    /// result, lowest first (each insertion leaves the earlier ones in place) — for SEARCH,
+    /// whose order is the mailbox's, position 0 and one set (§4.3.1: the client places them).
+    pub fn apply(&mut self, left: &BTreeSet<Uid>, joined: Vec<Row>) -> Option<String> {
+        let mut removed = Vec::new();
+        for (i, row) in self.rows.iter().enumerate().rev() {
+            if left.contains(&row.1) {
+                removed.push(format!("{} {}", i + 1, row.1));
+            }
+        }
+        self.rows.retain(|r| !left.contains(&r.1));
+        let mut added_uids = BTreeSet::new();
+        for row in joined {
+            if self.rows.iter().any(|r| r.1 == row.1) {
+                continue;
+            }
+            let at = self
+                .rows
+                .partition_point(|r| compare_rows(&self.criteria, r, &row) == Ordering::Less);
+            added_uids.insert(row.1);
+            self.rows.insert(at, row);
+        }
+        if removed.is_empty() && added_uids.is_empty() {
+            return None;
+        }
+        let mut line = format!("ESEARCH (TAG \"{}\") UID", self.tag);
+        if !removed.is_empty() {
+            line.push_str(&format!(" REMOVEFROM ({})", removed.join(" ")));
+        }
+        if !added_uids.is_empty() {
+            let added: Vec<String> = if self.criteria.is_empty() {
+                let uids: Vec<u32> = added_uids.iter().map(|u| u.get()).collect();
+                vec![format!("0 {}", sequence_set(&uids))]
+            } else {
+                self.rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| added_uids.contains(&r.1))
+                    .map(|(i, r)| format!("{} {}", i + 1, r.1))
+                    .collect()
+            };
+            line.push_str(&format!(" ADDTO ({})", added.join(" ")));
+        }
+        Some(line)
+    }
+}
 
 pub(crate) struct Selected {
     pub mailbox: Mailbox,
@@ -45,6 +137,8 @@ pub(crate) struct Selected {
     pub recent: BTreeSet<Uid>,
     /// The number of recent messages the client was last told (`* n RECENT`).
     pub recent_told: usize,
+    /// The searches kept with UPDATE (RFC 5267 §4.3), at most [`MAX_CONTEXTS`].
+    pub contexts: Vec<SearchContext>,
 }
 
 /// A session's part in `\Recent` (RFC 3501 §2.3.2), which IMAP4rev2 dropped.
@@ -146,6 +240,7 @@ impl Selected {
                 .collect(),
             saved: Vec::new(),
             expunges_told,
+            contexts: Vec::new(),
         }
     }
 
@@ -234,24 +329,43 @@ impl Selected {
     }
 }
 
+/// What [`Session::sync`] told of: the messages changed (new ones included) and the UIDs
+/// removed.
+type Synced = (Vec<MessageMeta>, Vec<Uid>);
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Tells the client what changed in its selected mailbox since it was last told: removed
-    /// messages (if `expunge` is allowed), new ones, and flags changed by anyone.
+    /// messages (if `expunge` is allowed), new ones, and flags changed by anyone; then what
+    /// that changed in the results of the searches kept with UPDATE (RFC 5267 §4.3), which
+    /// only the messages changed or removed are looked at again for.
     pub(crate) fn sync(&mut self, expunge: bool) -> Result<(), StoreError> {
-        let Some(sel) = &self.selected else {
+        let Some((changed, gone)) = self.sync_view(expunge)? else {
             return Ok(());
+        };
+        if let Some(mut sel) = self.selected.take() {
+            self.update_contexts(&mut sel, &changed, &gone);
+            self.selected = Some(sel);
+        }
+        Ok(())
+    }
+
+    /// The untagged updates of [`Session::sync`]; returns the messages changed and the UIDs
+    /// removed, if anything changed.
+    fn sync_view(&mut self, expunge: bool) -> Result<Option<Synced>, StoreError> {
+        let Some(sel) = &self.selected else {
+            return Ok(None);
         };
         let id = sel.mailbox.id;
         let Some(mailbox) = self.imap.store.mailbox_by_id(id)? else {
             // Deleted by another session: nothing more to say about it.
-            return Ok(());
+            return Ok(None);
         };
         // Nothing changed since the client was last told (the common case: one read of the
         // mailbox record).
         let told = sel.mailbox.highest_modseq;
         let pending_expunges = expunge && sel.expunges_told < told;
         if mailbox.highest_modseq == told && !pending_expunges {
-            return Ok(());
+            return Ok(None);
         }
         // Only what changed: from the MODSEQ index and the expunge tombstones.
         let changed = self.imap.store.changed_since(id, told)?;
@@ -261,12 +375,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Vec::new()
         };
         let mut lines = Vec::new();
+        let mut removed = Vec::new();
         let condstore = self.condstore;
         let qresync = self.qresync;
         let rev2 = self.rev2;
         let store = self.imap.store.clone();
         let Some(sel) = &mut self.selected else {
-            return Ok(());
+            return Ok(None);
         };
         if rev2 {
             // IMAP4rev2 enabled while selected: no more `\Recent` (RFC 9051 §2.3.2).
@@ -289,6 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let mut vanished = Vec::new();
             for i in positions {
                 let uid = sel.uids.remove(i);
+                removed.push(uid);
                 sel.known.remove(&uid);
                 if sel.recent.remove(&uid) {
                     sel.recent_told = sel.recent_told.saturating_sub(1);
@@ -360,7 +476,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for line in lines {
             self.untagged(&line);
         }
-        Ok(())
+        Ok(Some((changed, removed)))
     }
 
     /// STATUS RECENT (RFC 3501 §6.3.10): the messages of `mailbox` no session claimed yet;

@@ -11,7 +11,9 @@
 //! Beyond the base protocol: IDLE (woken by the store's change events), UIDPLUS, MOVE,
 //! UNSELECT, LITERAL+, SPECIAL-USE, CONDSTORE and QRESYNC (on the store's MODSEQs and
 //! expunge records), ESEARCH, SEARCHRES, SORT and SORT=DISPLAY, THREAD=ORDEREDSUBJECT and
-//! THREAD=REFERENCES, ESORT, PARTIAL (paged SEARCH and SORT results), BINARY, STATUS=SIZE,
+//! THREAD=REFERENCES, ESORT, CONTEXT=SEARCH and CONTEXT=SORT (searches kept with UPDATE, told
+//! of messages joining or leaving their results), PARTIAL (paged SEARCH and SORT results),
+//! BINARY, STATUS=SIZE,
 //! APPENDLIMIT, MULTIAPPEND (several messages in one atomic APPEND), CATENATE (messages made of
 //! TEXT literals and IMAP URLs of the
 //! user's own messages), ENABLE, ID, NAMESPACE; modified UTF-7 mailbox names for IMAP4rev1

@@ -1,7 +1,7 @@
 //! CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 §4): `SEARCH RETURN (UPDATE)` and
 //! `SORT RETURN (UPDATE)` keep the search while the mailbox stays selected and tell of the
 //! messages that join or leave its result (ADDTO, REMOVEFROM, §4.3), CANCELUPDATE ends one
-//! (§4.2 of the formal syntax), the CONTEXT hint is accepted (§4.2), and the number of live
+//! (§4.3, syntax in §5), the CONTEXT hint is accepted (§4.2), and the number of live
 //! updates is bounded (`NO [LIMIT]`, RFC 5530 §3). One session keeps the search, another
 //! changes the mailbox.
 
@@ -222,7 +222,7 @@ async fn update_alone_and_the_context_hint() {
     assert_eq!(r[0], "* ESEARCH (TAG \"A4\")", "{r:?}");
 }
 
-/// RFC 5267 §4.2 (CANCELUPDATE, formal syntax §5): the named updates stop, the others go on;
+/// RFC 5267 §4.3 (CANCELUPDATE, formal syntax §5): the named updates stop, the others go on;
 /// a new SELECT (or CLOSE, UNSELECT) ends them all.
 #[tokio::test]
 async fn cancelupdate_and_reselect_end_updates() {

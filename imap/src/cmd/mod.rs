@@ -179,7 +179,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.condstore |= key.uses_modseq();
                 self.thread(tag, &sel, algorithm, &charset, &key, uid)
             }
-            // RFC 5267 §4.2: the updates of the searches tagged so stop.
+            // RFC 5267 §4.3: the updates of the searches tagged so stop.
             Command::CancelUpdate(tags) => {
                 sel.contexts.retain(|c| !tags.contains(&c.tag));
                 Done::ok(tag, "CANCELUPDATE completed")

@@ -331,7 +331,7 @@ pub enum Command {
         uid: bool,
     },
     Idle,
-    /// RFC 5267 §4.2 (formal syntax §5): `CANCELUPDATE SP quoted *(SP quoted)`, the tags of
+    /// RFC 5267 §4.3 (formal syntax §5): `CANCELUPDATE SP quoted *(SP quoted)`, the tags of
     /// the searches whose updates stop.
     CancelUpdate(Vec<String>),
 }

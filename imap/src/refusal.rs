@@ -268,9 +268,11 @@ impl Refusal {
                 c("UNKNOWN-CTE"),
                 "A part has a transfer encoding this server cannot decode".into(),
             ),
+            // RFC 7889: a message over APPENDLIMIT is refused with TOOBIG (the code of RFC
+            // 4469 §6); the totals of one MULTIAPPEND stay LIMIT (RFC 5530 §3), a server limit.
             R::LiteralOverLimit { limit } => a(
                 No,
-                c("LIMIT"),
+                c("TOOBIG"),
                 format!("Literal larger than APPENDLIMIT={limit}").into(),
             ),
             R::LiteralsOverTotal { limit } => a(
@@ -280,7 +282,7 @@ impl Refusal {
             ),
             R::MessageOverLimit { limit } => a(
                 No,
-                c("LIMIT"),
+                c("TOOBIG"),
                 format!("Message larger than APPENDLIMIT={limit}").into(),
             ),
             R::MessagesOverTotal { limit } => a(
@@ -548,8 +550,8 @@ mod tests {
                     limit: APPEND_LIMIT,
                 },
                 No,
-                Some("LIMIT"),
-                "[LIMIT] Literal larger than APPENDLIMIT=20971520",
+                Some("TOOBIG"),
+                "[TOOBIG] Literal larger than APPENDLIMIT=20971520",
             ),
             (
                 R::LiteralsOverTotal {
@@ -564,8 +566,8 @@ mod tests {
                     limit: APPEND_LIMIT,
                 },
                 No,
-                Some("LIMIT"),
-                "[LIMIT] Message larger than APPENDLIMIT=20971520",
+                Some("TOOBIG"),
+                "[TOOBIG] Message larger than APPENDLIMIT=20971520",
             ),
             (
                 R::MessagesOverTotal {

@@ -228,7 +228,7 @@ async fn multiappend_with_a_literal_over_appendlimit_appends_nothing() {
     let r = c.until("m").await;
     assert_eq!(
         r,
-        vec!["m NO [LIMIT] Literal larger than APPENDLIMIT=20971520".to_string()]
+        vec!["m NO [TOOBIG] Literal larger than APPENDLIMIT=20971520".to_string()]
     );
     assert_eq!(count(&hub, "INBOX"), 0);
     let r = c.cmd("n", "NOOP").await;
@@ -253,7 +253,7 @@ async fn multiappend_skips_the_rest_of_a_command_after_an_oversized_literal() {
     let r = c.raw("m", &cmd).await;
     assert_eq!(
         r,
-        vec!["m NO [LIMIT] Literal larger than APPENDLIMIT=20971520".to_string()]
+        vec!["m NO [TOOBIG] Literal larger than APPENDLIMIT=20971520".to_string()]
     );
     let r = c.cmd("n", "NOOP").await;
     assert_eq!(r, vec!["n OK NOOP completed".to_string()]);

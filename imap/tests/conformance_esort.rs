@@ -160,6 +160,29 @@ async fn save_with_partial_saves_the_page() {
     assert!(r.iter().any(|l| l == "* 5 FETCH (UID 6)"), "{r:?}");
 }
 
+/// RFC 5182 §2.4: SAVE with MIN and MAX alone keeps only the two messages they return; with
+/// COUNT as well, every match.
+#[tokio::test]
+async fn save_with_min_max_saves_only_what_they_return() {
+    let (_hub, mut c) = mailbox().await;
+    let r = c.cmd("v", "SEARCH RETURN (SAVE MIN MAX) ALL").await;
+    assert!(last(&r).starts_with("v OK"), "{r:?}");
+    let r = c.cmd("f", "FETCH $ (UID)").await;
+    let fetched = r
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+        .count();
+    assert_eq!(fetched, 2, "{r:?}");
+    let r = c.cmd("w", "SEARCH RETURN (SAVE MIN COUNT) ALL").await;
+    assert!(last(&r).starts_with("w OK"), "{r:?}");
+    let r = c.cmd("g", "FETCH $ (UID)").await;
+    let fetched = r
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+        .count();
+    assert!(fetched > 2, "{r:?}");
+}
+
 /// RFC 9394 §3.1: one PARTIAL or one ALL, not both; ranges of non-zero numbers of one sign;
 /// an unknown RETURN option is BAD.
 #[tokio::test]

@@ -577,14 +577,14 @@ async fn garbage_gets_bad_or_no_and_the_session_stays_up() {
     c.send(b"d APPEND INBOX {99999999999}\r\n").await;
     assert_eq!(
         last(&c.until("d").await),
-        "d NO [LIMIT] Literal larger than APPENDLIMIT=20971520"
+        "d NO [TOOBIG] Literal larger than APPENDLIMIT=20971520"
     );
     c.send(b"e APPEND INBOX {30000000+}\r\n").await;
     c.send(&vec![b'x'; 30_000_000]).await;
     c.send(b"\r\n").await;
     assert_eq!(
         last(&c.until("e").await),
-        "e NO [LIMIT] Literal larger than APPENDLIMIT=20971520"
+        "e NO [TOOBIG] Literal larger than APPENDLIMIT=20971520"
     );
     c.send(b"\r\n").await;
     assert_eq!(c.line().await, "* BAD missing tag");

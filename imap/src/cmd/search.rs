@@ -172,11 +172,28 @@ pub(super) fn esearch_line(
     line
 }
 
-/// The UIDs `SAVE` keeps (RFC 5182 §2.1), ascending: those found, or with PARTIAL the page
-/// returned (RFC 9394 §3.2). `found` in result order.
+/// The UIDs `SAVE` keeps (RFC 5182 §2.1), ascending: those found, only those MIN/MAX
+/// return when they are the only result options (§2.4), or with PARTIAL the page returned
+/// (RFC 9394 §3.2). `found` in result order.
 pub(super) fn saved_uids(ret: &SearchReturn, found: &[Uid]) -> Vec<Uid> {
+    // RFC 5182 §2.4: SAVE with MIN and/or MAX and no other result option saves only the
+    // message(s) returned; with ALL, COUNT (or nothing else) every match.
+    let extremes_only = (ret.min || ret.max) && !ret.all && !ret.count && ret.partial.is_none();
     let mut saved = match ret.partial {
         Some(p) => found[p.indexes(found.len())].to_vec(),
+        None if extremes_only => {
+            let mut picked = Vec::new();
+            // In result order: for ESORT, MIN and MAX are the first and last in sort order
+            // (RFC 5267 §3.2).
+            if ret.min {
+                picked.extend(found.first().copied());
+            }
+            if ret.max {
+                picked.extend(found.last().copied());
+            }
+            picked.dedup();
+            picked
+        }
         None => found.to_vec(),
     };
     saved.sort();

@@ -251,7 +251,7 @@ def garbage():
     tag = m._new_tag()
     m.send(tag + b" APPEND INBOX {999999999}\r\n")
     reply = m.readline()
-    check("oversized-literal", reply.startswith(tag + b" NO [LIMIT]"), reply)
+    check("oversized-literal", reply.startswith(tag + b" NO [TOOBIG]"), reply)
     m.send(b"\x00\x01\x02 \xff\r\n")
     reply = m.readline()
     check("binary-garbage", b"BAD" in reply, reply)

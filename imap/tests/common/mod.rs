@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its part
 
+pub mod bytes;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

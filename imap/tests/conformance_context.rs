@@ -9,17 +9,15 @@ mod common;
 
 use common::*;
 
-fn message(subject: &str, body_len: usize) -> Vec<u8> {
-    let mut m = format!("Subject: {subject}\r\n\r\n").into_bytes();
-    m.extend(std::iter::repeat_n(b'x', body_len));
-    m.extend_from_slice(b"\r\n");
-    m
+/// A message with only a Subject: and a body of `body_len` octets.
+fn subject_message(subject: &str, body_len: usize) -> Vec<u8> {
+    message(&format!("Subject: {subject}"), body_len)
 }
 
 impl Client {
     async fn put(&mut self, flags: &str, body_len: usize) {
         let r = self
-            .append_with("ap", "INBOX", flags, &message("m", body_len))
+            .append_with("ap", "INBOX", flags, &subject_message("m", body_len))
             .await;
         assert!(last(&r).starts_with("ap OK "), "{r:?}");
     }
@@ -57,12 +55,10 @@ async fn two_sessions(sizes: &[usize]) -> (Hub, Client, Client) {
 async fn capability_advertises_context_search_and_sort() {
     let hub = hub();
     let mut c = Client::login(&hub).await;
-    let r = c.cmd("c", "CAPABILITY").await;
-    let caps = r.iter().find(|l| l.starts_with("* CAPABILITY")).unwrap();
-    let words: Vec<&str> = caps.split(' ').collect();
-    assert!(words.contains(&"CONTEXT=SEARCH"), "{caps}");
-    assert!(words.contains(&"CONTEXT=SORT"), "{caps}");
-    assert!(words.contains(&"ESORT"), "{caps}");
+    let words = c.capabilities().await;
+    assert!(words.iter().any(|w| w == "CONTEXT=SEARCH"), "{words:?}");
+    assert!(words.iter().any(|w| w == "CONTEXT=SORT"), "{words:?}");
+    assert!(words.iter().any(|w| w == "ESORT"), "{words:?}");
 }
 
 /// RFC 5267 §4.3: with UPDATE the server tells, at the moments it may send untagged

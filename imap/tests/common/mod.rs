@@ -162,6 +162,34 @@ impl Client {
         self.send(b"\r\n").await;
         self.until(tag).await
     }
+
+    /// The words of the `* CAPABILITY` line.
+    pub async fn capabilities(&mut self) -> Vec<String> {
+        let r = self.cmd("c", "CAPABILITY").await;
+        let caps = r.iter().find(|l| l.starts_with("* CAPABILITY")).unwrap();
+        caps.split(' ').map(str::to_string).collect()
+    }
+
+    /// Selects INBOX and expunges its first message, so that UIDs are sequence numbers plus one.
+    pub async fn select_inbox_without_the_first(&mut self) {
+        let r = self.cmd("s", "SELECT INBOX").await;
+        assert!(last(&r).starts_with("s OK"), "{r:?}");
+        let r = self.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+        assert!(last(&r).starts_with("d OK"), "{r:?}");
+        let r = self.cmd("e", "EXPUNGE").await;
+        assert!(last(&r).starts_with("e OK"), "{r:?}");
+    }
+}
+
+/// A message of `headers` (line ends made CRLF) and a body of `body_len` octets `x`.
+pub fn message(headers: &str, body_len: usize) -> Vec<u8> {
+    let mut m = format!("{headers}\n\n")
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes();
+    m.extend(std::iter::repeat_n(b'x', body_len));
+    m.extend_from_slice(b"\r\n");
+    m
 }
 
 /// The tagged line that ends a reply.

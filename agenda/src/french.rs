@@ -39,6 +39,11 @@ pub fn day(d: chrono::NaiveDate) -> String {
     format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
 }
 
+/// "24/11/2026 11:05", the numeric form documents use (a CDA's dates); `None` out of range.
+pub fn numeric_datetime(unix: i64) -> Option<String> {
+    paris(unix).map(|t| t.format("%d/%m/%Y %H:%M").to_string())
+}
+
 /// "24 novembre 2026 à 11:05"
 pub fn datetime(unix: i64) -> String {
     match paris(unix) {

@@ -333,42 +333,6 @@ pub fn hl7_unix(ts: &str) -> Option<i64> {
     Some(t.day * 86_400 + h * 3600 + m * 60 + s - t.offset? * 60)
 }
 
-/// The Paris wall-clock date and time of a Unix time, `(year, month, day, hour, minute)`.
-/// The time-zone rules (IANA's, with the summer time of each year) are the agenda's, the one
-/// place that has them; its French wording is read back into numbers here.
-fn paris_wall_clock(unix: i64) -> Option<(i64, usize, i64, String)> {
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    // "24 novembre 2026 à 11:05"
-    let text = mshub_agenda::french::datetime(unix);
-    let (date, time) = text.split_once(" à ")?;
-    let mut parts = date.split(' ');
-    let day = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? + 1;
-    let year = parts.next()?.parse().ok()?;
-    let hm = time.as_bytes();
-    (hm.len() == 5
-        && hm[2] == b':'
-        && hm
-            .iter()
-            .enumerate()
-            .all(|(i, c)| i == 2 || c.is_ascii_digit()))
-    .then(|| (year, month, day, time.to_string()))
-}
-
 /// An HL7 TS value as a French reader expects it, in Paris time: "20240312133000+0000" →
 /// "12/03/2024 14:30" (a UTC offset is converted to Europe/Paris, with the summer time of the
 /// day); a time without an offset is local already and shown as it is; a date stays that day.
@@ -381,10 +345,8 @@ pub fn french_date(ts: &str) -> String {
     let digits = |r: std::ops::Range<usize>| String::from_utf8_lossy(&b[r]).into_owned();
     let local_day = format!("{}/{}/{}", digits(6..8), digits(4..6), digits(0..4));
     match (t.time, hl7_unix(ts)) {
-        (Some(_), Some(unix)) => match paris_wall_clock(unix) {
-            Some((year, month, day, hm)) => format!("{day:02}/{month:02}/{year:04} {hm}"),
-            None => mshub_agenda::french::datetime(unix),
-        },
+        (Some(_), Some(unix)) => mshub_agenda::french::numeric_datetime(unix)
+            .unwrap_or_else(|| mshub_agenda::french::datetime(unix)),
         (Some((h, m, _)), None) => format!("{local_day} {h:02}:{m:02}"),
         (None, _) => local_day,
     }

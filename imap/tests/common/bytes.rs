@@ -1,15 +1,12 @@
 //! A client that keeps a reply's bytes as they came (literals and literal8s inline, NUL
 //! octets included), for the conformance tests that look at FETCH data byte by byte.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::io::{ReadHalf, WriteHalf};
 
-use mshub_imap::session::{Connection, Session};
-
-use super::{hub, Hub, MARTIN};
+use super::{connect, hub, Hub, MARTIN};
 
 pub struct Client {
     rd: BufReader<ReadHalf<DuplexStream>>,
@@ -76,18 +73,7 @@ impl Reply {
 impl Client {
     pub async fn login() -> (Hub, Client) {
         let hub = hub();
-        let (client, server) = tokio::io::duplex(1 << 20);
-        let mut session = Session::new(
-            hub.imap.clone(),
-            server,
-            Connection {
-                id: 1,
-                peer: "127.0.0.1:4000".parse::<SocketAddr>().unwrap(),
-                tls: true,
-            },
-        );
-        tokio::spawn(async move { session.run(true).await });
-        let (rd, wr) = tokio::io::split(client);
+        let (rd, wr) = connect(&hub);
         let mut c = Client {
             rd: BufReader::new(rd),
             wr,

@@ -90,20 +90,26 @@ pub struct Client {
     wr: WriteHalf<DuplexStream>,
 }
 
+/// A session of `hub` over TLS (as the server sees it) running on its own task, and the
+/// client's halves of the in-memory connection to it.
+pub fn connect(hub: &Hub) -> (ReadHalf<DuplexStream>, WriteHalf<DuplexStream>) {
+    let (client, server) = tokio::io::duplex(1 << 20);
+    let mut session = Session::new(
+        hub.imap.clone(),
+        server,
+        Connection {
+            id: 1,
+            peer: "127.0.0.1:4000".parse::<SocketAddr>().unwrap(),
+            tls: true,
+        },
+    );
+    tokio::spawn(async move { session.run(true).await });
+    tokio::io::split(client)
+}
+
 impl Client {
     pub async fn login(hub: &Hub) -> Client {
-        let (client, server) = tokio::io::duplex(1 << 20);
-        let mut session = Session::new(
-            hub.imap.clone(),
-            server,
-            Connection {
-                id: 1,
-                peer: "127.0.0.1:4000".parse::<SocketAddr>().unwrap(),
-                tls: true,
-            },
-        );
-        tokio::spawn(async move { session.run(true).await });
-        let (rd, wr) = tokio::io::split(client);
+        let (rd, wr) = connect(hub);
         let mut c = Client {
             rd: BufReader::new(rd),
             wr,

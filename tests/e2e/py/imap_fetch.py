@@ -11,12 +11,10 @@ Usage: imap_fetch.py --port P --cafile F --user U --password W
 Prints `PASS <check>` per check, or `FAIL <check>: <why>` and exits with status 1; `DONE` last.
 """
 
-import argparse
 import base64
-import imaplib
-import ssl
-import sys
 import time
+
+from imaplib_checks import check, ok, signed_in
 
 BINARY = bytes(range(256)) + b"\x00\r\n\x00"
 
@@ -71,20 +69,6 @@ def nested_message():
     )
 
 
-def check(name, cond, detail=""):
-    if cond:
-        print(f"PASS {name}", flush=True)
-    else:
-        print(f"FAIL {name}: {detail}", flush=True)
-        sys.exit(1)
-
-
-def ok(name, result):
-    typ, data = result
-    check(name, typ == "OK", f"{typ} {data!r}")
-    return data
-
-
 def item(data, label):
     """The literal following `label` in a FETCH reply imaplib split into (head, literal)."""
     for d in data:
@@ -94,15 +78,7 @@ def item(data, label):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cafile", required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    args = p.parse_args()
-    ctx = ssl.create_default_context(cafile=args.cafile)
-    m = imaplib.IMAP4_SSL("localhost", args.port, ssl_context=ctx, timeout=30)
-    ok("login", m.login(args.user, args.password))
+    m = signed_in()
     typ, caps = m.capability()
     check("binary-advertised", b"BINARY" in caps[0].split(), caps)
     box = f"Fetch{int(time.time() * 1000)}"

@@ -8,25 +8,9 @@ Usage: imap_sort.py --port P --cafile F --user U --password W
 Prints `PASS <check>` per check, or `FAIL <check>: <why>` and exits with status 1; `DONE` last.
 """
 
-import argparse
-import imaplib
-import ssl
-import sys
 import time
 
-
-def check(name, cond, detail=""):
-    if cond:
-        print(f"PASS {name}", flush=True)
-    else:
-        print(f"FAIL {name}: {detail}", flush=True)
-        sys.exit(1)
-
-
-def ok(name, result):
-    typ, data = result
-    check(name, typ == "OK", f"{typ} {data!r}")
-    return data
+from imaplib_checks import check, ok, signed_in
 
 
 def message(sender, subject, date, body_len):
@@ -46,15 +30,7 @@ def numbers(data):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cafile", required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    args = p.parse_args()
-    ctx = ssl.create_default_context(cafile=args.cafile)
-    m = imaplib.IMAP4_SSL("localhost", args.port, ssl_context=ctx, timeout=30)
-    ok("login", m.login(args.user, args.password))
+    m = signed_in()
     check("capability-sort", "SORT" in m.capabilities, m.capabilities)
     check("capability-sort-display", "SORT=DISPLAY" in m.capabilities, m.capabilities)
     box = f"Sort{int(time.time() * 1000)}"

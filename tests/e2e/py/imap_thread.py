@@ -9,26 +9,10 @@ Usage: imap_thread.py --port P --cafile F --user U --password W
 Prints `PASS <check>` per check, or `FAIL <check>: <why>` and exits with status 1; `DONE` last.
 """
 
-import argparse
-import imaplib
 import re
-import ssl
-import sys
 import time
 
-
-def check(name, cond, detail=""):
-    if cond:
-        print(f"PASS {name}", flush=True)
-    else:
-        print(f"FAIL {name}: {detail}", flush=True)
-        sys.exit(1)
-
-
-def ok(name, result):
-    typ, data = result
-    check(name, typ == "OK", f"{typ} {data!r}")
-    return data
+from imaplib_checks import check, ok, signed_in
 
 
 def message(msgid, refs, subject, day, body_len):
@@ -54,15 +38,7 @@ def esearch(m, name, *args):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cafile", required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
-    args = p.parse_args()
-    ctx = ssl.create_default_context(cafile=args.cafile)
-    m = imaplib.IMAP4_SSL("localhost", args.port, ssl_context=ctx, timeout=30)
-    ok("login", m.login(args.user, args.password))
+    m = signed_in()
     caps = m.capabilities
     check("capability-thread", "THREAD=REFERENCES" in caps and "THREAD=ORDEREDSUBJECT" in caps, caps)
     check("capability-esort-partial", "ESORT" in caps and "PARTIAL" in caps, caps)

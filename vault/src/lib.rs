@@ -68,7 +68,7 @@ pub use document::{
 pub use error::{Denial, Rejection, Result, VaultError};
 pub use filing::{may_carry_documents, GeneratedDocument};
 pub use mshub_store::FilingOutcome;
-pub use profile::{MedicalProfile, ProfileChange, ProfileRefusal, ProfileVersion};
+pub use profile::{MedicalProfile, ProfileChange, ProfileRead, ProfileRefusal, ProfileVersion};
 pub use report::{AttachmentFiling, AttachmentOutcome, Filing};
 pub use rules::{Ground, Notices, PatientSettings};
 pub use types::{Category, DocumentType, DocumentTypes};

@@ -295,6 +295,15 @@ pub struct ProfileVersion {
     pub profile: MedicalProfile,
 }
 
+/// What a professional reads of the profile: the version, the sections it may see, and the
+/// profile with only those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRead {
+    pub version: u64,
+    pub sections: Vec<Section>,
+    pub profile: MedicalProfile,
+}
+
 /// A change the patient makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileChange {
@@ -622,7 +631,9 @@ impl Vault {
         let mut profile = if version == 0 {
             MedicalProfile::default()
         } else {
-            self.medical_profile(patient.id)?.1
+            self.profile_version(patient.id, version)?
+                .ok_or_else(|| VaultError::Data(format!("profile version {version} is missing")))?
+                .profile
         };
         let today = mshub_agenda::day_of(mshub_store::now())
             .ok_or_else(|| VaultError::Data("today's date is out of range".into()))?;
@@ -728,7 +739,7 @@ impl Vault {
         &self,
         patient: &Account,
         professional: &Account,
-    ) -> Result<(Vec<Section>, MedicalProfile)> {
+    ) -> Result<ProfileRead> {
         if !patient.kind.is_patient() {
             return Err(VaultError::NotAPatient(patient.address.to_string()));
         }
@@ -749,7 +760,7 @@ impl Vault {
                 Err(VaultError::Refused(denial))
             }
             Ok((sections, standing)) => {
-                let (_, profile) = self.medical_profile(patient.id)?;
+                let (version, profile) = self.medical_profile(patient.id)?;
                 self.store.audit(
                     AuditEvent::new(professional.address.as_str(), "profile.read", "profile")
                         .with_detail(format!(
@@ -758,7 +769,11 @@ impl Vault {
                             standing.relationship.name()
                         )),
                 )?;
-                Ok((sections.iter().copied().collect(), profile.only(&sections)))
+                Ok(ProfileRead {
+                    version,
+                    profile: profile.only(&sections),
+                    sections: sections.into_iter().collect(),
+                })
             }
         }
     }

@@ -164,7 +164,9 @@ fn professionals_read_within_a_relationship_the_sections_of_their_profession() {
     hub.vault
         .add_relationship(&hub.camille, &hub.martin, Relationship::Follows, None)
         .unwrap();
-    let (sections, profile) = hub
+    let ProfileRead {
+        sections, profile, ..
+    } = hub
         .vault
         .profile_for_professional(&hub.camille, &hub.martin)
         .unwrap();
@@ -182,7 +184,9 @@ fn professionals_read_within_a_relationship_the_sections_of_their_profession() {
     hub.vault
         .add_relationship(&hub.camille, &hub.pharmacist, Relationship::Grant, None)
         .unwrap();
-    let (sections, profile) = hub
+    let ProfileRead {
+        sections, profile, ..
+    } = hub
         .vault
         .profile_for_professional(&hub.camille, &hub.pharmacist)
         .unwrap();

@@ -53,15 +53,14 @@ pub async fn for_professional(
 ) -> Result<Json<ProfileJson>, ApiError> {
     blocking(move || {
         let patient = patient_by_ins(&app, &ins)?;
-        let (sections, profile) = app
+        let read = app
             .vault
             .profile_for_professional(&patient, &caller)
             .map_err(vault_error)?;
-        let (version, _) = app.vault.medical_profile(patient.id).map_err(vault_error)?;
         Ok(Json(ProfileJson {
-            version,
-            sections: sections.iter().map(|s| s.name()).collect(),
-            profile,
+            version: read.version,
+            sections: read.sections.iter().map(|s| s.name()).collect(),
+            profile: read.profile,
         }))
     })
     .await

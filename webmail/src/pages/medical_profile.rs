@@ -469,7 +469,18 @@ async fn change(
             Ok(c) => c,
             Err(reason) => return refused(reason),
         };
+        // Only these can change the vaccinations the agenda counts reminders from.
+        let vaccinations_may_change = matches!(
+            change,
+            ProfileChange::AddVaccination(_)
+                | ProfileChange::Restore(_)
+                | ProfileChange::Remove {
+                    section: Section::Vaccinations,
+                    ..
+                }
+        );
         match app.vault.change_profile(&w.space, &w.me, expected, change) {
+            Ok(_) if !vaccinations_may_change => Ok(Ok(())),
             Ok(v) => {
                 let list: Vec<(String, NaiveDate)> = v
                     .profile

@@ -44,7 +44,7 @@ pub use filing::FilingOutcome;
 pub use hub_keys::{INDEX_TAG_LEN, SEALED_FIELD};
 pub use keyring::MasterKey;
 pub use mailbox::{
-    Flag, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
+    Flag, FlagCounts, FlagOp, Mailbox, MailboxId, MessageMeta, ModSeq, SpecialUse, Uid, UidValidity,
 };
 pub use pg_backend::{PgBackend, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use purge::PurgeReport;

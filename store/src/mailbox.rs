@@ -1,7 +1,8 @@
 //! Mailboxes and their messages, with IMAP's bookkeeping (RFC 9051 §2.3.1, RFC 7162).
 //!
 //! Records:
-//! - `mailbox`: id → [`Mailbox`] (its counters: UIDNEXT, HIGHESTMODSEQ, EXISTS, size);
+//! - `mailbox`: id → [`Mailbox`] (its counters: UIDNEXT, HIGHESTMODSEQ, EXISTS, size, and
+//!   the unseen and deleted messages);
 //! - `mailbox-name`: account ‖ name → id;
 //! - `message`: mailbox id ‖ UID → [`MessageMeta`];
 //! - `expunged`: mailbox id ‖ UID → MODSEQ of the expunge (for QRESYNC's VANISHED).
@@ -140,7 +141,71 @@ pub struct Mailbox {
     pub exists: u32,
     /// Sum of the messages' sizes (RFC 8438 STATUS=SIZE).
     pub size: u64,
+    /// Messages without `\Seen` and with `\Deleted` (STATUS UNSEEN and DELETED), kept with
+    /// EXISTS in the same batches. `None` in a record written before they were counted:
+    /// [`Store::flag_counts`] counts once and keeps the result.
+    #[serde(default)]
+    pub flag_counts: Option<FlagCounts>,
     pub subscribed: bool,
+}
+
+/// How many messages of a mailbox are unseen and deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagCounts {
+    pub unseen: u32,
+    pub deleted: u32,
+}
+
+impl FlagCounts {
+    fn of<'a>(flags: impl IntoIterator<Item = &'a BTreeSet<Flag>>) -> Self {
+        let mut counts = Self::default();
+        for f in flags {
+            counts.add(f);
+        }
+        counts
+    }
+
+    fn add(&mut self, flags: &BTreeSet<Flag>) {
+        self.unseen += u32::from(!flags.contains(&Flag::Seen));
+        self.deleted += u32::from(flags.contains(&Flag::Deleted));
+    }
+
+    fn remove(&mut self, flags: &BTreeSet<Flag>) {
+        self.unseen = self
+            .unseen
+            .saturating_sub(u32::from(!flags.contains(&Flag::Seen)));
+        self.deleted = self
+            .deleted
+            .saturating_sub(u32::from(flags.contains(&Flag::Deleted)));
+    }
+}
+
+impl Mailbox {
+    /// Counts a message that enters the mailbox (EXISTS, size, flags).
+    fn take_in(&mut self, meta: &MessageMeta) {
+        self.exists += 1;
+        self.size += meta.size;
+        if let Some(c) = &mut self.flag_counts {
+            c.add(&meta.flags);
+        }
+    }
+
+    /// Counts a message that leaves the mailbox.
+    fn let_go(&mut self, meta: &MessageMeta) {
+        self.exists = self.exists.saturating_sub(1);
+        self.size = self.size.saturating_sub(meta.size);
+        if let Some(c) = &mut self.flag_counts {
+            c.remove(&meta.flags);
+        }
+    }
+
+    /// Counts a message whose flags change from `old` to `new`.
+    fn reflag(&mut self, old: &BTreeSet<Flag>, new: &BTreeSet<Flag>) {
+        if let Some(c) = &mut self.flag_counts {
+            c.remove(old);
+            c.add(new);
+        }
+    }
 }
 
 /// A message flag (RFC 9051 §2.3.2). `\Recent` is not stored: IMAP4rev2 dropped it and a
@@ -328,6 +393,7 @@ impl Store {
             highest_modseq: ModSeq(1),
             exists: 0,
             size: 0,
+            flag_counts: Some(FlagCounts::default()),
             subscribed: true,
         };
         let mut batch = Batch::new();
@@ -614,8 +680,7 @@ impl Store {
                     .0
                     .checked_add(1)
                     .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
-                mb.exists += 1;
-                mb.size += meta.size;
+                mb.take_in(&meta);
                 batch.put(MESSAGE, message_key(mailbox, meta.uid), json(&meta));
                 batch.put(BY_MODSEQ, modseq_key(mailbox, modseq, meta.uid), Vec::new());
                 blob.add_to(&mut batch);
@@ -672,8 +737,7 @@ impl Store {
                 .checked_add(1)
                 .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
             mb.highest_modseq = meta.modseq;
-            mb.exists += 1;
-            mb.size += size;
+            mb.take_in(&meta);
             let mut batch = Batch::new();
             batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
             batch.put(MAILBOX, mailbox.0.to_be_bytes(), json(&mb));
@@ -705,6 +769,27 @@ impl Store {
             .into_iter()
             .map(|(_, v)| decode("message", &v))
             .collect()
+    }
+
+    /// The unseen and deleted messages of `mailbox` (STATUS UNSEEN, DELETED) from its record;
+    /// a record written before they were counted is counted once, and the count kept unless
+    /// the mailbox changed meanwhile (then the next call counts again).
+    pub fn flag_counts(&self, mailbox: &Mailbox) -> Result<FlagCounts> {
+        if let Some(c) = mailbox.flag_counts {
+            return Ok(c);
+        }
+        let (mut mb, raw) = self.mailbox_required(mailbox.id)?;
+        if let Some(c) = mb.flag_counts {
+            return Ok(c);
+        }
+        let counts = FlagCounts::of(self.messages(mailbox.id)?.iter().map(|m| &m.flags));
+        mb.flag_counts = Some(counts);
+        let mut batch = Batch::new();
+        batch.check(MAILBOX, mailbox.id.0.to_be_bytes(), Some(raw));
+        batch.put(MAILBOX, mailbox.id.0.to_be_bytes(), json(&mb));
+        // Lost to a concurrent change: that change's count is the true one, nothing to keep.
+        let _ = self.kv.commit(&batch)?;
+        Ok(counts)
     }
 
     pub fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageMeta>> {
@@ -756,6 +841,7 @@ impl Store {
                     FlagOp::Remove => meta.flags.difference(flags).cloned().collect(),
                 };
                 if new != meta.flags {
+                    mb.reflag(&meta.flags, &new);
                     batch.remove(BY_MODSEQ, modseq_key(mailbox, meta.modseq, uid));
                     batch.put(BY_MODSEQ, modseq_key(mailbox, modseq, uid), Vec::new());
                     meta.flags = new;
@@ -804,8 +890,7 @@ impl Store {
                 batch.remove(BY_MODSEQ, modseq_key(mailbox, meta.modseq, uid));
                 SealedBlob::remove_from(meta.blob, &mut batch);
                 batch.put(EXPUNGED, message_key(mailbox, uid), modseq.0.to_be_bytes());
-                mb.exists = mb.exists.saturating_sub(1);
-                mb.size = mb.size.saturating_sub(meta.size);
+                mb.let_go(&meta);
                 removed.push(meta);
             }
             if !removed.is_empty() {
@@ -1029,8 +1114,7 @@ impl Store {
                     .0
                     .checked_add(1)
                     .ok_or_else(|| StoreError::corrupt("mailbox", "UID space exhausted"))?);
-                dmb.exists += 1;
-                dmb.size += meta.size;
+                dmb.take_in(&new);
                 batch.put(MESSAGE, message_key(to, new.uid), json(&new));
                 batch.put(BY_MODSEQ, modseq_key(to, new.modseq, new.uid), Vec::new());
                 if let Some(modseq) = src_modseq {
@@ -1042,8 +1126,7 @@ impl Store {
                         Some(smb) => smb,
                         None => &mut dmb,
                     };
-                    smb.exists = smb.exists.saturating_sub(1);
-                    smb.size = smb.size.saturating_sub(meta.size);
+                    smb.let_go(&meta);
                 }
                 pairs.push((uid, new.uid));
             }
@@ -1493,6 +1576,88 @@ mod tests {
 
         // UIDs are never reused.
         assert_eq!(append(&store, mb, 4).uid, Uid(4));
+    }
+
+    /// STATUS UNSEEN and DELETED come from the mailbox record, kept by every change; they
+    /// must equal a count over the messages after each one.
+    #[test]
+    fn unseen_and_deleted_counts_follow_every_change() {
+        let (_dir, store) = open();
+        let inbox_id = inbox(&store).id;
+        let projects = store.create_mailbox(ALICE, "Projects", None).unwrap().id;
+        let counted = |id: MailboxId| {
+            let mb = store.mailbox_by_id(id).unwrap().unwrap();
+            let kept = mb.flag_counts.expect("a new mailbox counts its flags");
+            let scan = FlagCounts::of(store.messages(id).unwrap().iter().map(|m| &m.flags));
+            assert_eq!(kept, scan, "kept counts of {id} equal a scan");
+            (kept.unseen, kept.deleted)
+        };
+        assert_eq!(counted(inbox_id), (0, 0));
+        store
+            .append(inbox_id, &raw(1), flags(&[Flag::Seen]), 1_700_000_001)
+            .unwrap();
+        append(&store, inbox_id, 2);
+        store
+            .append_many(
+                inbox_id,
+                &[
+                    (&raw(3), flags(&[Flag::Deleted]), 1),
+                    (&raw(4), flags(&[Flag::Seen, Flag::Deleted]), 1),
+                ],
+            )
+            .unwrap();
+        assert_eq!(counted(inbox_id), (2, 2));
+        let seen = flags(&[Flag::Seen]);
+        store
+            .store_flags(inbox_id, &uids(&[2, 3]), FlagOp::Add, &seen, None)
+            .unwrap();
+        assert_eq!(counted(inbox_id), (0, 2));
+        store
+            .store_flags(inbox_id, &uids(&[1, 4]), FlagOp::Replace, &flags(&[]), None)
+            .unwrap();
+        assert_eq!(counted(inbox_id), (2, 1));
+        store
+            .copy_messages(inbox_id, &uids(&[1, 3]), projects)
+            .unwrap();
+        assert_eq!(counted(projects), (1, 1));
+        store
+            .move_messages(inbox_id, &uids(&[1, 2]), projects)
+            .unwrap();
+        assert_eq!((counted(inbox_id), counted(projects)), ((1, 1), (2, 1)));
+        store
+            .move_messages(projects, &uids(&[1]), projects)
+            .unwrap();
+        assert_eq!(
+            counted(projects),
+            (2, 1),
+            "a move within a mailbox counts the same"
+        );
+        store.expunge(inbox_id, &uids(&[3, 4])).unwrap();
+        assert_eq!(counted(inbox_id), (0, 0));
+    }
+
+    /// A record written before the counts existed is counted once, then kept up to date.
+    #[test]
+    fn a_mailbox_recorded_without_counts_is_counted_once() {
+        let (_dir, store) = open();
+        let id = inbox(&store).id;
+        append(&store, id, 1);
+        append(&store, id, 2);
+        let mut old = inbox(&store);
+        old.flag_counts = None;
+        let mut batch = Batch::new();
+        batch.put(MAILBOX, id.0.to_be_bytes(), json(&old));
+        store.kv.commit(&batch).unwrap();
+        // Kept as None by a change (nothing to add to), counted on demand.
+        append(&store, id, 3);
+        assert_eq!(inbox(&store).flag_counts, None);
+        let counts = store.flag_counts(&inbox(&store)).unwrap();
+        assert_eq!((counts.unseen, counts.deleted), (3, 0));
+        assert_eq!(inbox(&store).flag_counts, Some(counts), "the count is kept");
+        store
+            .store_flags(id, &uids(&[1]), FlagOp::Add, &flags(&[Flag::Seen]), None)
+            .unwrap();
+        assert_eq!(inbox(&store).flag_counts.unwrap().unseen, 2);
     }
 
     #[test]

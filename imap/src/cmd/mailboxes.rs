@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mshub_store::mailbox::DELIMITER;
-use mshub_store::{AccountId, Flag, Mailbox, Store};
+use mshub_store::{AccountId, FlagCounts, Mailbox, Store};
 
 use super::Done;
 use crate::codec::{ListOptions, StatusItem};
@@ -423,13 +423,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         mailbox: &Mailbox,
         items: &[StatusItem],
     ) -> Result<Vec<u8>, mshub_store::StoreError> {
-        let needs_messages = items
+        let counts = if items
             .iter()
-            .any(|i| matches!(i, StatusItem::Unseen | StatusItem::Deleted));
-        let messages = if needs_messages {
-            self.imap.store.messages(mailbox.id)?
+            .any(|i| matches!(i, StatusItem::Unseen | StatusItem::Deleted))
+        {
+            self.imap.store.flag_counts(mailbox)?
         } else {
-            Vec::new()
+            FlagCounts::default()
         };
         // RFC 3501 §6.3.10: messages no session has claimed as recent yet (none for IMAP4rev2).
         let recent = if items.contains(&StatusItem::Recent) {
@@ -437,20 +437,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             0
         };
-        let count = |f: &Flag, has: bool| {
-            messages
-                .iter()
-                .filter(|m| m.flags.contains(f) == has)
-                .count()
-        };
         let values: Vec<String> = items
             .iter()
             .map(|i| match i {
                 StatusItem::Messages => format!("MESSAGES {}", mailbox.exists),
                 StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
-                StatusItem::Unseen => format!("UNSEEN {}", count(&Flag::Seen, false)),
-                StatusItem::Deleted => format!("DELETED {}", count(&Flag::Deleted, true)),
+                StatusItem::Unseen => format!("UNSEEN {}", counts.unseen),
+                StatusItem::Deleted => format!("DELETED {}", counts.deleted),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq.0),
                 StatusItem::Recent => format!("RECENT {recent}"),

@@ -363,3 +363,60 @@ async fn status_counts_the_recent_messages_until_a_select_claims_them() {
     let r = c.cmd("s3", "STATUS INBOX (RECENT)").await;
     assert!(r.iter().any(|l| l.ends_with("(RECENT 0)")), "{r:?}");
 }
+
+// ----- Searching what another session changed -----
+
+/// RFC 9051 §6.4.4: SEARCH matches the messages as they are, even when this session was not
+/// yet told of another session's changes (§7.5.1: no EXPUNGE after a SEARCH by number, so a
+/// message expunged meanwhile keeps its number and is simply not found); STATUS counts them
+/// as they are too (§6.3.11).
+#[tokio::test]
+async fn search_and_status_see_other_sessions_changes_before_they_are_told() {
+    let hub = hub();
+    for _ in 0..4 {
+        hub.deliver();
+    }
+    let mut a = Client::login(&hub).await;
+    let r = a.cmd("s", "SELECT INBOX").await;
+    assert!(has(&r, "* 4 EXISTS"), "{r:?}");
+    let r = a.cmd("u0", "SEARCH UNSEEN").await;
+    assert!(r.contains(&"* SEARCH 1 2 3 4".to_string()), "{r:?}");
+
+    let mut b = Client::login(&hub).await;
+    b.cmd("s", "SELECT INBOX").await;
+    let r = b.cmd("f", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    assert!(last(&r).starts_with("f OK"), "{r:?}");
+    let r = b.cmd("d", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(last(&r).starts_with("d OK"), "{r:?}");
+    let r = b.cmd("e", "EXPUNGE").await;
+    assert!(has(&r, "* 2 EXPUNGE"), "{r:?}");
+    let r = b.cmd("f2", "UID STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(last(&r).starts_with("f2 OK"), "{r:?}");
+
+    // A still numbers the messages 1-4: 1 is seen now, 2 is gone, 3 and 4 are unseen.
+    let r = a.cmd("u1", "SEARCH UNSEEN").await;
+    assert!(r.contains(&"* SEARCH 3 4".to_string()), "{r:?}");
+    assert!(
+        !has(&r, "EXPUNGE"),
+        "no EXPUNGE after SEARCH by number: {r:?}"
+    );
+    let r = a.cmd("u2", "SEARCH SEEN").await;
+    assert!(r.contains(&"* SEARCH 1".to_string()), "{r:?}");
+    let r = a.cmd("u3", "SEARCH DELETED").await;
+    assert!(r.contains(&"* SEARCH 3".to_string()), "{r:?}");
+    let st = a.cmd("st", "STATUS INBOX (MESSAGES UNSEEN DELETED)").await;
+    assert!(
+        has(&st, "* STATUS \"INBOX\" (MESSAGES 3 UNSEEN 2 DELETED 1)"),
+        "{st:?}"
+    );
+    // Told now (after STATUS or NOOP); the numbers move down and the next search uses them.
+    let n = a.cmd("n", "NOOP").await;
+    assert!(
+        has(&st, "* 2 EXPUNGE") || has(&n, "* 2 EXPUNGE"),
+        "{st:?} {n:?}"
+    );
+    let r = a.cmd("u4", "SEARCH UNSEEN").await;
+    assert!(r.contains(&"* SEARCH 2 3".to_string()), "{r:?}");
+    let r = a.cmd("u5", "UID SEARCH UNDELETED").await;
+    assert!(r.contains(&"* SEARCH 1 4".to_string()), "{r:?}");
+}

@@ -373,8 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
             if has_flags {
-                sel.known
-                    .insert(meta.uid, (meta.modseq, meta.flags.clone()));
+                sel.known.insert(meta.uid, meta.clone());
             }
             // RFC 9051 §9: msg-att holds one item at least (none when UNKNOWN-CTE took it).
             if out.is_empty() {

@@ -2,12 +2,12 @@
 //! headers and text from the message (case-insensitive substrings). Replies `* SEARCH`, or
 //! `* ESEARCH` once the client enabled IMAP4rev2.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{MailboxId, MessageMeta, Uid};
+use mshub_store::{MailboxId, MessageMeta, StoreError, Uid};
 
 use super::Done;
 use crate::codec::write::sequence_set;
@@ -383,22 +383,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             max_seq: sel.uids.len() as u32,
             max_uid: sel.uids.last().map_or(0, |u| u.get()),
         };
+        let (fresh, gone) = match self.changes_since_told(sel) {
+            Ok(c) => c,
+            Err(e) => {
+                self.store_failure(tag, &e);
+                return None;
+            }
+        };
         let mut found = Vec::new();
         for (i, u) in sel.uids.iter().enumerate() {
-            let meta = match self.imap.store.message(ctx.mailbox, *u) {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.store_failure(tag, &e);
-                    return None;
-                }
+            if gone.contains(u) {
+                continue;
+            }
+            let Some(meta) = fresh.get(u).or_else(|| sel.known.get(u)) else {
+                continue;
             };
             let mut cache = None;
-            if self.eval(key, &ctx, i as u32 + 1, &meta, &mut cache) {
-                found.push((i as u32 + 1, meta));
+            if self.eval(key, &ctx, i as u32 + 1, meta, &mut cache) {
+                found.push((i as u32 + 1, meta.clone()));
             }
         }
         Some(found)
+    }
+
+    /// What changed in the selected mailbox since the client was last told: the messages
+    /// changed (by UID) and those expunged. With [`Selected::known`], the messages as the
+    /// store holds them now, without reading each one: when nothing changed (the common
+    /// case), one read of the mailbox record.
+    fn changes_since_told(
+        &self,
+        sel: &Selected,
+    ) -> Result<(HashMap<Uid, MessageMeta>, HashSet<Uid>), StoreError> {
+        let id = sel.mailbox.id;
+        let now = self.imap.store.mailbox_by_id(id)?;
+        let told = sel.mailbox.highest_modseq;
+        if now.is_some_and(|m| m.highest_modseq == told && sel.expunges_told == told) {
+            return Ok(Default::default());
+        }
+        let fresh = self.imap.store.changed_since(id, told)?;
+        let gone = self.imap.store.expunged_since(id, sel.expunges_told)?;
+        Ok((
+            fresh.into_iter().map(|m| (m.uid, m)).collect(),
+            gone.into_iter().collect(),
+        ))
     }
 
     pub(super) fn search(

@@ -55,8 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let Some(seq) = sel.seq_of(meta.uid) else {
                 continue;
             };
-            sel.known
-                .insert(meta.uid, (meta.modseq, meta.flags.clone()));
+            sel.known.insert(meta.uid, meta.clone());
             if silent {
                 continue;
             }

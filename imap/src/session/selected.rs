@@ -121,8 +121,10 @@ pub(crate) struct Selected {
     pub mailbox: Mailbox,
     pub read_only: bool,
     pub uids: Vec<Uid>,
-    /// Flags (and their MODSEQ) the client was last told, per UID.
-    pub known: HashMap<Uid, (ModSeq, BTreeSet<Flag>)>,
+    /// Each message as the client was last told of it (its flags and MODSEQ), per UID; with
+    /// what changed since `mailbox.highest_modseq`, what the store holds now
+    /// ([`Session::current_messages`]).
+    pub known: HashMap<Uid, MessageMeta>,
     /// RFC 5182 SEARCHRES: what the last `SEARCH RETURN (SAVE)` found.
     pub saved: Vec<Uid>,
     /// The MODSEQ up to which the client was told of expunges (they wait while a command
@@ -234,10 +236,7 @@ impl Selected {
             mailbox,
             read_only,
             uids: messages.iter().map(|m| m.uid).collect(),
-            known: messages
-                .iter()
-                .map(|m| (m.uid, (m.modseq, m.flags.clone())))
-                .collect(),
+            known: messages.iter().map(|m| (m.uid, m.clone())).collect(),
             saved: Vec::new(),
             expunges_told,
             contexts: Vec::new(),
@@ -433,7 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue;
             };
             let known = sel.known.get(&meta.uid);
-            if known.is_none_or(|(modseq, flags)| *modseq != meta.modseq && *flags != meta.flags) {
+            if known.is_none_or(|k| k.modseq != meta.modseq && k.flags != meta.flags) {
                 let modseq = if condstore {
                     format!(" MODSEQ ({})", meta.modseq.0)
                 } else {
@@ -446,14 +445,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     meta.uid
                 ));
             }
-            sel.known
-                .insert(meta.uid, (meta.modseq, meta.flags.clone()));
+            sel.known.insert(meta.uid, meta.clone());
         }
         new.sort_by_key(|m| m.uid);
         if !new.is_empty() {
             for m in &new {
                 sel.uids.push(m.uid);
-                sel.known.insert(m.uid, (m.modseq, m.flags.clone()));
+                sel.known.insert(m.uid, (*m).clone());
             }
             lines.push(format!("{} EXISTS", sel.uids.len()));
             // RFC 3501 §2.3.2: the first session told of a message has it recent.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{Flag, Uid};
+use mshub_store::{AccountId, Flag, Uid};
 
 use super::Done;
 use crate::codec::write::sequence_set;
@@ -18,14 +18,17 @@ use crate::session::{store_flags, Flow, Session};
 use crate::{APPEND_LIMIT, APPEND_MAX_TOTAL};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    pub(super) fn append(&mut self, tag: &str, name: &str, messages: Vec<AppendMessage>) -> Done {
-        let account = self.account.as_ref().map(|a| a.id);
-        let mailbox = match account.map(|a| self.imap.store.mailbox(a, name)) {
-            Some(Ok(Some(m))) => m,
-            Some(Ok(None)) | None => {
-                return Done::refused(tag, Refusal::NoSuchTarget);
-            }
-            Some(Err(e)) => {
+    pub(super) fn append(
+        &mut self,
+        tag: &str,
+        account: AccountId,
+        name: &str,
+        messages: Vec<AppendMessage>,
+    ) -> Done {
+        let mailbox = match self.imap.store.mailbox(account, name) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Done::refused(tag, Refusal::NoSuchTarget),
+            Err(e) => {
                 self.store_failure(tag, &e);
                 return Done::Flow(Flow::Continue);
             }
@@ -50,7 +53,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     bytes
                 }
-                AppendData::Catenate(parts) => match self.catenate(&parts) {
+                AppendData::Catenate(parts) => match self.catenate(account, &parts) {
                     Ok(bytes) => bytes,
                     Err(refusal) => return Done::refused(tag, refusal),
                 },
@@ -95,12 +98,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// RFC 4469 §3: the parts joined in order, a URL part being the message or section it
     /// names (as FETCH BODY[section] returns it) in one of the user's mailboxes; a URL that
     /// names nothing is BADURL, a result over APPENDLIMIT TOOBIG (§6).
-    fn catenate(&mut self, parts: &[CatPart]) -> Result<Vec<u8>, Refusal> {
+    fn catenate(&mut self, account: AccountId, parts: &[CatPart]) -> Result<Vec<u8>, Refusal> {
         let mut out = Vec::new();
         for part in parts {
             match part {
                 CatPart::Text(text) => out.extend_from_slice(text),
-                CatPart::Url(url) => out.extend_from_slice(&self.url_part(url)?),
+                CatPart::Url(url) => out.extend_from_slice(&self.url_part(account, url)?),
             }
             if out.len() as u64 > APPEND_LIMIT {
                 return Err(Refusal::CatenatedTooBig {
@@ -111,7 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(out)
     }
 
-    fn url_part(&mut self, url: &str) -> Result<Vec<u8>, Refusal> {
+    fn url_part(&mut self, account: AccountId, url: &str) -> Result<Vec<u8>, Refusal> {
         // RFC 4469 §5 (erratum 4046): the URL in the code is bare text, without `]` or
         // controls.
         let shown: String = url
@@ -126,11 +129,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(u) = parse_imap_url(url) else {
             return Err(bad("Not a URL of this user's messages"));
         };
-        let account = self.account.as_ref().map(|a| a.id);
-        let mailbox = match account.map(|a| self.imap.store.mailbox(a, &u.mailbox)) {
-            Some(Ok(Some(m))) => m,
-            Some(Ok(None)) | None => return Err(bad("No such mailbox")),
-            Some(Err(e)) => {
+        let mailbox = match self.imap.store.mailbox(account, &u.mailbox) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(bad("No such mailbox")),
+            Err(e) => {
                 tracing::error!(error = %e, "cannot read a mailbox for CATENATE");
                 return Err(Refusal::ServerBug);
             }

@@ -4,15 +4,16 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 
+use mshub_store::AccountId;
+
 use super::Done;
 use crate::refusal::Refusal;
 use crate::session::{Ended, Flow, Session};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    pub(super) async fn idle(&mut self, tag: &str) -> Done {
+    pub(super) async fn idle(&mut self, tag: &str, account: AccountId) -> Done {
         // Subscribed before the continuation: a change right after it is not missed.
         let mut changes = self.imap.store.events().subscribe();
-        let account = self.account.as_ref().map(|a| a.id);
         if let Err(e) = self.sync(true) {
             tracing::error!(error = %e, "cannot read the selected mailbox");
         }
@@ -36,7 +37,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 change = changes.recv() => {
                     let relevant = match &change {
-                        Ok(c) => Some(c.account) == account && Some(c.mailbox) == selected,
+                        Ok(c) => c.account == account && Some(c.mailbox) == selected,
                         Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => false,
                     };

@@ -85,15 +85,8 @@ fn dangling<T>(
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    fn account_id(&self) -> mshub_store::AccountId {
-        self.account
-            .as_ref()
-            .map(|a| a.id)
-            .unwrap_or(mshub_store::AccountId(0))
-    }
-
-    fn lookup(&mut self, tag: &str, name: &str) -> Result<Mailbox, Done> {
-        match self.imap.store.mailbox(self.account_id(), name) {
+    fn lookup(&mut self, tag: &str, account: AccountId, name: &str) -> Result<Mailbox, Done> {
+        match self.imap.store.mailbox(account, name) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(Done::refused(tag, Refusal::NoSuchMailbox)),
             Err(e) => {
@@ -106,6 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn list(
         &mut self,
         tag: &str,
+        account: AccountId,
         reference: &str,
         patterns: &[String],
         options: &ListOptions,
@@ -122,7 +116,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .map(|p| canonical_pattern(&format!("{reference}{p}")))
             .collect();
         let matching = |name: &str| fulls.iter().any(|f| matches(f, name));
-        let account = self.account_id();
         let mailboxes = match self.imap.store.mailboxes(account) {
             Ok(m) => m,
             Err(e) => {
@@ -226,12 +219,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Done::ok(tag, format!("{kind} completed"))
     }
 
-    pub(super) fn create(&mut self, tag: &str, name: &str) -> Done {
+    pub(super) fn create(&mut self, tag: &str, account: AccountId, name: &str) -> Done {
         let name = name.trim_end_matches(DELIMITER);
         if name.eq_ignore_ascii_case("INBOX") {
             return Done::refused(tag, Refusal::InboxExists);
         }
-        let account = self.account_id();
         self.create_parents(account, name);
         match self.imap.store.create_mailbox(account, name, None) {
             Ok(_) => {
@@ -257,8 +249,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn delete(&mut self, tag: &str, name: &str) -> Done {
-        let mailbox = match self.lookup(tag, name) {
+    pub(super) fn delete(&mut self, tag: &str, account: AccountId, name: &str) -> Done {
+        let mailbox = match self.lookup(tag, account, name) {
             Ok(m) => m,
             Err(done) => return done,
         };
@@ -298,8 +290,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn rename(&mut self, tag: &str, from: &str, to: &str) -> Done {
-        let mailbox = match self.lookup(tag, from) {
+    pub(super) fn rename(&mut self, tag: &str, account: AccountId, from: &str, to: &str) -> Done {
+        let mailbox = match self.lookup(tag, account, from) {
             Ok(m) => m,
             Err(done) => return done,
         };
@@ -356,8 +348,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn subscribe(&mut self, tag: &str, name: &str, on: bool) -> Done {
-        let account = self.account_id();
+    pub(super) fn subscribe(
+        &mut self,
+        tag: &str,
+        account: AccountId,
+        name: &str,
+        on: bool,
+    ) -> Done {
         let store = self.imap.store.clone();
         let name = name.trim_end_matches(DELIMITER);
         let mailbox = match store.mailbox(account, name) {
@@ -400,8 +397,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    pub(super) fn status(&mut self, tag: &str, name: &str, items: &[StatusItem]) -> Done {
-        let mailbox = match self.lookup(tag, name) {
+    pub(super) fn status(
+        &mut self,
+        tag: &str,
+        account: AccountId,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Done {
+        let mailbox = match self.lookup(tag, account, name) {
             Ok(m) => m,
             Err(done) => return done,
         };

@@ -15,6 +15,8 @@ mod thread;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use mshub_store::AccountId;
+
 use crate::codec::{Command, FetchItem, Tagged};
 use crate::refusal::{Refusal, Status};
 use crate::session::{store_flags, Flow, Selected, Session};
@@ -44,25 +46,15 @@ fn needs(c: &Command) -> Needs {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Checks the session's state once for every command (RFC 9051 §3, §6): the commands of
-    /// the selected state are then run against the selected mailbox itself, never against
-    /// none.
+    /// the authenticated state are then run for the account logged in, and those of the
+    /// selected state against the selected mailbox itself, never against none.
     pub(crate) async fn dispatch(&mut self, Tagged { tag, command }: Tagged) -> Flow {
         tracing::debug!(command = command.name(), "command");
         let needs = needs(&command);
-        let refusal = match needs {
-            Needs::Any => None,
-            Needs::NotAuthenticated if self.account.is_some() => {
-                Some(Refusal::AlreadyAuthenticated)
-            }
-            Needs::Authenticated | Needs::Selected if self.account.is_none() => {
-                Some(Refusal::LogInFirst)
-            }
-            Needs::Selected if self.selected.is_none() => Some(Refusal::NoMailboxSelected),
-            _ => None,
+        let state = match self.state_for(needs) {
+            Ok(state) => state,
+            Err(refusal) => return self.refuse(&tag, &refusal),
         };
-        if let Some(refusal) = refusal {
-            return self.refuse(&tag, &refusal);
-        }
         let command = if self.rev2 {
             command
         } else {
@@ -71,8 +63,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // A name that is well-formed IMAP syntax but not modified UTF-7 names no
                 // mailbox: NO, not BAD (RFC 3501 §5.1.3, as Dovecot answers).
                 None => {
+                    if let State::Selected(sel) = state {
+                        self.selected = Some(sel);
+                    }
                     return Done::refused(&tag, Refusal::InvalidModifiedUtf7)
-                        .with_updates(self, false)
+                        .with_updates(self, false);
                 }
             }
         };
@@ -91,15 +86,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     ..
                 }
         );
-        let selected = match needs {
-            Needs::Selected => self.selected.take(),
-            _ => None,
-        };
-        let done = match selected {
-            Some(sel) => self.in_selected(&tag, sel, command),
-            None => self.outside_selected(&tag, command).await,
+        let done = match state {
+            State::Selected(sel) => self.in_selected(&tag, sel, command),
+            State::Authenticated(account) => self.authenticated(&tag, account, command).await,
+            State::Any => self.any_state(&tag, command).await,
         };
         done.with_updates(self, expunge_ok)
+    }
+
+    /// The state `needs` asks for, with what it holds (the selection is taken out of the
+    /// session while the command runs), or why the command may not run now.
+    fn state_for(&mut self, needs: Needs) -> Result<State, Refusal> {
+        let account = self.account.as_ref().map(|a| a.id);
+        Ok(match (needs, account) {
+            (Needs::Any | Needs::NotAuthenticated, None) | (Needs::Any, Some(_)) => State::Any,
+            (Needs::NotAuthenticated, Some(_)) => return Err(Refusal::AlreadyAuthenticated),
+            (Needs::Authenticated | Needs::Selected, None) => return Err(Refusal::LogInFirst),
+            (Needs::Authenticated, Some(account)) => State::Authenticated(account),
+            (Needs::Selected, Some(_)) => {
+                State::Selected(self.selected.take().ok_or(Refusal::NoMailboxSelected)?)
+            }
+        })
     }
 
     /// A command of the selected state, given the selection; it is put back afterwards,
@@ -194,31 +201,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         done
     }
 
-    /// A command of any state but the selected one's own.
-    async fn outside_selected(&mut self, tag: &str, command: Command) -> Done {
+    /// A command valid in any state, or only before login.
+    async fn any_state(&mut self, tag: &str, command: Command) -> Done {
         match command {
             Command::Capability => self.capability(tag),
             Command::Noop | Command::Check => self.noop(tag),
             Command::Logout => self.logout(tag),
             Command::Id => self.id(tag),
-            Command::Enable(caps) => self.enable(tag, caps),
-            Command::Namespace => self.namespace(tag),
             Command::StartTls => self.starttls(tag),
             Command::Login { user, password } => self.login(tag, user, password).await,
             Command::Authenticate { mechanism, initial } => {
                 self.authenticate(tag, mechanism, initial).await
             }
+            // `needs` and `state_for` keep the others from here.
+            other => {
+                tracing::error!(command = other.name(), "not a command of any state");
+                Done::refused(tag, Refusal::ServerBug)
+            }
+        }
+    }
+
+    /// A command of the authenticated state (also valid once a mailbox is selected), for the
+    /// account logged in.
+    async fn authenticated(&mut self, tag: &str, account: AccountId, command: Command) -> Done {
+        match command {
+            Command::Enable(caps) => self.enable(tag, caps),
+            Command::Namespace => self.namespace(tag),
             Command::List {
                 reference,
                 patterns,
                 options,
-            } => self.list(tag, &reference, &patterns, &options),
-            Command::Create(m) => self.create(tag, &m),
-            Command::Delete(m) => self.delete(tag, &m),
-            Command::Rename(a, b) => self.rename(tag, &a, &b),
-            Command::Subscribe(m) => self.subscribe(tag, &m, true),
-            Command::Unsubscribe(m) => self.subscribe(tag, &m, false),
-            Command::Status(m, items) => self.status(tag, &m, &items),
+            } => self.list(tag, account, &reference, &patterns, &options),
+            Command::Create(m) => self.create(tag, account, &m),
+            Command::Delete(m) => self.delete(tag, account, &m),
+            Command::Rename(a, b) => self.rename(tag, account, &a, &b),
+            Command::Subscribe(m) => self.subscribe(tag, account, &m, true),
+            Command::Unsubscribe(m) => self.subscribe(tag, account, &m, false),
+            Command::Status(m, items) => self.status(tag, account, &m, &items),
             Command::Select {
                 mailbox,
                 read_only,
@@ -231,23 +250,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return self.refuse(tag, &Refusal::QresyncNotEnabled).into();
                 }
                 self.condstore |= condstore;
-                self.select(tag, &mailbox, read_only, qresync.as_ref())
+                self.select(tag, account, &mailbox, read_only, qresync.as_ref())
             }
-            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages),
-            Command::Idle => self.idle(tag).await,
-            // The dispatcher runs these with the selection, which they cannot be without.
-            Command::Close
-            | Command::Unselect
-            | Command::Expunge { .. }
-            | Command::Fetch { .. }
-            | Command::Store { .. }
-            | Command::Copy { .. }
-            | Command::Search { .. }
-            | Command::Sort { .. }
-            | Command::Thread { .. }
-            | Command::CancelUpdate(_) => Done::refused(tag, Refusal::NoMailboxSelected),
+            Command::Append { mailbox, messages } => self.append(tag, account, &mailbox, messages),
+            Command::Idle => self.idle(tag, account).await,
+            // `needs` and `state_for` keep the others from here.
+            other => {
+                tracing::error!(command = other.name(), "not an authenticated-state command");
+                Done::refused(tag, Refusal::ServerBug)
+            }
         }
     }
+}
+
+/// The state a command runs in (RFC 9051 §3), with what that state holds.
+enum State {
+    /// Any state, or not authenticated: nothing held.
+    Any,
+    Authenticated(AccountId),
+    Selected(Selected),
 }
 
 /// IMAP4rev1 mailbox names are in modified UTF-7 (RFC 3501 §5.1.3); the store's in UTF-8.

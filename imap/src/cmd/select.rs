@@ -2,7 +2,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use mshub_store::{Flag, ModSeq, Uid};
+use mshub_store::{AccountId, Flag, ModSeq, Uid};
 
 use super::Done;
 use crate::codec::write::sequence_set;
@@ -15,6 +15,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn select(
         &mut self,
         tag: &str,
+        account: AccountId,
         name: &str,
         read_only: bool,
         qresync: Option<&Qresync>,
@@ -23,12 +24,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.selected.take().is_some() {
             self.untagged("OK [CLOSED] Previous mailbox closed");
         }
-        let account = self.account.as_ref().map(|a| a.id);
-        let found = account.map(|a| self.imap.store.mailbox(a, name));
-        let mailbox = match found {
-            Some(Ok(Some(m))) => m,
-            Some(Ok(None)) | None => return Done::refused(tag, Refusal::NoSuchMailbox),
-            Some(Err(e)) => {
+        let mailbox = match self.imap.store.mailbox(account, name) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Done::refused(tag, Refusal::NoSuchMailbox),
+            Err(e) => {
                 self.store_failure(tag, &e);
                 return Done::Flow(Flow::Continue);
             }

@@ -135,6 +135,34 @@ async fn search_update_tells_of_messages_added_and_removed() {
     );
 }
 
+/// RFC 5267 §4.3 with a search by sequence numbers: once an expunge shifts the numbers, `2:3`
+/// names other messages, and the kept result follows them, not only the messages changed.
+#[tokio::test]
+async fn a_search_by_sequence_numbers_follows_the_renumbering() {
+    let (_hub, mut c, mut other) = two_sessions(&[10, 20, 30, 40]).await;
+    let r = c.ok("A1", "SEARCH RETURN (ALL UPDATE) 2:3").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"A1\") ALL 2:3", "{r:?}");
+
+    // UID 1 goes: numbers 2:3 are now UIDs 3 and 4. UID 2 leaves the result (now number
+    // 1), UID 4 joins it; UID 3 stays.
+    other.ok("d", "UID STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    other.ok("x", "EXPUNGE").await;
+    let r = c.ok("n1", "NOOP").await;
+    assert_eq!(
+        r,
+        vec![
+            "* 1 EXPUNGE".to_string(),
+            "* ESEARCH (TAG \"A1\") UID REMOVEFROM (1 2) ADDTO (0 4)".to_string(),
+            "n1 OK NOOP completed".to_string(),
+        ]
+    );
+    let r = c.ok("s2", "UID SEARCH 2:3").await;
+    assert_eq!(
+        r[0], "* SEARCH 3 4",
+        "the kept result is what a new search finds"
+    );
+}
+
 /// RFC 5267 §4.3: a SORT's updates give each message's position in sort order: ADDTO where
 /// it goes, REMOVEFROM where it was.
 #[tokio::test]

@@ -324,7 +324,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// RFC 5267 §4.3: after the untagged updates that told of `changed` (flags, new messages)
     /// and `gone` (expunged), the ESEARCH ADDTO and REMOVEFROM of each search kept with
-    /// UPDATE, one response per search. Only the messages changed are evaluated again.
+    /// UPDATE, one response per search. Only the messages changed are evaluated again — all
+    /// of them for a search by sequence numbers, as those numbers may now name other
+    /// messages.
     pub(crate) fn update_contexts(
         &mut self,
         sel: &mut Selected,
@@ -340,11 +342,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .iter()
             .filter_map(|m| sel.seq_of(m.uid).map(|seq| (seq, m)))
             .collect();
+        // Numbers shift after an expunge, and `*` moves with a new message: a search by
+        // numbers is evaluated again whole (new messages are among the changed ones).
+        let renumbered = !gone.is_empty() || !changed.is_empty();
+        // The session's view after the updates: every message, as the client now knows it.
+        let everything: Vec<(u32, &MessageMeta)> = sel
+            .uids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| sel.known.get(u).map(|m| (i as u32 + 1, m)))
+            .collect();
         let mut lines = Vec::new();
         for context in &mut contexts {
             let mut left: BTreeSet<Uid> = gone.iter().copied().collect();
             let mut joined = Vec::new();
-            for &(seq, meta) in &changed {
+            let again = if renumbered && context.key.uses_sequence_numbers() {
+                &everything
+            } else {
+                &changed
+            };
+            for &(seq, meta) in again {
                 let was = context.rows.iter().any(|r| r.1 == meta.uid);
                 let now = self.matches(sel, &context.key, seq, meta);
                 if was && !now {

@@ -213,6 +213,18 @@ impl SearchKey {
             _ => false,
         }
     }
+
+    /// Whether the key names sequence numbers, whose messages change when others are
+    /// expunged or arrive (`*`).
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match self {
+            SearchKey::Seq(_) => true,
+            SearchKey::Not(k) => k.uses_sequence_numbers(),
+            SearchKey::Or(a, b) => a.uses_sequence_numbers() || b.uses_sequence_numbers(),
+            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_sequence_numbers),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

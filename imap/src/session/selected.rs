@@ -122,8 +122,8 @@ pub(crate) struct Selected {
     pub read_only: bool,
     pub uids: Vec<Uid>,
     /// Each message as the client was last told of it (its flags and MODSEQ), per UID; with
-    /// what changed since `mailbox.highest_modseq`, what the store holds now
-    /// ([`Session::current_messages`]).
+    /// what changed since `mailbox.highest_modseq` and what was expunged since
+    /// `expunges_told`, what the store holds now (SEARCH reads it so).
     pub known: HashMap<Uid, MessageMeta>,
     /// RFC 5182 SEARCHRES: what the last `SEARCH RETURN (SAVE)` found.
     pub saved: Vec<Uid>,

@@ -107,6 +107,18 @@ pub enum Applied {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SyncTicket(pub u64);
 
+/// Whether a backend's writes reach stable storage right now (for a readiness check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// Writes fail since `since` (the disk is full, an I/O error): every change is refused
+    /// until one succeeds again. `reason` is the I/O error, never data.
+    WritesFailing {
+        since: std::time::SystemTime,
+        reason: String,
+    },
+}
+
 /// Key-value pairs in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -150,6 +162,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every tree holding at least one entry, by name (to copy a whole store).
     fn tree_names(&self) -> Result<Vec<String>>;
+
+    /// Whether writes reach stable storage (the default: the backend does not know, and
+    /// reports each failure through its calls only).
+    fn health(&self) -> Health {
+        Health::Healthy
+    }
 
     /// How change events reach the other nodes sharing this backend; `None` (the default)
     /// for a backend only one process can open, where events stay in the process.

@@ -13,6 +13,9 @@ pub enum StoreError {
     },
     #[error("key-value backend error: {0}")]
     Backend(String),
+    /// A flush to disk failed: the change is not stored, nor visible, and may be tried again.
+    #[error("the key-value store could not write to disk, nothing of this change was kept: {0}")]
+    NotWritten(String),
     #[error("stored record {what} is corrupt: {reason}")]
     Corrupt { what: String, reason: String },
     #[error("the master key does not open this data directory (wrong MSHUB_MASTER_KEY or master_key_file?)")]

@@ -29,6 +29,7 @@ mod plain_cache;
 mod purge;
 mod s3_blobs;
 mod sled_backend;
+pub mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEvent, AuditRecord, AuditReport};
-pub use backend::{Applied, Backend, Batch, Commit, SyncTicket, Tree};
+pub use backend::{Applied, Backend, Batch, Commit, Health, SyncTicket, Tree};
 pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
 pub use events::{Change, ChangeFeed, ChangeKind, Events};
@@ -178,6 +179,17 @@ impl Store {
 
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// Whether the store's writes reach the disk (for a readiness check): while they fail,
+    /// every change is refused, and nothing of it is kept.
+    pub fn health(&self) -> Health {
+        self.kv.health()
+    }
+
+    /// [`Store::health`] is [`Health::Healthy`].
+    pub fn healthy(&self) -> bool {
+        self.kv.health() == Health::Healthy
     }
 
     /// Prepares an account's storage: its key pair and its special-use mailboxes. Idempotent.

@@ -1,7 +1,13 @@
 //! Blobs: raw messages and documents, written once and addressed by a random id. What the blob
 //! store holds is already sealed (see [`crate::keyring`]); it never sees plaintext.
 //!
-//! Invariant: `put` returns only after the bytes and the directory entry are fsync'd.
+//! Invariants:
+//! - `put` returns only after the bytes and the directory entry are fsync'd;
+//! - a blob is first written under a temporary name (`.<id>.tmp`), removed if the write fails;
+//!   those a crash left behind are removed when the store opens (the data directory is then
+//!   this process's alone: sled's lock);
+//! - a blob is refused, before anything is written, when it would leave less than
+//!   [`crate::space::RESERVE`] free: the key-value store's records need that room.
 
 use std::fs;
 use std::io::Write as _;
@@ -82,11 +88,50 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
+    /// Opens the blob directory, and removes the temporary files an earlier run left.
     pub fn open(root: &Path) -> Result<Self> {
         fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
-        Ok(Self {
+        let store = Self {
             root: root.to_path_buf(),
-        })
+        };
+        let swept = store.sweep_temporary(std::time::SystemTime::now())?;
+        if swept > 0 {
+            tracing::info!(
+                files = swept,
+                "removed temporary blob files left by an interrupted write"
+            );
+        }
+        Ok(store)
+    }
+
+    /// Removes the temporary files (`.<id>.tmp`) last written before `started`; returns how
+    /// many. A later one may be a write in progress.
+    fn sweep_temporary(&self, started: std::time::SystemTime) -> Result<usize> {
+        let mut swept = 0;
+        let dirs = fs::read_dir(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
+        for dir in dirs.flatten() {
+            if !dir.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Ok(files) = fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let name = name.to_string_lossy();
+                if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                    continue;
+                }
+                let older = file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m < started);
+                if older && fs::remove_file(file.path()).is_ok() {
+                    swept += 1;
+                }
+            }
+        }
+        Ok(swept)
     }
 
     fn path(&self, id: BlobId) -> PathBuf {
@@ -109,14 +154,26 @@ impl BlobStore for FsBlobStore {
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
             sync_dir(&self.root)?;
         }
+        crate::space::ensure_room(&self.root, bytes.len() as u64).map_err(|reason| {
+            StoreError::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::StorageFull, reason),
+            )
+        })?;
         // Write to a temporary name, fsync, rename, fsync the directory: a crash leaves either
         // no blob or the whole blob, never a torn one under its final name.
         let tmp = dir.join(format!(".{id}.tmp"));
-        let mut file = fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        let written = fs::File::create(&tmp)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.sync_all()
+            })
+            .map_err(|e| StoreError::io(&tmp, e))
+            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e)));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         sync_dir(&dir)
     }
 
@@ -148,6 +205,38 @@ mod tests {
         assert_eq!(BlobId::try_from(id.to_string().as_str()).unwrap(), id);
         assert!(BlobId::try_from("zz").is_err());
         assert!(BlobId::try_from("g".repeat(32).as_str()).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_opening_sweeps_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let id = BlobId::random();
+        // The rename fails: a directory holds the blob's final name.
+        let path = blobs.path(id);
+        fs::create_dir_all(path.join("in-the-way")).unwrap();
+        assert!(blobs.put(id, b"sealed bytes").is_err());
+        let fan_out = path.parent().unwrap();
+        let names = |d: &Path| -> Vec<String> {
+            let mut n: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(fan_out), [id.to_string()], "no .tmp left");
+        // Left by a crash: removed at the next open; a blob proper is kept.
+        let kept = BlobId::random();
+        blobs.put(kept, b"kept").unwrap();
+        let stale = blobs
+            .path(kept)
+            .with_file_name(format!(".{}.tmp", BlobId::random()));
+        fs::write(&stale, b"torn").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let reopened = FsBlobStore::open(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert_eq!(reopened.get(kept).unwrap(), b"kept");
     }
 
     #[test]

@@ -1647,7 +1647,7 @@ mod tests {
         old.flag_counts = None;
         let mut batch = Batch::new();
         batch.put(MAILBOX, id.0.to_be_bytes(), json(&old));
-        store.kv.commit(&batch).unwrap();
+        assert_eq!(store.kv.commit(&batch).unwrap(), crate::Commit::Done);
         // Kept as None by a change (nothing to add to), counted on demand.
         append(&store, id, 3);
         assert_eq!(inbox(&store).flag_counts, None);

@@ -64,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // mailbox: NO, not BAD (RFC 3501 §5.1.3, as Dovecot answers).
                 None => {
                     if let State::Selected(sel) = state {
-                        self.selected = Some(sel);
+                        self.selected = Some(*sel);
                     }
                     return Done::refused(&tag, Refusal::InvalidModifiedUtf7)
                         .with_updates(self, false);
@@ -87,7 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
         );
         let done = match state {
-            State::Selected(sel) => self.in_selected(&tag, sel, command),
+            State::Selected(sel) => self.in_selected(&tag, *sel, command),
             State::Authenticated(account) => self.authenticated(&tag, account, command).await,
             State::Any => self.any_state(&tag, command).await,
         };
@@ -103,9 +103,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (Needs::NotAuthenticated, Some(_)) => return Err(Refusal::AlreadyAuthenticated),
             (Needs::Authenticated | Needs::Selected, None) => return Err(Refusal::LogInFirst),
             (Needs::Authenticated, Some(account)) => State::Authenticated(account),
-            (Needs::Selected, Some(_)) => {
-                State::Selected(self.selected.take().ok_or(Refusal::NoMailboxSelected)?)
-            }
+            (Needs::Selected, Some(_)) => State::Selected(Box::new(
+                self.selected.take().ok_or(Refusal::NoMailboxSelected)?,
+            )),
         })
     }
 
@@ -268,7 +268,8 @@ enum State {
     /// Any state, or not authenticated: nothing held.
     Any,
     Authenticated(AccountId),
-    Selected(Selected),
+    /// Boxed: a selection is large, and moves with the command.
+    Selected(Box<Selected>),
 }
 
 /// IMAP4rev1 mailbox names are in modified UTF-7 (RFC 3501 §5.1.3); the store's in UTF-8.

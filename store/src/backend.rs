@@ -169,6 +169,21 @@ pub trait Backend: Send + Sync + 'static {
         Health::Healthy
     }
 
+    /// Whether an applied batch is durable at once (its `sync` has nothing to wait for), so that
+    /// readers never see a write that could still be lost. `false` (the default) for a backend
+    /// that shows applied writes before they are durable.
+    fn applied_is_durable(&self) -> bool {
+        false
+    }
+
+    /// How many times writes applied (visible to readers) were taken back because they could
+    /// not be made durable. A backend whose applied writes are always durable keeps 0 (the
+    /// default). The mailboxes resume their UIDs and MODSEQs above their reservation each
+    /// time it changes ([`crate::mailbox`]).
+    fn write_failures(&self) -> u64 {
+        0
+    }
+
     /// How change events reach the other nodes sharing this backend; `None` (the default)
     /// for a backend only one process can open, where events stay in the process.
     fn change_feed(&self) -> Option<Arc<dyn ChangeFeed>> {

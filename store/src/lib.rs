@@ -102,7 +102,7 @@ impl SealedBlob {
     }
 }
 /// Bounded so that a bug that makes a check always fail surfaces as an error, not a hang.
-const MAX_ATTEMPTS: u32 = 1000;
+pub(crate) const MAX_ATTEMPTS: u32 = 1000;
 /// Serialisation lanes of [`Store::retry`] (a striped lock).
 const LANES: usize = 64;
 const COUNTER_LANE: u64 = 0x636f_756e_7465_7273;
@@ -117,6 +117,7 @@ pub struct Store {
     lanes: [std::sync::Mutex<()>; LANES],
     plain: plain_cache::PlainCache,
     hub_keys: hub_keys::HubKeys,
+    resumed: mailbox::Resumed,
 }
 
 /// Memory kept for recently used blobs, opened ([`plain_cache`]).
@@ -165,6 +166,7 @@ impl Store {
             lanes: std::array::from_fn(|_| std::sync::Mutex::new(())),
             plain: plain_cache::PlainCache::new(PLAIN_CACHE_BYTES),
             hub_keys: hub_keys::HubKeys::default(),
+            resumed: mailbox::Resumed::default(),
         })
     }
 

@@ -10,6 +10,18 @@
 //! Invariants: every change to a mailbox's messages rewrites its [`Mailbox`] record under a
 //! compare-and-swap, so UIDs and MODSEQs are allocated exactly once even with concurrent
 //! deliveries; UIDs only grow; each change gets a MODSEQ above every earlier one.
+//!
+//! UIDs and MODSEQs never go backwards, not even over a change that was never made durable.
+//! A record is visible to readers as soon as it is applied, before its flush (see
+//! [`crate::SledBackend`]): an IMAP client may see UID 247 and then the flush fail (the change
+//! is taken back) or the process die. So UIDs and MODSEQs are *reserved* durably, in blocks of
+//! [`RESERVE_BLOCK`], before any is used ([`Mailbox::uid_reserved`],
+//! [`Mailbox::modseq_reserved`]), and a mailbox *resumes* above its reservation at its first
+//! change in each process and after each failed write
+//! ([`crate::Backend::write_failures`]): whatever a reader may have seen lies below. At most a
+//! block of UIDs per mailbox is skipped per restart or failure; UIDVALIDITY never has to
+//! change. A backend whose applied writes are durable at once (PostgreSQL) needs none of it
+//! ([`crate::Backend::applied_is_durable`]).
 
 use std::collections::BTreeSet;
 
@@ -147,6 +159,39 @@ pub struct Mailbox {
     #[serde(default)]
     pub flag_counts: Option<FlagCounts>,
     pub subscribed: bool,
+    /// UIDs below this one are reserved: durably written before any of them was used. 0 in a
+    /// record written before reservations (none reserved).
+    #[serde(default)]
+    pub uid_reserved: u32,
+    /// MODSEQs up to this one are reserved, as UIDs are.
+    #[serde(default)]
+    pub modseq_reserved: u64,
+}
+
+/// UIDs and MODSEQs reserved at once, beyond those a change needs: one durable write of the
+/// mailbox record per this many changes, and at most this many skipped per restart.
+pub const RESERVE_BLOCK: u32 = 32;
+
+/// The mailboxes that resumed above their reservation in this process, with the
+/// [`crate::Backend::write_failures`] count they resumed at.
+#[derive(Default)]
+pub(crate) struct Resumed(std::sync::Mutex<std::collections::HashMap<MailboxId, u64>>);
+
+impl Resumed {
+    fn at(&self, id: MailboxId) -> Option<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied()
+    }
+
+    fn set(&self, id: MailboxId, failures: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, failures);
+    }
 }
 
 /// How many messages of a mailbox are unseen and deleted.
@@ -391,6 +436,8 @@ impl Store {
             uid_validity: UidValidity(validity),
             uid_next: Uid::MIN,
             highest_modseq: ModSeq(1),
+            uid_reserved: 0,
+            modseq_reserved: 0,
             exists: 0,
             size: 0,
             flag_counts: Some(FlagCounts::default()),
@@ -469,6 +516,57 @@ impl Store {
             .into_iter()
             .find(|m| m.special_use == Some(use_))
             .ok_or_else(|| StoreError::NoSuchMailbox(format!("{use_:?}")))
+    }
+
+    /// The mailbox record for a change that takes `uids` UIDs and `modseqs` MODSEQs, with the
+    /// raw record to check against: resumed above its reservation if it has not since this
+    /// process started or since the last failed write, and with enough reserved for the
+    /// change, durably (a commit of its own when the reservation runs out).
+    fn mailbox_for_change(
+        &self,
+        id: MailboxId,
+        uids: u32,
+        modseqs: u64,
+    ) -> Result<(Mailbox, Vec<u8>)> {
+        if self.kv.applied_is_durable() {
+            // Nothing a reader sees can be taken back: no reservation needed.
+            return self.mailbox_required(id);
+        }
+        for _ in 0..crate::MAX_ATTEMPTS {
+            // The record first, then the failure count: a record read before a failure that
+            // took it back fails its compare-and-swap, one read after is resumed.
+            let (mut mb, raw) = self.mailbox_required(id)?;
+            let failures = self.kv.write_failures();
+            let resumed = self.resumed.at(id) == Some(failures);
+            let uid_end = u64::from(mb.uid_next.0) + u64::from(uids);
+            if resumed
+                && uid_end <= u64::from(mb.uid_reserved)
+                && mb.highest_modseq.0 + modseqs <= mb.modseq_reserved
+            {
+                return Ok((mb, raw));
+            }
+            if !resumed {
+                mb.uid_next = mb.uid_next.max(Uid(mb.uid_reserved.max(1)));
+                mb.highest_modseq = mb.highest_modseq.max(ModSeq(mb.modseq_reserved));
+            }
+            let exhausted = || StoreError::corrupt("mailbox", "UID space exhausted");
+            mb.uid_reserved = mb
+                .uid_next
+                .0
+                .checked_add(uids)
+                .and_then(|u| u.checked_add(RESERVE_BLOCK))
+                .ok_or_else(exhausted)?;
+            mb.modseq_reserved = mb.highest_modseq.0 + modseqs + u64::from(RESERVE_BLOCK);
+            let record = json(&mb);
+            let mut batch = Batch::new();
+            batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+            batch.put(MAILBOX, id.0.to_be_bytes(), record.clone());
+            if self.kv.commit(&batch)? == crate::Commit::Done {
+                self.resumed.set(id, failures);
+                return Ok((mb, record));
+            }
+        }
+        Err(StoreError::Contention(crate::MAX_ATTEMPTS))
     }
 
     fn mailbox_required(&self, id: MailboxId) -> Result<(Mailbox, Vec<u8>)> {
@@ -661,7 +759,7 @@ impl Store {
             }
         }
         let committed = self.retry(mailbox.0, || {
-            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let (mut mb, raw) = self.mailbox_for_change(mailbox, messages.len() as u32, 1)?;
             let modseq = ModSeq(mb.highest_modseq.0 + 1);
             let mut batch = Batch::new();
             batch.check(MAILBOX, mailbox.0.to_be_bytes(), Some(raw));
@@ -722,7 +820,7 @@ impl Store {
         extra: &dyn Fn(&MessageMeta, &mut Batch),
     ) -> Result<MessageMeta> {
         let (meta, account) = self.retry(mailbox.0, || {
-            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let (mut mb, raw) = self.mailbox_for_change(mailbox, 1, 1)?;
             let meta = MessageMeta {
                 uid: mb.uid_next,
                 blob: sealed.id,
@@ -822,7 +920,7 @@ impl Store {
         unchanged_since: Option<ModSeq>,
     ) -> Result<FlagUpdate> {
         let (update, account, modseq) = self.retry(mailbox.0, || {
-            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let (mut mb, raw) = self.mailbox_for_change(mailbox, 0, 1)?;
             let modseq = ModSeq(mb.highest_modseq.0 + 1);
             let mut batch = Batch::new();
             let mut update = FlagUpdate::default();
@@ -878,7 +976,7 @@ impl Store {
     /// and returns those that were there.
     pub fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
         let (removed, account, modseq) = self.retry(mailbox.0, || {
-            let (mut mb, raw) = self.mailbox_required(mailbox)?;
+            let (mut mb, raw) = self.mailbox_for_change(mailbox, 0, 1)?;
             let modseq = ModSeq(mb.highest_modseq.0 + 1);
             let mut batch = Batch::new();
             let mut removed = Vec::new();
@@ -1068,12 +1166,12 @@ impl Store {
             }
         }
         let (pairs, dst_modseq, src_modseq) = self.retry(to.0, || {
-            let (mut dmb, draw) = self.mailbox_required(to)?;
+            let (mut dmb, draw) = self.mailbox_for_change(to, uids.len() as u32, 1)?;
             let mut batch = Batch::new();
             batch.check(MAILBOX, to.0.to_be_bytes(), Some(draw));
             // A move within one mailbox changes one record: the destination's.
             let source = if moving && from != to {
-                let (smb, sraw) = self.mailbox_required(from)?;
+                let (smb, sraw) = self.mailbox_for_change(from, 0, 1)?;
                 batch.check(MAILBOX, from.0.to_be_bytes(), Some(sraw));
                 Some(smb)
             } else {

@@ -45,7 +45,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +63,8 @@ pub struct SledBackend {
     mover: Mutex<Mover>,
     gate: FlushGate,
     health: Mutex<Health>,
+    /// Failed flushes so far ([`Backend::write_failures`]).
+    failures: AtomicU64,
     /// Test hook: every flush finds no room, as on a full disk.
     fail_writes: AtomicBool,
     /// Test hook: the next flush fails inside sled, after sled took the batch in memory.
@@ -304,6 +306,7 @@ impl SledBackend {
             mover: Mutex::new(Mover::default()),
             gate: FlushGate::default(),
             health: Mutex::new(Health::Healthy),
+            failures: AtomicU64::new(0),
             fail_writes: AtomicBool::new(false),
             break_writes: AtomicBool::new(false),
         })
@@ -492,6 +495,9 @@ impl SledBackend {
             overlay.pending.clear();
             overlay.bytes = 0;
             let up_to = overlay.applied;
+            // Before any writer can apply again: it reads the count to resume UIDs above what
+            // readers may have seen.
+            self.failures.fetch_add(1, Ordering::SeqCst);
             let batches = up_to - self.gate.durable().min(up_to);
             mover.last_loss = (batches, records);
             up_to
@@ -732,6 +738,10 @@ impl Backend for SledBackend {
 
     fn health(&self) -> Health {
         SledBackend::health(self)
+    }
+
+    fn write_failures(&self) -> u64 {
+        self.failures.load(Ordering::SeqCst)
     }
 }
 

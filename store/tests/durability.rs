@@ -255,7 +255,14 @@ fn acknowledged_writes_survive_kill_9() {
     }
     assert_eq!(inbox.exists as usize, messages.len());
     assert_eq!(inbox.size, messages.iter().map(|m| m.size).sum::<u64>());
-    assert_eq!(inbox.uid_next.get() as usize, messages.len() + 1);
+    // UIDs are reserved durably in blocks before use, and each process resumes above its
+    // mailbox's reservation (a UID shown before the kill is never given again): each of the
+    // two children may have skipped at most a block.
+    let skipped = inbox.uid_next.get() as usize - (messages.len() + 1);
+    assert!(
+        skipped <= 2 * (mshub_store::mailbox::RESERVE_BLOCK as usize + 1),
+        "{skipped} UIDs skipped"
+    );
 
     // audit_record_acknowledged_survives_kill_9, folded in: the chain is intact and holds
     // every acknowledged record.

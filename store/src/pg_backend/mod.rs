@@ -577,6 +577,10 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    fn applied_is_durable(&self) -> bool {
+        true
+    }
+
     fn tree_names(&self) -> Result<Vec<String>> {
         self.with_conn(|conn| async move {
             let r = conn

@@ -57,6 +57,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:$HTTPS"
+admin = "127.0.0.1:0"
 [webmail]
 posts_per_minute = 100000
 [log]

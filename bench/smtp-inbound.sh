@@ -57,6 +57,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:$IMAPS"
 https = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 [log]
 filter = "warn"
 [mta]

@@ -58,6 +58,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:$HTTPS"
+admin = "127.0.0.1:0"
 [log]
 filter = "warn"
 TOML

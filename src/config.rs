@@ -160,6 +160,9 @@ pub struct ListenConfig {
     pub imaps: SocketAddr,
     /// HTTPS: the patients' web inbox and the catalogue API.
     pub https: SocketAddr,
+    /// Plain HTTP for monitoring: `/metrics`, `/healthz`, `/readyz` (loopback by default;
+    /// it shows counts only, never patient data).
+    pub admin: SocketAddr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +317,7 @@ impl Default for ListenConfig {
             imap: addr("0.0.0.0:143"),
             imaps: addr("0.0.0.0:993"),
             https: addr("0.0.0.0:443"),
+            admin: addr("127.0.0.1:9925"),
         }
     }
 }
@@ -328,6 +332,7 @@ impl ListenConfig {
             imap: addr("127.0.0.1:2143"),
             imaps: addr("127.0.0.1:2993"),
             https: addr("127.0.0.1:8443"),
+            admin: addr("127.0.0.1:9925"),
         }
     }
 }
@@ -387,6 +392,9 @@ imap = "0.0.0.0:143"
 imaps = "0.0.0.0:993"
 # HTTPS: the patients' web inbox and the catalogue API.
 https = "0.0.0.0:443"
+# Plain HTTP for monitoring: /metrics (Prometheus), /healthz, /readyz. Counts only, no
+# patient data; keep it on loopback or a management network.
+admin = "127.0.0.1:9925"
 
 [log]
 # A tracing filter such as "info" or "info,mshub_mta=debug". Message content and patient

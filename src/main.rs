@@ -1,5 +1,6 @@
 //! `mshub`: the command line. Wiring only: every capability lives in the workspace's crates.
 
+mod admin;
 mod cli;
 mod config;
 mod control;

@@ -70,6 +70,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         );
     }
     let https = bind(listen.https, "HTTPS").await?;
+    let admin = bind(listen.admin, "metrics and health").await?;
     let https_tls = mshub_mta::tls::server_config(&identity, None)?;
     println!(
         "mshub ready: hub domain {}, data in {}",
@@ -95,6 +96,11 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         ("imap", imap_listeners.imap.local_addr()?, "IMAP, STARTTLS"),
         ("imaps", imap_listeners.imaps.local_addr()?, "IMAP, TLS"),
         ("https", https.local_addr()?, "web inbox and API"),
+        (
+            "admin",
+            admin.local_addr()?,
+            "metrics and health, plain HTTP",
+        ),
     ];
     for (key, addr, what) in served {
         println!("  {key:<12} {addr:<22} {what}");
@@ -108,6 +114,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let imap_task = tokio::spawn(imap.serve(imap_listeners, stopped.clone()));
     let reminders_task = tokio::spawn(reminders(hub.clone(), stopped.clone()));
     let lifecycle_task = tokio::spawn(crate::lifecycle::run(hub.clone(), stopped.clone()));
+    let admin_task = tokio::spawn(crate::admin::serve(hub.clone(), admin, stopped.clone()));
     let https_task = tokio::spawn(webmail.serve(https, https_tls, stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
@@ -118,6 +125,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), https_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), reminders_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), lifecycle_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), admin_task).await;
     match control_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "control socket"),
         Err(e) => tracing::warn!(error = %e, "control socket task"),

@@ -36,6 +36,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:{https}"
+admin = "127.0.0.1:0"
 [prescription]
 public_url = "https://127.0.0.1:{https}"
 "#

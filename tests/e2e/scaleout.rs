@@ -44,6 +44,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 {blobs}"#
         ),
     )
@@ -192,6 +193,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 [mta]
 peer_ca = "{ca}"
 [mta.queue]

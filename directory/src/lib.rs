@@ -57,6 +57,13 @@ pub enum Door {
     Web,
 }
 
+/// Logins by door (mail clients and the API, or the web inbox) and result.
+static LOGINS: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_logins_total",
+    "Logins by door (mail: IMAP, SMTP, API; web: the web inbox) and result.",
+    &["door", "result"],
+);
+
 pub struct Directory {
     store: Arc<Store>,
     hub_domain: Domain,
@@ -530,6 +537,31 @@ impl Directory {
     /// again (see [`auth_cache`]): no slot is taken. The throttle, the account's state and
     /// the door are checked all the same, against the record read for this login.
     pub fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+        source: IpAddr,
+        door: Door,
+    ) -> Result<Account> {
+        let outcome = self.check_login(login, password, source, door);
+        let result = match &outcome {
+            Ok(_) => "ok",
+            Err(DirectoryError::BadCredentials) => "bad_credentials",
+            Err(DirectoryError::Throttled { .. }) => "throttled",
+            Err(DirectoryError::Busy(_)) => "busy",
+            Err(DirectoryError::Disabled(_) | DirectoryError::NotOpen { .. }) => "not_usable",
+            Err(_) => "error",
+        };
+        let door = match door {
+            Door::Mail => "mail",
+            Door::Web => "web",
+        };
+        LOGINS.inc(&[door, result]);
+        outcome
+    }
+
+    /// [`Directory::authenticate`], uncounted.
+    fn check_login(
         &self,
         login: &str,
         password: &str,

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use mshub_directory::ConnectionSlot;
+use mshub_metrics::{CONNECTIONS, CONNECTIONS_OPEN};
 
 use crate::session::{Connection, Ended, Session};
 use crate::Imap;
@@ -75,6 +76,7 @@ impl Imap {
                         .admit(peer.ip(), imap.config.max_connections_per_source)
                     else {
                         tracing::info!("refused: too many connections from this source");
+                        CONNECTIONS.inc(&["imap", "refused"]);
                         refuse(tcp, implicit_tls, "Too many connections").await;
                         return;
                     };
@@ -85,6 +87,7 @@ impl Imap {
                         tracing::info!(
                             "refused: too many connections not logged in from this source"
                         );
+                        CONNECTIONS.inc(&["imap", "refused"]);
                         refuse(
                             tcp,
                             implicit_tls,
@@ -93,7 +96,10 @@ impl Imap {
                         .await;
                         return;
                     };
+                    CONNECTIONS.inc(&["imap", "accepted"]);
+                    let open = CONNECTIONS_OPEN.hold(&["imap"]);
                     imap.connection(tcp, peer, id, implicit_tls, pre_auth).await;
+                    drop(open);
                     drop(slot);
                 }
                 .instrument(span),

@@ -137,14 +137,16 @@ impl Delivery {
             (None, _) => return Vec::new(),
             (Some(_), false) => {
                 tracing::info!(%mailbox, %uid, "not filed: unauthenticated sender");
-                return applicable
-                    .map(|f| FilingRecord {
-                        filer: f.name().to_string(),
-                        outcome: FilingOutcome::Failed {
-                            reason: UNAUTHENTICATED_SENDER.into(),
-                        },
-                    })
-                    .collect();
+                return counted(
+                    applicable
+                        .map(|f| FilingRecord {
+                            filer: f.name().to_string(),
+                            outcome: FilingOutcome::Failed {
+                                reason: UNAUTHENTICATED_SENDER.into(),
+                            },
+                        })
+                        .collect(),
+                );
             }
             (Some(sender), true) => sender,
         };
@@ -155,21 +157,24 @@ impl Delivery {
             message,
             sender,
         };
-        applicable
-            .map(|f| {
-                // A panicking filer is a failed filing, not a lost message or a dead server.
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.file(&delivered)))
-                        .unwrap_or_else(|_| FilingOutcome::Failed {
-                            reason: format!("{} failed unexpectedly", f.name()),
-                        });
-                FilingRecord {
-                    filer: f.name().to_string(),
-                    outcome,
-                }
-            })
-            .filter(|r| r.outcome != FilingOutcome::NotApplicable)
-            .collect()
+        counted(
+            applicable
+                .map(|f| {
+                    // A panicking filer is a failed filing, not a lost message or a dead server.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        f.file(&delivered)
+                    }))
+                    .unwrap_or_else(|_| FilingOutcome::Failed {
+                        reason: format!("{} failed unexpectedly", f.name()),
+                    });
+                    FilingRecord {
+                        filer: f.name().to_string(),
+                        outcome,
+                    }
+                })
+                .filter(|r| r.outcome != FilingOutcome::NotApplicable)
+                .collect(),
+        )
     }
 
     /// Runs the filers on copies delivered before a stop that came before their filing
@@ -294,4 +299,23 @@ mod tests {
         };
         assert_eq!(Origin::decode(&Delivery::pending_value(&now)), now);
     }
+}
+
+/// Filings by filer (vault, agenda, prescription) and result.
+static FILINGS: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_filings_total",
+    "Attachments and invitations filed from delivered mail, by filer and result.",
+    &["filer", "result"],
+);
+
+fn counted(records: Vec<FilingRecord>) -> Vec<FilingRecord> {
+    for r in &records {
+        let result = match r.outcome {
+            FilingOutcome::NotApplicable => continue,
+            FilingOutcome::Filed { .. } => "filed",
+            FilingOutcome::Failed { .. } => "failed",
+        };
+        FILINGS.inc(&[&r.filer, result]);
+    }
+    records
 }

@@ -89,9 +89,13 @@ impl Mta {
                             .write_all(&Refusal::TooManyConnections.reply().to_bytes())
                             .await;
                         tracing::info!("refused: too many connections from this source");
+                        mshub_metrics::CONNECTIONS.inc(&["smtp", "refused"]);
                         return;
                     };
+                    mshub_metrics::CONNECTIONS.inc(&["smtp", "accepted"]);
+                    let open = mshub_metrics::CONNECTIONS_OPEN.hold(&["smtp"]);
                     mta.connection(tcp, peer, id, door, implicit_tls).await;
+                    drop(open);
                     drop(slot);
                 }
                 .instrument(span),

@@ -27,6 +27,7 @@ mod imap_thread;
 mod lifecycle;
 mod malformed;
 mod medical_profile;
+mod metrics;
 mod own_appointments;
 mod phone;
 mod prescription;

@@ -56,6 +56,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 "#,
     )
     .unwrap();
@@ -596,25 +597,40 @@ impl Instance {
 impl Running {
     /// The HTTPS port a running hub printed after `mshub ready`.
     pub fn https_port(&mut self) -> u16 {
-        // The SMTP and IMAP lines come first: this one may have been read already.
-        if !self.stdout.iter().any(|l| l.starts_with("  https ")) {
-            self.wait_for("  https ");
+        self.listener_port("https")
+    }
+}
+
+impl Running {
+    /// The port of the listener printed as `  <key>  <address>` after `mshub ready`.
+    pub fn listener_port(&mut self, key: &str) -> u16 {
+        let prefix = format!("  {key} ");
+        if !self.stdout.iter().any(|l| l.starts_with(&prefix)) {
+            self.wait_for(&prefix);
         }
         self.stdout
             .iter()
             .find_map(|line| {
                 let mut words = line.split_whitespace();
-                (words.next() == Some("https"))
+                (words.next() == Some(key))
                     .then(|| words.next())
                     .flatten()
                     .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
                     .map(|a| a.port())
             })
-            .unwrap_or_else(|| panic!("no https line in:\n{}", self.stdout.join("\n")))
+            .unwrap_or_else(|| panic!("no {key} line in:\n{}", self.stdout.join("\n")))
     }
 }
 
 impl Instance {
+    /// The running instance's admin port (metrics and health, plain HTTP).
+    pub fn admin_port(&mut self) -> u16 {
+        self.running
+            .as_mut()
+            .expect("the instance is running")
+            .listener_port("admin")
+    }
+
     /// The running instance's HTTPS port.
     pub fn https_port(&mut self) -> u16 {
         self.running

@@ -268,14 +268,26 @@ async fn not_found(req: Request) -> Response {
     }
 }
 
-/// Logs the route pattern (never the path itself: it may hold an INS) and the status.
+/// HTTPS requests by route pattern, method and status class, and how long they took.
+static REQUESTS: mshub_metrics::Family = mshub_metrics::Family::histogram(
+    "mshub_http_request_duration_seconds",
+    "HTTPS requests by route pattern (never the path: it may hold an INS), method and status class (2xx, 3xx, 4xx, 5xx), and their duration.",
+    &["route", "method", "status"],
+);
+
+/// Logs and times the route pattern (never the path itself: it may hold an INS) and the
+/// status.
 async fn log_request(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(no route)".to_string(), |p| p.as_str().to_string());
     let method = req.method().clone();
     let response = next.run(req).await;
-    tracing::info!(%method, %route, status = response.status().as_u16(), "request");
+    let status = response.status().as_u16();
+    tracing::info!(%method, %route, status, "request");
+    let class = format!("{}xx", status / 100);
+    REQUESTS.observe(&[&route, method.as_str(), &class], started.elapsed());
     response
 }

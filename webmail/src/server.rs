@@ -137,12 +137,16 @@ impl Webmail {
             let source = crate::security::source_key(peer.ip());
             let Some(from_source) = sources.admit(source, limits.per_source) else {
                 span.in_scope(|| tracing::info!("refused: too many connections from this address"));
+                mshub_metrics::CONNECTIONS.inc(&["https", "refused"]);
                 continue;
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 span.in_scope(|| tracing::warn!("refused: too many connections"));
+                mshub_metrics::CONNECTIONS.inc(&["https", "refused"]);
                 continue;
             };
+            mshub_metrics::CONNECTIONS.inc(&["https", "accepted"]);
+            let open = mshub_metrics::CONNECTIONS_OPEN.hold(&["https"]);
             let _ = tcp.set_nodelay(true);
             let served = connection(
                 tcp,
@@ -155,6 +159,7 @@ impl Webmail {
             connections.spawn(
                 async move {
                     served.await;
+                    drop(open);
                     drop(slot);
                     drop(from_source);
                 }

@@ -96,6 +96,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         match result {
             Ok((Ok(report), envelope, message, delivery)) => {
                 tracing::info!(id = %report.id, recipients = envelope.recipients.len(), size = message.len(), "accepted");
+                let door = match self.conn.door {
+                    Door::Relay => "relay",
+                    Door::Submission => "submission",
+                };
+                MESSAGES.inc(&[door]);
+                DELIVERED.add(&[door, "local"], report.local.len() as f64);
+                if report.queued.is_some() {
+                    DELIVERED.inc(&[door, "queued"]);
+                }
                 self.reply(Reply::new(
                     250,
                     "2.0.0",
@@ -166,3 +175,18 @@ mod tests {
         assert!(has_bare_lf(b"a\r\n\n"));
     }
 }
+
+/// Messages acknowledged (`250` after DATA or the last BDAT), by door.
+static MESSAGES: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_smtp_messages_total",
+    "Messages accepted (stored durably, then 250) by door (relay, submission).",
+    &["door"],
+);
+
+/// Where they went: a copy in each local recipient's mailbox, one entry in the outbound queue
+/// for all the recipients at peer operators.
+static DELIVERED: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_smtp_delivered_total",
+    "Accepted messages by door: copies stored in local mailboxes (local), entries put in the outbound queue for peer operators (queued).",
+    &["door", "to"],
+);

@@ -136,6 +136,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     fn refuse(&mut self, refusal: Refusal) -> Flow {
         let reply = refusal.reply();
+        let door = match self.conn.door {
+            Door::Relay => "relay",
+            Door::Submission => "submission",
+        };
+        REFUSALS.inc(&[door, &reply.code.to_string(), reply.enhanced.unwrap_or("")]);
         // The reply's text can name a patient address (an INS): only its codes above debug.
         tracing::info!(
             code = reply.code,
@@ -435,3 +440,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Flow::Continue
     }
 }
+
+/// SMTP refusals by door and reply code: what senders are told no for.
+static REFUSALS: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_smtp_refusals_total",
+    "SMTP refusals by door (relay, submission), reply code and enhanced status code.",
+    &["door", "code", "status"],
+);

@@ -131,6 +131,12 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "control socket task"),
         Ok(Ok(())) => {}
     }
+    // Acknowledged writes are on disk already; what was applied since (caches, markers) is
+    // written now, or the log says how much could not be.
+    match hub.store.close() {
+        Ok(()) => tracing::info!("store closed: everything applied is on disk"),
+        Err(e) => tracing::error!(error = %e, "store closed with writes lost"),
+    }
     println!("mshub stopped");
     Ok(())
 }

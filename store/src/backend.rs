@@ -184,6 +184,13 @@ pub trait Backend: Send + Sync + 'static {
         0
     }
 
+    /// Makes everything applied durable, for a clean stop. The error says what could not be
+    /// written. The default: nothing to do (every applied batch is durable, or is made so by
+    /// `sync`).
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// How change events reach the other nodes sharing this backend; `None` (the default)
     /// for a backend only one process can open, where events stay in the process.
     fn change_feed(&self) -> Option<Arc<dyn ChangeFeed>> {

@@ -194,6 +194,12 @@ impl Store {
         self.kv.health() == Health::Healthy
     }
 
+    /// Makes everything applied durable before the process stops (acknowledged writes already
+    /// are). The error says what could not be written, to be logged.
+    pub fn close(&self) -> Result<()> {
+        self.kv.close()
+    }
+
     /// Prepares an account's storage: its key pair and its special-use mailboxes. Idempotent.
     pub fn provision_account(&self, account: AccountId) -> Result<()> {
         self.keyring.ensure_account_key(account)?;

@@ -532,11 +532,15 @@ impl SledBackend {
         }
     }
 
-    /// Flushes everything applied, for a clean stop; says what could not be written.
-    fn close(&self) -> Result<()> {
+    /// Flushes everything applied, for a clean stop. The error says what could not be
+    /// written: how many batches and records (none of them acknowledged).
+    fn flush_at_close(&self) -> Result<()> {
         let mut mover = self.mover.lock().unwrap_or_else(|p| p.into_inner());
-        let pending = {
+        let (batches, records) = {
             let overlay = self.overlay();
+            if overlay.pending.is_empty() && overlay.restore.is_empty() {
+                return Ok(());
+            }
             (
                 overlay.applied - self.gate.durable().min(overlay.applied),
                 overlay.pending.len(),
@@ -544,21 +548,15 @@ impl SledBackend {
         };
         match self.move_and_flush_locked(&mut mover) {
             Ok(_) => {
-                if pending.1 > 0 {
-                    tracing::debug!(batches = pending.0, records = pending.1, "written at close");
-                }
+                tracing::debug!(batches, records, "applied batches written at close");
                 Ok(())
             }
             Err(e) => {
                 let (batches, records) = mover.last_loss;
-                tracing::error!(
-                    batches,
-                    records,
-                    error = %e,
-                    "could not write at close: {batches} applied batches ({records} records) are \
-                     lost; none of them had been acknowledged"
-                );
-                Err(e)
+                Err(StoreError::NotWritten(format!(
+                    "at close, {batches} applied batches ({records} records) could not be \
+                     written and are lost, none of them acknowledged: {e}"
+                )))
             }
         }
     }
@@ -579,8 +577,12 @@ impl FlushGate {
 
 impl Drop for SledBackend {
     fn drop(&mut self) {
-        // Applied but never synced writes are not promised durable; still, keep them.
-        let _ = self.close();
+        // Applied but never synced writes are not promised durable; still, keep them. The
+        // owner's close (`Backend::close`) has said what it could not write; this flushes
+        // only what was applied after it.
+        if let Err(e) = self.flush_at_close() {
+            tracing::error!(error = %e, "closing the key-value store");
+        }
         let mover = self.mover.get_mut().unwrap_or_else(|p| p.into_inner());
         if mover.broken.is_some() && !mover.broken_by_hook {
             // A sled that failed a write may wait for ever in the flush its handles make as
@@ -742,6 +744,10 @@ impl Backend for SledBackend {
 
     fn write_failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.flush_at_close()
     }
 }
 
@@ -972,5 +978,28 @@ mod tests {
             Health::WritesFailing { reason, .. } => assert!(reason.contains("restart")),
             Health::Healthy => panic!("unhealthy after a failed write"),
         }
+    }
+
+    #[test]
+    fn closing_says_how_many_batches_and_records_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SledBackend::open(dir.path()).unwrap();
+        b.sync(put(&b, "k", "durable")).unwrap();
+        b.inject_write_faults(true);
+        put(&b, "a", "never synced");
+        put(&b, "b", "never synced");
+        let mut two = Batch::new();
+        two.put(T, b"c".to_vec(), b"x".to_vec());
+        two.put(T, b"d".to_vec(), b"x".to_vec());
+        let _ = b.apply(&two).unwrap();
+        let e = b.close().unwrap_err().to_string();
+        assert!(
+            e.contains("3 applied batches (4 records)"),
+            "the summary says what was lost: {e}"
+        );
+        assert!(b.close().is_ok(), "said once: nothing is left to write");
+        b.inject_write_faults(false);
+        b.sync(put(&b, "e", "x")).unwrap();
+        assert!(b.close().is_ok());
     }
 }

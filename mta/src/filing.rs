@@ -284,23 +284,6 @@ pub(crate) fn filing_key(mailbox: MailboxId, uid: Uid) -> Vec<u8> {
     k
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_written_before_they_were_recorded_are_unauthenticated() {
-        let legacy = Origin::decode(b"labo@hopital.example");
-        assert_eq!(legacy.authenticity, Authenticity::Unauthenticated);
-        assert_eq!(legacy.sender.unwrap().as_str(), "labo@hopital.example");
-        let now = Origin {
-            sender: None,
-            authenticity: Authenticity::PeerCertificate,
-        };
-        assert_eq!(Origin::decode(&Delivery::pending_value(&now)), now);
-    }
-}
-
 /// Filings by filer (vault, agenda, prescription) and result.
 static FILINGS: mshub_metrics::Family = mshub_metrics::Family::counter(
     "mshub_filings_total",
@@ -318,4 +301,21 @@ fn counted(records: Vec<FilingRecord>) -> Vec<FilingRecord> {
         FILINGS.inc(&[&r.filer, result]);
     }
     records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_written_before_they_were_recorded_are_unauthenticated() {
+        let legacy = Origin::decode(b"labo@hopital.example");
+        assert_eq!(legacy.authenticity, Authenticity::Unauthenticated);
+        assert_eq!(legacy.sender.unwrap().as_str(), "labo@hopital.example");
+        let now = Origin {
+            sender: None,
+            authenticity: Authenticity::PeerCertificate,
+        };
+        assert_eq!(Origin::decode(&Delivery::pending_value(&now)), now);
+    }
 }

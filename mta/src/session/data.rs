@@ -163,19 +163,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_lf_is_found_anywhere() {
-        assert!(!has_bare_lf(b"a\r\nb\r\n"));
-        assert!(has_bare_lf(b"a\nb\r\n"));
-        assert!(has_bare_lf(b"\n"));
-        assert!(has_bare_lf(b"a\r\n\n"));
-    }
-}
-
 /// Messages acknowledged (`250` after DATA or the last BDAT), by door.
 static MESSAGES: mshub_metrics::Family = mshub_metrics::Family::counter(
     "mshub_smtp_messages_total",
@@ -190,3 +177,16 @@ static DELIVERED: mshub_metrics::Family = mshub_metrics::Family::counter(
     "Accepted messages by door: copies stored in local mailboxes (local), entries put in the outbound queue for peer operators (queued).",
     &["door", "to"],
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_lf_is_found_anywhere() {
+        assert!(!has_bare_lf(b"a\r\nb\r\n"));
+        assert!(has_bare_lf(b"a\nb\r\n"));
+        assert!(has_bare_lf(b"\n"));
+        assert!(has_bare_lf(b"a\r\n\n"));
+    }
+}

@@ -49,6 +49,9 @@ pub enum Refusal {
     NoMailboxSelected,
     /// QRESYNC parameters before `ENABLE QRESYNC` (RFC 7162 §3.2.5).
     QresyncNotEnabled,
+    /// NOTIFY asked for an event this server does not offer (RFC 5465 §5): the ones it
+    /// offers.
+    BadEvent(&'static str),
     /// A sequence number beyond the mailbox (RFC 9051 §9 `seq-number`).
     InvalidSequenceNumber,
     SortWithoutCriterion,
@@ -166,6 +169,11 @@ impl Refusal {
             R::LogInFirst => a(Bad, none, "Log in first".into()),
             R::NoMailboxSelected => a(Bad, none, "No mailbox selected".into()),
             R::QresyncNotEnabled => a(Bad, none, "QRESYNC is not enabled".into()),
+            R::BadEvent(supported) => a(
+                No,
+                Some(format!("BADEVENT ({supported})").into()),
+                "Unsupported NOTIFY events".into(),
+            ),
             R::InvalidSequenceNumber => a(Bad, none, "Invalid message sequence number".into()),
             R::SortWithoutCriterion => a(Bad, none, "SORT needs at least one criterion".into()),
             R::AlreadyTls => a(Bad, none, "TLS is already active".into()),

@@ -65,16 +65,6 @@ fn text_literal(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-fn sets_seen(item: &FetchItem) -> bool {
-    matches!(
-        item,
-        FetchItem::BodySection { peek: false, .. }
-            | FetchItem::Binary { peek: false, .. }
-            | FetchItem::Rfc822
-            | FetchItem::Rfc822Text
-    )
-}
-
 /// Messages larger than this keep their ENVELOPE and BODYSTRUCTURE stored (smaller ones are
 /// parsed from the store's memory of opened messages, which is faster than opening a record).
 const STRUCTURE_STORED_ABOVE: u64 = 256 * 1024;
@@ -146,7 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let mut flags_changed: HashSet<Uid> = HashSet::new();
         let mut unknown_cte = false;
-        if !read_only && items.iter().any(sets_seen) {
+        if !read_only && items.iter().any(FetchItem::sets_seen) {
             let unseen: Vec<Uid> = metas
                 .iter()
                 .filter(|m| !m.flags.contains(&Flag::Seen))

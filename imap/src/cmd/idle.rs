@@ -1,21 +1,55 @@
 //! IDLE (RFC 2177, RFC 9051 §6.3.13): woken by the store's change events for the selected
 //! mailbox, which are reported as untagged EXISTS / EXPUNGE / FETCH until the client's DONE.
+//! After NOTIFY (RFC 5465 §4), IDLE tells what the NOTIFY settings ask for instead.
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
-use mshub_store::AccountId;
+use mshub_store::{AccountId, Change};
 
 use super::Done;
 use crate::refusal::Refusal;
 use crate::session::{Ended, Flow, Session};
 
+/// What an IDLE tells of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Telling {
+    /// No NOTIFY: the selected mailbox's changes.
+    Selected,
+    /// NOTIFY SET: what its settings ask for.
+    Notify,
+    /// NOTIFY NONE (or after an overflow): nothing.
+    Nothing,
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn idle(&mut self, tag: &str, account: AccountId) -> Done {
-        // Subscribed before the continuation: a change right after it is not missed.
-        let mut changes = self.imap.store.events().subscribe();
-        if let Err(e) = self.sync(true) {
-            tracing::error!(error = %e, "cannot read the selected mailbox");
+        let (mut changes, telling) = match (self.notify_receiver(), &self.notify) {
+            (Some(rx), _) => (rx, Telling::Notify),
+            // Subscribed before the continuation: a change right after it is not missed.
+            (None, None) => (self.imap.store.events().subscribe(), Telling::Selected),
+            (None, Some(_)) => (self.imap.store.events().subscribe(), Telling::Nothing),
+        };
+        let done = self
+            .idle_until_done(tag, account, &mut changes, telling)
+            .await;
+        if telling == Telling::Notify && self.notify.is_some() {
+            self.notify_resume(changes);
+        }
+        done
+    }
+
+    async fn idle_until_done(
+        &mut self,
+        tag: &str,
+        account: AccountId,
+        changes: &mut broadcast::Receiver<Change>,
+        mut telling: Telling,
+    ) -> Done {
+        if telling == Telling::Selected {
+            if let Err(e) = self.sync(true) {
+                tracing::error!(error = %e, "cannot read the selected mailbox");
+            }
         }
         self.continuation("idling");
         if self.flush().await.is_err() {
@@ -36,21 +70,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                 }
                 change = changes.recv() => {
-                    let relevant = match &change {
-                        Ok(c) => c.account == account && Some(c.mailbox) == selected,
-                        Err(RecvError::Lagged(_)) => true,
-                        Err(RecvError::Closed) => false,
-                    };
-                    if relevant {
-                        if let Err(e) = self.sync(true) {
-                            tracing::error!(error = %e, "cannot read the selected mailbox");
+                    match (telling, &change) {
+                        (Telling::Notify, Ok(c)) => self.notified(c),
+                        (Telling::Notify, Err(RecvError::Lagged(_))) => {
+                            self.notification_overflow();
+                            telling = Telling::Nothing;
                         }
-                        if self.flush().await.is_err() {
-                            return Done::Flow(Flow::Stop(Ended::Closed));
+                        (Telling::Selected, Ok(c))
+                            if c.account == account && Some(c.mailbox) == selected =>
+                        {
+                            if let Err(e) = self.sync(true) {
+                                tracing::error!(error = %e, "cannot read the selected mailbox");
+                            }
                         }
-                    } else if matches!(change, Err(RecvError::Closed)) {
-                        // No more events (the store is going away): wait for DONE only.
-                        changes = self.imap.store.events().subscribe();
+                        (Telling::Selected, Err(RecvError::Lagged(_))) => {
+                            if let Err(e) = self.sync(true) {
+                                tracing::error!(error = %e, "cannot read the selected mailbox");
+                            }
+                        }
+                        (_, Err(RecvError::Closed)) => {
+                            // No more events (the store is going away): wait for DONE only.
+                            *changes = self.imap.store.events().subscribe();
+                            telling = Telling::Nothing;
+                        }
+                        _ => {}
+                    }
+                    if self.flush().await.is_err() {
+                        return Done::Flow(Flow::Stop(Ended::Closed));
                     }
                 }
             }

@@ -421,7 +421,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// `STATUS name (items)`, without the leading `* `.
-    fn status_line(
+    pub(super) fn status_line(
         &self,
         mailbox: &Mailbox,
         items: &[StatusItem],

@@ -7,6 +7,7 @@ mod fetch;
 mod idle;
 mod info;
 mod mailboxes;
+pub(crate) mod notify;
 mod search;
 mod select;
 mod sort;
@@ -17,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use mshub_store::AccountId;
 
-use crate::codec::{Command, FetchItem, Tagged};
+use crate::codec::{Command, FetchItem, MailboxFilter, Tagged};
 use crate::refusal::{Refusal, Status};
 use crate::session::{store_flags, Flow, Selected, Session};
 
@@ -254,6 +255,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Command::Append { mailbox, messages } => self.append(tag, account, &mailbox, messages),
             Command::Idle => self.idle(tag, account).await,
+            Command::Notify(set) => self.notify(tag, account, set),
             // `needs` and `state_for` keep the others from here.
             other => {
                 tracing::error!(command = other.name(), "not an authenticated-state command");
@@ -292,6 +294,18 @@ fn decode_names(command: Command) -> Option<Command> {
         C::Subscribe(m) => C::Subscribe(decode(&m)?),
         C::Unsubscribe(m) => C::Unsubscribe(decode(&m)?),
         C::Status(m, items) => C::Status(decode(&m)?, items),
+        C::Notify(Some(mut set)) => {
+            for group in &mut set.groups {
+                if let MailboxFilter::Subtree(names) | MailboxFilter::Mailboxes(names) =
+                    &mut group.filter
+                {
+                    for n in names.iter_mut() {
+                        *n = decode(n)?;
+                    }
+                }
+            }
+            C::Notify(Some(set))
+        }
         C::Select {
             mailbox,
             read_only,

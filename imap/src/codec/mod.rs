@@ -8,6 +8,7 @@ mod append;
 mod items;
 mod lexer;
 pub mod mutf7;
+mod notify;
 mod parser;
 mod sort;
 mod thread;
@@ -19,6 +20,7 @@ pub use append::{
     parse_imap_url, AppendData, AppendMessage, CatPart, ImapUrl, MAX_APPEND_MESSAGES,
 };
 pub use lexer::{literal_at_end, tag_of};
+pub use notify::{EventGroup, MailboxFilter, NotifyEvent, NotifySet};
 pub use parser::parse_command;
 pub use sort::{PartialRange, SearchReturn, SortCriterion, SortKey};
 pub use thread::ThreadAlgorithm;
@@ -137,6 +139,20 @@ pub enum FetchItem {
     BinarySize {
         part: Vec<u32>,
     },
+}
+
+impl FetchItem {
+    /// Whether fetching it sets `\Seen` (RFC 9051 §6.4.5: BODY[…], BINARY[…], RFC822 and
+    /// RFC822.TEXT, not their PEEK forms).
+    pub fn sets_seen(&self) -> bool {
+        matches!(
+            self,
+            FetchItem::BodySection { peek: false, .. }
+                | FetchItem::Binary { peek: false, .. }
+                | FetchItem::Rfc822
+                | FetchItem::Rfc822Text
+        )
+    }
 }
 
 /// A message flag as a command names it (RFC 9051 §2.3.2): a system flag or a keyword, an
@@ -343,6 +359,8 @@ pub enum Command {
         uid: bool,
     },
     Idle,
+    /// RFC 5465: `None` for `NOTIFY NONE`.
+    Notify(Option<NotifySet>),
     /// RFC 5267 §4.3 (formal syntax §5): `CANCELUPDATE SP quoted *(SP quoted)`, the tags of
     /// the searches whose updates stop.
     CancelUpdate(Vec<String>),
@@ -388,6 +406,7 @@ impl Command {
             C::Sort { .. } => "SORT",
             C::Thread { .. } => "THREAD",
             C::Idle => "IDLE",
+            C::Notify(_) => "NOTIFY",
             C::CancelUpdate(_) => "CANCELUPDATE",
         }
     }

@@ -232,6 +232,12 @@ impl P<'_> {
                 self.sp()?;
                 return self.thread_command(false);
             }
+            "NOTIFY" => {
+                self.sp()?;
+                let notify = self.notify_command()?;
+                self.end()?;
+                return Ok(notify);
+            }
             "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => {
                 self.sp()?;
                 return self.set_command(&name, false);

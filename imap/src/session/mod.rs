@@ -98,6 +98,8 @@ pub struct Session<S> {
     /// The connection's place among its source's connections not logged in, given back at
     /// login.
     pre_auth_slot: Option<ConnectionSlot>,
+    /// RFC 5465 NOTIFY settings, once the client gave some.
+    pub(crate) notify: Option<crate::cmd::notify::Notify>,
 }
 
 /// Room made in the input buffer before each read.
@@ -121,6 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             auth_failures: 0,
             overflow: None,
             pre_auth_slot: None,
+            notify: None,
         }
     }
 
@@ -151,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             " ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT LITERAL+ SPECIAL-USE STATUS=SIZE \
              CONDSTORE QRESYNC ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT \
              THREAD=REFERENCES ESORT CONTEXT=SEARCH CONTEXT=SORT PARTIAL BINARY LIST-EXTENDED \
-             LIST-STATUS MULTIAPPEND CATENATE APPENDLIMIT=",
+             LIST-STATUS MULTIAPPEND CATENATE NOTIFY APPENDLIMIT=",
         );
         caps.push_str(&APPEND_LIMIT.to_string());
         caps
@@ -450,6 +453,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         loop {
+            if let Err(ended) = self.notify_until_command().await {
+                return ended;
+            }
             let frame = match self.read_frame().await {
                 Ok(f) => f,
                 Err(ended) => return ended,
@@ -484,6 +490,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.inbuf.clear();
                 }
                 return ended;
+            }
+        }
+    }
+
+    /// After NOTIFY (RFC 5465 §1): while no command line is in, tells of the store's
+    /// changes as they come, not only at the next command. Returns at once otherwise.
+    async fn notify_until_command(&mut self) -> Result<(), Ended> {
+        loop {
+            if self.inbuf.contains(&b'\n') {
+                return Ok(());
+            }
+            let Some(mut changes) = self.notify_receiver() else {
+                return Ok(());
+            };
+            tokio::select! {
+                read = self.read_more() => {
+                    self.notify_resume(changes);
+                    read?;
+                }
+                change = changes.recv() => {
+                    match change {
+                        Ok(change) => {
+                            self.notify_resume(changes);
+                            self.notified(&change);
+                            // What else came meanwhile, in the same write.
+                            self.notify_pending();
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            self.notify_resume(changes);
+                            self.notification_overflow();
+                        }
+                        // The store is going away: nothing more to tell.
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
+                    }
+                    if self.flush().await.is_err() {
+                        return Err(Ended::Closed);
+                    }
+                }
             }
         }
     }

@@ -247,7 +247,7 @@ impl Store {
                 inline: Some(sealed),
             });
         }
-        self.blobs.put(id, &sealed)?;
+        counted_blob_op("put", self.blobs.put(id, &sealed))?;
         Ok(SealedBlob { id, inline: None })
     }
 
@@ -255,7 +255,7 @@ impl Store {
     pub(crate) fn sealed_bytes(&self, id: BlobId) -> Result<Vec<u8>> {
         match self.kv.get(INLINE_BLOBS, id.as_bytes())? {
             Some(bytes) => Ok(bytes),
-            None => self.blobs.get(id),
+            None => counted_blob_op("get", self.blobs.get(id)),
         }
     }
 
@@ -405,9 +405,40 @@ impl Store {
             }
             applied.ok_or(StoreError::Contention(MAX_ATTEMPTS))?
         };
-        self.kv.sync(ticket)?;
+        let started = std::time::Instant::now();
+        let synced = self.kv.sync(ticket);
+        COMMITS.observe(
+            &[if synced.is_ok() { "ok" } else { "failed" }],
+            started.elapsed(),
+        );
+        synced?;
         Ok(value)
     }
+}
+
+/// How long changes wait to be durable (the group commit's flush), by outcome.
+static COMMITS: mshub_metrics::Family = mshub_metrics::Family::histogram(
+    "mshub_store_commit_seconds",
+    "Time from a change being applied to its being durable (flushed and fsync'd), by result.",
+    &["result"],
+);
+
+/// Blob store operations that failed (a full disk, an unreachable bucket).
+static BLOB_ERRORS: mshub_metrics::Family = mshub_metrics::Family::counter(
+    "mshub_blob_errors_total",
+    "Failed blob store operations (put, get), e.g. a full disk or an unreachable bucket.",
+    &["op"],
+);
+
+/// `result`, with a failure counted in [`BLOB_ERRORS`] (a blob that does not exist is no
+/// failure of the blob store).
+fn counted_blob_op<T>(op: &str, result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        if !matches!(e, StoreError::NoSuchBlob(_)) {
+            BLOB_ERRORS.inc(&[op]);
+        }
+    }
+    result
 }
 
 /// Unix time in seconds.

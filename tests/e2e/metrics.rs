@@ -120,6 +120,7 @@ fn metrics_count_what_clients_did_and_promtool_accepts_them() {
     grew("mshub_connections_total{protocol=\"imap\",result=\"accepted\"}");
     grew("mshub_connections_total{protocol=\"smtp\",result=\"accepted\"}");
     grew("mshub_connections_total{protocol=\"https\",result=\"accepted\"}");
+    grew("mshub_store_commit_seconds_count{result=\"ok\"}");
     grew(
         "mshub_http_request_duration_seconds_count{route=\"/login\",method=\"GET\",status=\"2xx\"}",
     );

@@ -412,7 +412,12 @@ max_recipients = 100
 max_commands = 10000
 # Seconds a connection may stay silent.
 idle_timeout_secs = 300
-# Most simultaneous connections from one IP address.
+# Seconds a connection may stay silent before it has shown what it is (EHLO on the relay
+# port, AUTH on the submission ports): stuck clients then free their places sooner.
+unauthenticated_timeout_secs = 30
+# Most simultaneous connections from one IP address. At the limit, a new connection takes the
+# place of the oldest one that has said nothing since its greeting; it is refused only when
+# all of them have spoken.
 max_connections_per_source = 50
 # Failed AUTH attempts before the connection is closed.
 max_auth_failures = 3

@@ -18,6 +18,11 @@ pub struct MtaConfig {
     pub max_commands: u32,
     /// Seconds a connection may stay silent (RFC 5321 §4.5.3.2: 5 minutes).
     pub idle_timeout_secs: u64,
+    /// Seconds a connection that has not yet shown what it is may stay silent: on the relay
+    /// port until EHLO/HELO, on the submission ports until AUTH succeeds (or a transaction
+    /// starts). Shorter than `idle_timeout_secs`, so that stuck or idle clients do not hold
+    /// the per-source places of their neighbours (see `sources`).
+    pub unauthenticated_timeout_secs: u64,
     /// Most simultaneous connections from one IP address.
     pub max_connections_per_source: usize,
     /// Failed AUTH attempts before the connection is closed.
@@ -58,6 +63,7 @@ impl Default for MtaConfig {
             max_recipients: 100,
             max_commands: 10_000,
             idle_timeout_secs: 300,
+            unauthenticated_timeout_secs: 30,
             max_connections_per_source: 50,
             max_auth_failures: 3,
             peer_ca: None,

@@ -30,6 +30,7 @@ pub mod refusal;
 mod reports;
 pub mod server;
 pub mod session;
+mod sources;
 mod submit;
 pub mod tls;
 
@@ -69,7 +70,7 @@ pub struct Mta {
     pub(crate) outbound: Arc<outbound::Outbound>,
     pub(crate) tls_relay: Arc<rustls::ServerConfig>,
     pub(crate) tls_submission: Arc<rustls::ServerConfig>,
-    pub(crate) sources: mshub_directory::ConnectionLimits,
+    pub(crate) sources: sources::Sources,
     pub(crate) next_connection: AtomicU64,
     conversations: Arc<Conversations>,
 }

@@ -16,6 +16,7 @@ use crate::peer::PeerCertificate;
 use crate::policy::Door;
 use crate::refusal::Refusal;
 use crate::session::{Connection, Ended, Session};
+use crate::sources::Tracked;
 use crate::Mta;
 
 /// The three SMTP listeners, bound by the caller (so it knows and prints their addresses).
@@ -80,9 +81,9 @@ impl Mta {
             let mta = self.clone();
             tokio::spawn(
                 async move {
-                    let Some(slot) = mta
-                        .sources
-                        .admit(peer.ip(), mta.config.max_connections_per_source)
+                    let Some(slot) =
+                        mta.sources
+                            .admit(peer.ip(), mta.config.max_connections_per_source, id)
                     else {
                         let mut tcp = tcp;
                         let _ = tcp
@@ -94,7 +95,9 @@ impl Mta {
                     };
                     mshub_metrics::CONNECTIONS.inc(&["smtp", "accepted"]);
                     let open = mshub_metrics::CONNECTIONS_OPEN.hold(&["smtp"]);
-                    mta.connection(tcp, peer, id, door, implicit_tls).await;
+                    let tracked = slot.tracked.clone();
+                    mta.connection(tcp, peer, id, door, implicit_tls, tracked)
+                        .await;
                     drop(open);
                     drop(slot);
                 }
@@ -110,6 +113,7 @@ impl Mta {
         id: u64,
         door: Door,
         implicit_tls: bool,
+        tracked: Arc<Tracked>,
     ) {
         let acceptor = TlsAcceptor::from(match door {
             Door::Relay => self.tls_relay.clone(),
@@ -126,7 +130,7 @@ impl Mta {
         if implicit_tls {
             match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
-                    let ended = self.clone().tls_session(tls, conn, true).await;
+                    let ended = self.clone().tls_session(tls, conn, true, tracked).await;
                     tracing::debug!(?ended, "session ended");
                 }
                 Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed"),
@@ -135,6 +139,7 @@ impl Mta {
             return;
         }
         let mut session = Session::new(self.clone(), tcp, conn.clone());
+        session.track(tracked.clone());
         let ended = session.run(true).await;
         if ended != Ended::StartTls {
             tracing::debug!(?ended, "session ended");
@@ -143,7 +148,7 @@ impl Mta {
         let tcp = session.into_io();
         match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
-                let ended = self.tls_session(tls, conn, false).await;
+                let ended = self.tls_session(tls, conn, false, tracked).await;
                 tracing::debug!(?ended, "session ended");
             }
             Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed"),
@@ -156,6 +161,7 @@ impl Mta {
         tls: tokio_rustls::server::TlsStream<S>,
         mut conn: Connection,
         greet: bool,
+        tracked: Arc<Tracked>,
     ) -> Ended {
         conn.tls = true;
         // Verified by the handshake against the trust space's CA (the relay's verifier).
@@ -166,6 +172,7 @@ impl Mta {
             .and_then(|chain| chain.first())
             .map(|leaf| PeerCertificate::new(leaf.clone().into_owned()));
         let mut session = Session::new(self, tls, conn);
+        session.track(tracked);
         let ended = session.run(greet).await;
         let mut io = session.into_io();
         let _ = io.shutdown().await;

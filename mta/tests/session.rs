@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -702,6 +703,9 @@ async fn connections_per_source_are_limited_and_freed() {
     let mut two = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(first_line(&mut one).await.starts_with("220 "));
     assert!(first_line(&mut two).await.starts_with("220 "));
+    // Greeted connections keep their places (silent ones would make room: see below).
+    ehlo(&mut one).await;
+    ehlo(&mut two).await;
     let mut three = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(first_line(&mut three).await.starts_with("421 4.7.0"));
     drop(one);
@@ -716,6 +720,77 @@ async fn connections_per_source_are_limited_and_freed() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(greeted, "the freed slot was never given back");
+    let _ = stop.send(true);
+}
+
+/// Says EHLO and reads the whole reply.
+async fn ehlo(stream: &mut tokio::net::TcpStream) {
+    stream
+        .write_all(b"EHLO client.example.org\r\n")
+        .await
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).await.unwrap() > 0, "closed");
+        assert!(line.starts_with("250"), "{line:?}");
+        if line.starts_with("250 ") {
+            return;
+        }
+    }
+}
+
+/// Issue 24: silent connections from one address (stuck clients behind a hospital's NAT)
+/// must not lock out the other clients of that address.
+#[tokio::test]
+async fn at_the_per_source_limit_a_new_client_takes_the_place_of_the_oldest_silent_one() {
+    let hub = hub(MtaConfig {
+        max_connections_per_source: 2,
+        ..MtaConfig::default()
+    });
+    let (addr, stop) = serve(&hub).await;
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut silent).await.starts_with("220 "));
+    let mut greeted = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut greeted).await.starts_with("220 "));
+    ehlo(&mut greeted).await;
+    // The limit is reached; the newcomer is greeted, and the silent one is told and closed.
+    let mut newcomer = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut newcomer).await.starts_with("220 "));
+    let mut reader = BufReader::new(&mut silent);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+        .await
+        .expect("the silent connection was never closed")
+        .unwrap();
+    assert!(line.starts_with("421 4.4.2"), "{line:?}");
+    line.clear();
+    assert_eq!(reader.read_line(&mut line).await.unwrap(), 0, "still open");
+    // The greeted one kept its place and still works.
+    ehlo(&mut greeted).await;
+    // Both places are held by clients that spoke: the next one is refused.
+    ehlo(&mut newcomer).await;
+    let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut refused).await.starts_with("421 4.7.0"));
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn a_client_silent_since_its_greeting_is_timed_out_sooner_than_an_idle_one() {
+    let hub = hub(MtaConfig {
+        idle_timeout_secs: 300,
+        unauthenticated_timeout_secs: 1,
+        ..MtaConfig::default()
+    });
+    let (addr, stop) = serve(&hub).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(first_line(&mut stream).await.starts_with("220 "));
+    let started = std::time::Instant::now();
+    let line = tokio::time::timeout(Duration::from_secs(10), first_line(&mut stream))
+        .await
+        .expect("a silent client holds its connection for the whole idle timeout");
+    assert!(line.starts_with("421 4.4.2"), "{line:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
     let _ = stop.send(true);
 }
 

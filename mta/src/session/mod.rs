@@ -26,6 +26,7 @@ use crate::codec::{BdatReceiver, DataReceiver, Reply, Request, RequestReceiver, 
 use crate::peer::PeerCertificate;
 use crate::policy::{Client, Door};
 use crate::refusal::Refusal;
+use crate::sources::Tracked;
 use crate::Mta;
 
 pub use data::has_bare_lf;
@@ -84,6 +85,8 @@ pub struct Session<S> {
     out: Vec<u8>,
     /// Bytes of the command line read so far (split across reads).
     partial_line: usize,
+    /// Its place among the connections of its source address (none in-process).
+    tracked: Option<Arc<Tracked>>,
 }
 
 /// Longest command line, CRLF included. RFC 5321 §4.5.3.1.4 sets 512 octets and invites
@@ -94,6 +97,14 @@ const MAX_COMMAND_LINE: usize = smtp_proto::request::receiver::MAX_LINE_LENGTH;
 enum Flow {
     Continue,
     Stop(Ended),
+}
+
+/// Resolves when the connection was told to make room (never for an untracked session).
+async fn evicted(tracked: Option<&Tracked>) {
+    match tracked {
+        Some(t) => t.evicted().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -111,6 +122,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             auth_failures: 0,
             out: Vec::with_capacity(1024),
             partial_line: 0,
+            tracked: None,
+        }
+    }
+
+    /// Ties the session to its place among its source's connections: it says when the client
+    /// greeted, and closes the session when a newer connection takes the place of a silent
+    /// one (see [`crate::sources`]).
+    pub(crate) fn track(&mut self, tracked: Arc<Tracked>) {
+        self.tracked = Some(tracked);
+    }
+
+    /// How long to wait for the client's next bytes: shorter until it has shown what it is
+    /// (EHLO on the relay port, AUTH or a transaction on the submission ports).
+    fn read_timeout(&self) -> Duration {
+        let idle = Duration::from_secs(self.mta.config.idle_timeout_secs);
+        let shown = self.account.is_some()
+            || self.tx.is_some()
+            || (self.conn.door == Door::Relay && self.helo.is_some());
+        if shown {
+            idle
+        } else {
+            idle.min(Duration::from_secs(
+                self.mta.config.unauthenticated_timeout_secs,
+            ))
         }
     }
 
@@ -177,10 +212,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Ended::Closed;
             }
         }
-        let idle = Duration::from_secs(self.mta.config.idle_timeout_secs);
+        let tracked = self.tracked.clone();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = match tokio::time::timeout(idle, self.io.read(&mut buf)).await {
+            let wait = self.read_timeout();
+            let read = tokio::select! {
+                r = tokio::time::timeout(wait, self.io.read(&mut buf)) => r,
+                () = evicted(tracked.as_deref()) => {
+                    self.reply(Reply::new(
+                        421,
+                        "4.4.2",
+                        format!("{} idle timeout, closing", self.mta.hostname),
+                    ));
+                    let _ = self.flush().await;
+                    tracing::info!("closed: silent, and a newer connection needed the place");
+                    return Ended::TimedOut;
+                }
+            };
+            let n = match read {
                 Err(_) => {
                     self.reply(Reply::new(
                         421,
@@ -195,6 +244,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             let mut bytes = buf[..n].iter();
             let flow = self.ingest(&mut bytes).await;
+            if let (Some(t), true) = (&tracked, self.helo.is_some() || self.account.is_some()) {
+                t.greeted();
+            }
             if self.flush().await.is_err() {
                 return Ended::Closed;
             }

@@ -7,21 +7,11 @@ use std::collections::BTreeSet;
 mod common;
 
 use common::*;
-use mshub_directory::*;
 use mshub_store::{Flag, MailboxId, SpecialUse, Uid};
 
 impl Hub {
     fn inbox(&self) -> MailboxId {
-        let account = self
-            .directory
-            .account_by_address(&Address::try_from(MARTIN).unwrap())
-            .unwrap()
-            .unwrap()
-            .id;
-        self.store
-            .special_mailbox(account, SpecialUse::Inbox)
-            .unwrap()
-            .id
+        self.mailbox(SpecialUse::Inbox)
     }
 
     /// A delivery, as the MTA makes it.

@@ -10,22 +10,11 @@ use std::time::Duration;
 mod common;
 
 use common::*;
-use mshub_directory::*;
-use mshub_store::{MailboxId, SpecialUse};
+use mshub_store::SpecialUse;
 
 const MSG: &[u8] = b"From: Labo <labo@hopital.mshub.test>\r\nTo: dr.martin@hopital.mshub.test\r\nSubject: Resultats\r\n\r\nHemoglobine normale.\r\n";
 
 impl Hub {
-    fn mailbox(&self, special: SpecialUse) -> MailboxId {
-        let account = self
-            .directory
-            .account_by_address(&Address::try_from(MARTIN).unwrap())
-            .unwrap()
-            .unwrap()
-            .id;
-        self.store.special_mailbox(account, special).unwrap().id
-    }
-
     /// A delivery, as the MTA makes it: the new UID.
     fn deliver(&self, special: SpecialUse) -> u32 {
         self.store

@@ -216,7 +216,7 @@ impl FlushGate {
         loop {
             if st.is_lost(seq) {
                 return Err(StoreError::NotWritten(
-                    "a write to disk failed; this change was not kept".into(),
+                    "the flush that held this change failed".into(),
                 ));
             }
             if st.durable >= seq {

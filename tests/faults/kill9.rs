@@ -42,3 +42,29 @@ fn kill_9_under_concurrent_submission_loses_and_doubles_nothing() {
     assert!(hub.terminate(), "a clean stop after the kills");
     report.check("kill -9 ×3 under 4 submission clients");
 }
+
+/// SIGTERM under the same load: a clean exit that closes the store (and says so), and every
+/// acknowledged message there after the restart.
+#[test]
+fn sigterm_under_load_stops_cleanly_and_keeps_every_acknowledged_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut hub = Hub::new(&tmp.path().join("hub"), &tmp.path().join("hub.log"));
+    hub.start();
+    let load = Client::load(&hub, "term", 4, "400,66000");
+    assert!(load.wait_lines("ack", 20, Duration::from_secs(60)));
+    assert!(hub.terminate(), "a clean exit on SIGTERM under load");
+    let log = hub.log_text();
+    assert!(
+        log.contains("store closed: everything applied is on disk"),
+        "the store was closed and said so"
+    );
+    assert!(!log.contains("failed to flush"));
+    let acks = load.lines("ack").len();
+    hub.start();
+    assert!(load.wait_lines("ack", acks + 5, Duration::from_secs(60)));
+    let load = load.stop();
+    let last = read_inbox(&hub);
+    let report = Report::new("term", &load, &[], &last);
+    assert!(hub.terminate());
+    report.check("SIGTERM under 4 submission clients");
+}

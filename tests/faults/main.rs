@@ -1,5 +1,5 @@
-//! Fault injection: the hub is killed under load, and its key-value store's file system fills
-//! up then is freed. Each case reports what was sent, acknowledged, found, missing and
+//! Fault injection: the hub is killed (or stopped with SIGTERM) under load, and its key-value
+//! store's file system fills up then is freed. Each case reports what was sent, acknowledged, found, missing and
 //! duplicated, and holds the hub to: nothing acknowledged lost, nothing refused delivered, no
 //! UID given to two messages, and mail acknowledged again within 5 s after the fault ends.
 //!

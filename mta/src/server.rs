@@ -31,10 +31,13 @@ impl Mta {
     pub async fn serve(self: Arc<Self>, listeners: Listeners, shutdown: watch::Receiver<bool>) {
         // Copies acknowledged before a stop may still be waiting for their filers.
         let delivery = self.delivery.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = delivery.resume_filings() {
-                tracing::error!(error = %e, "could not resume pending filings");
-            }
+        tokio::task::spawn_blocking(move || match delivery.resume_filings() {
+            Ok(0) => {}
+            Ok(resumed) => tracing::info!(
+                resumed,
+                "filings left pending by the last stop were resumed"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not resume pending filings"),
         });
         let queue = tokio::spawn(self.outbound.clone().run(shutdown.clone()));
         let loops = [

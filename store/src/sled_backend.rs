@@ -65,6 +65,8 @@ pub struct SledBackend {
     health: Mutex<Health>,
     /// Failed flushes so far ([`Backend::write_failures`]).
     failures: AtomicU64,
+    /// sled itself failed a write ([`Mover::broken`], readable without the mover's lock).
+    broken: AtomicBool,
     /// Test hook: every flush finds no room, as on a full disk.
     fail_writes: AtomicBool,
     /// Test hook: the next flush fails inside sled, after sled took the batch in memory.
@@ -307,18 +309,30 @@ impl SledBackend {
             gate: FlushGate::default(),
             health: Mutex::new(Health::Healthy),
             failures: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
             fail_writes: AtomicBool::new(false),
             break_writes: AtomicBool::new(false),
         })
     }
 
     /// Whether writes reach the disk: [`Health::WritesFailing`] from a failed flush until
-    /// one succeeds again.
+    /// one succeeds again, or, when the flushes failed for want of room, until there is room
+    /// again: a readiness check that takes the hub out of service must see it come back
+    /// without waiting for a write that would then never come.
     pub fn health(&self) -> Health {
-        self.health
+        let health = self
+            .health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        if matches!(health, Health::WritesFailing { .. })
+            && !self.broken.load(Ordering::SeqCst)
+            && !self.fail_writes.load(Ordering::SeqCst)
+            && crate::space::ensure_room(&self.dir, 0).is_ok()
+        {
+            return Health::Healthy;
+        }
+        health
     }
 
     /// Test hook: while `on`, every flush finds no room, as on a full disk.
@@ -450,6 +464,7 @@ impl SledBackend {
         if let Err(e) = outcome {
             let reason = format!("{e}; restart the hub once the cause is fixed");
             mover.broken = Some(reason.clone());
+            self.broken.store(true, Ordering::SeqCst);
             let e = not_written(reason);
             self.roll_back(mover, priors, &e);
             return Err(e);
@@ -940,6 +955,11 @@ mod tests {
         assert_eq!(value(&b, "other"), None);
         // Writes succeed again: the store recovers by itself, without a restart.
         b.inject_write_faults(false);
+        assert_eq!(
+            b.health(),
+            Health::Healthy,
+            "ready again as soon as there is room, before any write"
+        );
         let again = put(&b, "after", "x");
         b.sync(again).unwrap();
         assert_eq!(b.health(), Health::Healthy);

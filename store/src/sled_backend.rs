@@ -1022,4 +1022,74 @@ mod tests {
         b.sync(put(&b, "e", "x")).unwrap();
         assert!(b.close().is_ok());
     }
+
+    #[test]
+    fn with_writes_failing_on_and_off_under_concurrent_writers_every_ok_and_no_err_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = std::sync::Arc::new(SledBackend::open(dir.path()).unwrap());
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let toggler = {
+            let (b, stop) = (b.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut on = false;
+                while !stop.load(Ordering::SeqCst) {
+                    on = !on;
+                    b.inject_write_faults(on);
+                    std::thread::sleep(Duration::from_millis(if on { 1 } else { 10 }));
+                }
+                b.inject_write_faults(false);
+            })
+        };
+        let writers: Vec<_> = (0..6)
+            .map(|t| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    // A counter per thread under compare-and-swap: it must end equal to the
+                    // commits that returned Ok, whatever failed in between.
+                    let (mut ok, mut refused) = (0u32, 0u32);
+                    for i in 0..300 {
+                        let key = format!("c{t}");
+                        let cur = b.get(T, key.as_bytes()).unwrap();
+                        let n = cur
+                            .as_deref()
+                            .map(|v| std::str::from_utf8(v).unwrap().parse::<u32>().unwrap())
+                            .unwrap_or(0);
+                        let mut batch = Batch::new();
+                        batch.check(T, key.as_bytes(), cur);
+                        batch.put(T, key.as_bytes(), (n + 1).to_string());
+                        batch.put(T, format!("r{t}-{i:03}"), "x");
+                        match b.commit(&batch) {
+                            Ok(Commit::Done) => ok += 1,
+                            Ok(Commit::Conflict) => unreachable!("one writer per counter"),
+                            Err(_) => refused += 1,
+                        }
+                    }
+                    (ok, refused)
+                })
+            })
+            .collect();
+        let outcomes: Vec<(u32, u32)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        stop.store(true, Ordering::SeqCst);
+        toggler.join().unwrap();
+        let check = |b: &SledBackend| {
+            for (t, (ok, _)) in outcomes.iter().enumerate() {
+                let value = b.get(T, format!("c{t}").as_bytes()).unwrap();
+                let value = value.map_or(0, |v| String::from_utf8(v).unwrap().parse().unwrap());
+                assert_eq!(
+                    value, *ok,
+                    "thread {t}: the counter counts the commits that were Ok"
+                );
+                let records = b.scan(T, format!("r{t}-").as_bytes(), None, None).unwrap();
+                assert_eq!(records.len() as u32, *ok, "thread {t}: one record per Ok");
+            }
+        };
+        check(&b);
+        println!("Ok and refused commits per writer: {outcomes:?}");
+        assert!(
+            outcomes.iter().any(|(_, refused)| *refused > 0),
+            "faults were met"
+        );
+        drop(b);
+        check(&SledBackend::open(dir.path()).unwrap());
+    }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use mshub_directory::{Account, Address, Directory};
-use mshub_store::{MailboxId, SpecialUse, Store, Uid};
+use mshub_store::{MailboxId, MessageMeta, SpecialUse, Store, Uid};
 
 use crate::conversation::Conversations;
 use crate::dsn::DsnRequest;
@@ -99,59 +99,63 @@ impl Delivery {
         // patient may answer: recorded in the batch of the patient's copy.
         let correspondents = self.correspondents(envelope, headers);
         let has_filers = self.wants_filing(message);
-        let mut local = Vec::new();
+        // Every local copy in one atomic batch: a failure leaves no recipient with a copy, so
+        // that the refusal it becomes (451) is true and a retry doubles nothing.
+        let mut copies: Vec<(&Account, MailboxId, &[Address])> = Vec::new();
         let mut remote = Vec::new();
         for (recipient, dsn) in &envelope.recipients {
             match recipient {
                 Recipient::Local(account) => {
-                    if local
-                        .iter()
-                        .any(|(a, _, _): &(Account, _, _)| a.id == account.id)
-                    {
+                    if copies.iter().any(|(a, _, _)| a.id == account.id) {
                         continue; // the same mailbox named twice gets one copy
                     }
                     let inbox = self.store.special_mailbox(account.id, SpecialUse::Inbox)?;
-                    let origin = Self::pending_value(&envelope.origin());
                     let answers: &[Address] = if account.kind.is_patient() {
                         &correspondents
                     } else {
                         &[]
                     };
-                    let meta = self.store.append_with(
-                        inbox.id,
-                        message,
-                        Default::default(),
-                        now,
-                        &|meta, batch| {
-                            if has_filers {
-                                batch.put(
-                                    FILING_PENDING,
-                                    filing_key(inbox.id, meta.uid),
-                                    origin.clone(),
-                                );
-                                Store::lease_in(
-                                    batch,
-                                    &filing_lease(inbox.id, meta.uid),
-                                    &self.node,
-                                    now + FILING_LEASE_SECS,
-                                );
-                            }
-                            for c in answers {
-                                Conversations::record_in(
-                                    batch,
-                                    account.id,
-                                    c,
-                                    headers.message_id.as_deref(),
-                                    now,
-                                );
-                            }
-                        },
-                    )?;
-                    local.push(((**account).clone(), inbox.id, meta.uid));
+                    copies.push((account, inbox.id, answers));
                 }
                 Recipient::Remote { address, .. } => remote.push((address.clone(), dsn.clone())),
             }
         }
+        let origin = Self::pending_value(&envelope.origin());
+        let extra = |i: usize, meta: &MessageMeta, batch: &mut mshub_store::Batch| {
+            let (account, inbox, answers) = copies[i];
+            if has_filers {
+                batch.put(FILING_PENDING, filing_key(inbox, meta.uid), origin.clone());
+                Store::lease_in(
+                    batch,
+                    &filing_lease(inbox, meta.uid),
+                    &self.node,
+                    now + FILING_LEASE_SECS,
+                );
+            }
+            for c in answers {
+                Conversations::record_in(batch, account.id, c, headers.message_id.as_deref(), now);
+            }
+        };
+        let metas = match copies.as_slice() {
+            [] => Vec::new(),
+            // One recipient (the common case) under its mailbox's lane.
+            [(_, inbox, _)] => vec![self.store.append_with(
+                *inbox,
+                message,
+                Default::default(),
+                now,
+                &|meta, batch| extra(0, meta, batch),
+            )?],
+            several => {
+                let inboxes: Vec<MailboxId> = several.iter().map(|(_, m, _)| *m).collect();
+                self.store.append_each(&inboxes, message, now, &extra)?
+            }
+        };
+        let local: Vec<(Account, MailboxId, Uid)> = copies
+            .iter()
+            .zip(&metas)
+            .map(|((account, inbox, _), meta)| ((*account).clone(), *inbox, meta.uid))
+            .collect();
         let queued = if remote.is_empty() {
             None
         } else {

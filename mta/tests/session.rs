@@ -466,6 +466,27 @@ async fn bdat_chunks_are_assembled_and_dot_lines_kept() {
     c.expect("NOOP", "250").await;
 }
 
+/// Every local copy is stored in one batch (all or none: a 451 means no recipient has it).
+#[tokio::test]
+async fn a_message_to_several_local_recipients_reaches_each_once() {
+    let hub = hub(MtaConfig::default());
+    let mut c = Client::connect(&hub, Door::Submission, true).await;
+    c.login(MARTIN, "demo-martin").await;
+    c.expect(&format!("MAIL FROM:<{MARTIN}>"), "250").await;
+    c.expect(&format!("RCPT TO:<{CAMILLE}>"), "250").await;
+    c.expect(&format!("RCPT TO:<{LABO}>"), "250").await;
+    c.expect(&format!("RCPT TO:<{CAMILLE}>"), "250").await;
+    let r = c.data(&message(MARTIN, CAMILLE, "", "for two")).await;
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(inbox(&hub, CAMILLE).len(), 1);
+    assert_eq!(inbox(&hub, LABO).len(), 1);
+    // The patient may answer: the conversation was recorded with the patient's copy.
+    let mut p = Client::connect(&hub, Door::Submission, true).await;
+    p.login(CAMILLE, "demo-camille").await;
+    p.expect(&format!("MAIL FROM:<{CAMILLE}>"), "250").await;
+    p.expect(&format!("RCPT TO:<{MARTIN}>"), "250").await;
+}
+
 #[tokio::test]
 async fn limits_give_their_replies_and_the_session_goes_on() {
     let config = MtaConfig {

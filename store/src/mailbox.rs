@@ -809,6 +809,100 @@ impl Store {
         Ok(metas)
     }
 
+    /// Stores one message in several mailboxes, a copy in each (sealed to each owner), in one
+    /// atomic batch: all copies or none. For a message to several local recipients, answered
+    /// once: a refusal must mean that no recipient has it. `extra` adds the caller's writes
+    /// for copy `i` (of `mailboxes[i]`) to the batch. On any error nothing is referenced and
+    /// the blobs already written are deleted.
+    pub fn append_each(
+        &self,
+        mailboxes: &[MailboxId],
+        raw_message: &[u8],
+        internal_date: i64,
+        extra: &dyn Fn(usize, &MessageMeta, &mut Batch),
+    ) -> Result<Vec<MessageMeta>> {
+        let distinct: BTreeSet<_> = mailboxes.iter().collect();
+        if distinct.len() != mailboxes.len() {
+            return Err(StoreError::corrupt(
+                "append_each",
+                "a mailbox named twice gets one copy: name it once",
+            ));
+        }
+        let mut sealed = Vec::with_capacity(mailboxes.len());
+        let mut owners = Vec::with_capacity(mailboxes.len());
+        let discard = |sealed: &[SealedBlob]| {
+            for s in sealed {
+                let _ = self.blobs.delete(s.id);
+            }
+        };
+        for id in mailboxes {
+            let placed = self.mailbox_required(*id).and_then(|(owner, _)| {
+                let s = self.place_sealed(self.keyring.seal(owner.account, raw_message)?)?;
+                Ok((owner.account, s))
+            });
+            match placed {
+                Ok((owner, s)) => {
+                    owners.push(owner);
+                    sealed.push(s);
+                }
+                Err(e) => {
+                    discard(&sealed);
+                    return Err(e);
+                }
+            }
+        }
+        let committed = (|| {
+            for _ in 0..crate::MAX_ATTEMPTS {
+                let mut batch = Batch::new();
+                let mut metas = Vec::with_capacity(mailboxes.len());
+                for (i, (&id, blob)) in mailboxes.iter().zip(&sealed).enumerate() {
+                    let (mut mb, raw) = self.mailbox_for_change(id, 1, 1)?;
+                    let meta = MessageMeta {
+                        uid: mb.uid_next,
+                        blob: blob.id,
+                        flags: BTreeSet::new(),
+                        internal_date,
+                        size: raw_message.len() as u64,
+                        modseq: ModSeq(mb.highest_modseq.0 + 1),
+                    };
+                    mb.uid_next =
+                        Uid(mb.uid_next.0.checked_add(1).ok_or_else(|| {
+                            StoreError::corrupt("mailbox", "UID space exhausted")
+                        })?);
+                    mb.highest_modseq = meta.modseq;
+                    mb.take_in(&meta);
+                    batch.check(MAILBOX, id.0.to_be_bytes(), Some(raw));
+                    batch.put(MAILBOX, id.0.to_be_bytes(), json(&mb));
+                    batch.put(MESSAGE, message_key(id, meta.uid), json(&meta));
+                    batch.put(BY_MODSEQ, modseq_key(id, meta.modseq, meta.uid), Vec::new());
+                    blob.add_to(&mut batch);
+                    extra(i, &meta, &mut batch);
+                    metas.push(meta);
+                }
+                // No lane is held across several mailboxes: a concurrent change to one of them
+                // fails the compare-and-swap, and the copies are made again.
+                if let crate::Applied::Done(ticket) = self.kv.apply(&batch)? {
+                    self.kv.sync(ticket)?;
+                    return Ok(metas);
+                }
+            }
+            Err(StoreError::Contention(crate::MAX_ATTEMPTS))
+        })();
+        let metas = committed.inspect_err(|_| discard(&sealed))?;
+        for ((meta, &id), owner) in metas.iter().zip(mailboxes).zip(&owners) {
+            self.plain.put(*owner, meta.blob, raw_message);
+            self.events.publish(Change {
+                account: *owner,
+                mailbox: id,
+                kind: ChangeKind::Appended {
+                    uid: meta.uid,
+                    modseq: meta.modseq,
+                },
+            });
+        }
+        Ok(metas)
+    }
+
     /// Commits the message record (and an inline blob) under the mailbox's compare-and-swap.
     fn insert_message(
         &self,

@@ -46,6 +46,10 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check the configuration as the hub would at start (certificate and key, master key,
+    /// data directory, listeners, referenced files), without starting it; exit status 1 on a
+    /// problem.
+    CheckConfig,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +79,18 @@ pub fn run() -> anyhow::Result<()> {
             let apps = demo_catalogue.seed(&hub)?;
             demo::print_banner(&hub, &config_path, &apps)?;
             runtime()?.block_on(serve::run(hub))
+        }
+        Command::CheckConfig => {
+            let path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("mshub.toml"));
+            let config = Config::load(&path)?;
+            if crate::check_config::run(&path, &config, &mut std::io::stdout())? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Command::Migrate { from, to } => crate::migrate::run(
             &from,
@@ -121,13 +137,18 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 fn init_logging(config: &Config) {
+    // `Config::load` refused an invalid filter; the built-in default is valid.
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        config::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        config::LogFormat::Json => logs.json().with_current_span(true).try_init(),
+    };
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

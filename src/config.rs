@@ -169,8 +169,18 @@ pub struct ListenConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// A tracing filter, e.g. `info` or `info,mshub_mta=debug`. Message content and patient
-    /// data are only ever logged at `debug` or below.
+    /// data are only ever logged at `debug` or below. An invalid one is an error at start.
     pub filter: String,
+    /// `text` (one readable line per event) or `json` (one JSON object per line, for a SIEM).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +351,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             filter: "info".into(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -400,6 +411,8 @@ admin = "127.0.0.1:9925"
 # A tracing filter such as "info" or "info,mshub_mta=debug". Message content and patient
 # data are only logged at debug level or below.
 filter = "info"
+# "text", or "json": one JSON object per line (time, level, target, fields, spans) for a SIEM.
+format = "text"
 
 [mta]
 # The name given in the SMTP greeting and in Received: headers (default: mx.<hub_domain>).
@@ -554,6 +567,14 @@ impl Config {
             .with_context(|| format!("invalid configuration {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        tracing_subscriber::EnvFilter::try_new(&config.log.filter).with_context(|| {
+            format!(
+                "invalid configuration {}: [log] filter {:?} is not a tracing filter \
+                 (e.g. \"info\" or \"info,mshub_mta=debug\")",
+                path.display(),
+                config.log.filter
+            )
+        })?;
         Ok(config)
     }
 

@@ -1,6 +1,7 @@
 //! `mshub`: the command line. Wiring only: every capability lives in the workspace's crates.
 
 mod admin;
+mod check_config;
 mod cli;
 mod config;
 mod control;

@@ -199,3 +199,96 @@ fn config_example_is_complete_and_a_typo_is_named() {
         text(&out.stderr)
     );
 }
+
+/// `mshub check-config`: a prepared configuration passes; each problem the hub would meet at
+/// start is named on its own line and the status is 1; an invalid log filter is an error, not
+/// a silent fallback to `info`.
+#[test]
+fn check_config_names_what_would_stop_the_start() {
+    let (_tmp, config) = prepared();
+    let out = run(&["--config", &config, "check-config"], "");
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    assert!(said.contains("ok    [tls] certificate and key"), "{said}");
+    assert!(
+        said.contains("ok    master key (from master_key_file)"),
+        "{said}"
+    );
+    assert!(said.ends_with("configuration OK\n"), "{said}");
+
+    let good = std::fs::read_to_string(&config).unwrap();
+    let broken = std::path::Path::new(&config).with_file_name("broken.toml");
+    let write = |extra: &str| {
+        std::fs::write(&broken, format!("{good}{extra}")).unwrap();
+        run(&["--config", broken.to_str().unwrap(), "check-config"], "")
+    };
+    let out = write("[tls]\ncert = \"missing.pem\"\nkey = \"tls/key.pem\"\n");
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FAIL  [tls] certificate and key: cannot read the certificate")
+            && said.contains("missing.pem"),
+        "{said}"
+    );
+    assert!(said.contains("1 problem(s)"), "{said}");
+
+    let two_on_one_port = good
+        .replace("imap = \"127.0.0.1:0\"", "imap = \"127.0.0.1:14300\"")
+        .replace("imaps = \"127.0.0.1:0\"", "imaps = \"127.0.0.1:14300\"");
+    std::fs::write(&broken, two_on_one_port).unwrap();
+    let out = run(&["--config", broken.to_str().unwrap(), "check-config"], "");
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FAIL  [listen] addresses: imap and imaps both on 127.0.0.1:14300"),
+        "{said}"
+    );
+
+    let out = write("[log]\nfilter = \"info,,mshub_mta=loud\"\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("[log] filter \"info,,mshub_mta=loud\" is not a tracing filter"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `[log] format = "json"`: one JSON object per line on stderr, for a SIEM.
+#[test]
+fn logs_can_be_json_lines() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let config = write_test_demo_config(&dir);
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str("[log]\nformat = \"json\"\n");
+    std::fs::write(&config, text_config).unwrap();
+    let mut child = mshub()
+        .args(["demo", "--data", dir.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut ready = None;
+    for line in stderr.lines().map_while(Result::ok) {
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\nafter {seen:?}"));
+        seen.push(line);
+        if event["fields"]["message"] == "mshub ready" {
+            ready = Some(event);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ready = ready.unwrap_or_else(|| panic!("no ready event in {seen:?}"));
+    assert_eq!(ready["level"], "INFO", "{ready}");
+    assert!(ready["timestamp"].is_string(), "{ready}");
+    assert!(
+        ready["target"].as_str().unwrap().starts_with("mshub"),
+        "{ready}"
+    );
+}

@@ -6,10 +6,11 @@
 //! are durable, which is what lets the session answer `250`; filers run afterwards and their
 //! failures are recorded on the message, never lose it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mshub_directory::{Account, Address, Directory};
-use mshub_store::{MailboxId, MessageMeta, SpecialUse, Store, Uid};
+use mshub_store::{Flag, MailboxId, MessageMeta, SpecialUse, Store, Uid};
 
 use crate::conversation::Conversations;
 use crate::dsn::DsnRequest;
@@ -94,6 +95,19 @@ impl Delivery {
         headers: &MessageHeaders,
         message: &[u8],
     ) -> Result<DeliveryReport, MtaError> {
+        self.deliver_with_sent(envelope, headers, message, None)
+    }
+
+    /// As [`Delivery::deliver`], and a copy (`\Seen`) in `sent`, the sender's Sent mailbox, in
+    /// the same atomic write: a refusal means that neither the recipients nor the Sent folder
+    /// have it, so that the sender's retry leaves one of each.
+    pub fn deliver_with_sent(
+        &self,
+        envelope: &Envelope,
+        headers: &MessageHeaders,
+        message: &[u8],
+        sent: Option<MailboxId>,
+    ) -> Result<DeliveryReport, MtaError> {
         let now = mshub_store::now();
         // A message from a non-patient to a patient opens (or continues) a conversation the
         // patient may answer: recorded in the batch of the patient's copy.
@@ -120,9 +134,30 @@ impl Delivery {
                 Recipient::Remote { address, .. } => remote.push((address.clone(), dsn.clone())),
             }
         }
+        // The queue entry for the remote recipients rides in the batch of the local copies:
+        // all or none, so that a 451 is true for every recipient.
+        let entry = if remote.is_empty() {
+            None
+        } else {
+            Some(self.queue.entry_in_batch(
+                envelope.from.as_ref(),
+                envelope.env_id.clone(),
+                envelope.ret_full,
+                remote,
+                message,
+            )?)
+        };
         let origin = Self::pending_value(&envelope.origin());
         let extra = |i: usize, meta: &MessageMeta, batch: &mut mshub_store::Batch| {
-            let (account, inbox, answers) = copies[i];
+            if i == 0 {
+                if let Some((_, queued)) = &entry {
+                    batch.writes.extend(queued.writes.iter().cloned());
+                }
+            }
+            // Past the recipients' copies: the sender's Sent copy, with nothing of its own.
+            let Some(&(account, inbox, answers)) = copies.get(i) else {
+                return;
+            };
             if has_filers {
                 batch.put(FILING_PENDING, filing_key(inbox, meta.uid), origin.clone());
                 Store::lease_in(
@@ -136,19 +171,35 @@ impl Delivery {
                 Conversations::record_in(batch, account.id, c, headers.message_id.as_deref(), now);
             }
         };
-        let metas = match copies.as_slice() {
-            [] => Vec::new(),
-            // One recipient (the common case) under its mailbox's lane.
-            [(_, inbox, _)] => vec![self.store.append_with(
-                *inbox,
-                message,
-                Default::default(),
-                now,
-                &|meta, batch| extra(0, meta, batch),
-            )?],
-            several => {
-                let inboxes: Vec<MailboxId> = several.iter().map(|(_, m, _)| *m).collect();
-                self.store.append_each(&inboxes, message, now, &extra)?
+        let mut targets: Vec<(MailboxId, BTreeSet<Flag>)> = copies
+            .iter()
+            .map(|(_, inbox, _)| (*inbox, BTreeSet::new()))
+            .collect();
+        if let Some(sent) = sent {
+            targets.push((sent, BTreeSet::from([Flag::Seen])));
+        }
+        let stored = match targets.as_slice() {
+            // Only remote recipients: the queue entry alone.
+            [] => match &entry {
+                Some((_, queued)) => self.store.kv().commit(queued).map(|_| Vec::new()),
+                None => Ok(Vec::new()),
+            },
+            // One copy (the common case) under its mailbox's lane.
+            [(mailbox, flags)] => self
+                .store
+                .append_with(*mailbox, message, flags.clone(), now, &|meta, batch| {
+                    extra(0, meta, batch)
+                })
+                .map(|meta| vec![meta]),
+            several => self.store.append_copies(several, message, now, &extra),
+        };
+        let metas = match stored {
+            Ok(metas) => metas,
+            Err(e) => {
+                if let Some((_, queued)) = &entry {
+                    self.queue.discard(queued);
+                }
+                return Err(e.into());
             }
         };
         let local: Vec<(Account, MailboxId, Uid)> = copies
@@ -156,17 +207,10 @@ impl Delivery {
             .zip(&metas)
             .map(|((account, inbox, _), meta)| ((*account).clone(), *inbox, meta.uid))
             .collect();
-        let queued = if remote.is_empty() {
-            None
-        } else {
-            Some(self.queue.enqueue(
-                envelope.from.as_ref(),
-                envelope.env_id.clone(),
-                envelope.ret_full,
-                remote,
-                message,
-            )?)
-        };
+        let queued = entry.map(|(id, _)| {
+            self.queue.wake();
+            id
+        });
         if let Err(e) = self.notify_success(envelope, message) {
             // The message is stored: a missing notification must not fail its delivery.
             tracing::error!(error = %e, "could not return a delivery notification");

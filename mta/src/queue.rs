@@ -96,8 +96,38 @@ impl Queue {
         recipients: Vec<(Address, DsnRequest)>,
         message: &[u8],
     ) -> Result<u64, MtaError> {
-        let blob = self.store.put_blob(SYSTEM_ACCOUNT, message)?;
-        let id = self.store.next_counter("queue", 1)?;
+        let (id, batch) = self.entry_in_batch(from, env_id, ret_full, recipients, message)?;
+        if let Err(e) = self.store.kv().commit(&batch) {
+            self.discard(&batch);
+            return Err(e.into());
+        }
+        self.wake();
+        Ok(id)
+    }
+
+    /// A new entry and its sealed message as a batch of writes, for the caller to commit with
+    /// its own (the local copies of the same message: all or none). Committed, the entry is
+    /// queued ([`Queue::wake`] the runner then); not committed, hand it to [`Queue::discard`].
+    pub fn entry_in_batch(
+        &self,
+        from: Option<&Address>,
+        env_id: Option<String>,
+        ret_full: bool,
+        recipients: Vec<(Address, DsnRequest)>,
+        message: &[u8],
+    ) -> Result<(u64, Batch), MtaError> {
+        let mut batch = Batch::new();
+        let blob = self
+            .store
+            .put_blob_in(SYSTEM_ACCOUNT, message, &mut batch)?;
+        // An id taken and never used leaves a gap, nothing else.
+        let id = match self.store.next_counter("queue", 1) {
+            Ok(id) => id,
+            Err(e) => {
+                self.store.discard_blob(blob);
+                return Err(e.into());
+            }
+        };
         let now = mshub_store::now();
         let entry = QueuedMessage {
             id,
@@ -119,9 +149,30 @@ impl Queue {
             next_attempt: now,
             delay_notified: false,
         };
-        self.save(&entry)?;
+        batch.put(
+            QUEUE,
+            entry.id.to_be_bytes(),
+            serde_json::to_vec(&entry).expect("serialisable"),
+        );
+        Ok((id, batch))
+    }
+
+    /// Forgets an entry from [`Queue::entry_in_batch`] whose batch was not committed.
+    pub fn discard(&self, batch: &Batch) {
+        for w in batch.writes.iter().filter(|w| w.tree == QUEUE) {
+            if let Some(entry) = w
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice::<QueuedMessage>(v).ok())
+            {
+                self.store.discard_blob(entry.blob);
+            }
+        }
+    }
+
+    /// Tells the runner that an entry was queued.
+    pub fn wake(&self) {
         self.wake.notify_one();
-        Ok(id)
     }
 
     pub fn save(&self, entry: &QueuedMessage) -> Result<(), MtaError> {

@@ -2,10 +2,8 @@
 //! account already authenticated by the caller, durable delivery, and — unlike SMTP submission,
 //! where mail clients append their own copy — a copy in the sender's Sent folder.
 
-use std::collections::BTreeSet;
-
 use mshub_directory::Account;
-use mshub_store::{Flag, SpecialUse};
+use mshub_store::SpecialUse;
 
 use crate::delivery::{DeliveryReport, Envelope};
 use crate::dsn::DsnRequest;
@@ -65,24 +63,17 @@ impl Mta {
             tracing::error!(error = %e, "in-process submission failed");
             Refusal::StorageFailed
         };
-        let report = self
-            .delivery
-            .deliver(&envelope, &headers, message)
-            .map_err(storage)?;
+        // The Sent copy is in the same atomic write as the recipients' copies: a refusal means
+        // nobody has the message, and the retry leaves one copy in Sent.
         let sent = self
             .delivery
             .store()
             .special_mailbox(account.id, SpecialUse::Sent)
             .map_err(|e| storage(e.into()))?;
-        self.delivery
-            .store()
-            .append(
-                sent.id,
-                message,
-                BTreeSet::from([Flag::Seen]),
-                mshub_store::now(),
-            )
-            .map_err(|e| storage(e.into()))?;
+        let report = self
+            .delivery
+            .deliver_with_sent(&envelope, &headers, message, Some(sent.id))
+            .map_err(storage)?;
         self.delivery
             .run_filers(&report, &envelope.origin(), message);
         Ok(report)

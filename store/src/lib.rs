@@ -236,6 +236,13 @@ impl Store {
         Ok(sealed.id)
     }
 
+    /// Forgets a blob placed by [`Store::put_blob_in`] whose batch was never committed: a
+    /// large one's object is deleted (best effort: an unreferenced object is only litter).
+    pub fn discard_blob(&self, id: BlobId) {
+        self.plain.remove(id);
+        let _ = counted_blob_op("delete", self.blobs.delete(id));
+    }
+
     /// Small sealed blobs go into the key-value store, in the same batch as the record that
     /// references them: one (group-committed) flush makes both durable. Larger ones are
     /// written, fsync'd, to the blob store now.

@@ -821,6 +821,22 @@ impl Store {
         internal_date: i64,
         extra: &dyn Fn(usize, &MessageMeta, &mut Batch),
     ) -> Result<Vec<MessageMeta>> {
+        let copies: Vec<(MailboxId, BTreeSet<Flag>)> =
+            mailboxes.iter().map(|&id| (id, BTreeSet::new())).collect();
+        self.append_copies(&copies, raw_message, internal_date, extra)
+    }
+
+    /// As [`Store::append_each`], each copy with its own flags: e.g. the recipients' copies
+    /// and the sender's Sent copy (`\Seen`) of one submission, all or none.
+    pub fn append_copies(
+        &self,
+        copies: &[(MailboxId, BTreeSet<Flag>)],
+        raw_message: &[u8],
+        internal_date: i64,
+        extra: &dyn Fn(usize, &MessageMeta, &mut Batch),
+    ) -> Result<Vec<MessageMeta>> {
+        let mailboxes: Vec<MailboxId> = copies.iter().map(|(id, _)| *id).collect();
+        let mailboxes = mailboxes.as_slice();
         let distinct: BTreeSet<_> = mailboxes.iter().collect();
         if distinct.len() != mailboxes.len() {
             return Err(StoreError::corrupt(
@@ -855,12 +871,13 @@ impl Store {
             for _ in 0..crate::MAX_ATTEMPTS {
                 let mut batch = Batch::new();
                 let mut metas = Vec::with_capacity(mailboxes.len());
-                for (i, (&id, blob)) in mailboxes.iter().zip(&sealed).enumerate() {
+                for (i, ((id, flags), blob)) in copies.iter().zip(&sealed).enumerate() {
+                    let id = *id;
                     let (mut mb, raw) = self.mailbox_for_change(id, 1, 1)?;
                     let meta = MessageMeta {
                         uid: mb.uid_next,
                         blob: blob.id,
-                        flags: BTreeSet::new(),
+                        flags: flags.clone(),
                         internal_date,
                         size: raw_message.len() as u64,
                         modseq: ModSeq(mb.highest_modseq.0 + 1),

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use mshub_directory::*;
 use mshub_store::{MailboxId, Uid};
 
 const MSG: &[u8] = b"From: Labo <labo@hopital.mshub.test>\r\nTo: dr.martin@hopital.mshub.test\r\nSubject: Bilan\r\nDate: Mon, 2 Jun 2025 10:00:00 +0200\r\n\r\nCorps du bilan.\r\n";
@@ -14,13 +13,7 @@ const MSG: &[u8] = b"From: Labo <labo@hopital.mshub.test>\r\nTo: dr.martin@hopit
 const MULTIPART: &[u8] = b"From: Labo <labo@hopital.mshub.test>\r\nSubject: Resultats\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nPremiere partie.\r\n--b1\r\nContent-Type: text/plain; name=\"r.txt\"\r\n\r\nSeconde partie.\r\n--b1--\r\n";
 
 fn mailbox(hub: &Hub, name: &str) -> (MailboxId, u32) {
-    let account = hub
-        .directory
-        .account_by_address(&Address::try_from(MARTIN).unwrap())
-        .unwrap()
-        .unwrap()
-        .id;
-    let m = hub.store.mailbox(account, name).unwrap().unwrap();
+    let m = hub.store.mailbox(hub.account(), name).unwrap().unwrap();
     (m.id, m.uid_validity.0)
 }
 

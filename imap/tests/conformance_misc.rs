@@ -6,17 +6,10 @@
 mod common;
 
 use common::*;
-use mshub_directory::*;
 
 fn uid_validity(hub: &Hub, name: &str) -> u32 {
-    let account = hub
-        .directory
-        .account_by_address(&Address::try_from(MARTIN).unwrap())
-        .unwrap()
-        .unwrap()
-        .id;
     hub.store
-        .mailbox(account, name)
+        .mailbox(hub.account(), name)
         .unwrap()
         .unwrap()
         .uid_validity

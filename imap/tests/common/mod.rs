@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHal
 use mshub_directory::*;
 use mshub_imap::session::{Connection, Session};
 use mshub_imap::{Imap, ImapConfig};
-use mshub_store::{MailboxId, MasterKey, SpecialUse, Store};
+use mshub_store::{AccountId, MailboxId, MasterKey, SpecialUse, Store};
 
 pub const MARTIN: &str = "dr.martin@hopital.mshub.test";
 
@@ -86,15 +86,21 @@ pub fn hub() -> Hub {
 }
 
 impl Hub {
-    /// Dr Martin's mailbox of this special use.
-    pub fn mailbox(&self, special: SpecialUse) -> MailboxId {
-        let account = self
-            .directory
+    /// Dr Martin's account.
+    pub fn account(&self) -> AccountId {
+        self.directory
             .account_by_address(&Address::try_from(MARTIN).unwrap())
             .unwrap()
             .unwrap()
-            .id;
-        self.store.special_mailbox(account, special).unwrap().id
+            .id
+    }
+
+    /// Dr Martin's mailbox of this special use.
+    pub fn mailbox(&self, special: SpecialUse) -> MailboxId {
+        self.store
+            .special_mailbox(self.account(), special)
+            .unwrap()
+            .id
     }
 }
 

@@ -27,12 +27,15 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     // Handlers first: a signal sent as soon as "ready" is printed must stop us cleanly.
     let shutdown = Shutdown::install()?;
     let identity = tls::load_identity(&hub.config.tls)?;
+    // One certificate for every server, replaced on SIGHUP (a renewal without a restart).
+    let certificate = mshub_mta::tls::ServedCertificate::new(&identity)?;
     let listen = &hub.config.listen;
-    let mta = Mta::new(
+    let mta = Mta::with_served_certificate(
         hub.config.mta.clone(),
         hub.store.clone(),
         hub.directory.clone(),
         &identity,
+        certificate.clone(),
         crate::filing::filers(&hub),
     )?;
     let listeners = Listeners {
@@ -44,7 +47,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
         hub.config.imap.clone(),
         hub.store.clone(),
         hub.directory.clone(),
-        mshub_mta::tls::server_config(&identity, None)?,
+        mshub_mta::tls::served_config(certificate.clone(), None)?,
     );
     let imap_listeners = mshub_imap::Listeners {
         imap: bind(listen.imap, "IMAP").await?,
@@ -71,7 +74,7 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     }
     let https = bind(listen.https, "HTTPS").await?;
     let admin = bind(listen.admin, "metrics and health").await?;
-    let https_tls = mshub_mta::tls::server_config(&identity, None)?;
+    let https_tls = mshub_mta::tls::served_config(certificate.clone(), None)?;
     println!(
         "mshub ready: hub domain {}, data in {}",
         hub.config.hub_domain,
@@ -116,7 +119,9 @@ pub async fn run(hub: Hub) -> anyhow::Result<()> {
     let lifecycle_task = tokio::spawn(crate::lifecycle::run(hub.clone(), stopped.clone()));
     let admin_task = tokio::spawn(crate::admin::serve(hub.clone(), admin, stopped.clone()));
     let https_task = tokio::spawn(webmail.serve(https, https_tls, stopped));
-    shutdown.wait().await;
+    shutdown
+        .wait(|| reload_certificate(&hub, &certificate))
+        .await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     // Acknowledged mail is already durable: waiting is only for a tidy exit.
@@ -186,10 +191,28 @@ async fn reminders(hub: Hub, mut stopped: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// SIGINT or SIGTERM.
+/// SIGHUP: the certificate and key files are read again and presented to new connections;
+/// a pair that does not load (a half-written file, a key of another certificate) is refused
+/// and the current one kept.
+fn reload_certificate(hub: &Hub, served: &mshub_mta::tls::ServedCertificate) {
+    let reloaded = tls::load_identity(&hub.config.tls)
+        .and_then(|identity| served.replace(&identity).map_err(anyhow::Error::from));
+    match reloaded {
+        Ok(()) => tracing::info!(
+            cert = %hub.config.tls.cert.display(),
+            "certificate reloaded: new connections get it"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "certificate not reloaded, the current one stays")
+        }
+    }
+}
+
+/// SIGINT or SIGTERM; SIGHUP reloads the certificate.
 struct Shutdown {
     interrupt: Signal,
     terminate: Signal,
+    hangup: Signal,
 }
 
 impl Shutdown {
@@ -197,13 +220,18 @@ impl Shutdown {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            hangup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
         })
     }
 
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
+    /// Until SIGINT or SIGTERM, running `on_hangup` at each SIGHUP.
+    async fn wait(mut self, on_hangup: impl Fn()) {
+        loop {
+            tokio::select! {
+                _ = self.interrupt.recv() => return,
+                _ = self.terminate.recv() => return,
+                _ = self.hangup.recv() => on_hangup(),
+            }
         }
     }
 }

@@ -83,13 +83,33 @@ impl Mta {
         identity: &TlsIdentity,
         filers: Vec<Arc<dyn Filer>>,
     ) -> Result<Arc<Self>, MtaError> {
+        Self::with_served_certificate(
+            config,
+            store,
+            directory,
+            identity,
+            tls::ServedCertificate::new(identity)?,
+            filers,
+        )
+    }
+
+    /// As [`Mta::new`], the servers presenting what `served` holds (replaceable while they
+    /// run); `identity` is what deliveries to peers present.
+    pub fn with_served_certificate(
+        config: MtaConfig,
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        identity: &TlsIdentity,
+        served: Arc<tls::ServedCertificate>,
+        filers: Vec<Arc<dyn Filer>>,
+    ) -> Result<Arc<Self>, MtaError> {
         let hostname = config
             .hostname
             .clone()
             .unwrap_or_else(|| format!("mx.{}", directory.hub_domain()));
         let roots = config.peer_ca.as_deref().map(tls::load_roots).transpose()?;
-        let tls_relay = tls::server_config(identity, roots.clone())?;
-        let tls_submission = tls::server_config(identity, None)?;
+        let tls_relay = tls::served_config(served.clone(), roots.clone())?;
+        let tls_submission = tls::served_config(served, None)?;
         let connector = roots
             .map(|r| tls::client_config(r, identity).map(tokio_rustls::TlsConnector::from))
             .transpose()?;

@@ -3,11 +3,12 @@
 //! verified against the trust space's CA; ours presented for mutual TLS).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
 
 use crate::MtaError;
@@ -56,9 +57,67 @@ pub fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, MtaError> {
     Ok(Arc::new(roots))
 }
 
-/// Server side. With roots, a client certificate is optional but verified when presented.
+/// The certificate the hub's TLS servers present, replaceable while they run: a renewed
+/// certificate is presented to every new connection at once (connections already open keep
+/// the one they got). One is shared by every server configuration built on it.
+#[derive(Debug)]
+pub struct ServedCertificate {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServedCertificate {
+    pub fn new(identity: &TlsIdentity) -> Result<Arc<Self>, MtaError> {
+        Ok(Arc::new(Self {
+            current: RwLock::new(certified(identity)?),
+        }))
+    }
+
+    /// Presents `identity` from now on; refused (the current one stays) if its key does not
+    /// match its certificate.
+    pub fn replace(&self, identity: &TlsIdentity) -> Result<(), MtaError> {
+        let new = certified(identity)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServedCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// The chain and its signing key, checked to belong together.
+fn certified(identity: &TlsIdentity) -> Result<Arc<CertifiedKey>, MtaError> {
+    if identity.certs.is_empty() {
+        return Err(MtaError::Tls("no certificate".into()));
+    }
+    let key = CertifiedKey::from_der(
+        identity.certs.clone(),
+        identity.key.clone_key(),
+        &provider(),
+    )
+    .map_err(tls_err)?;
+    Ok(Arc::new(key))
+}
+
+/// Server side, presenting `identity` for good. With roots, a client certificate is optional
+/// but verified when presented.
 pub fn server_config(
     identity: &TlsIdentity,
+    client_roots: Option<Arc<RootCertStore>>,
+) -> Result<Arc<rustls::ServerConfig>, MtaError> {
+    served_config(ServedCertificate::new(identity)?, client_roots)
+}
+
+/// Server side, presenting what `served` holds at each handshake.
+pub fn served_config(
+    served: Arc<ServedCertificate>,
     client_roots: Option<Arc<RootCertStore>>,
 ) -> Result<Arc<rustls::ServerConfig>, MtaError> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -73,10 +132,7 @@ pub fn server_config(
         ),
         None => builder.with_no_client_auth(),
     };
-    let config = builder
-        .with_single_cert(identity.certs.clone(), identity.key.clone_key())
-        .map_err(tls_err)?;
-    Ok(Arc::new(config))
+    Ok(Arc::new(builder.with_cert_resolver(served)))
 }
 
 /// Client side, for deliveries to peers: their certificate must chain to `roots`.

@@ -8,6 +8,7 @@ mod attacks;
 mod browser_run;
 mod care;
 mod catalogue;
+mod certificate;
 mod cli;
 mod demo;
 mod federation;

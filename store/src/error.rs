@@ -13,6 +13,12 @@ pub enum StoreError {
     },
     #[error("key-value backend error: {0}")]
     Backend(String),
+    /// The store was written by a newer mshub: refused before anything is written.
+    #[error(
+        "the store's records are at format version {found}, newer than this mshub knows \
+         ({known}): upgrade mshub, or restore a backup taken before the upgrade"
+    )]
+    FormatTooNew { found: u32, known: u32 },
     /// A flush to disk failed: the change is not stored, nor visible, and may be tried again.
     #[error("the key-value store could not write to disk, nothing of this change was kept: {0}")]
     NotWritten(String),

@@ -20,6 +20,7 @@ pub mod blob;
 mod error;
 pub mod events;
 mod filing;
+mod format;
 mod hub_keys;
 mod keyring;
 mod lease;
@@ -42,6 +43,7 @@ pub use blob::{BlobId, BlobStore, FsBlobStore};
 pub use error::{Result, StoreError};
 pub use events::{Change, ChangeFeed, ChangeKind, Events};
 pub use filing::FilingOutcome;
+pub use format::FORMAT_VERSION;
 pub use hub_keys::{INDEX_TAG_LEN, SEALED_FIELD};
 pub use keyring::MasterKey;
 pub use mailbox::{
@@ -152,12 +154,13 @@ impl Store {
         blobs: Arc<dyn BlobStore>,
         master: MasterKey,
     ) -> Result<Self> {
+        format::refuse_newer(&*kv)?;
         let keyring = Keyring::load(kv.clone(), master)?;
         let events = match kv.change_feed() {
             Some(feed) => Events::across_nodes(feed)?,
             None => Events::new(),
         };
-        Ok(Self {
+        let store = Self {
             kv,
             blobs,
             keyring,
@@ -167,7 +170,9 @@ impl Store {
             plain: plain_cache::PlainCache::new(PLAIN_CACHE_BYTES),
             hub_keys: hub_keys::HubKeys::default(),
             resumed: mailbox::Resumed::default(),
-        })
+        };
+        store.upgrade_format()?;
+        Ok(store)
     }
 
     pub fn dir(&self) -> &Path {

@@ -37,6 +37,7 @@ mod scaleout;
 mod smtp;
 mod sso;
 mod support;
+mod upgrade;
 mod uploads;
 mod vault;
 mod webmail;

@@ -132,7 +132,11 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(p) => Config::load(p),
         None if Path::new("mshub.toml").exists() => Config::load(Path::new("mshub.toml")),
-        None => Ok(Config::default()),
+        None => {
+            let mut config = Config::default();
+            config.settle_public_url(&[])?;
+            Ok(config)
+        }
     }
 }
 

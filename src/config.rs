@@ -42,6 +42,11 @@ pub struct Config {
     /// More local domains (organisations' domains hosted here), besides `hub_domain` and
     /// `patient.<hub_domain>`.
     pub local_domains: Vec<String>,
+    /// The hub's public HTTPS address, as patients and pharmacists reach it: in the notices
+    /// (letters, e-mails) and in the QR code of prescriptions. Empty: `https://<hub_domain>`.
+    /// (`[accounts] public_url` and `[prescription] public_url`, which said it twice with
+    /// different defaults, are still read when this one is not set.)
+    pub public_url: String,
     pub store: StoreConfig,
     pub tls: TlsConfig,
     pub listen: ListenConfig,
@@ -289,6 +294,7 @@ impl Default for Config {
             data_dir: "data".into(),
             master_key_file: None,
             local_domains: Vec::new(),
+            public_url: String::new(),
             store: StoreConfig::default(),
             tls: TlsConfig::default(),
             listen: ListenConfig::default(),
@@ -374,6 +380,9 @@ data_dir = "data"
 
 # More local domains hosted here (organisations), besides hub_domain and patient.<hub_domain>.
 local_domains = []
+# The hub's public HTTPS address, as patients and pharmacists reach it: printed in the notices
+# (letters, e-mails) and in the QR code of prescriptions. Empty: https://<hub_domain>.
+public_url = ""
 
 [store]
 # "sled": the embedded store in data_dir, for one process. "postgres": a PostgreSQL database
@@ -520,9 +529,6 @@ authorities = []
 # issues no prescription (an ordonnance.json is refused with that reason; the mail is delivered).
 # `mshub demo` generates one in its data directory.
 # signing_key = "/etc/mshub/prescription-signing-key.pem"
-# The hub's public HTTPS address: the QR code of a prescription opens
-# <public_url>/ordonnance/<id>?h=...&s=... for the pharmacist.
-public_url = "https://localhost:8443"
 [blobs]
 # Where sealed (encrypted) messages and documents are kept: "fs" for files under data_dir, or
 # "s3" for a bucket of an S3-compatible store (Garage, MinIO, Ceph…), which several hub nodes
@@ -543,8 +549,6 @@ opposition_days = 30
 # A closed space's content is destroyed this many days after closing; until then the patient
 # may reopen it.
 retention_days = 90
-# The web inbox's public address, printed in the notices. Empty: https://<hub_domain>.
-public_url = ""
 # A successful password check is remembered in memory this many seconds (never stored, dropped
 # at once on a password change, disabling or closing; failures are never remembered), so that
 # a phone reconnecting does not cost a memory-hard hash each time. 0: hash every login.
@@ -552,6 +556,23 @@ auth_cache_secs = 300
 # Most logins remembered at once.
 auth_cache_entries = 10000
 "#;
+
+/// The older public address keys a configuration file sets, non-empty, with their values.
+fn legacy_public_urls(text: &str) -> Vec<(&'static str, String)> {
+    let Ok(doc) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    [
+        ("[accounts] public_url", "accounts"),
+        ("[prescription] public_url", "prescription"),
+    ]
+    .into_iter()
+    .filter_map(|(key, table)| {
+        let value = doc.get(table)?.get("public_url")?.as_str()?;
+        (!value.is_empty()).then(|| (key, value.to_string()))
+    })
+    .collect()
+}
 
 /// `MSHUB_PG_PASSWORD`, if set.
 pub fn pg_password_from_env() -> Option<String> {
@@ -567,6 +588,10 @@ impl Config {
             .with_context(|| format!("invalid configuration {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        let written = legacy_public_urls(&text);
+        config
+            .settle_public_url(&written)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
         tracing_subscriber::EnvFilter::try_new(&config.log.filter).with_context(|| {
             format!(
                 "invalid configuration {}: [log] filter {:?} is not a tracing filter \
@@ -576,6 +601,38 @@ impl Config {
             )
         })?;
         Ok(config)
+    }
+
+    /// The hub's public HTTPS address: `public_url`, or `https://<hub_domain>`.
+    pub fn public_address(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("https://{}", self.hub_domain)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// The one public address, given to every part that prints it ([`Config::public_address`]);
+    /// `written`: the older keys the file sets, with their values. Two different addresses are
+    /// an error, not a choice.
+    pub fn settle_public_url(&mut self, written: &[(&'static str, String)]) -> anyhow::Result<()> {
+        let trim = |s: &str| s.trim_end_matches('/').to_string();
+        let url = match written.first() {
+            Some((_, first)) if self.public_url.is_empty() => trim(first),
+            _ => self.public_address(),
+        };
+        for (key, value) in written {
+            if trim(value) != url {
+                bail!(
+                    "{key} is {value:?} but the public address is {url:?}: set public_url \
+                     once, at the top of the file"
+                );
+            }
+        }
+        self.public_url = url.clone();
+        self.accounts.public_url = url.clone();
+        self.prescription.public_url = url;
+        Ok(())
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -682,6 +739,53 @@ mod tests {
         assert_eq!(c.data_dir, dir.path().join("store"));
         assert_eq!(c.tls.cert, PathBuf::from("/abs/cert.pem"));
         assert_eq!(c.tls.key, dir.path().join("tls/key.pem"));
+    }
+
+    /// One public address for the notices and the prescriptions' QR codes: the top-level key,
+    /// else an older key the file sets, else `https://<hub_domain>`; two that differ are an
+    /// error naming the key.
+    #[test]
+    fn one_public_address_for_notices_and_prescriptions() {
+        let load = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mshub.toml");
+            std::fs::write(&path, text).unwrap();
+            Config::load(&path)
+        };
+        let both = |c: &Config| {
+            (
+                c.accounts.public_url.clone(),
+                c.prescription.public_url.clone(),
+            )
+        };
+        let c = load("hub_domain = \"hopital.example\"\n").unwrap();
+        let expected = "https://hopital.example".to_string();
+        assert_eq!(both(&c), (expected.clone(), expected));
+        let c = load("public_url = \"https://mail.hopital.example/\"\n").unwrap();
+        let expected = "https://mail.hopital.example".to_string();
+        assert_eq!(both(&c), (expected.clone(), expected));
+        // An older file: its one key holds for both.
+        let c = load("[prescription]\npublic_url = \"https://localhost:8443\"\n").unwrap();
+        let expected = "https://localhost:8443".to_string();
+        assert_eq!(both(&c), (expected.clone(), expected));
+        let c = load(
+            "public_url = \"https://a.example\"\n[accounts]\npublic_url = \"https://a.example/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.public_address(), "https://a.example");
+        let e = load(
+            "public_url = \"https://a.example\"\n[prescription]\npublic_url = \"https://b.example\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("[prescription] public_url"),
+            "{e:#}"
+        );
+        let e = load(
+            "[accounts]\npublic_url = \"https://a.example\"\n[prescription]\npublic_url = \"https://b.example\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("set public_url once"), "{e:#}");
     }
 
     #[test]

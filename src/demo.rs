@@ -74,6 +74,7 @@ pub fn prepare(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
             master_key_file: Some("master.key".into()),
             local_domains: vec![PRO_DOMAIN.into()],
             listen: ListenConfig::demo(),
+            public_url: "https://localhost:8443".into(),
             catalogue: CatalogueConfig {
                 authorities: vec![CATALOGUE_AUTHORITY.into()],
             },

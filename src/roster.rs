@@ -367,15 +367,7 @@ struct Notices {
 
 impl Notices {
     fn new(hub: &Hub, letters: Option<&Path>) -> anyhow::Result<Self> {
-        let url = if hub.config.accounts.public_url.is_empty() {
-            format!("https://{}", hub.config.hub_domain)
-        } else {
-            hub.config
-                .accounts
-                .public_url
-                .trim_end_matches('/')
-                .to_string()
-        };
+        let url = hub.config.public_address();
         Ok(Self {
             letters: letters.map(Path::to_path_buf),
             url,

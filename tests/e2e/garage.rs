@@ -153,21 +153,7 @@ admin_token = "{admin_token}"
         );
         write_private(&config, &text)?;
         let log = dir.path().join("garage.log");
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("cannot create Garage's log: {e}"))?;
-        let log_err = log_file
-            .try_clone()
-            .map_err(|e| format!("cannot share Garage's log: {e}"))?;
-        let child = Command::new(&garage)
-            .arg("-c")
-            .arg(&config)
-            .arg("server")
-            .env("RUST_LOG", "garage=warn")
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", garage.display()))?;
+        let child = spawn_server(&garage, &config, &log)?;
         let watchdog = start_watchdog(child.id(), dir.path());
         let mut this = Garage {
             child,
@@ -183,6 +169,51 @@ admin_token = "{admin_token}"
         };
         this.set_up(s3).map_err(|e| this.with_log(e))?;
         Ok(this)
+    }
+
+    /// Stops Garage as a crash would (SIGKILL), keeping its data: the S3 port refuses
+    /// connections until [`Garage::restart`].
+    pub fn stop(&mut self) {
+        self.stop_watchdog();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts Garage again on the same ports and data after [`Garage::stop`], and waits until
+    /// its S3 API serves the bucket again.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let garage = binary()?;
+        self.child = spawn_server(&garage, &self.config, &self.log)?;
+        self.watchdog = start_watchdog(self.child.id(), self.dir.path());
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.with_log(format!("Garage exited at restart ({status})")));
+            }
+            let s3 = self.endpoint.trim_start_matches("http://");
+            if self
+                .cli_output(&["bucket", "info", &self.bucket])
+                .is_ok_and(|o| o.status.success())
+                && TcpStream::connect(s3).is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.with_log(format!(
+                    "Garage did not serve its bucket within {BOOT_TIMEOUT:?} of a restart"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop_watchdog(&mut self) {
+        // The watchdog first, so that it never signals a pid the system has reused.
+        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            drop(stdin);
+        }
     }
 
     fn set_up(&mut self, s3_port: u16) -> Result<(), String> {
@@ -308,6 +339,28 @@ admin_token = "{admin_token}"
     }
 }
 
+/// `garage server` with this configuration, its output appended to `log`.
+fn spawn_server(garage: &Path, config: &Path, log: &Path) -> Result<Child, String> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot open Garage's log: {e}"))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| format!("cannot share Garage's log: {e}"))?;
+    Command::new(garage)
+        .arg("-c")
+        .arg(config)
+        .arg("server")
+        .env("RUST_LOG", "garage=warn")
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", garage.display()))
+}
+
 fn check_version(garage: &Path) -> Result<(), String> {
     let out = Command::new(garage)
         .arg("--version")
@@ -359,13 +412,9 @@ fn start_watchdog(pid: u32, dir: &Path) -> Option<(Child, ChildStdin)> {
 
 impl Drop for Garage {
     fn drop(&mut self) {
-        // The watchdog first (so that it never signals a pid the system has reused), then
-        // Garage itself; the temporary directory goes with `self.dir`.
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-            drop(stdin);
-        }
+        // The watchdog first, then Garage itself; the temporary directory goes with
+        // `self.dir`.
+        self.stop_watchdog();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -61,12 +61,20 @@ pub struct Hub {
     pub log: PathBuf,
     pub submission: u16,
     pub imap: u16,
+    /// More environment for the hub (the object store's credentials).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl Hub {
     /// A demo hub in `dir` (created), not started.
     pub fn new(dir: &Path, log: &Path) -> Hub {
+        Self::with_config(dir, log, "")
+    }
+
+    /// A demo hub in `dir` whose configuration ends with `extra` (`[store]`, `[blobs]`
+    /// sections), not started.
+    pub fn with_config(dir: &Path, log: &Path, extra: &str) -> Hub {
         std::fs::create_dir_all(dir).unwrap();
         let (submission, imap) = (free_port(), free_port());
         std::fs::write(
@@ -84,7 +92,7 @@ imap = "127.0.0.1:{imap}"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
 admin = "127.0.0.1:0"
-"#
+{extra}"#
             ),
         )
         .unwrap();
@@ -93,6 +101,7 @@ admin = "127.0.0.1:0"
             log: log.to_path_buf(),
             submission,
             imap,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -113,6 +122,7 @@ admin = "127.0.0.1:0"
             .args(["demo", "--data", self.dir.to_str().unwrap()])
             .env_remove("MSHUB_MASTER_KEY")
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -133,6 +143,13 @@ admin = "127.0.0.1:0"
             }
         }
         self.child = Some(child);
+    }
+
+    /// Whether the process started last is still running (it never exited nor restarted).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILL: no shutdown at all.
@@ -206,27 +223,31 @@ impl Client {
 
     /// SMTP submission from `from` to `to` on `threads` connections, messages of `sizes`.
     pub fn load(hub: &Hub, prefix: &str, threads: u32, sizes: &str) -> Client {
-        Self::spawn(
-            "load.py",
-            &[
-                "--port".into(),
-                hub.submission.to_string(),
-                "--cafile".into(),
-                hub.ca().display().to_string(),
-                "--user".into(),
-                MARTIN.0.into(),
-                "--password".into(),
-                MARTIN.1.into(),
-                "--to".into(),
-                LABO.0.into(),
-                "--prefix".into(),
-                prefix.into(),
-                "--threads".into(),
-                threads.to_string(),
-                "--sizes".into(),
-                sizes.into(),
-            ],
-        )
+        Self::load_with(hub, prefix, threads, sizes, &[])
+    }
+
+    /// The same with more arguments to `load.py` (`--attachments`).
+    pub fn load_with(hub: &Hub, prefix: &str, threads: u32, sizes: &str, more: &[&str]) -> Client {
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            hub.submission.to_string(),
+            "--cafile".into(),
+            hub.ca().display().to_string(),
+            "--user".into(),
+            MARTIN.0.into(),
+            "--password".into(),
+            MARTIN.1.into(),
+            "--to".into(),
+            LABO.0.into(),
+            "--prefix".into(),
+            prefix.into(),
+            "--threads".into(),
+            threads.to_string(),
+            "--sizes".into(),
+            sizes.into(),
+        ];
+        args.extend(more.iter().map(|s| s.to_string()));
+        Self::spawn("load.py", &args)
     }
 
     /// An IMAP client reading the recipient's INBOX again and again.

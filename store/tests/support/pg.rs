@@ -161,6 +161,13 @@ impl PgCluster {
     /// Stops the server as a crash would (`-m immediate`: no checkpoint, WAL replayed at the
     /// next start), then starts it again on the same port.
     pub fn crash_and_restart(&self) {
+        self.crash();
+        self.start_again();
+    }
+
+    /// Stops the server as a crash would (`-m immediate`): clients lose their connections at
+    /// once, and what was not committed is gone.
+    pub fn crash(&self) {
         let data = self.data_dir();
         let out = self.run(
             "pg_ctl",
@@ -178,6 +185,10 @@ impl PgCluster {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Starts the server again on its port after [`PgCluster::crash`] (WAL replayed).
+    pub fn start_again(&self) {
         self.pg_ctl_start()
             .unwrap_or_else(|e| panic!("PostgreSQL did not restart: {e}"));
     }

@@ -4,7 +4,11 @@ threads until stdin is closed (or --seconds pass), each with its own Message-ID,
 what became of each one. It does not retry a message: the test checks each outcome.
 
 Usage: load.py --port P --cafile F --user U --password W --to ADDR --prefix ID
-               [--threads N] [--seconds S] [--sizes 400,66000]
+               [--threads N] [--seconds S] [--sizes 400,66000] [--attachments]
+
+With --attachments each message is a short text and an attachment of random bytes (base64),
+the whole of about the size given: random content stays large once compressed and sealed, so
+that it is kept in the blob store, not inline.
 
 Output, one line per message, flushed:
   ack MID            250 after the data: the hub took responsibility for it
@@ -14,6 +18,8 @@ The certificate is verified against --cafile for the name localhost.
 """
 
 import argparse
+import base64
+import os
 import smtplib
 import ssl
 import sys
@@ -30,7 +36,26 @@ def out(line):
         sys.stdout.flush()
 
 
+def with_attachment(args, mid, size):
+    boundary = "fault-" + os.urandom(8).hex()
+    head = (
+        f"From: {args.user}\r\nTo: {args.to}\r\nSubject: fault test {mid}\r\n"
+        f"Message-ID: {mid}\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Compte rendu en pièce jointe.\r\n"
+        f"--{boundary}\r\nContent-Type: application/pdf; name=\"cr.pdf\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="cr.pdf"\r\n\r\n'
+    )
+    encoded = base64.encodebytes(os.urandom(max(1, size * 3 // 4))).replace(b"\n", b"\r\n")
+    tail = f"--{boundary}--\r\n".encode()
+    return head.encode("utf-8") + encoded + tail
+
+
 def message(args, mid, size):
+    if args.attachments:
+        return with_attachment(args, mid, size)
     head = (
         f"From: {args.user}\r\nTo: {args.to}\r\nSubject: fault test {mid}\r\n"
         f"Message-ID: {mid}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
@@ -43,11 +68,19 @@ def message(args, mid, size):
 def worker(args, index, ctx, sizes):
     n = 0
     while not STOP.is_set():
+        smtp = None
         try:
             smtp = smtplib.SMTP("127.0.0.1", args.port, timeout=20)
             smtp.starttls(context=ctx)
             smtp.login(args.user, args.password)
         except (OSError, smtplib.SMTPException):
+            # Hang up as a mail client does: a connection left open would hold one of the
+            # hub's places for this source address until it times out.
+            if smtp is not None:
+                try:
+                    smtp.close()
+                except OSError:
+                    pass
             time.sleep(0.2)
             continue
         try:
@@ -88,6 +121,7 @@ def main():
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--seconds", type=float, default=120)
     p.add_argument("--sizes", default="400,66000")
+    p.add_argument("--attachments", action="store_true")
     args = p.parse_args()
     ctx = ssl.create_default_context(cafile=args.cafile)
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -14,6 +14,8 @@
 # (checked after the measurements: the INBOX, read over IMAPS, holds MESSAGES from the sender).
 # Postfix (Debian package, reconfigured here for loopback only on port 2526) acknowledges after
 # its queue file is fsync'd; its local delivery is set to discard, so it only queues.
+# The hub's /metrics is scraped every second during mshub's run, as a Prometheus would; the
+# last scrape is checked with promtool (when installed) and must count every message.
 # Installs postfix (for smtp-source) when missing. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 [ -n "${MSHUB:-}" ] && MSHUB=$(realpath "$MSHUB")
@@ -45,6 +47,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RELAY=$(free_port)
 IMAPS=$(free_port)
+ADMIN=$(free_port)
 cat > "$work/mshub.toml" <<TOML
 hub_domain = "mshub.test"
 data_dir = "store"
@@ -57,7 +60,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:0"
 imaps = "127.0.0.1:$IMAPS"
 https = "127.0.0.1:0"
-admin = "127.0.0.1:0"
+admin = "127.0.0.1:$ADMIN"
 [log]
 filter = "warn"
 [mta]
@@ -115,7 +118,32 @@ rss=$(ps -o rss= -p "$hub_pid")
 echo "mshub: RSS with 1000 idle connections $((rss / 1024)) MiB"
 wait "$idle_pid"
 
+# Scraped every second during the run, as Prometheus would.
+( while :; do curl -s "http://127.0.0.1:$ADMIN/metrics" -o /dev/null; echo >> "$work/scrapes"; sleep 1; done ) &
+scraper=$!
 run mshub "127.0.0.1:$RELAY"
+kill "$scraper"; wait "$scraper" 2>/dev/null || true
+curl -s "http://127.0.0.1:$ADMIN/metrics" > "$work/metrics"
+if command -v promtool >/dev/null; then
+  promtool check metrics < "$work/metrics" || { echo "mshub: promtool refused /metrics" >&2; exit 1; }
+fi
+python3 - "$work/metrics" "$N" "$(wc -l < "$work/scrapes")" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def value(series):
+    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+accepted = value('mshub_smtp_messages_total{door="relay"}')
+buckets = [(float(le), float(n)) for le, n in re.findall(
+    r'^mshub_store_commit_seconds_bucket\{result="ok",le="([0-9.e+-]+)"\} (\S+)$', text, re.M)]
+count = value('mshub_store_commit_seconds_count{result="ok"}')
+p50 = next((le for le, n in buckets if n >= count / 2), float("nan"))
+p99 = next((le for le, n in buckets if n >= count * 0.99), float("nan"))
+print(f"mshub /metrics ({sys.argv[3]} scrapes during the run): {accepted:.0f} messages counted, "
+      f"{count:.0f} commits, commit latency p50 <= {p50 * 1000:g} ms, p99 <= {p99 * 1000:g} ms")
+if accepted < int(sys.argv[2]):
+    sys.exit("mshub: /metrics counted fewer messages than were acknowledged")
+PY
 rss=$(ps -o rss= -p "$hub_pid")
 cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$hub_pid/stat")
 echo "mshub: RSS after the run $((rss / 1024)) MiB, CPU time $cpu s (user + system, since start)"

@@ -70,6 +70,11 @@ fn postgres_crashed_and_restarted_under_smtp_load() {
         pg.crash();
         std::thread::sleep(DOWN);
         let refused_while_down = load.lines("refused").len() - refused_before;
+        let (code, body) = hub.readyz();
+        assert!(
+            code == 503 && body.contains("store"),
+            "round {round}: /readyz while PostgreSQL is down: {code} {body}"
+        );
         pg.start_again();
         let back = Instant::now();
         let took = first_ack_after(&load, back, Duration::from_secs(60)).unwrap_or_else(|| {
@@ -79,6 +84,11 @@ fn postgres_crashed_and_restarted_under_smtp_load() {
         recovery = recovery.max(took);
         let acks = load.lines("ack").len();
         assert!(load.wait_lines("ack", acks + 10, Duration::from_secs(60)));
+        let (code, body) = hub.readyz();
+        assert_eq!(
+            code, 200,
+            "round {round}: /readyz once PostgreSQL is back: {body}"
+        );
         assert!(hub.is_running(), "round {round}: the hub process ended");
     }
     let load = load.stop();

@@ -61,6 +61,8 @@ pub struct Hub {
     pub log: PathBuf,
     pub submission: u16,
     pub imap: u16,
+    /// The admin listener (`/readyz`).
+    pub admin: u16,
     /// More environment for the hub (the object store's credentials).
     pub env: Vec<(String, String)>,
     child: Option<Child>,
@@ -76,7 +78,7 @@ impl Hub {
     /// sections), not started.
     pub fn with_config(dir: &Path, log: &Path, extra: &str) -> Hub {
         std::fs::create_dir_all(dir).unwrap();
-        let (submission, imap) = (free_port(), free_port());
+        let (submission, imap, admin) = (free_port(), free_port(), free_port());
         std::fs::write(
             dir.join("mshub.toml"),
             format!(
@@ -91,7 +93,7 @@ submissions = "127.0.0.1:0"
 imap = "127.0.0.1:{imap}"
 imaps = "127.0.0.1:0"
 https = "127.0.0.1:0"
-admin = "127.0.0.1:0"
+admin = "127.0.0.1:{admin}"
 {extra}"#
             ),
         )
@@ -101,6 +103,7 @@ admin = "127.0.0.1:0"
             log: log.to_path_buf(),
             submission,
             imap,
+            admin,
             env: Vec::new(),
             child: None,
         }
@@ -143,6 +146,29 @@ admin = "127.0.0.1:0"
             }
         }
         self.child = Some(child);
+    }
+
+    /// `GET /readyz` on the admin listener: the status code and the body.
+    pub fn readyz(&self) -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.admin)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let code = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string());
+        (code, body)
     }
 
     /// Whether the process started last is still running (it never exited nor restarted).

@@ -39,7 +39,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
-use crate::backend::{Applied, Backend, Batch, Entries, SyncTicket, Tree};
+use crate::backend::{Applied, Backend, Batch, Entries, Health, SyncTicket, Tree};
 use crate::events::ChangeFeed;
 use crate::{Result, StoreError};
 use feed::PgFeed;
@@ -176,6 +176,9 @@ pub struct PgBackend {
     link: Arc<Link>,
     pool: Pool,
     feed: Arc<PgFeed>,
+    /// Since when and why the database cannot be reached or refuses writes; cleared by the
+    /// next call that goes through. What [`Backend::health`] reports.
+    trouble: std::sync::Mutex<Option<(std::time::SystemTime, String)>>,
     /// Stops the runtime's thread when the backend goes.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -189,7 +192,11 @@ fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(format!("PostgreSQL: {}", describe(&e)))
+    pg_error_ref(&e)
+}
+
+fn pg_error_ref(e: &tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(format!("PostgreSQL: {}", describe(e)))
 }
 
 /// A batch PostgreSQL aborted only because of concurrency: running it again is correct.
@@ -238,6 +245,7 @@ impl PgBackend {
             pool: Pool::new(pool_size),
             feed: Arc::new(PgFeed::new(link.clone())),
             link,
+            trouble: std::sync::Mutex::new(None),
             _stop: stop,
         };
         backend.migrate()?;
@@ -305,22 +313,55 @@ impl PgBackend {
         }
     }
 
-    /// Runs `f` with a pooled connection on the backend's runtime; `f` gives it back.
+    /// Runs `f` with a pooled connection on the backend's runtime; `f` gives it back. A
+    /// connection that cannot be opened, or that died under the call, makes the backend
+    /// unhealthy; a call on a live connection makes it healthy again.
     fn with_conn<T, Fut>(&self, f: impl FnOnce(Conn) -> Fut + Send + 'static) -> Result<T>
     where
         T: Send + 'static,
         Fut: Future<Output = (Conn, T)> + Send + 'static,
     {
-        let conn = self.pool.take(&self.link)?;
+        let conn = self
+            .pool
+            .take(&self.link)
+            .inspect_err(|e| self.in_trouble(e))?;
         match self.link.block(move || f(conn)) {
             Ok((conn, out)) => {
+                if conn.client.is_closed() {
+                    self.in_trouble(&StoreError::Backend(
+                        "the connection to PostgreSQL was lost".into(),
+                    ));
+                } else {
+                    self.out_of_trouble();
+                }
                 self.pool.give_back(conn);
                 Ok(out)
             }
             Err(e) => {
                 self.pool.lost();
+                self.in_trouble(&e);
                 Err(e)
             }
+        }
+    }
+
+    fn in_trouble(&self, e: &StoreError) {
+        let reason = match e {
+            StoreError::Backend(reason) => reason.clone(),
+            other => other.to_string(),
+        };
+        let mut trouble = self.trouble.lock().unwrap_or_else(|p| p.into_inner());
+        if trouble.is_none() {
+            tracing::error!(%reason, "PostgreSQL cannot be used: every change is refused until it answers");
+            *trouble = Some((std::time::SystemTime::now(), reason));
+        }
+    }
+
+    fn out_of_trouble(&self) {
+        let mut trouble = self.trouble.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((since, _)) = trouble.take() {
+            let secs = since.elapsed().map_or(0.0, |d| d.as_secs_f64());
+            tracing::info!("PostgreSQL answers again, after {secs:.1} s");
         }
     }
     /// A read, run once more on a fresh connection if its connection turned out to be dead
@@ -566,6 +607,15 @@ impl Backend for PgBackend {
             };
             (conn, r)
         })?;
+        // A write the server refused (its disk full, read-only, shutting down…) is trouble
+        // too, unlike a conflict or a bad statement's error that only this batch meets.
+        if let Err(e) = &outcome {
+            if e.as_db_error()
+                .is_some_and(|db| matches!(&db.code().code()[..2], "53" | "57" | "58" | "25"))
+            {
+                self.in_trouble(&pg_error_ref(e));
+            }
+        }
         match outcome.map_err(pg)? {
             // Committed with synchronous_commit on: already durable.
             Outcome::Committed => Ok(Applied::Done(SyncTicket(0))),
@@ -579,6 +629,16 @@ impl Backend for PgBackend {
 
     fn applied_is_durable(&self) -> bool {
         true
+    }
+
+    fn health(&self) -> Health {
+        match &*self.trouble.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => Health::Healthy,
+            Some((since, reason)) => Health::WritesFailing {
+                since: *since,
+                reason: reason.clone(),
+            },
+        }
     }
 
     fn tree_names(&self) -> Result<Vec<String>> {

@@ -46,6 +46,12 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Restore a backup (`mshub backup --to`) into the configured data directory, which must
+    /// not hold a store; the hub stopped. The master key must be the one of the backed-up hub.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Check the configuration as the hub would at start (certificate and key, master key,
     /// data directory, listeners, referenced files), without starting it; exit status 1 on a
     /// problem.
@@ -79,6 +85,28 @@ pub fn run() -> anyhow::Result<()> {
             let apps = demo_catalogue.seed(&hub)?;
             demo::print_banner(&hub, &config_path, &apps)?;
             runtime()?.block_on(serve::run(hub))
+        }
+        Command::Operate(Operation::Backup(operate::BackupArgs {
+            check: Some(operate::BackupCheck::Verify { file }),
+            ..
+        })) => operate::verify_backup(&file, &mut std::io::stdout()),
+        Command::Restore { from } => {
+            let config = load_config(cli.config.as_deref())?;
+            let f = std::fs::File::open(&from)
+                .with_context(|| format!("cannot read {}", from.display()))?;
+            let report =
+                mshub_store::backup::restore(&mut std::io::BufReader::new(f), &config.data_dir)
+                    .with_context(|| format!("restoring {}", from.display()))?;
+            println!(
+                "restored into {}: {} records, {} blob files",
+                config.data_dir.display(),
+                report.records,
+                report.blob_files
+            );
+            // Opened once: the master key and the records agree.
+            Hub::open(config).context("the restored store does not open")?;
+            println!("the restored store opens with this master key");
+            Ok(())
         }
         Command::CheckConfig => {
             let path = cli

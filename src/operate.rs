@@ -37,6 +37,25 @@ pub enum Operation {
     /// The signed catalogue of referenced health apps.
     #[command(subcommand)]
     Catalogue(CatalogueCommand),
+    /// Back the store up into one file while the hub runs (a consistent copy, still sealed:
+    /// useless without the master key), or check a backup file whole.
+    Backup(BackupArgs),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    /// The file to write (created, mode 0600; an existing file is not overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    #[command(subcommand)]
+    pub check: Option<BackupCheck>,
+}
+
+#[derive(Subcommand)]
+pub enum BackupCheck {
+    /// Check a backup file whole (its form and SHA-256) without restoring it.
+    Verify { file: PathBuf },
 }
 
 impl Operation {
@@ -91,6 +110,14 @@ impl Operation {
                     out.extend(["--now".into(), now.to_string()]);
                 }
                 out
+            }
+            Operation::Backup(BackupArgs { to: Some(file), .. }) => {
+                let abs = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                vec![
+                    "backup".into(),
+                    "--to".into(),
+                    abs.to_string_lossy().into_owned(),
+                ]
             }
             _ => args,
         }
@@ -300,6 +327,14 @@ pub fn run(
         Operation::Domain(cmd) => domain(hub, cmd, out),
         Operation::Queue(QueueCommand::List) => queue(hub, out),
         Operation::Catalogue(cmd) => catalogue(hub, cmd, out),
+        Operation::Backup(BackupArgs { to: Some(file), .. }) => backup(hub, &file, out),
+        Operation::Backup(BackupArgs {
+            check: Some(BackupCheck::Verify { file }),
+            ..
+        }) => verify_backup(&file, out),
+        Operation::Backup(_) => {
+            bail!("say where: mshub backup --to FILE, or mshub backup verify FILE")
+        }
         Operation::Audit(AuditCommand::Verify) => {
             let report = hub.store.verify_audit()?;
             writeln!(
@@ -653,5 +688,61 @@ fn domain(hub: &Hub, cmd: DomainCommand, out: &mut dyn Write) -> anyhow::Result<
             }
         }
     }
+    Ok(())
+}
+
+/// Writes a backup of the running hub's store to `file` (a new file, readable by its owner
+/// only, fsync'd before it is reported).
+fn backup(hub: &Hub, file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("cannot create the backup file {}", file.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    let report = match hub.store.backup(&mut w) {
+        Ok(r) => r,
+        Err(e) => {
+            drop(w);
+            let _ = std::fs::remove_file(file);
+            return Err(e).context("backup failed, nothing kept");
+        }
+    };
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    writeln!(
+        out,
+        "backup written to {}: {} records, {} blob files, {} bytes",
+        file.display(),
+        report.records,
+        report.blob_files,
+        report.bytes
+    )?;
+    if hub.config.blobs.backend == crate::config::BlobBackend::S3 {
+        writeln!(
+            out,
+            "the sealed blobs above the inline size are in the S3 bucket, not in this file: \
+             back the bucket up with its own tools"
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks a backup file whole; an error says what is wrong with it.
+pub fn verify_backup(file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = mshub_store::backup::verify(&mut std::io::BufReader::new(f))
+        .with_context(|| format!("{} is not a usable backup", file.display()))?;
+    writeln!(
+        out,
+        "backup {} is whole: {} records, {} blob files, {} bytes, SHA-256 matches",
+        file.display(),
+        report.records,
+        report.blob_files,
+        report.bytes
+    )?;
     Ok(())
 }

@@ -119,6 +119,9 @@ pub enum Health {
     },
 }
 
+/// What [`Backend::snapshot`] hands each entry to: (tree, key, value).
+pub type Visit<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<()> + 'a;
+
 /// Key-value pairs in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -189,6 +192,19 @@ pub trait Backend: Send + Sync + 'static {
     /// `sync`).
     fn close(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Every entry of every tree as `(tree, key, value)`, as of one moment: no batch is
+    /// applied while `visit` runs, so what it sees is what some moment's readers saw (a
+    /// consistent copy, for a backup). `during` runs after the entries, still within that
+    /// moment (the blob files are copied there). `None` (the default): this backend cannot
+    /// (PostgreSQL: its own tools, `pg_dump`, take consistent copies).
+    fn snapshot(
+        &self,
+        _visit: &mut Visit<'_>,
+        _during: &mut dyn FnMut() -> Result<()>,
+    ) -> Option<Result<()>> {
+        None
     }
 
     /// How change events reach the other nodes sharing this backend; `None` (the default)

@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod backup;
 pub mod blob;
 mod error;
 pub mod events;

@@ -686,6 +686,58 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
+    fn snapshot(
+        &self,
+        visit: &mut crate::backend::Visit<'_>,
+        during: &mut dyn FnMut() -> Result<()>,
+    ) -> Option<Result<()>> {
+        // Held throughout: no batch applies, none is taken back, and an entry leaves the
+        // overlay only for an identical one in sled — the merged view does not move.
+        let overlay = self.overlay();
+        let all = std::ops::Bound::Included(Vec::new());
+        let mut pending = overlay.range(&all, &[]).into_iter().peekable();
+        let mut emit = |full: &[u8], value: &[u8]| -> Result<()> {
+            let Some(nul) = full.iter().position(|&b| b == 0) else {
+                return Err(StoreError::corrupt("key", "no tree name"));
+            };
+            let tree = std::str::from_utf8(&full[..nul])
+                .map_err(|_| StoreError::corrupt("key", "tree name not UTF-8"))?;
+            visit(tree, &full[nul + 1..], value)
+        };
+        let mut run = || -> Result<()> {
+            for item in self.sled().data.iter() {
+                let (sk, sv) = item.map_err(backend)?;
+                while let Some((pk, _)) = pending.peek() {
+                    if pk.as_slice() >= sk.as_ref() {
+                        break;
+                    }
+                    let (pk, pv) = pending.next().expect("peeked");
+                    if let Some(v) = pv {
+                        emit(&pk, &v)?;
+                    }
+                }
+                match pending.peek() {
+                    Some((pk, _)) if pk.as_slice() == sk.as_ref() => {
+                        let (pk, pv) = pending.next().expect("peeked");
+                        if let Some(v) = pv {
+                            emit(&pk, &v)?;
+                        }
+                    }
+                    _ => emit(&sk, &sv)?,
+                }
+            }
+            for (pk, pv) in pending.by_ref() {
+                if let Some(v) = pv {
+                    emit(&pk, &v)?;
+                }
+            }
+            during()
+        };
+        let result = run();
+        drop(overlay);
+        Some(result)
+    }
+
     fn apply(&self, batch: &Batch) -> Result<Applied> {
         if batch.writes.is_empty() && batch.checks.is_empty() {
             return Ok(Applied::Done(SyncTicket(0)));

@@ -292,3 +292,132 @@ fn logs_can_be_json_lines() {
         "{ready}"
     );
 }
+
+/// `mshub backup --to` while the hub runs (forwarded to it), `mshub backup verify`, and
+/// `mshub restore` into an empty data directory: the restored hub has the accounts and the
+/// mail of the moment of the backup; a damaged file is refused and restores nothing.
+#[test]
+fn backup_while_running_then_verify_and_restore() {
+    let mut hub = Instance::demo();
+    submit(
+        &hub,
+        ("dr.martin@hopital.mshub.test", "demo-martin"),
+        "labo@hopital.mshub.test",
+        &message(
+            "dr.martin@hopital.mshub.test",
+            "labo@hopital.mshub.test",
+            "Avant la sauvegarde BACKUP-E2E",
+            &[],
+            "Bonjour\r\n",
+        ),
+    );
+    let file = hub.dir.join("backup.mshub");
+    let out = hub.cli(&["backup", "--to", file.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("backup written to"),
+        "{}",
+        text(&out.stdout)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = run(
+        &[
+            "--config",
+            hub.config.to_str().unwrap(),
+            "backup",
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        !again.status.success(),
+        "an existing file is not overwritten"
+    );
+    hub.stop();
+
+    let out = run(&["backup", "verify", file.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("SHA-256 matches"));
+
+    // Damaged: refused, and restore keeps nothing.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let damaged = hub.dir.join("damaged.mshub");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = run(&["backup", "verify", damaged.to_str().unwrap()], "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("SHA-256"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Restore into a new hub directory with the same master key.
+    let config = std::fs::read_to_string(&hub.config).unwrap();
+    let target = hub.dir.join("restored");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::copy(hub.dir.join("master.key"), target.join("master.key")).unwrap();
+    let restored_config = target.join("mshub.toml");
+    std::fs::write(&restored_config, &config).unwrap();
+    let rc = restored_config.to_str().unwrap();
+    let out = run(
+        &[
+            "--config",
+            rc,
+            "restore",
+            "--from",
+            damaged.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        !target.join("store").exists(),
+        "nothing restored from a damaged file"
+    );
+    let out = run(
+        &["--config", rc, "restore", "--from", file.to_str().unwrap()],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("opens with this master key"));
+    let out = run(
+        &["--config", rc, "restore", "--from", file.to_str().unwrap()],
+        "",
+    );
+    assert!(!out.status.success(), "never over a store");
+    let out = run(&["--config", rc, "audit", "verify"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["--config", rc, "account", "list"], "");
+    assert!(text(&out.stdout).contains("labo@hopital.mshub.test"));
+    // The message of before the backup is in the restored store.
+    let restored = Instance::new(
+        &target,
+        restored_config.clone(),
+        "mshub.test",
+        hub.ca.clone(),
+        vec!["--config".into(), rc.into(), "serve".into()],
+    );
+    let inbox = restored.inbox("labo@hopital.mshub.test");
+    assert!(
+        inbox.iter().any(|m| contains(m, "BACKUP-E2E")),
+        "{} messages",
+        inbox.len()
+    );
+}

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mshub_store::{Backend, Batch, Health, PgBackend, Tree};
+use mshub_store::{Backend, Batch, Commit, Health, PgBackend, Tree};
 use support::pg::PgCluster;
 
 const T: Tree = Tree("health");
@@ -16,7 +16,7 @@ fn unhealthy_while_postgres_is_down_and_healthy_again_when_it_is_back() {
     let backend = PgBackend::open(&pg.create_db("health"), None, 2).unwrap();
     let mut batch = Batch::new();
     batch.put(T, b"k".to_vec(), b"v".to_vec());
-    backend.commit(&batch).unwrap();
+    assert!(matches!(backend.commit(&batch).unwrap(), Commit::Done));
     assert!(matches!(backend.health(), Health::Healthy));
 
     pg.crash();
@@ -46,6 +46,6 @@ fn unhealthy_while_postgres_is_down_and_healthy_again_when_it_is_back() {
         matches!(backend.health(), Health::Healthy),
         "healthy again once a call went through"
     );
-    backend.commit(&batch).unwrap();
+    assert!(matches!(backend.commit(&batch).unwrap(), Commit::Done));
     assert!(matches!(backend.health(), Health::Healthy));
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use mshub_store::{space, Backend, BlobStore, FsBlobStore, MasterKey, SledBackend, SpecialUse};
 
-use crate::support::{is_root, read_inbox, seen_pairs, Client, Hub, Report, SmallFs};
+use crate::support::{
+    is_root, one_at_a_time, read_inbox, seen_pairs, Client, Hub, Report, SmallFs,
+};
 
 const FS_BYTES: u64 = 96 * 1024 * 1024;
 /// What the hub may still write once the file system is "full" (past the store's reserve).
@@ -19,6 +21,7 @@ const ROOM: u64 = 3 * 1024 * 1024;
 
 #[test]
 fn the_data_directory_full_then_freed() {
+    let _turn = one_at_a_time();
     if !is_root() {
         // Straight to the terminal: a passing test's printed output is captured, and a case that
         // did not run must not pass unseen.

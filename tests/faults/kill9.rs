@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use crate::support::{read_inbox, seen_pairs, Client, Hub, Report};
+use crate::support::{one_at_a_time, read_inbox, seen_pairs, Client, Hub, Report};
 
 const ROUNDS: usize = 3;
 
 #[test]
 fn kill_9_under_concurrent_submission_loses_and_doubles_nothing() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let mut hub = Hub::new(&tmp.path().join("hub"), &tmp.path().join("hub.log"));
     hub.start();
@@ -47,6 +48,7 @@ fn kill_9_under_concurrent_submission_loses_and_doubles_nothing() {
 /// acknowledged message there after the restart.
 #[test]
 fn sigterm_under_load_stops_cleanly_and_keeps_every_acknowledged_message() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let mut hub = Hub::new(&tmp.path().join("hub"), &tmp.path().join("hub.log"));
     hub.start();

@@ -14,6 +14,14 @@ pub const LABO: (&str, &str) = ("labo@hopital.mshub.test", "demo-labo");
 /// The goal after a fault ends: acknowledged mail again within this long.
 pub const RECOVERY_GOAL: Duration = Duration::from_secs(5);
 
+/// The cases that run a hub take turns: each picks its ports in advance (a hub restarted
+/// after a crash must come back on the same ones), and two at once could pick the same free
+/// port — the second hub then fails to start.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -14,7 +14,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use mshub_metrics::{Collector, Exposition};
-use mshub_mta::queue::{QueuedMessage, RecipientState};
+use mshub_mta::queue::{Queue, QueuedMessage};
 
 use crate::hub::Hub;
 
@@ -28,12 +28,16 @@ pub async fn serve(
     listener: TcpListener,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    mshub_metrics::register(Box::new(QueueGauges { hub: hub.clone() }));
+    // Opened once: each scrape and probe then only lists it.
+    let queue = Arc::new(Queue::open(hub.store.clone()).map_err(std::io::Error::other)?);
+    mshub_metrics::register(Box::new(QueueGauges {
+        queue: queue.clone(),
+    }));
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(Arc::new(hub));
+        .with_state(Arc::new(Admin { hub, queue }));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopped.changed().await;
@@ -55,8 +59,14 @@ async fn metrics() -> impl IntoResponse {
 }
 
 /// 200 `ready`, or 503 with one line per reason.
-async fn readyz(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    let problems = tokio::task::spawn_blocking(move || not_ready(&hub))
+/// What the probes read.
+struct Admin {
+    hub: Hub,
+    queue: Arc<Queue>,
+}
+
+async fn readyz(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    let problems = tokio::task::spawn_blocking(move || not_ready(&admin.hub, &admin.queue))
         .await
         .unwrap_or_else(|_| vec!["the readiness check itself failed".into()]);
     if problems.is_empty() {
@@ -70,7 +80,7 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
 }
 
 /// What keeps the hub from doing its work now (nothing: ready).
-fn not_ready(hub: &Hub) -> Vec<String> {
+fn not_ready(hub: &Hub, queue: &Queue) -> Vec<String> {
     let mut problems = Vec::new();
     // Reachable: one read of a record (a query on PostgreSQL).
     if let Err(e) = hub.store.mailbox_by_id(mshub_store::MailboxId(0)) {
@@ -80,7 +90,7 @@ fn not_ready(hub: &Hub) -> Vec<String> {
         let secs = since.elapsed().map_or(0, |d| d.as_secs());
         problems.push(format!("store: writes failing for {secs} s: {reason}"));
     }
-    match queued(hub) {
+    match queue.list() {
         Ok(entries) => {
             let now = mshub_store::now();
             let late = entries
@@ -100,28 +110,20 @@ fn not_ready(hub: &Hub) -> Vec<String> {
     problems
 }
 
-fn queued(hub: &Hub) -> anyhow::Result<Vec<QueuedMessage>> {
-    Ok(mshub_mta::queue::Queue::open(hub.store.clone())?.list()?)
-}
-
 /// The outbound queue's length and the age of its oldest message, read at each scrape.
 struct QueueGauges {
-    hub: Hub,
+    queue: Arc<Queue>,
 }
 
 impl Collector for QueueGauges {
     fn collect(&self, out: &mut Exposition) {
-        let Ok(entries) = queued(&self.hub) else {
+        let Ok(entries) = self.queue.list() else {
             return;
         };
         let now = mshub_store::now();
         let waiting: Vec<&QueuedMessage> = entries
             .iter()
-            .filter(|m| {
-                m.recipients
-                    .iter()
-                    .any(|r| matches!(r.state, RecipientState::Pending { .. }))
-            })
+            .filter(|m| m.pending().next().is_some())
             .collect();
         out.gauge(
             "mshub_queue_messages",
